@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: embedded Postgres + broker, migrations, every service under one supervisor; prints the URL.
+demo: venv
+	$(BIN)/python -m oceanwatch.demo
+
+## test: a throwaway embedded stack on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then pytest.
+test: venv
+	$(BIN)/python -m oceanwatch.stack run --data-dir .data/test --fresh --free-ports -- \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: every benchmark in benchmarks/, each printing JSON.
+bench: venv
+	$(BIN)/python -m oceanwatch.stack run --data-dir .data/bench --fresh --free-ports -- \
+		$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf .data/test .data/bench

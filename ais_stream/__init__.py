@@ -1,0 +1,1 @@
+"""ais_stream service (see README for what it does)."""

@@ -1,0 +1,9 @@
+"""Flask extensions, created unbound and attached in `create_app` (the factory pattern)."""
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from oceanwatch.db.models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()

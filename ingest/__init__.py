@@ -1,0 +1,1 @@
+"""ingest service (see README for what it does)."""

@@ -1,0 +1,19 @@
+"""Rows a running platform needs that depend on configuration (reference data lives in migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects.postgresql import insert
+
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import Hydrophone
+
+
+def ensure_default_hydrophone(url: str, settings: Settings) -> None:
+    """Insert the configured hydrophone if it is not there yet (never overwrites edits)."""
+    with session_scope(url) as session:
+        session.execute(insert(Hydrophone).values(
+            id=settings.hydrophone_id, name=f"{settings.hydrophone_id} hydrophone",
+            latitude=settings.hydrophone_lat, longitude=settings.hydrophone_lon,
+            channels=1, description="Default hydrophone from configuration",
+        ).on_conflict_do_nothing(index_elements=["id"]))

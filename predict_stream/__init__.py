@@ -1,0 +1,1 @@
+"""predict_stream service (see README for what it does)."""

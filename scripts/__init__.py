@@ -1,0 +1,1 @@
+"""Operations jobs (backups, maintenance) runnable as `python -m scripts.<job>`."""

@@ -1,0 +1,84 @@
+"""Compose files follow the Compose Specification and run commands that exist in this code base."""
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from oceanwatch.config import Settings
+from oceanwatch.demo import service_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_FILES = ["docker-compose.dev.yml", "docker-compose.prod.yml"]
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    """The schema says draft-07 (by a URL jsonschema does not know verbatim), so name it."""
+    if not SCHEMA.exists():
+        pytest.fail(f"Compose schema not found at {SCHEMA}: the repo expects ../shared beside it")
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_compose_file_is_valid(name: str, validator: jsonschema.Draft7Validator) -> None:
+    validator.validate(_load(name))
+
+
+def test_an_invalid_compose_file_is_caught(validator: jsonschema.Draft7Validator) -> None:
+    broken = _load("docker-compose.prod.yml")
+    broken["services"]["app"]["restart"] = ["always"]
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(broken)
+
+
+def _modules_of(command: list[str]) -> str:
+    """Check that a service command refers to code that exists; returns the module it runs."""
+    if command[:2] == ["python", "-m"]:
+        module = command[2]
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, f"no module {module}"
+        if spec.submodule_search_locations is not None:
+            assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} has no __main__"
+        return module
+    if command[0] == "gunicorn":
+        module, factory = command[-1].split(":")
+        assert callable(getattr(importlib.import_module(module), factory.removesuffix("()")))
+        return "web"
+    if command[0] == "flask":
+        app = importlib.import_module(command[command.index("--app") + 1]).create_app(
+            settings=Settings(secret_key="x"))
+        assert command[3] in app.cli.commands, f"flask has no '{command[3]}' command"
+        return "migrate"
+    raise AssertionError(f"unknown command form {command}")
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_every_service_command_exists_in_the_code(name: str) -> None:
+    services = _load(name)["services"]
+    ours = {svc: spec["command"] for svc, spec in services.items() if "command" in spec}
+    modules = {_modules_of(cmd) for cmd in ours.values()}
+    demo = {"web" if "gunicorn" in s.argv else s.argv[-1] for s in service_specs(Settings())}
+    assert demo <= modules, f"services run by make demo but missing from {name}: {demo - modules}"
+
+
+def test_production_requires_secrets_and_puts_nginx_in_front() -> None:
+    prod = _load("docker-compose.prod.yml")
+    assert "POSTGRES_PASSWORD:?" in prod["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    assert "SECRET_KEY:?" in prod["services"]["app"]["environment"]["SECRET_KEY"]
+    assert "ports" not in prod["services"]["app"], "the app is reached through nginx only"
+    mount = prod["services"]["nginx"]["volumes"][0].split(":")[0]
+    assert (ROOT / mount).is_file()
+    kafka = prod["services"]["kafka"]["environment"]
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller", "Kafka runs in KRaft mode, no ZooKeeper"

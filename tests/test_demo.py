@@ -1,0 +1,82 @@
+"""`make demo` end to end: fresh embedded stack, every service supervised, a page that shows it is up."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from oceanwatch.embedded import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _service(demo: psutil.Process, module: str) -> psutil.Process | None:
+    for child in demo.children(recursive=False):
+        try:
+            if module in child.cmdline():
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _wait_for(predicate, timeout_s: float):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": "",
+           "EMBEDDED_PG_PORT": str(free_port()), "EMBEDDED_KAFKA_PORT": str(free_port()),
+           "WEB_PORT": str(port), "BOKEH_PORT": str(free_port()), "LOG_FORMAT": "text"}
+    out = open(tmp_path / "demo.out", "w+")
+    demo = subprocess.Popen([sys.executable, "-m", "oceanwatch.demo"], env=env, stdout=out,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        up = _wait_for(lambda: "OceanWatch is up" in Path(out.name).read_text(), 120)
+        assert up, Path(out.name).read_text()[-3000:]
+        assert f"http://127.0.0.1:{port}/" in Path(out.name).read_text()
+
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200
+        assert "All systems up" in page.text and "PostgreSQL 18" in page.text
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+
+        proc = psutil.Process(demo.pid)
+        ingest = _wait_for(lambda: _service(proc, "ingest"), 10)
+        assert ingest is not None
+        first_pid = ingest.pid
+        ingest.kill()
+        restarted = _wait_for(lambda: (s := _service(proc, "ingest")) is not None and s.pid != first_pid, 15)
+        assert restarted, "the supervisor did not restart the killed service"
+        assert "ingest exited" in (tmp_path / "demo.out").read_text()
+
+        children = proc.children(recursive=True)
+        assert len(children) >= 6
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        for embedded_port in (env["EMBEDDED_PG_PORT"], env["EMBEDDED_KAFKA_PORT"]):
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", int(embedded_port)), timeout=2).close()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        out.close()

@@ -1,0 +1,74 @@
+"""The supervisor restarts a dead service and stops everything cleanly, even a stubborn child."""
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from oceanwatch.supervisor import ServiceSpec, Supervisor
+
+SLEEPER = "import time\nwhile True: time.sleep(0.1)\n"
+STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.1)\n"
+
+
+def _wait(predicate, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_dead_service_is_restarted_and_logged(tmp_path: Path) -> None:
+    sup = Supervisor([ServiceSpec("a", [sys.executable, "-c", SLEEPER]),
+                      ServiceSpec("b", [sys.executable, "-c", SLEEPER])], tmp_path, max_backoff_s=0.2)
+    sup.start_all()
+    try:
+        first = sup.pids()["a"]
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+
+        def restarted() -> bool:
+            sup.poll_once()
+            pid = sup.pids()["a"]
+            return pid is not None and pid != first
+
+        assert _wait(restarted)
+        assert sup.pids()["b"] is not None
+    finally:
+        sup.stop()
+    assert (tmp_path / "a.log").exists()
+
+
+def test_stop_terminates_all_and_kills_a_stubborn_one(tmp_path: Path) -> None:
+    sup = Supervisor([ServiceSpec("polite", [sys.executable, "-c", SLEEPER]),
+                      ServiceSpec("stubborn", [sys.executable, "-c", STUBBORN])], tmp_path, grace_s=1.0)
+    sup.start_all()
+    time.sleep(0.5)  # let the stubborn child install its SIGTERM handler
+    pids = [p for p in sup.pids().values() if p is not None]
+    assert len(pids) == 2
+    started = time.monotonic()
+    sup.stop()
+    assert time.monotonic() - started < 5
+    assert not any(_alive(p) for p in pids)
+
+
+def test_run_stops_on_sigterm_and_calls_on_started(tmp_path: Path) -> None:
+    sup = Supervisor([ServiceSpec("a", [sys.executable, "-c", SLEEPER])], tmp_path)
+    announced = threading.Event()
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    sup.run(on_started=announced.set, poll_s=0.05)
+    assert announced.is_set()
+    assert sup.pids() == {"a": None}

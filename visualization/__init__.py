@@ -1,0 +1,1 @@
+"""visualization service (see README for what it does)."""

@@ -1,0 +1,5 @@
+"""Entry point: `python -m visualization`."""
+
+from oceanwatch.service import run_service
+
+run_service("visualization", None)
