@@ -1,0 +1,56 @@
+"""The simulated world is reproducible, realistic in its ranges, and consistent in time."""
+
+import numpy as np
+
+from oceanwatch.scenario import DEFAULT_SITE, KNOT_MPS, VESSEL_KINDS, Scenario, distance_m
+
+DAY = 86400.0
+
+
+def test_same_seed_same_world_and_blocks_are_independent() -> None:
+    a, b = Scenario(seed=7), Scenario(seed=7)
+    b.block(40)  # generating another period first must not change anything
+    assert a.vessels_between(a.start, a.start + DAY) == b.vessels_between(b.start, b.start + DAY)
+    assert a.block(3) == Scenario(seed=7).block(3)
+    assert a.vessels_between(a.start, a.start + DAY) != Scenario(seed=8).vessels_between(a.start, a.start + DAY)
+
+
+def test_vessels_have_realistic_identity_size_and_speed() -> None:
+    sc = Scenario(seed=3, vessels_per_hour=8)
+    vessels = sc.vessels_between(sc.start, sc.start + 2 * DAY)
+    kinds = {k.name: k for k in VESSEL_KINDS}
+    assert len({v.mmsi for v in vessels}) == len(vessels)
+    assert {v.kind for v in vessels} >= {"cargo", "tanker", "fishing", "pleasure", "passenger"}
+    for v in vessels:
+        kind = kinds[v.kind]
+        assert 100_000_000 <= v.mmsi <= 999_999_999
+        assert v.ship_type in kind.ship_types
+        assert kind.length_m[0] <= v.length_m <= kind.length_m[1] + 0.1
+        assert kind.speed_knots[0] <= v.speed_knots <= kind.speed_knots[1] + 0.1
+        assert v.ais_class == ("B" if v.kind in ("pleasure", "sailing") else "A")
+
+
+def test_tracks_move_at_the_stated_speed_and_pass_within_the_region() -> None:
+    sc = Scenario(seed=5)
+    for v in sc.vessels_between(sc.start, sc.start + DAY)[:20]:
+        times = np.array([v.start_time, v.start_time + 600.0])
+        lats, lons = v.track(times)
+        from oceanwatch.scenario import GEOD
+
+        _, _, moved = GEOD.inv(lons[0], lats[0], lons[1], lats[1])
+        assert abs(moved - v.speed_knots * KNOT_MPS * 600.0) < 1.0
+        dense = np.linspace(v.start_time, v.end_time, 400)
+        closest = distance_m(DEFAULT_SITE, *v.track(dense)).min()
+        assert closest <= 60_000 + 1_000
+
+
+def test_states_at_reports_only_vessels_on_transit() -> None:
+    sc = Scenario(seed=2)
+    t = sc.start + 5 * 3600
+    states = sc.states_at(t)
+    assert states, "a busy scenario has vessels at any moment"
+    for vessel, state in states:
+        assert vessel.start_time <= t <= vessel.end_time
+        assert state.sog_knots == vessel.speed_knots
+        assert -90 <= state.latitude <= 90
+    assert all(v.state(v.end_time + 1) is None for v, _ in states)
