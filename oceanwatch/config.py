@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     hydrophone_id: str = Field("MARS", description="Id of the default hydrophone.")
     hydrophone_lat: float = Field(36.7125, description="Latitude of the default hydrophone (degrees north).")
     hydrophone_lon: float = Field(-122.1875, description="Longitude of the default hydrophone (degrees east).")
+    scenario_seed: int = Field(1, description="Seed of the simulated world (traffic and audio agree on it).")
+    scenario_vessels_per_hour: float = Field(4.0, description="Mean vessels passing per hour in the simulation.")
+    simulator_speed: float = Field(1.0, description="Simulated seconds per wall-clock second.")
+    simulator_anchor: str = Field("", description="ISO time where simulated and wall time meet; empty = today 00:00 UTC.")
 
     def require_database_url(self) -> str:
         """The database URL, or a clear error telling how to get one."""

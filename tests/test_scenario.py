@@ -54,3 +54,13 @@ def test_states_at_reports_only_vessels_on_transit() -> None:
         assert state.sog_knots == vessel.speed_knots
         assert -90 <= state.latitude <= 90
     assert all(v.state(v.end_time + 1) is None for v, _ in states)
+
+
+def test_sim_clock_agrees_across_processes_and_runs_faster() -> None:
+    from oceanwatch.simclock import SimClock
+
+    a = SimClock.from_settings("2026-11-22T00:00:00+00:00", 10.0)
+    b = SimClock.from_settings("2026-11-22T00:00:00", 10.0)  # naive means UTC
+    wall = a.anchor + 100.0
+    assert a.sim_time(wall) == b.sim_time(wall) == a.anchor + 1000.0
+    assert a.wall_time(a.sim_time(wall)) == wall
