@@ -1,0 +1,1 @@
+"""Model registry: manifests, safe artifact loading, versions and deployment state, loaded runtimes."""

@@ -1,0 +1,178 @@
+"""The model registry in Postgres: register packages, keep versions, deploy, deactivate, roll back.
+
+At most one version of a model name is active at a time: deploying a version retires the
+others of the same name, which is what makes "roll back" well defined.  Every change is
+written to the audit log in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from oceanwatch.audit import record
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import MLModel
+from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
+from oceanwatch.registry.manifest import Manifest, ManifestError, parse_manifest
+
+MAX_PACKAGE_BYTES = 512 * 1024 * 1024
+
+
+class RegistryError(ValueError):
+    """A registry request that cannot be done (duplicate version, unknown model, wrong state)."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def open_package(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(model.keras path, manifest dict) from a package: a directory or a .zip holding both files."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="ow-package-") as tmp:
+        if path.is_dir():
+            root = path
+        elif zipfile.is_zipfile(path) and not _is_keras_archive(path):
+            with zipfile.ZipFile(path) as archive:
+                if sum(i.file_size for i in archive.infolist()) > MAX_PACKAGE_BYTES:
+                    raise RegistryError("package is larger than the 512 MiB limit")
+                wanted = {n for n in archive.namelist() if Path(n).name in ("model.keras", "manifest.json")}
+                for name in wanted:
+                    target = Path(tmp) / Path(name).name
+                    target.write_bytes(archive.read(name))
+            root = Path(tmp)
+        else:
+            raise RegistryError("a model package is a directory or a .zip with model.keras and manifest.json")
+        keras_path, manifest_path = root / "model.keras", root / "manifest.json"
+        missing = [p.name for p in (keras_path, manifest_path) if not p.is_file()]
+        if missing:
+            raise RegistryError(f"package lacks {', '.join(missing)}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError([f"manifest.json is not valid JSON ({exc})"]) from None
+        yield keras_path, manifest
+
+
+def _is_keras_archive(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return "config.json" in archive.namelist()
+
+
+def validate(keras_path: Path, manifest_data: dict[str, Any]) -> Manifest:
+    """Everything registration checks, without storing anything (the upload page's preview)."""
+    manifest = parse_manifest(manifest_data)
+    check_against_manifest(load_safely(keras_path), manifest)
+    return manifest
+
+
+def register(url: str, models_dir: Path, keras_path: Path, manifest_data: dict[str, Any],
+             user_id: int | None = None) -> int:
+    """Validate, store the artifact with its checksum, and add a `registered` version; returns its id."""
+    manifest = validate(keras_path, manifest_data)
+    dest = Path(models_dir) / manifest.name / manifest.version
+    with session_scope(url) as session:
+        exists = session.scalar(select(MLModel.id).where(MLModel.name == manifest.name,
+                                                         MLModel.version == manifest.version))
+        if exists is not None:
+            raise RegistryError(f"{manifest.name} version {manifest.version} is already registered (id {exists})")
+        dest.mkdir(parents=True, exist_ok=True)
+        artifact = dest / "model.keras"
+        shutil.copyfile(keras_path, artifact)
+        (dest / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
+        row = MLModel(name=manifest.name, version=manifest.version, task=manifest.task,
+                      class_names=list(manifest.class_names), feature_spec=manifest.feature_spec.to_dict(),
+                      feature_spec_hash=manifest.feature_spec.hash, uncertainty_method=manifest.uncertainty_method,
+                      mc_passes=manifest.passes, description=manifest.description, owner=manifest.owner,
+                      artifact_path=str(artifact.resolve()), sha256=sha256_file(artifact),
+                      manifest=manifest.to_dict(), status="registered", created_by=user_id)
+        session.add(row)
+        session.flush()
+        record(session, user_id, "model.register", "model", row.id, name=manifest.name, version=manifest.version,
+               sha256=row.sha256)
+        return row.id
+
+
+def manifest_of(row: MLModel) -> Manifest:
+    return parse_manifest(row.manifest)
+
+
+def _get(session: Any, model_id: int) -> MLModel:
+    row = session.get(MLModel, model_id, with_for_update=True)
+    if row is None:
+        raise RegistryError(f"no model with id {model_id}")
+    return row
+
+
+def deploy(url: str, model_id: int, user_id: int | None = None, action: str | None = None) -> None:
+    """Make a version active (retiring other versions of the same name). Reactivating is deploying again."""
+    with session_scope(url) as session:
+        row = _get(session, model_id)
+        if row.status == "active" and row.healthy:
+            return
+        if sha256_file(Path(row.artifact_path)) != row.sha256:
+            raise RegistryError(f"artifact of model {model_id} does not match its checksum; re-register it")
+        others = session.scalars(select(MLModel).where(MLModel.name == row.name, MLModel.id != row.id,
+                                                       MLModel.status == "active").with_for_update()).all()
+        for other in others:
+            other.status = "inactive"
+            record(session, user_id, "model.deactivate", "model", other.id, reason=f"replaced by {row.version}")
+        verb = action or ("model.reactivate" if row.deployed_at is not None else "model.deploy")
+        row.status, row.healthy, row.last_error = "active", True, None
+        row.deployed_at = dt.datetime.now(dt.timezone.utc)
+        record(session, user_id, verb, "model", row.id, name=row.name, version=row.version)
+
+
+def deactivate(url: str, model_id: int, user_id: int | None = None) -> None:
+    with session_scope(url) as session:
+        row = _get(session, model_id)
+        if row.status != "active":
+            raise RegistryError(f"model {model_id} is not active (status {row.status})")
+        row.status = "inactive"
+        record(session, user_id, "model.deactivate", "model", row.id, name=row.name, version=row.version)
+
+
+def rollback(url: str, name: str, user_id: int | None = None) -> int:
+    """Deploy the version of `name` that was deployed before the current one; returns its id."""
+    with session_scope(url) as session:
+        current = session.scalar(select(MLModel).where(MLModel.name == name, MLModel.status == "active"))
+        if current is None:
+            raise RegistryError(f"no active version of {name} to roll back from")
+        previous = session.scalar(
+            select(MLModel).where(MLModel.name == name, MLModel.id != current.id, MLModel.deployed_at.is_not(None),
+                                  MLModel.deployed_at < current.deployed_at)
+            .order_by(MLModel.deployed_at.desc()).limit(1))
+        if previous is None:
+            raise RegistryError(f"{name} {current.version} has no previously deployed version")
+        target = previous.id
+    deploy(url, target, user_id, action="model.rollback")
+    return target
+
+
+def mark_unhealthy(url: str, model_id: int, error: str) -> None:
+    """Record a model's failure; the predict stream skips it until it is redeployed."""
+    with session_scope(url) as session:
+        row = session.get(MLModel, model_id)
+        if row is not None and row.healthy:
+            row.healthy, row.last_error = False, error[:4000]
+            record(session, None, "model.unhealthy", "model", model_id, error=error[:500])
+
+
+__all__ = ["ArtifactError", "ManifestError", "RegistryError", "deactivate", "deploy", "manifest_of",
+           "mark_unhealthy", "open_package", "register", "rollback", "sha256_file", "validate"]
