@@ -35,11 +35,15 @@ class LoadedModel:
             if type(layer).__name__.startswith("BatchNormalization"):
                 layer.trainable = False
         self._trunk, self._head = _split(keras_model) if manifest.passes > 1 else (None, None)
-        self._full = tf.function(lambda x, training: keras_model(x, training=training), reduce_retracing=True)
+        # Fixed signatures with a free batch dimension: one trace per function, whatever the batch size.
+        spec = [tf.TensorSpec([None, *manifest.feature_spec.input_shape], tf.float32)]
+        self._infer = tf.function(lambda x: keras_model(x, training=False), input_signature=spec)
+        self._stochastic = tf.function(lambda x: keras_model(x, training=True), input_signature=spec)
         if self._trunk is not None:
             trunk, head = self._trunk, self._head
-            self._trunk_fn = tf.function(lambda x: trunk(x, training=False), reduce_retracing=True)
-            self._head_fn = tf.function(lambda h: head(h, training=True), reduce_retracing=True)
+            hidden = [tf.TensorSpec([None, *trunk.outputs[0].shape[1:]], tf.float32)]
+            self._trunk_fn = tf.function(lambda x: trunk(x, training=False), input_signature=spec)
+            self._head_fn = tf.function(lambda h: head(h, training=True), input_signature=hidden)
 
     @classmethod
     def from_artifact(cls, model_id: int, manifest: Manifest, path: Path) -> "LoadedModel":
@@ -62,13 +66,13 @@ class LoadedModel:
         x = np.ascontiguousarray(x, dtype=np.float32)
         passes = self.manifest.passes
         if passes == 1:
-            return np.asarray(self._full(x, False))[None]
+            return np.asarray(self._infer(x))[None]
         if self._trunk is not None:
             hidden = self._trunk_fn(x)
             hidden_rep = np.repeat(np.asarray(hidden)[None], passes, axis=0).reshape(-1, *hidden.shape[1:])
             out = np.asarray(self._head_fn(hidden_rep))
         else:
-            out = np.asarray(self._full(np.repeat(x[None], passes, axis=0).reshape(-1, *x.shape[1:]), True))
+            out = np.asarray(self._stochastic(np.repeat(x[None], passes, axis=0).reshape(-1, *x.shape[1:])))
         return out.reshape(passes, len(x), -1)
 
     def predict(self, x: np.ndarray) -> Uncertainty:

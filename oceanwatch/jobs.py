@@ -1,0 +1,75 @@
+"""Background jobs in Postgres: enqueue, claim (one worker per job), report progress, finish, cancel.
+
+Claiming uses `FOR UPDATE SKIP LOCKED`, so several workers can poll the same table and
+never run one job twice; progress and heartbeats are plain updates pages can poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+
+from oceanwatch.audit import record
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import Job
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when someone asked to cancel it."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def enqueue(url: str, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
+    with session_scope(url) as session:
+        job = Job(kind=kind, params=params, status="queued", created_by=user_id)
+        session.add(job)
+        session.flush()
+        record(session, user_id, "job.enqueue", "job", job.id, kind=kind, params=params)
+        return job.id
+
+
+def claim(url: str, kinds: tuple[str, ...]) -> Job | None:
+    """Take the oldest queued job of these kinds, or None; the job is `running` when returned."""
+    with session_scope(url) as session:
+        job = session.scalar(select(Job).where(Job.status == "queued", Job.kind.in_(kinds))
+                             .order_by(Job.id).limit(1).with_for_update(skip_locked=True))
+        if job is None:
+            return None
+        job.status, job.started_at, job.heartbeat_at = "running", _now(), _now()
+        return job
+
+
+def progress(url: str, job_id: int, fraction: float, message: str = "") -> None:
+    """Record progress; raises JobCancelled if cancellation was requested meanwhile."""
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobCancelled(f"job {job_id} vanished")
+        job.progress, job.message, job.heartbeat_at = max(0.0, min(1.0, fraction)), message, _now()
+        if job.cancel_requested:
+            raise JobCancelled(f"job {job_id} cancelled")
+
+
+def finish(url: str, job_id: int, status: str, message: str = "", result: dict[str, Any] | None = None) -> None:
+    with session_scope(url) as session:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            status=status, message=message[:4000], result=result, finished_at=_now(),
+            progress=1.0 if status == "succeeded" else Job.progress))
+
+
+def request_cancel(url: str, job_id: int, user_id: int | None = None) -> bool:
+    """Ask a job to stop; a queued job is cancelled at once, a running one at its next progress report."""
+    with session_scope(url) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None or job.status not in ("queued", "running"):
+            return False
+        job.cancel_requested = True
+        if job.status == "queued":
+            job.status, job.finished_at = "cancelled", _now()
+        record(session, user_id, "job.cancel", "job", job_id)
+        return True

@@ -1,0 +1,90 @@
+"""Backfill: run one model over a past time range of stored windows, as a job with progress.
+
+Used after deploying a new model (or fixing one) so its history is comparable with the
+others.  Features come from the `spectrograms` table; windows that already have a prediction
+from the model are skipped, so a re-run or an overlap with the live stream costs nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+
+from oceanwatch import jobs
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
+from oceanwatch.messages import PackedArray
+from oceanwatch.registry.manifest import parse_manifest
+from oceanwatch.registry.runtime import LoadedModel
+from predict_stream.predictions import prediction_rows, stack_features, store_predictions
+
+log = logging.getLogger(__name__)
+KIND = "backfill"
+
+
+def enqueue_backfill(url: str, model_id: int, start: dt.datetime, end: dt.datetime,
+                     user_id: int | None = None) -> int:
+    if end <= start:
+        raise ValueError("backfill end must be after its start")
+    return jobs.enqueue(url, KIND, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
+                        user_id)
+
+
+def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:
+    predicted = exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == model_id))
+    return (Window.start_time >= start) & (Window.start_time < end) & ~predicted
+
+
+def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256) -> dict[str, int]:
+    """Predict every pending window of the range in chunks; returns counts for the job result."""
+    model_id = int(params["model_id"])
+    start, end = dt.datetime.fromisoformat(params["start"]), dt.datetime.fromisoformat(params["end"])
+    with session_scope(url) as session:
+        row = session.get(MLModel, model_id)
+        if row is None:
+            raise ValueError(f"no model with id {model_id}")
+        manifest, artifact = parse_manifest(row.manifest), Path(row.artifact_path)
+        total = session.scalar(select(func.count()).select_from(Window).where(_pending(model_id, start, end)))
+    model = LoadedModel.from_artifact(model_id, manifest, artifact)
+    spec_hash = manifest.feature_spec.hash
+    counts = {"total": int(total or 0), "predicted": 0, "missing_features": 0}
+    after_id = 0
+    while True:
+        with session_scope(url) as session:
+            batch = session.execute(
+                select(Window.id, Spectrogram.dtype, Spectrogram.shape, Spectrogram.data)
+                .outerjoin(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
+                .where(_pending(model_id, start, end), Window.id > after_id).order_by(Window.id).limit(chunk)).all()
+        if not batch:
+            break
+        after_id = batch[-1].id
+        usable = [r for r in batch if r.data is not None]
+        counts["missing_features"] += len(batch) - len(usable)
+        if usable:
+            arrays = [PackedArray(r.dtype, tuple(r.shape), r.data).unpack() for r in usable]
+            result = model.predict(stack_features(arrays))
+            counts["predicted"] += len(store_predictions(url, prediction_rows(model, [r.id for r in usable], result)))
+        done = counts["predicted"] + counts["missing_features"]
+        jobs.progress(url, job_id, done / max(1, counts["total"]), f"{done} of {counts['total']} windows")
+    return counts
+
+
+def run_next_job(url: str) -> int | None:
+    """Claim and run one queued backfill job, recording its outcome; returns its id or None."""
+    job = jobs.claim(url, (KIND,))
+    if job is None:
+        return None
+    try:
+        counts = run_backfill(url, job.id, job.params)
+    except jobs.JobCancelled:
+        jobs.finish(url, job.id, "cancelled", "cancelled on request")
+    except Exception as exc:
+        log.exception("backfill job %d failed", job.id)
+        jobs.finish(url, job.id, "failed", f"{type(exc).__name__}: {exc}")
+    else:
+        jobs.finish(url, job.id, "succeeded", f"{counts['predicted']} predictions", counts)
+    return job.id

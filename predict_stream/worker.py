@@ -1,0 +1,201 @@
+"""The live predict loop: every active model on every new window, with uncertainty.
+
+Per step: poll the new windows (returning as soon as some arrive, or after the interval),
+refresh the set of active models (a deploy or deactivation takes effect within one
+interval, no restart), run each model once over the whole batch, store all predictions in
+one transaction, publish them, and only then commit the Kafka offsets.  A crash anywhere
+replays the batch; the unique (window, model) key makes the replay harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer
+from sqlalchemy import select
+
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import MLModel, Prediction, Window
+from oceanwatch.messages import PredictionMessage, WindowMessage
+from oceanwatch.registry.manifest import parse_manifest
+from oceanwatch.registry.runtime import LoadedModel
+from oceanwatch.registry.store import mark_unhealthy, sha256_file
+from predict_stream.predictions import prediction_rows, stack_features, store_predictions, utcnow_ms
+
+log = logging.getLogger(__name__)
+
+
+class ModelPool:
+    """Active, healthy models loaded once and kept in memory between batches."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loaded: dict[int, LoadedModel] = {}
+
+    def refresh(self) -> list[LoadedModel]:
+        """Load newly active models, drop deactivated or unhealthy ones; returns the active set."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(MLModel.id, MLModel.manifest, MLModel.artifact_path, MLModel.sha256)
+                                   .where(MLModel.status == "active", MLModel.healthy.is_(True))
+                                   .order_by(MLModel.id)).all()
+        wanted = {row.id for row in rows}
+        for model_id in set(self._loaded) - wanted:
+            log.info("unloading model %d", model_id)
+            del self._loaded[model_id]
+        for row in rows:
+            if row.id in self._loaded:
+                continue
+            try:
+                path = Path(row.artifact_path)
+                if sha256_file(path) != row.sha256:
+                    raise ValueError("artifact checksum does not match the registry")
+                self._loaded[row.id] = LoadedModel.from_artifact(row.id, parse_manifest(row.manifest), path)
+                log.info("loaded model %d", row.id)
+            except Exception as exc:  # one bad model must not stop the others
+                log.exception("model %d failed to load", row.id)
+                mark_unhealthy(self.url, row.id, f"load failed: {type(exc).__name__}: {exc}")
+        return [self._loaded[row.id] for row in rows if row.id in self._loaded]
+
+    def drop(self, model_id: int) -> None:
+        self._loaded.pop(model_id, None)
+
+
+@dataclass
+class StepStats:
+    windows: int = 0
+    predictions: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class PredictWorker:
+    """Consumes `acoustic.windows`, writes `predictions` rows, publishes to the predictions topic."""
+
+    def __init__(self, url: str, pool: ModelPool, consumer: KafkaConsumer, producer: KafkaProducer,
+                 predictions_topic: str, max_batch: int = 256) -> None:
+        self.url = url
+        self.pool = pool
+        self.consumer = consumer
+        self.producer = producer
+        self.predictions_topic = predictions_topic
+        self.max_batch = max_batch
+        self.totals: Counter[str] = Counter()
+
+    def step(self, timeout_ms: int) -> StepStats:
+        """One poll-predict-store-publish-commit cycle."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_batch)
+        records = [r for batch in polled.values() for r in batch]
+        stats = StepStats()
+        if not records:
+            self.pool.refresh()
+            return stats
+        messages, published_ms = [], []
+        for record in records:
+            try:
+                messages.append(WindowMessage.decode(record.value))
+                published_ms.append(float(record.timestamp))
+            except Exception as exc:  # garbage on the topic is counted and skipped, never fatal
+                stats.counts["bad_message"] += 1
+                log.warning("skipping undecodable message at %s/%d@%d: %s", record.topic, record.partition,
+                            record.offset, exc)
+        if messages:
+            self._process(messages, published_ms, stats)
+        self.consumer.commit()
+        self.totals.update(stats.counts)
+        self.totals["windows"] += stats.windows
+        self.totals["predictions"] += stats.predictions
+        return stats
+
+    def _process(self, messages: list[WindowMessage], published_ms: list[float], stats: StepStats) -> None:
+        models = self.pool.refresh()
+        first_of = {}
+        for i, m in enumerate(messages):  # a re-sent window in the same batch is predicted once
+            first_of.setdefault(m.window_id, i)
+        stats.counts["duplicate_in_batch"] += len(messages) - len(first_of)
+        known = self._stored_windows(list(first_of))
+        kept = [i for w, i in first_of.items() if w in known]
+        if len(kept) < len(first_of):  # a window must be in Postgres before it can be predicted on
+            stats.counts["unknown_window"] += len(first_of) - len(kept)
+            log.warning("%d messages name windows that are not stored; skipped", len(first_of) - len(kept))
+        messages, published_ms = [messages[i] for i in kept], [published_ms[i] for i in kept]
+        stats.windows = len(messages)
+        if not messages:
+            return
+        if not models:
+            stats.counts["no_active_model"] += len(messages)
+            return
+        done = self._already_predicted([m.window_id for m in messages], [m.model_id for m in models])
+        features = self._features(messages, {m.manifest.feature_spec.hash: m for m in models}, stats)
+        rows = []
+        for model in models:
+            spec_hash = model.manifest.feature_spec.hash
+            todo = [i for i in features.get(spec_hash, {}) if (messages[i].window_id, model.model_id) not in done]
+            if not todo:
+                continue
+            try:
+                result = model.predict(stack_features([features[spec_hash][i] for i in todo]))
+            except Exception as exc:
+                log.exception("model %d failed on a batch", model.model_id)
+                mark_unhealthy(self.url, model.model_id, f"inference failed: {type(exc).__name__}: {exc}")
+                self.pool.drop(model.model_id)
+                stats.counts["model_failure"] += 1
+                continue
+            now = utcnow_ms()
+            rows.extend(prediction_rows(model, [messages[i].window_id for i in todo], result,
+                                        [now - published_ms[i] for i in todo]))
+        inserted = store_predictions(self.url, rows)
+        stats.predictions = len(inserted)
+        by_window = {m.window_id: m for m in messages}
+        names = {m.model_id: list(m.manifest.class_names) for m in models}
+        for row in inserted:
+            window = by_window[row["window_id"]]
+            message = PredictionMessage(
+                window_id=row["window_id"], model_id=row["model_id"], hydrophone_id=window.hydrophone_id,
+                start_ms=window.start_ms, class_names=names[row["model_id"]], probabilities=row["probabilities"],
+                predicted=row["predicted"], confidence=row["confidence"], entropy=row["entropy"],
+                epistemic=row["epistemic"], aleatoric=row["aleatoric"])
+            self.producer.send(self.predictions_topic, key=window.hydrophone_id.encode(), value=message.encode())
+        self.producer.flush()
+
+    def _stored_windows(self, window_ids: list[int]) -> set[int]:
+        with session_scope(self.url) as session:
+            return set(session.scalars(select(Window.id).where(Window.id.in_(window_ids))))
+
+    def _already_predicted(self, window_ids: list[int], model_ids: list[int]) -> set[tuple[int, int]]:
+        with session_scope(self.url) as session:
+            return set(session.execute(select(Prediction.window_id, Prediction.model_id).where(
+                Prediction.window_id.in_(window_ids), Prediction.model_id.in_(model_ids))).all())
+
+    @staticmethod
+    def _features(messages: list[WindowMessage], specs: dict[str, LoadedModel],
+                  stats: StepStats) -> dict[str, dict[int, np.ndarray]]:
+        """Features per spec hash and message index; each spec decoded once, however many models use it."""
+        out: dict[str, dict[int, np.ndarray]] = {}
+        for spec_hash, model in specs.items():
+            shape = model.manifest.feature_spec.input_shape
+            out[spec_hash] = {}
+            for i, message in enumerate(messages):
+                packed = message.features.get(spec_hash)
+                if packed is None:
+                    stats.counts["missing_features"] += 1
+                    continue
+                array = packed.unpack()
+                if array.shape != shape:
+                    stats.counts["feature_shape_mismatch"] += 1
+                    continue
+                out[spec_hash][i] = array
+        return out
+
+
+def run_forever(worker: PredictWorker, interval_s: float, should_stop, report_every_s: float = 60.0) -> None:
+    """Step until `should_stop()`; log cumulative counters periodically."""
+    last_report = time.monotonic()
+    while not should_stop():
+        worker.step(timeout_ms=int(interval_s * 1000))
+        if time.monotonic() - last_report > report_every_s:
+            log.info("predict stream totals: %s", dict(worker.totals))
+            last_report = time.monotonic()

@@ -1,0 +1,247 @@
+"""The predict stream: every active model on every window, live model changes, crashes lose nothing."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from oceanwatch import jobs
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import Job, MLModel, Prediction
+from oceanwatch.kafka import make_consumer, make_producer
+from oceanwatch.messages import PredictionMessage
+from oceanwatch.registry import store
+from predict_stream.backfill import enqueue_backfill, run_next_job
+from predict_stream.worker import ModelPool, PredictWorker, run_forever
+from tests.modelkit import manifest, tiny_model, write_package
+from tests.windowkit import T0, publish, store_windows
+
+pytestmark = pytest.mark.integration
+
+
+def _register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **manifest_kwargs) -> int:
+    data = manifest(name=name, **manifest_kwargs)
+    pkg = write_package(tmp_path / name, tiny_model(seed=len(name)), data)
+    model_id = store.register(settings.database_url, settings.data_dir / "models", pkg / "model.keras", data)
+    if deploy:
+        store.deploy(settings.database_url, model_id)
+    return model_id
+
+
+def _count(url: str, model_id: int | None = None) -> int:
+    with session_scope(url) as s:
+        query = select(func.count()).select_from(Prediction)
+        if model_id is not None:
+            query = query.where(Prediction.model_id == model_id)
+        return s.scalar(query)
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _worker(settings: Settings, topic: str, out_topic: str, group: str, max_batch: int = 256) -> PredictWorker:
+    consumer = make_consumer(settings, group, topic)
+    return PredictWorker(settings.database_url, ModelPool(settings.database_url), consumer,
+                         make_producer(settings), out_topic, max_batch)
+
+
+def test_every_active_model_predicts_every_window_once(settings: Settings, tmp_path: Path,
+                                                      new_topic: Callable[..., str]) -> None:
+    mc = _register(settings, tmp_path, "mc", passes=6)
+    plain = _register(settings, tmp_path, "plain", method="none", passes=1)
+    _register(settings, tmp_path, "idle", deploy=False)
+    topic, out = new_topic(), new_topic()
+    messages = store_windows(settings, 12)
+    producer = make_producer(settings)
+    publish(producer, topic, messages)
+    publish(producer, topic, messages[:4])  # a replayed/duplicated message must not duplicate rows
+    worker = _worker(settings, topic, out, f"g-{topic}")
+    assert _wait(lambda: (worker.step(500), _count(settings.database_url) >= 24)[1])
+    worker.step(500)
+    assert _count(settings.database_url, mc) == 12 and _count(settings.database_url, plain) == 12
+    with session_scope(settings.database_url) as s:
+        rows = s.scalars(select(Prediction)).all()
+        model = s.get(MLModel, mc)
+        assert model.last_prediction_at is not None
+    for row in rows:
+        assert abs(sum(row.probabilities) - 1.0) < 1e-4 and len(row.predicted) == 1
+        assert 0.0 <= row.entropy <= 1.0 and row.latency_ms is not None and row.latency_ms >= 0
+        assert (row.epistemic is None) == (row.model_id == plain)
+    consumer = make_consumer(settings, f"read-{out}", out)
+    got = []
+    assert _wait(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= 24)[1])
+    consumer.close()
+    decoded = [PredictionMessage.decode(r.value) for r in got]
+    assert {(m.window_id, m.model_id) for m in decoded} == {(r.window_id, r.model_id) for r in rows}
+    assert len(decoded) == 24
+
+
+def test_deploy_and_deactivate_are_picked_up_without_restart(settings: Settings, tmp_path: Path,
+                                                            new_topic: Callable[..., str]) -> None:
+    a = _register(settings, tmp_path, "alpha")
+    b = _register(settings, tmp_path, "beta", deploy=False)
+    topic, out = new_topic(), new_topic()
+    worker = _worker(settings, topic, out, f"g-{topic}")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(worker, 0.3, stop.is_set), daemon=True)
+    thread.start()
+    producer = make_producer(settings)
+    try:
+        publish(producer, topic, store_windows(settings, 3, first=0))
+        assert _wait(lambda: _count(settings.database_url, a) == 3)
+        store.deploy(settings.database_url, b)
+        publish(producer, topic, store_windows(settings, 3, first=3))
+        assert _wait(lambda: _count(settings.database_url, b) == 3 and _count(settings.database_url, a) == 6)
+        store.deactivate(settings.database_url, a)
+        time.sleep(1.0)  # more than one interval
+        publish(producer, topic, store_windows(settings, 3, first=6))
+        assert _wait(lambda: _count(settings.database_url, b) == 6)
+        time.sleep(1.0)
+        assert _count(settings.database_url, a) == 6
+    finally:
+        stop.set()
+        thread.join(10)
+        worker.consumer.close()
+
+
+def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(settings: Settings, tmp_path: Path,
+                                                                 new_topic: Callable[..., str]) -> None:
+    good = _register(settings, tmp_path, "good")
+    bad = _register(settings, tmp_path, "bad")
+    topic, out = new_topic(), new_topic()
+    worker = _worker(settings, topic, out, f"g-{topic}")
+    loaded = {m.model_id: m for m in worker.pool.refresh()}
+
+    def explode(_x):
+        raise RuntimeError("GPU on fire")
+
+    loaded[bad].predict = explode  # fault injection into one loaded model
+    publish(make_producer(settings), topic, store_windows(settings, 5))
+    assert _wait(lambda: (worker.step(500), _count(settings.database_url, good) == 5)[1])
+    with session_scope(settings.database_url) as s:
+        row = s.get(MLModel, bad)
+        assert row.healthy is False and "GPU on fire" in row.last_error
+    assert _count(settings.database_url, bad) == 0
+    assert worker.totals["model_failure"] == 1
+    store.deploy(settings.database_url, bad)  # redeploying clears the failure
+    with session_scope(settings.database_url) as s:
+        assert s.get(MLModel, bad).healthy is True
+
+
+def test_garbage_and_unknown_windows_are_counted_not_fatal(settings: Settings, tmp_path: Path,
+                                                          new_topic: Callable[..., str]) -> None:
+    _register(settings, tmp_path, "solo")
+    topic, out = new_topic(), new_topic()
+    producer = make_producer(settings)
+    producer.send(topic, key=b"x", value=b"\x00not msgpack")
+    real = store_windows(settings, 2)
+    ghost = type(real[0])(**{**real[0].__dict__, "window_id": 10_000_000})
+    publish(producer, topic, real + [ghost])
+    worker = _worker(settings, topic, out, f"g-{topic}")
+    assert _wait(lambda: (worker.step(500), _count(settings.database_url) == 2)[1])
+    assert worker.totals["bad_message"] == 1 and worker.totals["unknown_window"] == 1
+
+
+WORKER_SCRIPT = """
+import sys, threading
+from oceanwatch.config import Settings
+from oceanwatch.kafka import make_consumer, make_producer
+from predict_stream.worker import ModelPool, PredictWorker, run_forever
+url, bootstrap, topic, out, group = sys.argv[1:6]
+s = Settings(database_url=url, kafka_bootstrap_servers=bootstrap)
+w = PredictWorker(url, ModelPool(url), make_consumer(s, group, topic), make_producer(s), out, max_batch=10)
+run_forever(w, 0.2, lambda: False)
+"""
+
+
+def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_and_model(
+        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    models = [_register(settings, tmp_path, name, passes=16) for name in ("m1", "m2")]
+    topic, out = new_topic(), new_topic()
+    publish(make_producer(settings), topic, store_windows(settings, 200))
+    args = [sys.executable, "-c", WORKER_SCRIPT, settings.database_url, settings.kafka_bootstrap_servers, topic, out,
+            f"g-{topic}"]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait(lambda: _count(settings.database_url) >= 40, 120), "worker made no progress"
+        os.kill(first.pid, signal.SIGKILL)  # no chance to commit offsets or finish the batch
+        first.wait()
+        partial = _count(settings.database_url)
+        assert partial < 400, "the kill must land mid-run to test anything"
+        second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert _wait(lambda: _count(settings.database_url) >= 400, 180)
+            time.sleep(1.5)
+        finally:
+            second.kill()
+            second.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    for model_id in models:
+        assert _count(settings.database_url, model_id) == 200
+    with session_scope(settings.database_url) as s:
+        pairs = s.execute(select(Prediction.window_id, Prediction.model_id)).all()
+    assert len(pairs) == len(set(pairs)) == 400
+
+
+def test_two_workers_in_one_group_split_the_partitions(settings: Settings, tmp_path: Path,
+                                                       new_topic: Callable[..., str]) -> None:
+    _register(settings, tmp_path, "shared")
+    topic, out = new_topic(partitions=4), new_topic()
+    group = f"g-{topic}"
+    workers = [_worker(settings, topic, out, group) for _ in range(2)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_forever, args=(w, 0.3, stop.is_set), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        assert _wait(lambda: all(w.consumer.assignment() for w in workers), 60), "both must get partitions"
+        parts = [{tp.partition for tp in w.consumer.assignment()} for w in workers]
+        assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == {0, 1, 2, 3}
+        publish(make_producer(settings), topic, store_windows(settings, 40, hydrophones=8))
+        assert _wait(lambda: _count(settings.database_url) == 40)
+        assert _wait(lambda: sum(w.totals["windows"] for w in workers) == 40), "each window handled once"
+        assert all(w.totals["windows"] > 0 for w in workers), "both workers must have done work"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+        for w in workers:
+            w.consumer.close()
+
+
+def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tmp_path: Path) -> None:
+    model_id = _register(settings, tmp_path, "late", deploy=False)
+    store_windows(settings, 30)
+    start, end = T0 + dt.timedelta(seconds=22.5 * 5), T0 + dt.timedelta(seconds=22.5 * 25)
+    job_id = enqueue_backfill(settings.database_url, model_id, start, end)
+    assert run_next_job(settings.database_url) == job_id
+    assert _count(settings.database_url, model_id) == 20
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job.status == "succeeded" and job.progress == 1.0 and job.result["predicted"] == 20
+    again = enqueue_backfill(settings.database_url, model_id, T0, end)
+    run_next_job(settings.database_url)  # overlaps the first run: only the 5 new windows are predicted
+    with session_scope(settings.database_url) as s:
+        assert s.get(Job, again).result == {"total": 5, "predicted": 5, "missing_features": 0}
+    cancelled = enqueue_backfill(settings.database_url, model_id, T0, end)
+    assert jobs.request_cancel(settings.database_url, cancelled)
+    assert run_next_job(settings.database_url) is None
+    with pytest.raises(ValueError):
+        enqueue_backfill(settings.database_url, model_id, end, start)
