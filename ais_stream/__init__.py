@@ -1,1 +1,1 @@
-"""ais_stream service (see README for what it does)."""
+"""ais_stream: AIS from TCP, UDP, log files, an HTTP API or the simulator into Postgres and Kafka."""

@@ -1,5 +1,30 @@
-"""Entry point: `python -m ais_stream`."""
+"""Entry point: `python -m ais_stream` reads the configured AIS source into Postgres and Kafka."""
 
-from oceanwatch.service import run_service
+from __future__ import annotations
 
-run_service("ais_stream", None)
+from ais_stream.service import AisPipeline, open_source, run
+from ais_stream.store import last_stored_time
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.kafka import POSITIONS_TOPIC, ensure_topics, make_producer
+from oceanwatch.service import StopFlag, run_service
+
+
+def main(settings: Settings, stop: StopFlag) -> None:
+    url = settings.require_database_url()
+    ensure_default_hydrophone(url, settings)
+    ensure_topics(settings.require_kafka(), settings.kafka_partitions, (POSITIONS_TOPIC,))
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        source = open_source(settings, stop, last_stored_time(conn, settings.ais_source))
+    producer = make_producer(settings)
+    try:
+        pipeline = AisPipeline(engine, producer, POSITIONS_TOPIC, settings.ais_source)
+        run(pipeline, source, stop, settings.ais_batch_size, settings.ais_batch_wait_s)
+    finally:
+        producer.close(timeout=5)
+
+
+if __name__ == "__main__":
+    run_service("ais_stream", main)

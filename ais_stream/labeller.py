@@ -1,0 +1,88 @@
+"""The truth labeller service: labels windows as soon as their AIS has arrived, revises them on late AIS.
+
+Each pass (every TRUTH_INTERVAL_S):
+1. windows without truth whose end is behind the newest AIS fix (or that waited TRUTH_MAX_WAIT_S
+   because AIS is silent) get geometry and classes;
+2. labelled windows near fixes received since the last pass are recomputed, as long as those
+   fixes are within TRUTH_REVISE_LAG_S of the newest one - a late report moves the truth, an
+   ancient one does not;
+3. queued relabel jobs (after a class-mapping edit) run;
+4. days whose labels or predictions changed are re-tallied for the metrics rollup.
+Run as `python -m ais_stream.labeller`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from oceanwatch import jobs
+from oceanwatch.classmap import RELABEL, run_relabel
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.scoring import MAX_REFRESH_DAYS, refresh_rollup
+from oceanwatch.service import StopFlag, run_service
+from oceanwatch.truth import TruthConfig, label_windows, windows_to_label, windows_touched_by
+
+log = logging.getLogger("ais_stream.labeller")
+RECEIVE_OVERLAP = dt.timedelta(seconds=5)  # rows committed slightly out of received_at order are not missed
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Labeller:
+    """Pass state: the received_at up to which fixes have already revised labels."""
+
+    url: str
+    config: TruthConfig
+    max_wait_s: float = 120.0
+    revise_lag_s: float = 900.0
+    batch: int = 2000
+    received_until: dt.datetime = field(default=EPOCH)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Labeller:
+        return cls(settings.require_database_url(),
+                   TruthConfig(tuple(settings.truth_radii_km), settings.truth_buffer_km, settings.truth_max_gap_s),
+                   settings.truth_max_wait_s, settings.truth_revise_lag_s)
+
+    def run_pass(self) -> dict[str, int]:
+        """One pass; returns how many windows were labelled new and revised."""
+        with engine_for(self.url).connect() as conn:
+            watermark, newest_receipt = conn.execute(text(
+                "select max(time), max(received_at) from ais_positions")).one()
+            fresh = windows_to_label(conn, watermark or EPOCH, self.max_wait_s, self.batch)
+            revised: list[int] = []
+            if newest_receipt is not None and newest_receipt > self.received_until:
+                oldest = watermark - dt.timedelta(seconds=self.revise_lag_s)
+                revised = windows_touched_by(conn, self.received_until - RECEIVE_OVERLAP, oldest,
+                                             self.config.max_gap_s)
+        if fresh:
+            label_windows(self.url, fresh, self.config)
+        revised = sorted(set(revised) - set(fresh))
+        if revised:
+            label_windows(self.url, revised, self.config)
+        if newest_receipt is not None:
+            self.received_until = max(self.received_until, newest_receipt)
+        return {"labelled": len(fresh), "revised": len(revised)}
+
+
+def main(settings: Settings, stop: StopFlag) -> None:
+    labeller = Labeller.from_settings(settings)
+    while not stop.is_set():
+        try:
+            counts = labeller.run_pass()
+            if counts["labelled"] or counts["revised"]:
+                log.info("truth pass", extra=counts)
+            jobs.run_next(labeller.url, {RELABEL: run_relabel})
+            refresh_rollup(engine_for(labeller.url), limit=MAX_REFRESH_DAYS)
+        except Exception:  # a database hiccup must not end the service; the next pass retries
+            log.exception("truth pass failed")
+        stop.wait(settings.truth_interval_s)
+
+
+if __name__ == "__main__":
+    run_service("truth_labeller", main)

@@ -1,0 +1,232 @@
+"""The ais_stream service: a source feeds a queue; batches are decoded, stored, then published.
+
+The source runs in its own thread (network and file waits never hold up writes); the main
+loop takes up to `batch_size` items or whatever arrived within `batch_wait_s`, decodes them,
+stores the batch in one transaction and publishes the positions that were new to
+`ais.positions`, keyed by MMSI.  A database or broker failure keeps the batch and retries it
+with backoff, so nothing decoded is dropped; the unique (mmsi, time) key makes a store retry
+safe, and a publish retry resends the same new positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from kafka import KafkaProducer
+from sqlalchemy import Engine
+
+from ais_stream.decode import AisDecoder, PositionReport, Report
+from ais_stream.sources import (Backoff, FileSource, HttpSource, Item, SimulatorSource, Stop, TcpSource,
+                                UdpSource)
+from ais_stream.store import StoredPosition, fill_missing_ranges, load_sites, store_reports
+from oceanwatch.config import Settings
+from oceanwatch.messages import PositionMessage
+from oceanwatch.nmea_sim import NmeaSimulator
+from oceanwatch.scenario import Scenario, Site
+from oceanwatch.simclock import SimClock
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("simulator", "tcp", "udp", "file", "http")
+MAX_CATCH_UP_S = 3600.0
+_END = object()
+T = TypeVar("T")
+
+
+def position_message(stored: StoredPosition, source: str) -> PositionMessage:
+    p: PositionReport = stored.report
+    return PositionMessage(mmsi=p.mmsi, time_ms=int(round(p.time * 1000)), latitude=p.latitude,
+                           longitude=p.longitude, sog_knots=p.sog_knots, cog_deg=p.cog_deg,
+                           heading_deg=p.heading_deg, nav_status=p.nav_status, msg_type=p.msg_type, source=source,
+                           ship_type=stored.ship_type, distances_m=stored.distances_m)
+
+
+class AisPipeline:
+    """Decode, store, publish: one batch at a time, with running totals."""
+
+    SITES_REFRESH_S = 60.0
+
+    def __init__(self, engine: Engine, producer: KafkaProducer | None, topic: str, source: str,
+                 sites: list[Site] | None = None) -> None:
+        self.engine, self.producer, self.topic, self.source = engine, producer, topic, source
+        self.decoder = AisDecoder()
+        self.totals: Counter[str] = Counter()
+        self._fixed_sites = sites
+        self._sites: list[Site] = []
+        self._sites_read = -math.inf
+
+    @property
+    def sites(self) -> list[Site]:
+        """The hydrophones ranges are measured from, re-read every minute (a new one counts soon)."""
+        if self._fixed_sites is not None:
+            return self._fixed_sites
+        if time.monotonic() - self._sites_read > self.SITES_REFRESH_S:
+            with self.engine.connect() as conn:
+                sites = load_sites(conn)
+            known = {s.id for s in self._sites}
+            for site in sites:
+                if site.id not in known:  # at start, and when a hydrophone is added
+                    added = fill_missing_ranges(self.engine, site)
+                    if added:
+                        log.info("measured %d earlier positions from hydrophone %s", added, site.id)
+            self._sites, self._sites_read = sites, time.monotonic()
+        return self._sites
+
+    def decode(self, items: Iterable[Item]) -> list[Report]:
+        reports: list[Report] = []
+        decoder = self.decoder
+        for payload, received_at in items:
+            if isinstance(payload, dict):
+                reports.extend(decoder.feed_record(payload, received_at))
+            else:
+                reports.extend(decoder.feed(payload, received_at))
+        return reports
+
+    def store(self, reports: list[Report]) -> list[StoredPosition]:
+        """Write the batch (idempotent); returns the positions that were new."""
+        stored = store_reports(self.engine, reports, self.source, self.sites)
+        self.totals.update(reports=len(reports), stored=len(stored))
+        return stored
+
+    def publish(self, stored: list[StoredPosition]) -> None:
+        """Send the new positions and wait for the broker's acks."""
+        if self.producer is None or not stored:
+            return
+        for s in stored:
+            self.producer.send(self.topic, key=str(s.report.mmsi).encode(),
+                               value=position_message(s, self.source).encode())
+        self.producer.flush()
+        self.totals["published"] += len(stored)
+
+    def store_and_publish(self, reports: list[Report]) -> list[StoredPosition]:
+        stored = self.store(reports)
+        self.publish(stored)
+        return stored
+
+    def summary(self) -> dict[str, object]:
+        return {"totals": dict(self.totals), "rejected": dict(self.decoder.rejected),
+                "ignored": dict(self.decoder.ignored), "accepted": dict(self.decoder.accepted)}
+
+
+def _pump(source: Iterable[Item], out: queue.Queue[object], stop: Stop) -> None:
+    """Source thread: move items into the bounded queue (a full queue slows the source down)."""
+    try:
+        for item in source:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                break
+    except Exception:
+        log.exception("AIS source failed")
+    finally:
+        out.put(_END)
+
+
+def _until_done(action: Callable[[], T], what: str, stop: Stop, backoff: Backoff) -> T | None:
+    """`action()`, retried with backoff while it fails (Postgres or the broker may be back soon).
+
+    Once stopping, one attempt is all: None means it was given up.
+    """
+    while True:
+        try:
+            result = action()
+            backoff.reset()
+            return result
+        except Exception:
+            if stop.is_set():
+                log.exception("%s failed while stopping; given up", what)
+                return None
+            delay = backoff.next()
+            log.exception("%s failed; retrying in %.1f s", what, delay)
+            stop.wait(delay)
+
+
+def run(pipeline: AisPipeline, source: Iterable[Item], stop: Stop, batch_size: int = 2000,
+        batch_wait_s: float = 0.5, report_every_s: float = 60.0) -> None:
+    """Feed `source` through `pipeline` until the source ends or `stop` is set.
+
+    Storing and publishing are retried separately, so positions stored before a broker
+    failure are still published once it recovers.  On stop, what is already queued is written.
+    """
+    items: queue.Queue[object] = queue.Queue(maxsize=batch_size * 10)
+    threading.Thread(target=_pump, args=(source, items, stop), name="ais-source", daemon=True).start()
+    backoff = Backoff(0.5, 30.0)
+    last_report = time.monotonic()
+    ended = False
+    while not ended:
+        stopping = stop.is_set()
+        batch: list[Item] = []
+        deadline = time.monotonic() + (0.0 if stopping else batch_wait_s)
+        while len(batch) < batch_size:
+            try:
+                item = items.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _END:
+                ended = True
+                break
+            batch.append(item)  # type: ignore[arg-type]
+        ended = ended or stopping
+        pipeline.totals["items"] += len(batch)
+        reports = pipeline.decode(batch)
+        if reports:
+            stored = _until_done(lambda: pipeline.store(reports), f"storing {len(reports)} AIS reports", stop,
+                                 backoff)
+            if stored:
+                _until_done(lambda: pipeline.publish(stored), f"publishing {len(stored)} positions", stop, backoff)
+        if time.monotonic() - last_report > report_every_s:
+            log.info("ais_stream: %s", pipeline.summary())
+            last_report = time.monotonic()
+    log.info("ais_stream stopped: %s", pipeline.summary())
+
+
+def simulator_start(clock: SimClock, last_stored: float | None, max_catch_up_s: float = MAX_CATCH_UP_S) -> float:
+    """Where a (re)started simulator source begins: just after the last position it stored.
+
+    A restart then leaves no hole in the traffic (what was emitted twice is stored once);
+    after a long pause it starts at most `max_catch_up_s` simulated seconds back.
+    """
+    now = clock.now()
+    if last_stored is None or last_stored >= now:
+        return now
+    return max(last_stored, now - max_catch_up_s)
+
+
+def open_source(settings: Settings, stop: Stop, last_stored: float | None = None) -> Iterable[Item]:
+    """The source `AIS_SOURCE` names, configured from the settings.
+
+    `last_stored` (the newest stored time of this source) lets the simulator resume there.
+    """
+    kind = settings.ais_source
+    if kind == "simulator":
+        scenario = Scenario(seed=settings.scenario_seed, vessels_per_hour=settings.scenario_vessels_per_hour,
+                            sites=(Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon),))
+        clock = SimClock.from_settings(settings.simulator_anchor, settings.simulator_speed)
+        return SimulatorSource(NmeaSimulator(scenario), clock, stop, simulator_start(clock, last_stored))
+    if kind == "tcp":
+        return TcpSource(settings.ais_tcp_host, settings.ais_tcp_port, stop,
+                         Backoff(1.0, settings.ais_reconnect_max_s))
+    if kind == "udp":
+        return UdpSource(settings.ais_udp_host, settings.ais_udp_port, stop)
+    if kind == "file":
+        if not settings.ais_file:
+            raise ValueError("AIS_SOURCE=file needs AIS_FILE (path of an NMEA log)")
+        return FileSource(Path(settings.ais_file), stop, follow=settings.ais_file_follow)
+    if kind == "http":
+        if not settings.ais_http_url:
+            raise ValueError("AIS_SOURCE=http needs AIS_HTTP_URL")
+        return HttpSource(settings.ais_http_url, stop, settings.ais_http_interval_s, settings.ais_http_api_key,
+                          settings.ais_http_api_key_header)
+    raise ValueError(f"AIS_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")
