@@ -1,1 +1,1 @@
-"""ingest service (see README for what it does)."""
+"""ingest service: audio files or the simulator -> windows -> log-mel features -> Postgres + Kafka."""

@@ -11,7 +11,10 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,95 @@ class FeatureSpec:
 
 
 DEFAULT_SPEC = FeatureSpec()
+
+
+WINDOW_HOP_FRACTION = 0.75
+"""Windows advance by 75 % of their length (25 % overlap): 30 s windows start every 22.5 s."""
+
+
+def window_hop_seconds(window_seconds: float) -> float:
+    return window_seconds * WINDOW_HOP_FRACTION
+
+
+def grid_starts(t0: float, t1: float, window_seconds: float, hop_seconds: float) -> list[float]:
+    """Starts of the windows lying wholly inside [t0, t1] (epoch seconds), on the global grid.
+
+    Window k starts at k * hop since the epoch, so every source (files cut anywhere, the
+    simulator started at any moment) produces the same windows, and ingesting the same audio
+    again lands on the same unique (hydrophone, start) keys.
+    """
+    eps = 1e-6  # float noise of epoch seconds must not drop a window that starts exactly at t0
+    first = math.ceil((t0 - eps) / hop_seconds)
+    last = math.floor((t1 - window_seconds + eps) / hop_seconds)
+    return [k * hop_seconds for k in range(first, last + 1)]
+
+
+@lru_cache(maxsize=16)
+def _mel_basis(spec: FeatureSpec) -> np.ndarray:
+    """(1 + n_fft/2, n_mels) float32 filterbank, built once per spec (librosa's Slaney mels)."""
+    import librosa
+
+    basis = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.fmin,
+                                fmax=spec.fmax)
+    return np.ascontiguousarray(basis.T, dtype=np.float32)
+
+
+@lru_cache(maxsize=16)
+def _frame_window(spec: FeatureSpec) -> np.ndarray:
+    import scipy.signal
+
+    return scipy.signal.get_window(spec.window, spec.frame_length, fftbins=True).astype(np.float32)
+
+
+def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling along axis -2 of (..., samples, channels) audio; exact rational ratio."""
+    if sample_rate == target_rate:
+        return audio
+    import scipy.signal
+
+    g = math.gcd(int(sample_rate), int(target_rate))
+    return scipy.signal.resample_poly(audio, target_rate // g, sample_rate // g, axis=-2).astype(np.float32)
+
+
+def compute_batch(spec: FeatureSpec, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Log-mel features of a batch of windows: (batch, samples, channels) -> (batch, *spec.input_shape).
+
+    Audio is resampled to the spec's rate, cut or zero-padded to exactly `spec.window_samples`,
+    and only its first `spec.channels` channels are used (channel 0 is the pressure channel
+    of a vector sensor).  Frames follow `tf.signal.stft(pad_end=True)`: frame k starts at
+    k * hop_length and the end is zero-padded, then |rfft|**power, mel filterbank, log.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 3:
+        raise ValueError(f"expected (batch, samples, channels) audio, got shape {audio.shape}")
+    if audio.shape[2] < spec.channels:
+        raise ValueError(f"spec needs {spec.channels} channels, audio has {audio.shape[2]}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {sample_rate}")
+    x = resample(audio[:, :, : spec.channels], sample_rate, spec.sample_rate)
+    n = spec.window_samples
+    padded_len = (spec.n_frames - 1) * spec.hop_length + spec.frame_length
+    buf = np.zeros((x.shape[0], padded_len, spec.channels), dtype=np.float32)
+    take = min(n, x.shape[1])
+    buf[:, :take] = x[:, :take]
+    buf = np.moveaxis(buf, 2, 1)  # (batch, channels, samples): frames along the last axis
+    frames = np.lib.stride_tricks.sliding_window_view(buf, spec.frame_length, axis=-1)[..., :: spec.hop_length, :]
+    frames = frames[..., : spec.n_frames, :] * _frame_window(spec)
+    magnitude = np.abs(np.fft.rfft(frames, n=spec.n_fft, axis=-1)).astype(np.float32)
+    if spec.power != 1.0:
+        magnitude **= spec.power
+    basis = _mel_basis(spec)
+    # one 2-D GEMM: a stacked (batch, channels, frames) matmul runs as many tiny ones, ~6x slower
+    mel = (magnitude.reshape(-1, magnitude.shape[-1]) @ basis).reshape(*magnitude.shape[:-1], basis.shape[1])
+    np.log(mel + np.float32(spec.log_offset), out=mel)
+    return mel.transpose(0, 2, 3, 1)  # (batch, frames, mels, channels)
+
+
+def compute(spec: FeatureSpec, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Log-mel features of one window: (samples,) or (samples, channels) -> float32 `spec.input_shape`."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    if audio.ndim != 2:
+        raise ValueError(f"expected (samples,) or (samples, channels) audio, got shape {audio.shape}")
+    return compute_batch(spec, audio[None], sample_rate)[0]

@@ -1,0 +1,68 @@
+"""The simulator source: what a hydrophone in the seeded scenario hears, in (simulated) real time.
+
+Audio is made in chunks on a global grid of `chunk_seconds`, each from a generator seeded by
+(scenario seed, hydrophone, chunk index), so a restarted simulator re-creates exactly the
+audio it made before and the windows it re-ingests are the stored ones.  It runs on the
+shared SimClock, so at SIMULATOR_SPEED 60 an hour of audio arrives per wall minute, in step
+with the AIS simulator's ships.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from oceanwatch.acoustics import synthesize
+from oceanwatch.scenario import Scenario, Site
+from oceanwatch.service import StopFlag
+from oceanwatch.simclock import SimClock
+from ingest.assembler import Segment
+
+
+def chunk_audio(scenario: Scenario, site: Site, index: int, chunk_seconds: float, sample_rate: int) -> np.ndarray:
+    """The audio of chunk `index` (starting at index * chunk_seconds since the epoch): always the same."""
+    rng = np.random.default_rng([scenario.seed, zlib.crc32(site.id.encode()), index])
+    start = dt.datetime.fromtimestamp(index * chunk_seconds, tz=dt.timezone.utc)
+    return synthesize(scenario, site.latitude, site.longitude, start, chunk_seconds, sample_rate, rng)
+
+
+@dataclass
+class SimulatorSource:
+    """Yields one Segment per chunk as soon as simulated time has passed its end."""
+
+    scenario: Scenario
+    site: Site
+    clock: SimClock
+    stop: StopFlag
+    sample_rate: int = 8000
+    chunk_seconds: float = 22.5
+    lookback_s: float = 30.0
+
+    _next_index: int | None = None
+
+    def __iter__(self) -> Iterator[Segment]:
+        self._next_index = math.floor((self.clock.now() - self.lookback_s) / self.chunk_seconds)
+        while not self.stop.is_set():
+            index = self._next_index
+            end = (index + 1) * self.chunk_seconds
+            wait = self.clock.wall_time(end) - self.clock.wall_time(self.clock.now())
+            if wait > 0 and self.stop.wait(wait):
+                return
+            audio = chunk_audio(self.scenario, self.site, index, self.chunk_seconds, self.sample_rate)
+            self._next_index = index + 1
+            yield Segment(self.site.id, index * self.chunk_seconds, audio[:, None], self.sample_rate, None,
+                          "simulator")
+
+    def caught_up(self) -> bool:
+        """True when the next chunk lies in the simulated future: time to send what is waiting.
+
+        While behind (a fast SIMULATOR_SPEED, or a slow database), windows go out in full batches.
+        """
+        if self._next_index is None:
+            return True
+        return (self._next_index + 1) * self.chunk_seconds > self.clock.now()
