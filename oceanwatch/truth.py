@@ -1,0 +1,232 @@
+"""AIS truth in the database: window geometry from tracks, then classes through the editable mapping.
+
+Two steps, kept apart on purpose:
+- geometry (`label_windows`): which vessels came within R, or within the buffer beyond R, of
+  the window's hydrophone - Python over the few tracks near one window (oceanwatch.labelling);
+- classes (`derive_classes`): one SQL statement turning those vessel sets into class sets
+  through overrides and the ship-type mapping. A mapping change reruns only this step, for
+  the rows holding an affected vessel, which is what makes relabelling a year take seconds.
+A window whose inside vessels include one without a class (no static data yet, or a type
+the mapping leaves unmapped) is ambiguous, like one with a vessel in the buffer: kept, not scored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+
+from oceanwatch.db import engine_for
+from oceanwatch.db.models import TruthLabel
+from oceanwatch.labelling import Track, closest_approach_m, split_by_radius
+from oceanwatch.scenario import Site
+
+# The effective label of a window `w` at radius :radius - a reviewer's label over AIS truth - as SQL
+# pieces shared by scoring and training, so both read labels by the same rule.
+def label_joins(radius: str = ":radius") -> str:
+    """Joins giving window `w` its truth `t` at `radius` (an SQL expression) and its human label `h`."""
+    return (f"left join truth_labels t on t.window_id = w.id and t.radius_km = {radius} "
+            "left join human_labels h on h.window_id = w.id")
+
+
+LABEL_JOINS = label_joins()
+LABEL = "coalesce(h.classes, t.classes)::text[]"
+LABEL_USABLE = "(h.window_id is not null or (t.window_id is not null and not t.ambiguous))"
+
+KNOTS_MAX = 40.0  # fastest vessel assumed when widening the search beyond the truth radii
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class TruthConfig:
+    """Radii, buffer and track limits; built from Settings by the labeller service."""
+
+    radii_km: tuple[int, ...] = (20, 30, 40)
+    buffer_km: float = 10.0
+    max_gap_s: float = 300.0
+
+    @property
+    def search_m(self) -> float:
+        """Fixes farther than this cannot put a vessel within the largest radius plus buffer."""
+        return (max(self.radii_km) + self.buffer_km) * 1000.0 + KNOTS_MAX * 1852 / 3600 * self.max_gap_s
+
+
+def _epoch(t: dt.datetime) -> float:
+    return t.timestamp()
+
+
+def _windows(conn: Connection, window_ids: Sequence[int]) -> list[tuple[int, str, dt.datetime, dt.datetime]]:
+    return list(conn.execute(text(
+        "select id, hydrophone_id, start_time, end_time from windows where id = any(:ids) order by start_time"),
+        {"ids": list(window_ids)}))
+
+
+def _tracks(conn: Connection, hydrophone: str, start: dt.datetime, end: dt.datetime,
+            search_m: float) -> dict[int, Track]:
+    """Tracks of vessels with a fix within search range of the hydrophone between start and end."""
+    rows = conn.execute(text(
+        "select p.mmsi, p.time, p.latitude, p.longitude, p.sog_knots, p.cog_deg "
+        "from position_ranges r join ais_positions p on p.id = r.position_id "
+        "where r.hydrophone_id = :h and r.time between :a and :b and r.distance_m <= :d"),
+        {"h": hydrophone, "a": start, "b": end, "d": search_m})
+    fixes: dict[int, list[tuple[float, float, float, float | None, float | None]]] = defaultdict(list)
+    for mmsi, time, lat, lon, sog, cog in rows:
+        fixes[mmsi].append((_epoch(time), lat, lon, sog, cog))
+    return {mmsi: Track.from_rows(rows_) for mmsi, rows_ in fixes.items()}
+
+
+def label_windows(url: str, window_ids: Sequence[int], config: TruthConfig) -> int:
+    """(Re)compute geometry and classes of these windows at every radius; returns rows written."""
+    written = 0
+    engine = engine_for(url)
+    for i in range(0, len(window_ids), BATCH):
+        with engine.begin() as conn:
+            windows = _windows(conn, window_ids[i:i + BATCH])
+            sites = {h: Site(h, lat, lon) for h, lat, lon in conn.execute(text(
+                "select id, latitude, longitude from hydrophones where id = any(:ids)"),
+                {"ids": sorted({w[1] for w in windows})})}
+            rows = []
+            by_hydrophone: dict[str, list[tuple[int, str, dt.datetime, dt.datetime]]] = defaultdict(list)
+            for w in windows:
+                by_hydrophone[w[1]].append(w)
+            gap = dt.timedelta(seconds=config.max_gap_s)
+            for hydrophone, group in by_hydrophone.items():
+                tracks = _tracks(conn, hydrophone, group[0][2] - gap, max(w[3] for w in group) + gap,
+                                 config.search_m)
+                for window_id, _, start, end in group:
+                    closest = {}
+                    for mmsi, track in tracks.items():
+                        d = closest_approach_m(track, sites[hydrophone], _epoch(start), _epoch(end), config.max_gap_s)
+                        if d is not None:
+                            closest[mmsi] = d
+                    for radius in config.radii_km:
+                        inside, buffer = split_by_radius(closest, radius * 1000.0, config.buffer_km * 1000.0)
+                        rows.append({"window_id": window_id, "radius_km": radius, "vessels": inside,
+                                     "buffer_vessels": buffer, "classes": [], "ambiguous": True})
+            if rows:
+                stmt = insert(TruthLabel).values(rows)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["window_id", "radius_km"],
+                    set_={"vessels": stmt.excluded.vessels, "buffer_vessels": stmt.excluded.buffer_vessels,
+                          "computed_at": text("now()")}))
+                derive_classes(conn, window_ids=[w[0] for w in windows])
+            written += len(rows)
+    return written
+
+
+_DERIVE = """
+with vc as materialized (
+    select v.mmsi, coalesce(o.class_code, m.class_code) as class_code
+    from vessels v
+    left join vessel_class_overrides o on o.mmsi = v.mmsi
+    left join class_mappings m on m.ship_type = v.ship_type
+),
+background as (
+    select coalesce((select array[code]::varchar[] from ship_classes where is_background and active
+                     order by sort_order limit 1), '{{}}') as codes
+),
+target as (
+    select t.window_id, t.radius_km, t.vessels, t.buffer_vessels, t.classes, t.ambiguous
+    from truth_labels t {join}
+    where {where}
+),
+agg as (
+    select tg.window_id, tg.radius_km,
+           coalesce(array_agg(distinct vc.class_code order by vc.class_code)
+                    filter (where vc.class_code is not null), '{{}}')::varchar[] as classes,
+           bool_or(vc.class_code is null) as unknown
+    from target tg
+    cross join lateral unnest(tg.vessels) as u(mmsi)
+    left join vc on vc.mmsi = u.mmsi
+    group by tg.window_id, tg.radius_km
+),
+derived as (
+    select tg.window_id, tg.radius_km,
+           case when cardinality(tg.vessels) > 0 then a.classes
+                when cardinality(tg.buffer_vessels) > 0 then '{{}}'::varchar[]
+                else (select codes from background) end as classes,
+           cardinality(tg.buffer_vessels) > 0 or coalesce(a.unknown, false) as ambiguous,
+           tg.classes as old_classes, tg.ambiguous as old_ambiguous
+    from target tg left join agg a on a.window_id = tg.window_id and a.radius_km = tg.radius_km
+)
+update truth_labels t set classes = d.classes, ambiguous = d.ambiguous, computed_at = now()
+from derived d
+where t.window_id = d.window_id and t.radius_km = d.radius_km
+  and (d.old_classes is distinct from d.classes or d.old_ambiguous is distinct from d.ambiguous)
+"""
+
+
+def _scope(window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since: dt.datetime | None,
+           until: dt.datetime | None) -> tuple[str, str, dict[str, object]]:
+    """SQL join/where/params selecting the truth rows an edit can change."""
+    clauses, params, join = [], {}, ""
+    if window_ids is not None:
+        clauses.append("t.window_id = any(:window_ids)")
+        params["window_ids"] = list(window_ids)
+    if mmsis is not None:
+        clauses.append("t.vessels && cast(:mmsis as bigint[])")
+        params["mmsis"] = sorted(set(mmsis))
+    if since is not None or until is not None:
+        join = "join windows w on w.id = t.window_id"
+    if since is not None:
+        clauses.append("w.start_time >= :since")
+        params["since"] = since
+    if until is not None:
+        clauses.append("w.start_time < :until")
+        params["until"] = until
+    return join, " and ".join(clauses) or "true", params
+
+
+def derive_classes(conn: Connection, window_ids: Sequence[int] | None = None, mmsis: Iterable[int] | None = None,
+                   since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+    """Re-derive classes/ambiguity of the selected truth rows; returns how many rows changed.
+
+    `mmsis` None means every row (an edit that can touch any vessel, such as a new background class).
+    """
+    join, where, params = _scope(window_ids, mmsis, since, until)
+    conn.execute(text("set local work_mem = '256MB'"))  # the per-window aggregation stays in memory
+    return conn.execute(text(_DERIVE.format(join=join, where=where)), params).rowcount
+
+
+def affected_windows(conn: Connection, mmsis: Iterable[int] | None, since: dt.datetime | None) -> list[int]:
+    """Ids of windows with a truth row holding one of `mmsis` (None: every labelled window), oldest first."""
+    join, where, params = _scope(None, mmsis, since, None)
+    return list(conn.execute(text(f"select distinct t.window_id from truth_labels t {join} where {where} "
+                                  "order by 1"), params).scalars())
+
+
+def preview_changes(conn: Connection, mmsis: Iterable[int] | None = None, since: dt.datetime | None = None) -> int:
+    """How many truth rows `derive_classes` would change, computed and rolled back in a savepoint."""
+    savepoint = conn.begin_nested()
+    try:
+        return derive_classes(conn, mmsis=mmsis, since=since)
+    finally:
+        savepoint.rollback()
+
+
+def windows_to_label(conn: Connection, watermark: dt.datetime | None, max_wait_s: float, limit: int) -> list[int]:
+    """Unlabelled windows whose AIS has arrived (newest fix past their end) or that waited long enough."""
+    return list(conn.execute(text(
+        "select w.id from windows w where not exists (select 1 from truth_labels t where t.window_id = w.id) "
+        "and (w.end_time <= :watermark or w.created_at <= now() - make_interval(secs => :wait)) "
+        "order by w.start_time limit :limit"),
+        {"watermark": watermark, "wait": max_wait_s, "limit": limit}).scalars())
+
+
+def windows_touched_by(conn: Connection, received_after: dt.datetime, oldest: dt.datetime,
+                       max_gap_s: float) -> list[int]:
+    """Labelled windows whose track could change because fixes arrived after `received_after`.
+
+    Only fixes no older than `oldest` (the revision lag) count: older truth is final.
+    """
+    return list(conn.execute(text(
+        "with late as (select time from ais_positions where received_at > :after and time >= :oldest) "
+        "select distinct w.id from windows w join late on w.start_time <= late.time + make_interval(secs => :gap) "
+        "and w.end_time >= late.time - make_interval(secs => :gap) "
+        "where exists (select 1 from truth_labels t where t.window_id = w.id)"),
+        {"after": received_after, "oldest": oldest, "gap": max_gap_s}).scalars())
