@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask_login import current_user
 
 from oceanwatch.health import Check, check_broker, check_database
 
@@ -39,4 +40,5 @@ def status():
 
 @bp.get("/")
 def index():
-    return redirect(url_for("health.status"))
+    """Signed-in users land on the live page; anyone else sees the status page (and its login link)."""
+    return redirect(url_for("live.page" if current_user.is_authenticated else "health.status"))

@@ -1,0 +1,156 @@
+"""Log in and out, who the current user is (session cookie or API token), and `requires_role`.
+
+Roles are ordered viewer < operator < admin.  Every route but login and health carries
+`requires_role`; a test walks the URL map to keep it so.  Failed logins are written to the
+audit log, and the same table is what rate-limits them, so the limit holds across gunicorn
+workers without another store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, select
+
+from app.extensions import db, login_manager
+from oceanwatch.accounts import authenticate, has_role, user_for_token
+from oceanwatch.audit import record
+from oceanwatch.db.models import AuditLog, User
+
+bp = Blueprint("auth", __name__)
+
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=1)
+
+
+@dataclass
+class Account:
+    """What Flask-Login keeps for a request: the user's id, name and role (not an ORM object)."""
+
+    id: int
+    username: str
+    role: str
+    via_token: bool = False
+    is_active: bool = True
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def can(self, role: str) -> bool:
+        return has_role(self.role, role)
+
+    @classmethod
+    def of(cls, user: User, via_token: bool = False) -> "Account":
+        return cls(user.id, user.username, user.role, via_token=via_token)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> Account | None:
+    user = db.session.get(User, int(user_id))
+    return Account.of(user) if user is not None and user.active else None
+
+
+@login_manager.request_loader
+def _load_from_token(req: Any) -> Account | None:
+    header = req.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    user = user_for_token(db.session, header[7:].strip())
+    return Account.of(user, via_token=True) if user is not None else None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized() -> Response:
+    if _wants_json():
+        return jsonify(error="authentication required"), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def requires_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse anonymous users (login redirect, or 401 for the API) and users below `role` (403)."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.can(role):
+                if _wants_json():
+                    return jsonify(error=f"requires role {role}"), 403
+                abort(403)
+            return view(*args, **kwargs)
+
+        guarded.required_role = role  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def recent_failures(username: str, ip: str) -> int:
+    since = dt.datetime.now(dt.timezone.utc) - LOGIN_FAILURE_WINDOW
+    return db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.action == "auth.login_failed", AuditLog.target_id == username,
+        AuditLog.details["ip"].astext == ip, AuditLog.time >= since)) or 0
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after login would be a phishing aid."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("live.page")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        return render_template("login.html", next=request.args.get("next", ""))
+    username = request.form.get("username", "").strip()[:64]
+    password = request.form.get("password", "")
+    ip = _client_ip()
+    if recent_failures(username, ip) >= LOGIN_FAILURES_ALLOWED:
+        return render_template("login.html", next=request.form.get("next", ""),
+                               error="Too many failed logins; wait a minute and try again."), 429
+    user = authenticate(db.session, username, password)
+    if user is None:
+        record(db.session, None, "auth.login_failed", "user", username, ip=ip)
+        db.session.commit()
+        return render_template("login.html", next=request.form.get("next", ""),
+                               error="Unknown user or wrong password."), 401
+    record(db.session, user.id, "auth.login", "user", user.id, ip=ip)
+    db.session.commit()
+    login_user(Account.of(user))
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+@requires_role("viewer")
+def logout() -> Any:
+    logout_user()
+    flash("Logged out.")
+    return redirect(url_for("auth.login"))
+
+
+def current_user_id() -> int | None:
+    return int(current_user.id) if current_user.is_authenticated else None
+
+
+@bp.app_context_processor
+def _inject_user() -> dict[str, Any]:
+    return {"user": current_user}

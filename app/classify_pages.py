@@ -1,0 +1,47 @@
+"""The "Classify a clip" page: upload a WAV/FLAC clip, see its spectrogram and every model's answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from app import classifier
+from app.auth import current_user_id, requires_role
+from app.spectrogram_image import data_uri
+from oceanwatch.uploaded_clip import ClipError
+
+bp = Blueprint("classify", __name__, url_prefix="/classify")
+
+
+def _models() -> list[Any]:
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from oceanwatch.db.models import MLModel
+
+    return list(db.session.scalars(select(MLModel).order_by(MLModel.name, MLModel.id.desc())))
+
+
+@bp.get("/")
+@requires_role("operator")
+def page() -> Any:
+    return render_template("classify.html", models=_models(), result=None, error=None)
+
+
+@bp.post("/")
+@requires_role("operator")
+def submit() -> Any:
+    upload = request.files.get("file")
+    raw_id = request.form.get("model_id") or None
+    error, result, image = None, None, None
+    try:
+        if upload is None or not upload.filename:
+            raise ClipError("choose a WAV or FLAC file first")
+        clip, result = classifier.run(upload.read(), upload.filename, int(raw_id) if raw_id else None, None,
+                                      request.form.get("keep") == "on", current_user_id())
+        image = data_uri(classifier.clip_spectrogram(clip))
+    except (ClipError, classifier.ModelChoiceError, ValueError) as exc:
+        error = str(exc)
+    return render_template("classify.html", models=_models(), result=result, image=image, error=error), \
+        400 if error else 200

@@ -1,0 +1,75 @@
+"""The data management page: ship classes, the AIS-type mapping, per-vessel overrides, vessel
+statistics per type, and relabelling with a preview.
+
+Every edit form posts to `preview` first, which counts the labels the edit would change without
+keeping anything; the confirm form it shows posts the same fields to `apply`, which makes the
+edit (audited by `oceanwatch.classmap`) and queues the relabel job shown in the jobs list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app import data_actions
+from app.auth import current_user_id, requires_role
+from oceanwatch.classmap import ClassEditError
+
+bp = Blueprint("data", __name__, url_prefix="/data")
+
+
+def _render(status: int = 200, **extra: Any) -> Any:
+    return render_template("data.html", classes=data_actions.classes(), mappings=data_actions.mappings(),
+                           overrides=data_actions.overrides(), stats=data_actions.vessel_stats(),
+                           jobs=data_actions.list_jobs(), **extra), status
+
+
+def _edit() -> data_actions.ClassEdit:
+    """The form's edit, refused with 403 when the user's role is below the action's."""
+    edit = data_actions.parse_edit(request.form)
+    if not current_user.can(edit.role):
+        abort(403)
+    return edit
+
+
+@bp.get("/")
+@requires_role("viewer")
+def index() -> Any:
+    return _render()
+
+
+@bp.post("/preview")
+@requires_role("operator")
+def preview() -> Any:
+    try:
+        edit = _edit()
+        counted = data_actions.preview(edit, current_user_id())
+    except (data_actions.EditInputError, ClassEditError) as exc:
+        return _render(400, error=str(exc))
+    return _render(preview=counted, confirm_fields=edit.as_form())
+
+
+@bp.post("/apply")
+@requires_role("operator")
+def apply() -> Any:
+    try:
+        done = data_actions.apply(_edit(), current_user_id())
+    except (data_actions.EditInputError, ClassEditError) as exc:
+        return _render(400, error=str(exc))
+    if done["job_id"] is not None:
+        flash(f"Saved: {done['edit']}. Relabel job {done['job_id']} queued.")
+    else:
+        flash(f"Saved: {done['edit']}. No label depends on it, so nothing to relabel.")
+    return redirect(url_for("data.index") + "#jobs", 303)
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+@requires_role("operator")
+def cancel(job_id: int) -> Any:
+    if data_actions.cancel_job(job_id, current_user_id()):
+        flash(f"Asked job {job_id} to stop.")
+    else:
+        flash(f"Job {job_id} has already finished.", "error")
+    return redirect(url_for("data.index") + "#jobs", 303)

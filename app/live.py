@@ -1,0 +1,53 @@
+"""The live page: the Bokeh dashboard embedded with a signed session id, and window audio clips.
+
+Only this page can open a Bokeh session: the Bokeh server accepts signed ids only and never
+makes its own, and the id is signed here, after the login and role check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bokeh.embed import server_session
+from bokeh.util.token import generate_session_id
+from flask import Blueprint, abort, current_app, render_template, send_file
+
+from app.auth import requires_role
+from app.extensions import db
+from oceanwatch.config import Settings
+from oceanwatch.db.models import Window
+from visualization.server import LIVE_PATH
+
+bp = Blueprint("live", __name__, url_prefix="/live")
+
+
+def _settings() -> Settings:
+    return current_app.config["OCEANWATCH_SETTINGS"]
+
+
+def bokeh_app_url() -> str:
+    return current_app.config.get("BOKEH_URL") or _settings().resolved_bokeh_url() + LIVE_PATH
+
+
+@bp.get("/")
+@requires_role("viewer")
+def page() -> Any:
+    session_id = generate_session_id(secret_key=current_app.config["SECRET_KEY"].encode(), signed=True)
+    script = server_session(session_id=session_id, url=bokeh_app_url())
+    return render_template("live.html", bokeh_script=script, bokeh_url=bokeh_app_url())
+
+
+@bp.get("/clip/<int:window_id>")
+@requires_role("viewer")
+def clip(window_id: int) -> Any:
+    """A window's FLAC clip; only files under DATA_DIR are served, whatever the row says."""
+    window = db.session.get(Window, window_id)
+    if window is None or not window.clip_path:
+        abort(404)
+    root = _settings().data_dir.resolve()
+    path = Path(window.clip_path)
+    path = (path if path.is_absolute() else root / path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="audio/flac", conditional=True, max_age=3600)

@@ -1,0 +1,132 @@
+"""What the metrics page and the JSON API both compute: `oceanwatch.scoring` over a chosen selection.
+
+A `Selection` is the request's models, radius, time range and bucket, validated once; the
+scores themselves come from `oceanwatch.scoring` unchanged, so the page, the API and the
+scoring tests agree by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from oceanwatch import scoring
+from oceanwatch.db.models import MLModel
+
+BUCKETS = ("day", "week")
+PRESETS = {"7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "all": None}
+DEFAULT_PRESET = "7d"
+CALIBRATION_BINS = 10
+
+
+class MetricsInputError(ValueError):
+    """A selection that cannot be scored; answered with 400 and the reason."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Models, radius, [start, end) range (None = unbounded) and trend bucket of one metrics request."""
+
+    model_ids: tuple[int, ...]
+    radius_km: int
+    start: dt.datetime | None
+    end: dt.datetime | None
+    bucket: str = "day"
+
+    def scope(self, model_id: int) -> scoring.Scope:
+        return scoring.Scope(model_id, self.radius_km, self.start, self.end)
+
+
+def radii() -> tuple[int, ...]:
+    return tuple(current_app.config["OCEANWATCH_SETTINGS"].truth_radii_km)
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise MetricsInputError(f"{name}: an integer, not {raw!r}") from None
+
+
+def _time(name: str, raw: str | None, date_end: bool = False) -> dt.datetime | None:
+    """ISO time or date; a bare date as an end means the end of that day (the form's dates are inclusive)."""
+    if not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise MetricsInputError(f"{name}: an ISO 8601 date or time such as 2026-01-31") from None
+    if date_end and len(raw) == 10:
+        value += dt.timedelta(days=1)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def parse(args: Mapping[str, Any], model_ids: Sequence[str], preset_default: str | None = None) -> Selection:
+    """A Selection from query arguments; `preset_default` ("7d") applies when no range is given (the page).
+
+    The API passes no default, so without start/end it scores all history.
+    """
+    ids = tuple(dict.fromkeys(_int("model_id", m) for m in model_ids if m != ""))
+    if not ids:
+        raise MetricsInputError("model_id: choose at least one model")
+    known = set(db.session.scalars(select(MLModel.id).where(MLModel.id.in_(ids))))
+    if missing := [m for m in ids if m not in known]:
+        raise MetricsInputError(f"model_id: no model with id {', '.join(map(str, missing))}")
+    radius = _int("radius_km", args.get("radius_km") or str(radii()[0]))
+    if radius not in radii():
+        raise MetricsInputError(f"radius_km: one of {', '.join(map(str, radii()))}")
+    bucket = args.get("bucket") or "day"
+    if bucket not in BUCKETS:
+        raise MetricsInputError("bucket: day or week")
+    start, end = _time("start", args.get("start")), _time("end", args.get("end"), date_end=True)
+    preset = args.get("preset") or (preset_default if start is None and end is None else None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise MetricsInputError(f"preset: one of {', '.join(PRESETS)}")
+        span = PRESETS[preset]
+        # whole UTC days (today included), so the daily rollup answers instead of the raw rows
+        today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        start, end = (None, None) if span is None else (today - span, None)
+    if start is not None and end is not None and start >= end:
+        raise MetricsInputError("start must be before end")
+    return Selection(ids, radius, start, end, bucket)
+
+
+def model_metrics(selection: Selection, model_id: int) -> dict[str, Any]:
+    """One model's report, trend, calibration and uncertainty AUROCs on the selection."""
+    conn = db.session.connection()
+    scope = selection.scope(model_id)
+    return {
+        "model_id": model_id,
+        "report": scoring.report(conn, scope),
+        "trend": scoring.trend(conn, scope, selection.bucket),
+        "calibration": scoring.calibration(conn, scope, CALIBRATION_BINS),
+        "auroc": {metric: scoring.uncertainty_auroc(conn, scope, metric) for metric in scoring.UNCERTAINTY_COLUMNS},
+    }
+
+
+def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
+    """Every selected model's report on the windows all of them predicted (keys are model ids as text)."""
+    reports = scoring.compare(db.session.connection(), selection.model_ids, selection.radius_km, selection.start,
+                              selection.end)
+    return {str(m): r for m, r in reports.items()}
+
+
+def selection_dict(selection: Selection) -> dict[str, Any]:
+    return {"model_ids": list(selection.model_ids), "radius_km": selection.radius_km,
+            "start": selection.start.isoformat() if selection.start else None,
+            "end": selection.end.isoformat() if selection.end else None, "bucket": selection.bucket}
+
+
+def models() -> list[MLModel]:
+    return list(db.session.scalars(select(MLModel).order_by(MLModel.name, MLModel.id.desc())))
+
+
+def label(model: MLModel) -> str:
+    return f"{model.name} v{model.version} (#{model.id})"

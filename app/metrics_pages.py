@@ -1,0 +1,55 @@
+"""The metrics page: models' scores against AIS truth, with plots embedded as static Bokeh components."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bokeh.embed import components
+from flask import Blueprint, render_template, request
+
+from app import bokeh_assets, metrics_actions
+from app.auth import requires_role
+from visualization.metric_plots import confusion_figure, reliability_figure, trend_figure
+
+bp = Blueprint("metrics", __name__, url_prefix="/scores")
+
+
+def _default_model_ids(models: list[Any]) -> list[str]:
+    """Active models first; else the newest model."""
+    active = [str(m.id) for m in models if m.status == "active"]
+    return active or ([str(max(m.id for m in models))] if models else [])
+
+
+def _plots(selection: metrics_actions.Selection, results: list[dict[str, Any]], labels: dict[int, str],
+           highlight: str | None) -> tuple[str, dict[str, str]]:
+    figures = {"trend": trend_figure({labels[r["model_id"]]: r["trend"] for r in results}, selection.bucket),
+               "reliability": reliability_figure({labels[r["model_id"]]: r["calibration"] for r in results})}
+    for r in results:
+        if r["report"]["task"] == "multi_class":
+            figures[f"confusion-{r['model_id']}"] = confusion_figure(
+                r["report"]["classes"], r["report"]["confusion"], f"Confusion: {labels[r['model_id']]}",
+                name=f"confusion-{r['model_id']}", highlight=highlight)
+    return components(figures)
+
+
+@bp.get("/")
+@requires_role("viewer")
+def page() -> Any:
+    models = metrics_actions.models()
+    labels = {m.id: metrics_actions.label(m) for m in models}
+    chosen = request.args.getlist("model_id") or _default_model_ids(models)
+    context: dict[str, Any] = {"models": models, "labels": labels, "radii": metrics_actions.radii(),
+                               "presets": list(metrics_actions.PRESETS), "args": request.args,
+                               "chosen": chosen, "class_code": request.args.get("class_code", ""),
+                               "bokeh_js": bokeh_assets.script_urls()}
+    if not chosen:
+        return render_template("metrics.html", **context)
+    try:
+        selection = metrics_actions.parse(request.args, chosen, preset_default=metrics_actions.DEFAULT_PRESET)
+    except metrics_actions.MetricsInputError as exc:
+        return render_template("metrics.html", error=str(exc), **context), 400
+    results = [metrics_actions.model_metrics(selection, m) for m in selection.model_ids]
+    comparison = metrics_actions.comparison(selection) if len(selection.model_ids) > 1 else None
+    script, divs = _plots(selection, results, labels, context["class_code"] or None)
+    return render_template("metrics.html", selection=selection, results=results, comparison=comparison,
+                           plot_script=script, plot_divs=divs, **context)

@@ -1,0 +1,129 @@
+"""Web benchmark: how long the live dashboard's initial load and per-tick stream take, and the API's range query.
+
+Runs on a scratch database on the stack runner's Postgres: two hours of 30 s windows with
+full-size (160 x 128) float16 spectrograms, two active models predicting every window and
+50 vessels, i.e. what one hydrophone produces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import sessionmaker
+
+from benchmarks.common import median_ms
+from oceanwatch.accounts import create_user, issue_token
+from oceanwatch.config import Settings
+from oceanwatch.db.scratch import scratch_database
+from oceanwatch.db import engine_for, session_scope
+from oceanwatch.db.models import AISPosition, MLModel, Prediction, Spectrogram, Vessel, Window
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.features import FeatureSpec
+from oceanwatch.messages import PackedArray
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+SPEC = FeatureSpec()
+HOURS = 2
+STEP_S = 30.0
+
+
+
+
+def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng: np.random.Generator) -> None:
+    with session_scope(settings.database_url) as session:
+        for k in range(first, first + count):
+            start = T0 + dt.timedelta(seconds=STEP_S * k)
+            window = Window(hydrophone_id=settings.hydrophone_id, start_time=start,
+                            end_time=start + dt.timedelta(seconds=SPEC.window_seconds), sample_rate=SPEC.sample_rate,
+                            channels=1, source="bench")
+            session.add(window)
+            session.flush()
+            packed = PackedArray.pack(rng.normal(size=SPEC.input_shape), "float16")
+            session.add(Spectrogram(window_id=window.id, spec_hash=SPEC.hash, dtype=packed.dtype,
+                                    shape=list(packed.shape), data=packed.data))
+            for model_id in model_ids:
+                p = rng.dirichlet(np.ones(5))
+                session.add(Prediction(window_id=window.id, model_id=model_id, probabilities=p.tolist(),
+                                       predicted=["ABCDE"[int(p.argmax())]], confidence=float(p.max()),
+                                       entropy=0.5, epistemic=0.1, aleatoric=0.4))
+
+
+
+
+def main() -> None:
+    with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web") as url, tempfile.TemporaryDirectory() as tmp:
+        results, api_rows = run(Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret"))
+    print(json.dumps({"benchmark": "web", "results": results,
+                      "setup": {"windows": int(HOURS * 3600 / STEP_S), "models": 2, "vessels": 50,
+                                "spectrogram_shape": list(SPEC.input_shape), "api_rows": api_rows}}))
+
+
+def run(settings: Settings) -> tuple[dict, int]:
+    from app import create_app
+    from visualization.live import LiveDashboard
+
+    ensure_default_hydrophone(settings.database_url, settings)
+    rng = np.random.default_rng(0)
+    with session_scope(settings.database_url) as session:
+        model_ids = []
+        for model in ("alpha", "beta"):
+            row = MLModel(name=model, version="1", task="multi_class", class_names=list("ABCDE"),
+                          feature_spec=SPEC.to_dict(), feature_spec_hash=SPEC.hash, artifact_path="/none",
+                          sha256="0" * 64, manifest={}, status="active")
+            session.add(row)
+            session.flush()
+            model_ids.append(row.id)
+        for mmsi in range(1, 51):
+            session.add(Vessel(mmsi=mmsi, name=f"V{mmsi}", ship_type=int(rng.integers(30, 90))))
+        session.flush()
+        for minute in range(HOURS * 60):
+            for mmsi in range(1, 51):
+                session.add(AISPosition(mmsi=mmsi, time=T0 + dt.timedelta(minutes=minute),
+                                        latitude=36.7 + rng.normal(0, 0.2), longitude=-122.2 + rng.normal(0, 0.2),
+                                        msg_type=1, source="bench"))
+        token = issue_token(session, create_user(session, "bench", "bench password", "viewer").id)
+    windows = int(HOURS * 3600 / STEP_S)
+    _fill(settings, 0, windows, model_ids, rng)
+
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    reload_ms = median_ms(dashboard.reload, 5)
+    image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
+    next_window = windows
+
+    def tick_with_new_rows() -> None:
+        nonlocal next_window
+        _fill(settings, next_window, 2, model_ids, rng)
+        next_window += 2
+        began = time.perf_counter()
+        dashboard.tick()
+        tick_samples.append((time.perf_counter() - began) * 1000.0)
+
+    tick_samples: list[float] = []
+    for _ in range(10):
+        tick_with_new_rows()
+    client = create_app(settings=settings).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    query = {"start": T0.isoformat(), "end": (T0 + dt.timedelta(hours=1)).isoformat(), "limit": 10000}
+    api_ms = median_ms(lambda: client.get("/api/v1/predictions", headers=auth, query_string=query), 5)
+    rows = len(client.get("/api/v1/predictions", headers=auth, query_string=query).json["predictions"])
+    return {
+        "dashboard_initial_load_1h": {"value": round(reload_ms, 1), "unit": "ms", "goal": 1000,
+                                      "higher_is_better": False},
+        "dashboard_initial_spectrogram_payload": {"value": round(image_mb, 2), "unit": "MB", "goal": 5,
+                                                  "higher_is_better": False},
+        "dashboard_tick_2_new_windows": {"value": round(statistics.median(tick_samples), 1), "unit": "ms",
+                                         "goal": 250, "higher_is_better": False},
+        "api_predictions_1h": {"value": round(api_ms, 1), "unit": "ms", "goal": 500, "higher_is_better": False},
+    }, rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""User accounts outside any web framework: create, check passwords, issue and resolve API tokens.
+
+The web app, its CLI and `make demo` all create users, so the rules (hashing, roles, token
+format) live here once.  Passwords and API tokens are stored only as hashes: a leaked
+database gives neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from oceanwatch.audit import record
+from oceanwatch.db.models import User
+
+ROLES = ("viewer", "operator", "admin")
+MIN_PASSWORD_LENGTH = 8
+TOKEN_PREFIX = "ow_"
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done (duplicate name, unknown role, weak password)."""
+
+
+def role_rank(role: str) -> int:
+    """viewer < operator < admin; an unknown role ranks below everything."""
+    return ROLES.index(role) if role in ROLES else -1
+
+
+def has_role(user_role: str, required: str) -> bool:
+    return role_rank(user_role) >= role_rank(required) >= 0
+
+
+def create_user(session: Session, username: str, password: str, role: str = "viewer",
+                actor_id: int | None = None) -> User:
+    """Add an account (in the caller's transaction) with a hashed password."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise AccountError("username: 1 to 64 characters")
+    if role not in ROLES:
+        raise AccountError(f"role: one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AccountError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=generate_password_hash(password), role=role, active=True)
+    session.add(user)
+    session.flush()
+    record(session, actor_id, "user.create", "user", user.id, username=username, role=role)
+    return user
+
+
+def set_role(session: Session, user_id: int, role: str, actor_id: int | None) -> User:
+    if role not in ROLES:
+        raise AccountError(f"role: one of {', '.join(ROLES)}")
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    if user.role != role:
+        record(session, actor_id, "user.role", "user", user.id, old=user.role, new=role)
+        user.role = role
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool, actor_id: int | None) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    if user.active != active:
+        user.active = active
+        record(session, actor_id, "user.activate" if active else "user.deactivate", "user", user.id)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this name and password, else None (same answer for every failure)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    user.last_login = dt.datetime.now(dt.timezone.utc)
+    return user
+
+
+def hash_token(token: str) -> str:
+    """Tokens are long random strings, so a plain SHA-256 (no salt, no stretching) is enough and lets
+    the database look a token up by its hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user_id: int) -> str:
+    """A new API token for the user (the previous one stops working); only its hash is stored."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    user.api_token_hash = hash_token(token)
+    record(session, user_id, "user.token", "user", user_id)
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    user = session.scalar(select(User).where(User.api_token_hash == hash_token(token)))
+    return user if user is not None and user.active else None
+
+
+def ensure_admin(session: Session, username: str, password: str) -> bool:
+    """Create the admin if no user of that name exists; True when it was created."""
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        return False
+    create_user(session, username, password, "admin")
+    return True

@@ -1,0 +1,220 @@
+"""The live dashboard: pure plot builders, its queries, streaming updates, and the Bokeh server's session policy."""
+
+import asyncio
+import datetime as dt
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import requests
+from bokeh.util.token import generate_jwt_token, generate_session_id
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for, session_scope
+from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, Vessel, VesselClassOverride
+from oceanwatch.embedded import free_port, wait_for_port
+from oceanwatch.messages import PackedArray
+from visualization import plots, queries
+from visualization.live import LiveDashboard, audio_html, prediction_columns
+from tests.test_web_api import add_model, add_predictions
+from tests.modelkit import TINY_SPEC
+from oceanwatch.synthetic import T0
+from oceanwatch.synthetic import store_windows as _store_windows
+
+
+def store_windows(settings: Settings, count: int, first: int = 0):
+    """Synthetic windows with the tiny feature spec the dashboard checks shapes against."""
+    return _store_windows(settings, count, first, spec=TINY_SPEC)
+
+
+def test_range_rings_are_geodesic_circles_of_the_radius() -> None:
+    for radius in plots.RANGE_RINGS_KM:
+        lons, lats = plots.range_ring(36.7, -122.2, radius)
+        _, _, dist = plots.GEOD.inv(np.full(lons.size, -122.2), np.full(lats.size, 36.7), lons, lats)
+        assert np.allclose(dist, radius * 1000.0, rtol=1e-6)
+        assert lons[0] == pytest.approx(lons[-1]) and lats[0] == pytest.approx(lats[-1])
+
+
+def test_spectrogram_image_is_mels_by_frames_float32() -> None:
+    features = np.arange(2 * 3, dtype=np.float32).reshape(2, 3, 1)  # (frames, mels, channels)
+    image = queries.spectrogram_image(PackedArray.pack(features, "float16"))
+    assert image.dtype == np.float32 and image.shape == (3, 2)
+    assert np.array_equal(image, features[:, :, 0].T)
+
+
+def test_display_image_averages_frames_down_to_the_column_budget() -> None:
+    image = np.arange(2 * 160, dtype=np.float32).reshape(2, 160)
+    small = plots.display_image(image, max_columns=64)
+    assert small.shape == (2, 53) and small.dtype == np.float32  # 3 frames per column
+    assert small[0, 0] == pytest.approx(image[0, :3].mean()) and small[1, -1] == pytest.approx(image[1, 156:159].mean())
+    narrow = np.ones((4, 16), dtype=np.float32)
+    assert plots.display_image(narrow) is narrow
+
+
+def test_uncertainty_metric_switches_every_line() -> None:
+    source = plots.empty_source(plots.PREDICTION_COLUMNS)
+    fig = plots.uncertainty_figure(source, ["a v1", "b v1"], "entropy")
+    assert {r.glyph.y for r in fig.renderers} == {"entropy"} and len(fig.renderers) == 4
+    plots.set_metric(fig, "epistemic")
+    assert {r.glyph.y for r in fig.renderers} == {"epistemic"} and "epistemic" in fig.title.text
+    with pytest.raises(ValueError):
+        plots.set_metric(fig, "variance")
+
+
+def test_prediction_columns_colour_by_class_and_keep_missing_metrics_missing() -> None:
+    start = T0
+    rows = [{"id": 1, "model_id": 5, "window_id": 9, "predicted": ["B"], "confidence": 0.8, "entropy": None,
+             "epistemic": 0.1, "aleatoric": None, "start": start, "end": start + dt.timedelta(seconds=30)}]
+    cols = prediction_columns(rows, {5: "m v1"}, {"B": "#123456"})
+    assert cols["color"] == ["#123456"] and cols["model"] == ["m v1"] and cols["width"] == [30000.0]
+    assert math.isnan(cols["entropy"][0]) and cols["epistemic"] == [0.1]
+    assert cols["x"][0] == start.timestamp() * 1000 + 15000
+
+
+def test_audio_player_points_at_the_web_apps_clip_route() -> None:
+    assert 'src="/live/clip/42"' in audio_html(42) and "<audio" in audio_html(42)
+    assert "<audio" not in audio_html(None)
+
+
+@pytest.mark.integration
+def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
+    windows = store_windows(settings, 4)
+    with session_scope(settings.database_url) as session:
+        model_id = add_model(session, "alpha")
+    add_predictions(settings, [w.window_id for w in windows], model_id)
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    dashboard.reload()
+    assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
+    assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
+    assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1"]
+    assert dashboard.spectrograms.data["image"][0].shape == (TINY_SPEC.n_mels, TINY_SPEC.n_frames)  # 16 frames: kept
+    dashboard.spectrograms.selected.indices = [1]  # a tap on a window without a clip
+    assert "has no clip" in dashboard.audio.text
+
+    more = store_windows(settings, 3, first=4)
+    with session_scope(settings.database_url) as session:
+        beta = add_model(session, "beta")
+    add_predictions(settings, [w.window_id for w in more], model_id)
+    add_predictions(settings, [w.window_id for w in more], beta, seed=1)
+    dashboard.tick()
+    assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows + more]
+    assert len(dashboard.predictions.data["id"]) == 4 + 3 + 3
+    assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1", "beta v1"]
+    assert {r.view.filter.group for r in dashboard.confidence_fig.renderers} == {"alpha v1", "beta v1"}
+    vessels_before = dashboard.vessels.data
+    dashboard.tick()  # nothing new: nothing streamed twice, and the vessels are not resent
+    assert len(dashboard.predictions.data["id"]) == 10
+    assert dashboard.vessels.data is vessels_before
+
+    # Looking back: the picker stops following and shows the span ending at the chosen time.
+    dashboard.span.value = "10 minutes"
+    dashboard._on_pick("value", None, (T0 + dt.timedelta(seconds=22.5 * 2)).timestamp() * 1000)
+    assert dashboard.follow.active is False
+    assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows[:3]]
+    store_windows(settings, 1, first=7)
+    dashboard.tick()
+    assert len(dashboard.spectrograms.data["window_id"]) == 3  # not following: no streaming
+    dashboard.follow.active = True
+    assert len(dashboard.spectrograms.data["window_id"]) == 8
+
+
+@pytest.mark.integration
+def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
+    windows = store_windows(settings, 2)
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    dashboard.reload()
+    assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
+    assert dashboard.confidence_fig.renderers == []
+    with session_scope(settings.database_url) as session:
+        model_id = add_model(session, "late")
+    add_predictions(settings, [w.window_id for w in windows], model_id)
+    dashboard.tick()
+    assert list(dashboard.timeline_fig.y_range.factors) == ["late v1"]
+    assert {r.view.filter.group for r in dashboard.uncertainty_fig.renderers} == {"late v1"}
+    assert dashboard.predictions.data["model"] == ["late v1", "late v1"]
+
+
+@pytest.mark.integration
+def test_vessels_take_their_class_from_override_then_mapping(settings: Settings) -> None:
+    with session_scope(settings.database_url) as session:
+        mapped = session.scalar(select(ClassMapping.class_code).where(ClassMapping.ship_type == 70))
+        other = session.scalar(select(ShipClass.code).where(ShipClass.code != mapped).limit(1))
+        session.add_all([Vessel(mmsi=1, name="MAPPED", ship_type=70), Vessel(mmsi=2, name="OVERRIDDEN", ship_type=70),
+                         Vessel(mmsi=3, name="UNKNOWN")])
+        session.flush()
+        session.add(VesselClassOverride(mmsi=2, class_code=other, reason="test"))
+        for mmsi in (1, 2, 3):
+            for k in range(3):
+                session.add(AISPosition(mmsi=mmsi, time=T0 + dt.timedelta(minutes=k), latitude=36.0 + k,
+                                        longitude=-122.0, msg_type=1, source="test"))
+    with session_scope(settings.database_url) as session:
+        rows = queries.vessel_positions(session, T0, T0 + dt.timedelta(minutes=1))
+    assert {(r["mmsi"], r["class_code"], r["lat"]) for r in rows} == {(1, mapped, 37.0), (2, other, 37.0),
+                                                                       (3, "unknown", 37.0)}
+
+
+def _websocket_status(url: str, token: str, origin: str) -> int:
+    """The HTTP status of a websocket handshake (101 = opened) with this Origin."""
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    async def attempt() -> int:
+        request = HTTPRequest(url, headers={"Origin": origin, "Sec-WebSocket-Protocol": f"bokeh, {token}"})
+        try:
+            conn = await websocket_connect(request)
+        except HTTPClientError as exc:
+            return exc.code
+        conn.close()
+        return 101
+
+    return asyncio.run(attempt())
+
+
+@pytest.mark.integration
+def test_bokeh_server_refuses_sessions_the_web_app_did_not_sign(settings: Settings, tmp_path) -> None:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
+           "BOKEH_PORT": str(port), "DATA_DIR": str(tmp_path), "LOG_FORMAT": "text",
+           "WEB_HOST": settings.web_host, "WEB_PORT": str(settings.web_port), "BOKEH_ALLOWED_ORIGINS": ""}
+    server = subprocess.Popen([sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 60)
+        url = f"http://127.0.0.1:{port}/live"
+        assert requests.get(url, timeout=10).status_code == 403
+        assert requests.get(url, params={"bokeh-session-id": "made-up"}, timeout=10).status_code == 403
+        forged = generate_session_id(secret_key=b"another-secret-of-enough-length!", signed=True)
+        assert requests.get(url, params={"bokeh-session-id": forged}, timeout=10).status_code == 403
+        signed = generate_session_id(secret_key=settings.secret_key.encode(), signed=True)
+        assert requests.get(url, params={"bokeh-session-id": signed}, timeout=30).status_code == 200
+        # The websocket only opens from the web app's pages, even with a valid signed token.
+        token = generate_jwt_token(signed, secret_key=settings.secret_key.encode(), signed=True)
+        ws = f"ws://127.0.0.1:{port}/live/ws"
+        assert _websocket_status(ws, token, f"http://{settings.web_host}:{settings.web_port}") == 101
+        assert _websocket_status(ws, token, "http://evil.example") == 403
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0
+
+
+def test_bokeh_url_path_becomes_the_server_prefix() -> None:
+    from visualization.server import url_prefix
+
+    assert url_prefix(Settings(bokeh_url="https://ocean.example/bokeh/")) == "/bokeh"
+    assert url_prefix(Settings(web_host="10.0.0.5", bokeh_port=5111)) == ""
+    assert Settings(web_host="10.0.0.5", bokeh_port=5111).resolved_bokeh_url() == "http://10.0.0.5:5111"
+
+
+def test_bokeh_websocket_origins_default_to_the_web_app() -> None:
+    assert Settings(web_host="127.0.0.1", web_port=8123).resolved_bokeh_origins() == ["127.0.0.1:8123",
+                                                                                       "localhost:8123"]
+    assert Settings(web_host="10.1.2.3", web_port=80).resolved_bokeh_origins() == ["10.1.2.3:80"]
+    assert Settings(bokeh_allowed_origins="a.example, b.example:8443").resolved_bokeh_origins() == [
+        "a.example", "b.example:8443"]

@@ -1,0 +1,206 @@
+"""Accounts, roles, login limits, CSRF and API tokens: every route refuses who it should."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from app import create_app
+from oceanwatch.accounts import hash_token
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import AuditLog, User
+from tests.webkit import PASSWORD, csrf_token, logged_in, login, make_token, make_user
+
+pytestmark = pytest.mark.integration
+
+OPEN_ENDPOINTS = {"static", "health.healthz", "health.readyz", "health.status", "health.index", "auth.login"}
+
+
+@pytest.fixture
+def app(settings: Settings):
+    return create_app(settings=settings)
+
+
+def _concrete(rule) -> str:
+    path = rule.rule
+    for arg in rule.arguments:
+        path = path.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "deploy")
+    return path
+
+
+def test_every_route_but_login_and_health_refuses_anonymous_users(app) -> None:
+    client = app.test_client()
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in OPEN_ENDPOINTS:
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(_concrete(rule), method=method)
+            if rule.rule.startswith("/api/"):
+                assert response.status_code == 401, (rule.rule, method, response.status_code)
+            elif method == "GET":
+                assert response.status_code == 302 and "/login" in response.headers["Location"], (rule.rule, method)
+            else:  # a form post without a session: CSRF refuses it before anything else runs
+                assert response.status_code in (302, 400), (rule.rule, method, response.status_code)
+            checked += 1
+    assert checked >= 20
+
+
+def test_every_guarded_view_declares_its_role(app) -> None:
+    for endpoint, view in app.view_functions.items():
+        if endpoint not in OPEN_ENDPOINTS:
+            assert getattr(view, "required_role", None) in ("viewer", "operator", "admin"), endpoint
+
+
+def test_login_hashes_passwords_and_redirects_to_next(app, settings: Settings) -> None:
+    make_user(settings, "ann", "viewer")
+    with session_scope(settings.database_url) as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "ann"))
+    assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token,
+                                           "next": "/models/"})
+    assert response.status_code == 302 and response.headers["Location"] == "/models/"
+    assert client.get("/models/").status_code == 200
+    evil = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token,
+                                       "next": "//evil.example/"})
+    assert evil.headers["Location"] == "/live/"
+
+
+def test_wrong_password_is_refused_and_audited(app, settings: Settings) -> None:
+    make_user(settings, "bob", "viewer")
+    client = app.test_client()
+    assert login(client, "bob", "wrong password").status_code == 401
+    assert client.get("/live/").status_code == 302
+    with session_scope(settings.database_url) as session:
+        failures = session.scalars(select(AuditLog).where(AuditLog.action == "auth.login_failed")).all()
+    assert [(f.target_id, f.details["ip"]) for f in failures] == [("bob", "127.0.0.1")]
+
+
+def test_login_is_rate_limited_per_user_and_ip(app, settings: Settings) -> None:
+    make_user(settings, "carol", "viewer")
+    client = app.test_client()
+    for _ in range(5):
+        assert login(client, "carol", "nope nope", ip="10.0.0.1").status_code == 401
+    limited = login(client, "carol", PASSWORD, ip="10.0.0.1")
+    assert limited.status_code == 429 and "Too many failed logins" in limited.get_data(as_text=True)
+    # Another address is not blocked by someone else's failures.
+    assert login(app.test_client(), "carol", PASSWORD, ip="10.0.0.2").status_code == 302
+
+
+def test_behind_a_proxy_the_limit_keys_on_the_forwarded_client_address(settings: Settings) -> None:
+    proxied = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1}))
+    make_user(settings, "fay", "viewer")
+    client = proxied.test_client()
+
+    def attempt(client_ip: str, password: str = "nope nope"):
+        token = csrf_token(client)
+        return client.post("/login", data={"username": "fay", "password": password, "csrf_token": token},
+                           headers={"X-Forwarded-For": client_ip}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+
+    for _ in range(5):
+        assert attempt("203.0.113.7").status_code == 401
+    assert attempt("203.0.113.7", PASSWORD).status_code == 429
+    assert attempt("198.51.100.1", PASSWORD).status_code == 302  # same proxy, another client
+    with session_scope(settings.database_url) as session:
+        ips = set(session.scalars(select(AuditLog.details["ip"].astext).where(AuditLog.action == "auth.login_failed")))
+    assert ips == {"203.0.113.7"}
+
+
+def test_forms_without_csrf_token_are_refused(app, settings: Settings) -> None:
+    make_user(settings, "dave", "viewer")
+    client = app.test_client()
+    assert client.post("/login", data={"username": "dave", "password": PASSWORD}).status_code == 400
+    operator = logged_in(app, settings, "operator")
+    assert operator.post("/models/1/deploy").status_code == 400
+    assert operator.post("/logout").status_code == 400
+
+
+def test_viewer_is_refused_operator_and_admin_actions(app, settings: Settings) -> None:
+    viewer = logged_in(app, settings, "viewer")
+    token = csrf_token(viewer, "/live/")
+    assert viewer.get("/live/").status_code == 200
+    assert viewer.get("/models/").status_code == 200
+    assert viewer.post("/models/1/deploy", data={"csrf_token": token}).status_code == 403
+    assert viewer.post("/models/upload", data={"csrf_token": token}).status_code == 403
+    assert viewer.get("/users/").status_code == 403
+    assert viewer.post("/api/v1/models/1/deploy", headers={"X-CSRFToken": token}).status_code == 403
+    operator = logged_in(app, settings, "operator")
+    assert operator.get("/users/").status_code == 403
+    assert operator.post("/models/1/deploy", data={"csrf_token": csrf_token(operator, "/live/")}).status_code == 303
+
+
+def test_admin_manages_users_and_roles(app, settings: Settings) -> None:
+    admin = logged_in(app, settings, "admin")
+    token = csrf_token(admin, "/users/")
+    created = admin.post("/users/", data={"username": "erin", "password": "long enough pw", "role": "viewer",
+                                          "csrf_token": token})
+    assert created.status_code == 303
+    with session_scope(settings.database_url) as session:
+        erin = session.scalar(select(User).where(User.username == "erin"))
+    assert erin.role == "viewer"
+    admin.post(f"/users/{erin.id}/role", data={"role": "operator", "csrf_token": token})
+    admin.post(f"/users/{erin.id}/active", data={"active": "0", "csrf_token": token})
+    with session_scope(settings.database_url) as session:
+        erin = session.get(User, erin.id)
+        actions = session.scalars(select(AuditLog.action).where(AuditLog.target_id == str(erin.id))).all()
+    assert (erin.role, erin.active) == ("operator", False)
+    assert {"user.create", "user.role", "user.deactivate"} <= set(actions)
+    assert login(app.test_client(), "erin", "long enough pw").status_code == 401  # deactivated
+    weak = admin.post("/users/", data={"username": "x", "password": "short", "csrf_token": token},
+                      follow_redirects=True)
+    assert "at least 8 characters" in weak.get_data(as_text=True)
+
+
+def test_api_tokens_authenticate_and_only_their_hash_is_stored(app, settings: Settings) -> None:
+    viewer = logged_in(app, settings, "viewer")
+    page = viewer.post("/users/me/token", data={"csrf_token": csrf_token(viewer, "/users/me")})
+    token = page.get_data(as_text=True).split('id="api-token">')[1].split("<")[0]
+    with session_scope(settings.database_url) as session:
+        user = session.scalar(select(User).where(User.username == "viewer-user"))
+    assert user.api_token_hash == hash_token(token) and token not in user.api_token_hash
+    client = app.test_client()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json["username"] == "viewer-user" and me.json["role"] == "viewer"
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer ow_not-a-real-token"}).status_code == 401
+    assert client.get("/api/v1/me").status_code == 401
+    refused = client.post("/api/v1/models/1/deploy", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403
+
+
+def test_token_api_writes_need_no_csrf_but_cookie_api_writes_do(app, settings: Settings) -> None:
+    operator_id = make_user(settings, "oscar", "operator")
+    token = make_token(settings, operator_id)
+    client = app.test_client()
+    by_token = client.post("/api/v1/models/999/deploy", headers={"Authorization": f"Bearer {token}"})
+    assert by_token.status_code == 409 and "no model with id 999" in by_token.json["error"]
+    cookie = logged_in(app, settings, "operator")
+    assert cookie.post("/api/v1/models/999/deploy").status_code == 400
+    with_header = cookie.post("/api/v1/models/999/deploy", headers={"X-CSRFToken": csrf_token(cookie, "/live/")})
+    assert with_header.status_code == 409
+
+
+def test_cli_creates_the_first_admin(settings: Settings, tmp_path) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": "cli-secret",
+           "DATA_DIR": str(tmp_path), "OW_PASSWORD": "first admin pw"}
+    flask_cli = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert flask_cli.returncode == 0, flask_cli.stderr
+    module_cli = subprocess.run([sys.executable, "-m", "app.users", "create", "watcher", "--role", "viewer"],
+                                env=env, capture_output=True, text=True, timeout=120)
+    assert module_cli.returncode == 0, module_cli.stderr
+    duplicate = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
+    weak = subprocess.run([sys.executable, "-m", "app.users", "create", "weakling", "--password", "short"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert weak.returncode == 1 and "at least 8 characters" in weak.stderr and "Traceback" not in weak.stderr
+    with session_scope(settings.database_url) as session:
+        roles = dict(session.execute(select(User.username, User.role)).all())
+    assert roles == {"root": "admin", "watcher": "viewer"}
+    client = create_app(settings=settings).test_client()
+    assert login(client, "root", "first admin pw").status_code == 302

@@ -1,0 +1,211 @@
+"""End to end in real headless Chromium: log in, watch the live dashboard update, manage models,
+and be refused a Bokeh session without the web app.  Screenshots land in tests/artifacts/screenshots."""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from app.localserve import serve
+from oceanwatch.config import Settings
+from tests.modelkit import manifest, tiny_model, write_package
+from tests.test_web_api import add_model, add_predictions
+from tests.webkit import PASSWORD, make_user
+from oceanwatch.synthetic import store_windows
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def web(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    """The real app (werkzeug, threaded) and the real Bokeh server process, on free ports."""
+    with serve(settings, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make venv` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _log_in(page, base: str, username: str, screenshot: str | None = None) -> None:
+    page.goto(f"{base}/live/")
+    assert "/login" in page.url  # anonymous: sent to the login page first
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot))
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/live/")
+
+
+def add_vessels(session, settings: Settings, window) -> None:
+    """Three vessels 10, 25 and 35 km from the hydrophone, seen just before the window."""
+    from oceanwatch.db.models import AISPosition, Vessel
+    from visualization.plots import GEOD
+
+    when = dt.datetime.fromtimestamp(window.start_ms / 1000, dt.timezone.utc)
+    for mmsi, (ship_type, km, bearing) in enumerate([(70, 10, 45), (80, 25, 180), (30, 35, 300)], start=1):
+        lon, lat, _ = GEOD.fwd(settings.hydrophone_lon, settings.hydrophone_lat, bearing, km * 1000)
+        session.add(Vessel(mmsi=mmsi, name=f"SHIP {mmsi}", ship_type=ship_type))
+        session.flush()
+        session.add(AISPosition(mmsi=mmsi, time=when - dt.timedelta(minutes=1), latitude=lat, longitude=lon,
+                                sog_knots=10.0, msg_type=1, source="test"))
+
+
+def _source_length(page, name: str) -> int:
+    return page.evaluate(f"() => Bokeh.documents[0].get_model_by_name('{name}').get_length()")
+
+
+def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
+    settings, base = web
+    make_user(settings, "viewer1", "viewer")
+    windows = store_windows(settings, 4)
+    from oceanwatch.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        model_id = add_model(session, "alpha")
+        add_vessels(session, settings, windows[-1])
+    add_predictions(settings, [w.window_id for w in windows], model_id)
+
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _log_in(page, base, "viewer1")
+    page.wait_for_selector("canvas", timeout=30000)  # Bokeh rendered (selectors pierce its shadow DOM)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[0].get_model_by_name('spectrogram_source') !== null", timeout=30000)
+    assert _source_length(page, "spectrogram_source") == 4
+    assert _source_length(page, "prediction_source") == 4
+    assert _source_length(page, "vessel_source") == 3
+    page.screenshot(path=str(SCREENSHOTS / "live-before.png"), full_page=True)
+
+    more = store_windows(settings, 3, first=4)
+    add_predictions(settings, [w.window_id for w in more], model_id)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7 && "
+                           "Bokeh.documents[0].get_model_by_name('prediction_source').get_length() == 7",
+                           timeout=20000)
+    page.wait_for_selector("#live-status:has-text('7 windows')", timeout=10000)  # the DOM follows the model
+    assert page.url == f"{base}/live/"  # updated in place, no reload
+    page.locator("select[name=metric]").select_option("epistemic")
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('uncertainty').title.text"
+                           " == 'Uncertainty: epistemic'", timeout=10000)
+    page.screenshot(path=str(SCREENSHOTS / "live-after.png"), full_page=True)
+
+    # Look back: choosing a time stops following and shows the span ending there.
+    third = windows[2].start_ms
+    page.evaluate(f"() => {{ Bokeh.documents[0].get_model_by_name('time_picker').value = {third} }}")
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 3",
+                           timeout=20000)
+    page.wait_for_selector("#live-status:has-text('looking back')", timeout=10000)
+    page.screenshot(path=str(SCREENSHOTS / "live-look-back.png"), full_page=True)
+    page.get_by_role("button", name="Follow live").click()
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7",
+                           timeout=20000)
+    page.wait_for_selector("#live-status:has-text('following live')", timeout=10000)
+    assert errors == []
+
+
+def test_audio_player_plays_the_tapped_windows_clip(web, browser) -> None:
+    settings, base = web
+    make_user(settings, "listener", "viewer")
+    windows = store_windows(settings, 3)
+    clips = settings.data_dir / "clips"
+    clips.mkdir(parents=True, exist_ok=True)
+    soundfile.write(clips / "w1.flac", np.sin(np.linspace(0, 2000, 8000)).astype(np.float32), 4000, format="FLAC")
+    from oceanwatch.db import session_scope
+    from oceanwatch.db.models import Window
+
+    with session_scope(settings.database_url) as session:
+        session.get(Window, windows[1].window_id).clip_path = str(clips / "w1.flac")
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    _log_in(page, base, "listener")
+    player = page.locator("audio#clip-player")
+    player.wait_for(timeout=30000)  # the newest clip is offered before any tap
+    assert player.get_attribute("src") == f"/live/clip/{windows[1].window_id}"
+    duration = player.evaluate("el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
+                               " el.onerror = () => fail('cannot load ' + el.src); el.load(); })")
+    assert duration == pytest.approx(2.0, abs=0.05)  # Chromium fetched (with the session) and decoded the FLAC
+    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('spectrogram_source').selected.indices = [2] }")
+    page.wait_for_selector("text=has no clip", timeout=10000)
+    page.screenshot(path=str(SCREENSHOTS / "live-audio.png"), full_page=True)
+
+
+def test_operator_uploads_deploys_and_deactivates_a_model(web, browser, tmp_path: Path) -> None:
+    settings, base = web
+    make_user(settings, "op1", "operator")
+    package = write_package(tmp_path / "pkg", tiny_model(), manifest(name="browser-model"))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _log_in(page, base, "op1")
+    page.goto(f"{base}/models/")
+    page.set_input_files("#upload-model", str(package / "model.keras"))
+    page.set_input_files("#upload-manifest", str(package / "manifest.json"))
+    page.click("#upload-submit")
+    page.wait_for_selector("text=Validated and registered model")
+    row = page.locator("#models tr[data-status]")
+    model_id = row.first.get_attribute("id").split("-")[1]
+    assert row.first.get_attribute("data-status") == "registered"
+    page.screenshot(path=str(SCREENSHOTS / "models-registered.png"), full_page=True)
+
+    page.click(f"#deploy-{model_id}")
+    page.wait_for_selector(f"#model-{model_id}[data-status=active]")
+    page.screenshot(path=str(SCREENSHOTS / "models-deployed.png"), full_page=True)
+    page.click(f"#deactivate-{model_id}")
+    page.wait_for_selector(f"#model-{model_id}[data-status=inactive]")
+    audit = page.inner_text("#audit")
+    assert "model.deploy" in audit and "model.deactivate" in audit and "op1" in audit
+    page.screenshot(path=str(SCREENSHOTS / "models-deactivated.png"), full_page=True)
+
+
+def test_bokeh_server_refuses_a_browser_that_comes_without_the_app(web, browser) -> None:
+    settings, _base = web
+    page = browser.new_page()
+    direct = page.goto(f"{settings.resolved_bokeh_url()}/live")
+    assert direct.status == 403
+    page.screenshot(path=str(SCREENSHOTS / "bokeh-direct-refused.png"))
+    forged = page.goto(f"{settings.resolved_bokeh_url()}/live?bokeh-session-id=not-signed")
+    assert forged.status == 403
+    assert page.locator("canvas").count() == 0
+
+
+def test_admin_creates_a_user_and_an_api_token(web, browser) -> None:
+    import requests
+
+    settings, base = web
+    make_user(settings, "root", "admin")
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    _log_in(page, base, "root", screenshot="login.png")
+    page.goto(f"{base}/users/")
+    page.fill("input[name=username]", "newbie")
+    page.fill("input[name=password]", "newbie password")
+    page.select_option("form[action='/users/'] select[name=role]", "operator")
+    page.click("form[action='/users/'] button")
+    page.wait_for_selector("#user-newbie")
+    assert page.locator("#user-newbie select[name=role]").input_value() == "operator"
+    page.screenshot(path=str(SCREENSHOTS / "users.png"), full_page=True)
+    page.goto(f"{base}/users/me")
+    page.click("text=Create API token")
+    token = page.inner_text("#api-token")
+    page.screenshot(path=str(SCREENSHOTS / "account-token.png"))
+    me = requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["role"] == "admin"
+    page.click("#logout")
+    page.wait_for_url(f"{base}/login")
+    page.goto(f"{base}/models/")
+    assert "/login" in page.url

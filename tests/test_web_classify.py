@@ -1,0 +1,265 @@
+"""Classify an uploaded clip: real WAV and FLAC files through real tiny registered models, bad files
+refused with a reason, size limits, roles, kept uploads and the page."""
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from sqlalchemy import select
+
+from app import create_app
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import AuditLog, Upload
+from oceanwatch.features import compute_batch, grid_starts, window_hop_seconds
+from oceanwatch.registry import store
+from oceanwatch.registry.manifest import parse_manifest
+from oceanwatch.registry.runtime import LoadedModel
+from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
+from tests.webkit import csrf_token, logged_in, make_token, make_user
+
+pytestmark = pytest.mark.integration
+
+
+def register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **kwargs) -> int:
+    data = manifest(name=name, **kwargs)
+    package = write_package(tmp_path / name, tiny_model(spec=kwargs.get("spec", TINY_SPEC), seed=len(name)), data)
+    model_id = store.register(settings.database_url, settings.data_dir / "models", package / "model.keras", data)
+    if deploy:
+        store.deploy(settings.database_url, model_id)
+    return model_id
+
+
+def audio(seconds: float, rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 180 * t)[:, None] + 0.05 * rng.normal(size=(len(t), channels))
+    return tone.astype(np.float32)
+
+
+def encode(samples: np.ndarray, rate: int, fmt: str, subtype: str | None = None) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format=fmt, subtype=subtype)
+    return out.getvalue()
+
+
+@pytest.fixture
+def app(settings: Settings):
+    return create_app(settings=settings)
+
+
+@pytest.fixture
+def models(settings: Settings, tmp_path: Path) -> dict[str, int]:
+    return {"mc": register(settings, tmp_path, "mc", passes=6),
+            "plain": register(settings, tmp_path, "plain", method="none", passes=1),
+            "idle": register(settings, tmp_path, "idle", deploy=False, method="none", passes=1)}
+
+
+@pytest.fixture
+def api(app, settings: Settings):
+    token = make_token(settings, make_user(settings, "op", "operator"))
+    client = app.test_client()
+    return lambda data, name="clip.wav", **query: client.post(
+        "/api/v1/predict", headers={"Authorization": f"Bearer {token}"}, query_string=query,
+        data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def direct(settings: Settings, model_id: int, windows: np.ndarray, rate: int) -> np.ndarray:
+    """The plain model's probabilities computed without the web app: features, then the runtime."""
+    with session_scope(settings.database_url) as session:
+        from oceanwatch.db.models import MLModel
+
+        row = session.get(MLModel, model_id)
+        model = LoadedModel.from_artifact(model_id, parse_manifest(row.manifest), Path(row.artifact_path))
+    return model.predict(compute_batch(TINY_SPEC, windows, rate)).mean
+
+
+def test_a_wav_clip_is_split_on_the_grid_and_every_active_model_answers(api, settings: Settings, models) -> None:
+    rate, seconds = 8000, 7.0
+    samples = audio(seconds, rate)
+    response = api(encode(samples, rate, "WAV"))
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["clip"]["duration_s"] == pytest.approx(seconds) and body["clip"]["sample_rate"] == rate
+    assert body["upload_id"] is None
+    assert {m["model_id"] for m in body["models"]} == {models["mc"], models["plain"]}  # active only
+    starts = grid_starts(0.0, seconds, TINY_SPEC.window_seconds, window_hop_seconds(TINY_SPEC.window_seconds))
+    by_id = {m["model_id"]: m for m in body["models"]}
+    for entry in body["models"]:
+        assert [w["start_s"] for w in entry["windows"]] == pytest.approx(starts)
+        assert any("not classified" in n for n in entry["notes"])  # the uncovered tail is reported
+        for w in entry["windows"]:
+            assert sum(w["probabilities"]) == pytest.approx(1, abs=1e-5) and 0 <= w["entropy"] <= 1
+            assert w["predicted"] == [entry["class_names"][int(np.argmax(w["probabilities"]))]]
+        mean = np.mean([w["probabilities"] for w in entry["windows"]], axis=0)
+        assert entry["summary"]["probabilities"] == pytest.approx(mean.tolist())
+        assert entry["summary"]["predicted"] == [entry["class_names"][int(np.argmax(mean))]]
+    assert all(w["epistemic"] is not None for w in by_id[models["mc"]]["windows"])
+    assert all(w["epistemic"] is None for w in by_id[models["plain"]]["windows"])
+    length = int(TINY_SPEC.window_seconds * rate)
+    windows = np.stack([samples[int(round(s * rate)):int(round(s * rate)) + length] for s in starts])
+    expected = direct(settings, models["plain"], windows, rate)
+    got = np.array([w["probabilities"] for w in by_id[models["plain"]]["windows"]])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_short_stereo_flac_is_zero_padded_and_one_named_model_answers(api, settings: Settings, models) -> None:
+    rate = 16000
+    samples = audio(1.2, rate, channels=2, seed=3)
+    response = api(encode(samples, rate, "FLAC", "PCM_16"), "clip.flac", model="plain")
+    assert response.status_code == 200, response.json
+    (entry,) = response.json["models"]
+    assert entry["model_id"] == models["plain"] and response.json["clip"]["channels"] == 2
+    assert len(entry["windows"]) == 1 and "zero-padded" in entry["notes"][0]
+    decoded, _ = soundfile.read(io.BytesIO(encode(samples, rate, "FLAC", "PCM_16")), dtype="float32", always_2d=True)
+    expected = direct(settings, models["plain"], decoded[None], rate)
+    np.testing.assert_allclose(entry["windows"][0]["probabilities"], expected[0], atol=1e-5)
+    idle = api(encode(samples, rate, "FLAC"), "clip.flac", model_id=models["idle"])  # not deployed: still usable
+    assert idle.status_code == 200 and idle.json["models"][0]["status"] == "registered"
+    assert not any("upsampled" in n for n in entry["notes"])
+    low = api(encode(audio(3.0, 2000), 2000, "WAV"), model="plain").json["models"][0]
+    assert any("upsampled" in n and "1000 Hz" in n for n in low["notes"])
+
+
+def test_kept_uploads_store_the_file_and_the_results(api, settings: Settings, models) -> None:
+    data = encode(audio(4.0, 8000), 8000, "WAV")
+    response = api(data, "keep me.wav", keep="true")
+    assert response.status_code == 200
+    upload_id = response.json["upload_id"]
+    with session_scope(settings.database_url) as session:
+        row = session.get(Upload, upload_id)
+        audit = session.scalars(select(AuditLog.action).where(AuditLog.target_type == "upload")).all()
+    assert row.filename == "keep me.wav" and row.results["models"] == response.json["models"]
+    stored = Path(row.path)
+    assert stored.is_relative_to((settings.data_dir / "uploads").resolve()) and stored.read_bytes() == data
+    assert row.sha256 == response.json["clip"]["sha256"] and row.duration_s == pytest.approx(4.0)
+    assert audit == ["upload.keep"]
+    assert api(data).json["upload_id"] is None  # not kept unless asked
+
+
+def _truncated_wav() -> bytes:
+    return encode(audio(2.0, 8000), 8000, "WAV")[:30]
+
+
+def _nan_wav() -> bytes:
+    samples = audio(1.0, 8000)
+    samples[100] = np.nan
+    return encode(samples, 8000, "WAV", "FLOAT")
+
+
+@pytest.mark.parametrize("name, make, reason", [
+    ("empty.wav", lambda: b"", "empty"),
+    ("notes.wav", lambda: b"these are my notes, not audio\n" * 20, "not a readable WAV or FLAC"),
+    ("truncated.wav", _truncated_wav, "not a readable WAV or FLAC"),
+    ("random.flac", lambda: b"fLaC" + np.random.default_rng(1).bytes(3000), "not a readable WAV or FLAC"),
+    ("nan.wav", _nan_wav, "NaN"),
+    ("clip.aiff", lambda: encode(audio(1.0, 8000), 8000, "AIFF"), "not accepted"),
+    ("long.wav", lambda: encode(audio(11.0, 800), 800, "WAV"), "limit is 10 s"),
+])
+def test_bad_files_get_a_400_with_the_reason(app, settings: Settings, models, name, make, reason) -> None:
+    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_seconds": 10.0})
+    token = make_token(settings, make_user(settings, "op", "operator"))
+    response = app.test_client().post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
+                                      data={"file": (io.BytesIO(make()), name)}, content_type="multipart/form-data")
+    assert response.status_code == 400 and reason in response.json["error"], response.json
+    assert not (settings.data_dir / "uploads").exists()
+
+
+def test_a_clip_the_model_cannot_take_is_refused(api, settings: Settings, tmp_path: Path) -> None:
+    four = register(settings, tmp_path, "vector", deploy=False,
+                    spec=dataclasses.replace(TINY_SPEC, channels=4))
+    response = api(encode(audio(3.0, 8000), 8000, "WAV"), model_id=four)
+    assert response.status_code == 400 and "needs 4 channels" in response.json["error"]
+
+
+def test_a_broken_model_is_reported_and_the_others_still_answer(api, settings: Settings, models) -> None:
+    from oceanwatch.db.models import MLModel
+
+    with session_scope(settings.database_url) as session:
+        artifact = Path(session.get(MLModel, models["mc"]).artifact_path)
+    artifact.write_bytes(b"not a keras file any more")
+    data = encode(audio(3.0, 8000), 8000, "WAV")
+    response = api(data)
+    assert response.status_code == 200
+    by_id = {m["model_id"]: m for m in response.json["models"]}
+    assert "checksum" in by_id[models["mc"]]["error"] and by_id[models["mc"]]["error_kind"] == "model"
+    assert "windows" in by_id[models["plain"]]
+    alone = api(data, model_id=models["mc"])
+    assert alone.status_code == 409 and "could not be loaded" in alone.json["error"]
+
+
+def test_missing_file_unknown_model_and_no_active_model(api, settings: Settings, tmp_path: Path) -> None:
+    data = encode(audio(3.0, 8000), 8000, "WAV")
+    assert api(data).status_code == 409  # nothing deployed yet
+    assert api(data, model_id=999).status_code == 404
+    assert api(data, model="nobody").status_code == 404
+    assert "integer" in api(data, model_id="x").json["error"]
+    register(settings, tmp_path, "only")
+    assert api(data).status_code == 200
+
+
+def test_uploads_over_the_size_limit_get_413(app, settings: Settings, models) -> None:
+    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_mb": 0.05})
+    big = encode(audio(10.0, 8000), 8000, "WAV")  # 160 kB > 52 kB
+    token = make_token(settings, make_user(settings, "op", "operator"))
+    client = app.test_client()
+    response = client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
+                           data={"file": (io.BytesIO(big), "big.wav")}, content_type="multipart/form-data")
+    assert response.status_code == 413 and "0.05 MB" in response.json["error"]
+    small = client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
+                        data={"file": (io.BytesIO(encode(audio(1.0, 8000), 8000, "WAV")), "s.wav")},
+                        content_type="multipart/form-data")
+    assert small.status_code == 200
+    operator = logged_in(app, settings, "operator", "page-op")
+    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"),
+                                             "file": (io.BytesIO(big), "big.wav")}, content_type="multipart/form-data")
+    assert page.status_code == 413 and "0.05 MB" in page.get_data(as_text=True)
+
+
+def test_roles_and_csrf(app, settings: Settings, models) -> None:
+    data = encode(audio(3.0, 8000), 8000, "WAV")
+    files = lambda: {"file": (io.BytesIO(data), "c.wav")}  # noqa: E731
+    assert app.test_client().post("/api/v1/predict", data=files()).status_code == 401
+    viewer = make_token(settings, make_user(settings, "v", "viewer"))
+    assert app.test_client().post("/api/v1/predict", headers={"Authorization": f"Bearer {viewer}"},
+                                  data=files()).status_code == 403
+    operator = logged_in(app, settings, "operator")
+    assert operator.post("/api/v1/predict", data=files()).status_code == 400  # session without the CSRF header
+    token = csrf_token(operator, "/classify/")
+    ok = operator.post("/api/v1/predict", data=files(), headers={"X-CSRFToken": token})
+    assert ok.status_code == 200
+    assert logged_in(app, settings, "viewer", "viewer-page").get("/classify/").status_code == 403
+
+
+def test_models_stay_loaded_in_the_web_process(api, app, models) -> None:
+    data = encode(audio(3.0, 8000), 8000, "WAV")
+    api(data)
+    cache = app.extensions["oceanwatch_model_cache"]
+    first = dict(cache._models)
+    assert len(first) == 2 and all(key[0] in (models["mc"], models["plain"]) for key in first)
+    api(data)
+    assert all(cache._models[key] is model for key, model in first.items())  # the same objects, not reloaded
+
+
+def test_the_page_shows_the_spectrogram_and_each_models_probabilities(app, settings: Settings, models) -> None:
+    operator = logged_in(app, settings, "operator")
+    page = operator.get("/classify/")
+    assert page.status_code == 200 and 'name="file"' in page.get_data(as_text=True)
+    token = csrf_token(operator, "/classify/")
+    response = operator.post("/classify/", data={"csrf_token": token, "keep": "on",
+                                                 "file": (io.BytesIO(encode(audio(5.0, 8000), 8000, "WAV")), "s.wav")},
+                             content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'id="clip-spectrogram" src="data:image/png;base64,' in html
+    assert f'id="result-model-{models["mc"]}"' in html and f'id="result-model-{models["plain"]}"' in html
+    assert "kept as upload" in html
+    bad = operator.post("/classify/", data={"csrf_token": token, "file": (io.BytesIO(b"nope"), "x.wav")},
+                        content_type="multipart/form-data")
+    assert bad.status_code == 400 and "not a readable WAV or FLAC" in bad.get_data(as_text=True)
+    no_csrf = operator.post("/classify/", data={"file": (io.BytesIO(b"nope"), "x.wav")},
+                            content_type="multipart/form-data")
+    assert no_csrf.status_code == 400 and "CSRF" in no_csrf.get_data(as_text=True)

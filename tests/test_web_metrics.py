@@ -1,0 +1,168 @@
+"""The metrics page and /api/v1/metrics: the numbers are oceanwatch.scoring's, the plots render, input is checked."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from bokeh.models import ColumnDataSource
+from sqlalchemy import select
+
+from app import create_app
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.scoring import UNCERTAINTY_COLUMNS, Scope, calibration, compare, report, trend, uncertainty_auroc
+from tests.metrickit import scored_world
+from tests.webkit import logged_in, make_token, make_user
+from visualization.metric_plots import confusion_figure, reliability_figure, trend_figure
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def app(settings: Settings):
+    return create_app(settings=settings)
+
+
+@pytest.fixture
+def api(app, settings: Settings):
+    token = make_token(settings, make_user(settings, "reader", "viewer"))
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def _expected(settings: Settings, scope: Scope, bucket: str) -> dict:
+    """What oceanwatch.scoring says for the scope, as JSON would carry it."""
+    with engine_for(settings.database_url).connect() as conn:
+        return {"report": report(conn, scope), "trend": trend(conn, scope, bucket),
+                "calibration": calibration(conn, scope, 10),
+                "auroc": {m: uncertainty_auroc(conn, scope, m) for m in UNCERTAINTY_COLUMNS}}
+
+
+def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> None:
+    client, auth = api
+    ids = scored_world(settings)
+    end = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    start = end - dt.timedelta(days=6)
+    got = client.get("/api/v1/metrics", headers=auth, query_string={
+        "model_id": ids["alpha"], "radius_km": 30, "start": start.isoformat(), "end": end.isoformat(),
+        "bucket": "day"})
+    assert got.status_code == 200, got.json
+    expected = _expected(settings, Scope(ids["alpha"], 30, start, end), "day")
+    body = got.json
+    assert body["report"] == expected["report"] and body["report"]["n"] > 20
+    assert body["trend"] == expected["trend"] and len(body["trend"]) >= 6
+    assert body["calibration"] == expected["calibration"]
+    assert body["auroc"] == expected["auroc"] and set(body["auroc"]) == set(UNCERTAINTY_COLUMNS)
+    assert body["selection"]["radius_km"] == 30
+
+    everything = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": ids["alpha"],
+                                                                           "bucket": "week"}).json
+    whole = _expected(settings, Scope(ids["alpha"], 20), "week")
+    assert everything["report"] == whole["report"] and everything["trend"] == whole["trend"]
+    assert everything["report"]["n"] > body["report"]["n"]  # no range: all history, first radius
+
+
+def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) -> None:
+    client, auth = api
+    ids = scored_world(settings)
+    got = client.get("/api/v1/metrics/compare", headers=auth,
+                     query_string=[("model_id", ids["alpha"]), ("model_id", ids["beta"]), ("radius_km", 20)])
+    assert got.status_code == 200, got.json
+    with engine_for(settings.database_url).connect() as conn:
+        expected = compare(conn, [ids["alpha"], ids["beta"]], 20)
+        alone = report(conn, Scope(ids["alpha"], 20))
+    assert got.json["models"] == {str(k): v for k, v in expected.items()}
+    assert got.json["models"][str(ids["alpha"])]["n"] == got.json["models"][str(ids["beta"])]["n"] < alone["n"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"radius_km": 25}, "radius_km: one of 20, 30, 40"),
+    ({"bucket": "month"}, "bucket"),
+    ({"start": "last week"}, "ISO 8601"),
+    ({"start": "2026-02-01", "end": "2026-01-01"}, "start must be before end"),
+    ({"model_id": "999999"}, "no model with id 999999"),
+    ({"model_id": "x"}, "model_id: an integer"),
+])
+def test_bad_metric_parameters_get_a_clear_400(api, settings: Settings, query: dict, message: str) -> None:
+    client, auth = api
+    ids = scored_world(settings, n=8)
+    response = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": ids["alpha"], **query})
+    assert response.status_code == 400 and message in response.json["error"]
+    assert client.get("/api/v1/metrics", headers=auth).status_code == 400  # no model at all
+
+
+def test_metrics_page_shows_tables_plots_and_comparison(app, settings: Settings) -> None:
+    ids = scored_world(settings)
+    viewer = logged_in(app, settings, "viewer")
+    page = viewer.get("/scores/", query_string=[("model_id", ids["alpha"]), ("model_id", ids["beta"]),
+                                                 ("radius_km", 20), ("preset", "all"), ("bucket", "week"),
+                                                 ("class_code", "B")])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    with engine_for(settings.database_url).connect() as conn:
+        alpha = report(conn, Scope(ids["alpha"], 20))
+        both = compare(conn, [ids["alpha"], ids["beta"]], 20)
+    assert f"{alpha['accuracy']:.3f}" in html and f"{alpha['per_class']['B']['f1']:.3f}" in html
+    assert 'id="comparison"' in html and f"{both[ids['beta']]['f1']['macro']:.3f}" in html
+    for name in ("trend", "reliability", f"confusion-{ids['alpha']}", f"confusion-{ids['beta']}"):
+        assert f'"name":"{name}"' in html  # the figure is in the embedded document
+    assert "/bokehjs/js/bokeh.min.js?v=" in html and "cdn.bokeh.org" not in html
+    script = viewer.get("/bokehjs/js/bokeh.min.js")
+    assert script.status_code == 200 and b"Bokeh" in script.data[:5000]
+
+    default = viewer.get("/scores/").get_data(as_text=True)  # active models, last 7 days
+    with engine_for(settings.database_url).connect() as conn:
+        today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        week = report(conn, Scope(ids["alpha"], 20, today - dt.timedelta(days=7)))  # presets are whole UTC days
+    assert f'<td class="num">{week["n"]}</td>' in default and week["n"] < alpha["n"]
+    bad = viewer.get("/scores/", query_string={"model_id": ids["alpha"], "radius_km": 7})
+    assert bad.status_code == 400 and "radius_km" in bad.get_data(as_text=True)
+
+
+def test_multi_label_models_get_label_set_scores(app, settings: Settings) -> None:
+    from oceanwatch.db import session_scope
+    from oceanwatch.db.models import Prediction
+    from tests.metrickit import CLASSES, add_model
+
+    ids = scored_world(settings, n=30, models=("alpha",))
+    with session_scope(settings.database_url) as s:
+        gamma = add_model(s, "gamma", task="multi_label")
+        for k, p in enumerate(s.scalars(select(Prediction).where(Prediction.model_id == ids["alpha"])).all()):
+            s.add(Prediction(window_id=p.window_id, model_id=gamma, probabilities=p.probabilities,
+                             predicted=sorted({p.predicted[0], CLASSES[k % 5]}), confidence=p.confidence,
+                             entropy=p.entropy, epistemic=p.epistemic, aleatoric=p.aleatoric))
+    viewer = logged_in(app, settings, "viewer")
+    got = viewer.get("/api/v1/metrics", query_string={"model_id": gamma})
+    with engine_for(settings.database_url).connect() as conn:
+        expected = report(conn, Scope(gamma, 20))
+    assert got.status_code == 200 and got.json["report"] == expected and expected["task"] == "multi_label"
+    page = viewer.get("/scores/", query_string={"model_id": gamma, "preset": "all"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"{expected['subset_accuracy']:.3f}" in html
+    assert f"{expected['micro']['f1']:.3f}" in html and "no confusion matrix" in html
+
+
+def test_metrics_page_and_bokehjs_need_a_login(app) -> None:
+    client = app.test_client()
+    assert client.get("/scores/").status_code == 302
+    assert client.get("/bokehjs/js/bokeh.min.js").status_code == 302
+    assert client.get("/api/v1/metrics?model_id=1").status_code == 401
+
+
+def test_plot_builders_draw_the_numbers_they_are_given() -> None:
+    classes = ["A", "B", "C"]
+    matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 4]]
+    fig = confusion_figure(classes, matrix, "Confusion", name="confusion-1", highlight="B")
+    source = fig.select_one(ColumnDataSource)
+    cells = dict(zip(zip(source.data["truth"], source.data["predicted"]), source.data["count"]))
+    assert cells == {(t, p): matrix[i][j] for i, t in enumerate(classes) for j, p in enumerate(classes)}
+    assert source.data["share"][classes.index("B") * 3] == pytest.approx(2 / 10)
+    assert sum(source.data["line"]) == 2 * 5  # row and column of B outlined
+
+    cal = {"ece": 0.123, "bins": [{"bin": 5, "lower": 0.4, "upper": 0.5, "count": 3, "confidence": 0.45,
+                                   "accuracy": 0.33}]}
+    rel = reliability_figure({"m1": cal, "m2": cal})
+    assert [item.label["value"] for item in rel.legend[0].items] == ["perfect", "m1 (ECE 0.123)", "m2 (ECE 0.123)"]
+    points = [{"bucket": "2026-03-02T00:00:00+00:00", "n": 4, "accuracy": 0.5, "macro_f1": 0.4}]
+    tr = trend_figure({"m1": points, "m2": points}, "week")
+    assert tr.title.text == "Accuracy and macro-F1 per week" and len(tr.legend[0].items) == 4

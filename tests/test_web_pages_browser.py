@@ -1,0 +1,95 @@
+"""End to end in real headless Chromium: an operator changes the AIS-type mapping on the data page,
+sees the preview count, confirms and watches the relabel job finish; then the metrics page renders
+its tables, confusion matrices and plots from locally served BokehJS.  Screenshots land in
+tests/artifacts/screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.localserve import serve
+from oceanwatch import jobs
+from oceanwatch.classmap import run_relabel
+from oceanwatch.config import Settings
+from tests.metrickit import scored_world
+from tests.test_web_browser import SCREENSHOTS, browser  # noqa: F401 - the shared Chromium fixture
+from tests.test_web_data import world  # noqa: F401 - the fixture: vessels of known types in truth
+from tests.webkit import PASSWORD, make_user
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+
+
+@pytest.fixture
+def web(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
+    """The real app served by werkzeug (threaded) on a free port; these pages need no Bokeh server."""
+    with serve(settings, tmp_path, bokeh=False) as served:
+        yield served
+
+
+@pytest.fixture
+def page(browser) -> Iterator:  # noqa: F811 - the shared Chromium fixture
+    yield browser.new_page(viewport={"width": 1400, "height": 1000})
+
+
+def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, world) -> None:  # noqa: F811
+    settings, base = web
+    make_user(settings, "op1", "operator")
+    models = scored_world(settings, n=60)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("requestfailed", lambda request: errors.append(f"{request.url} failed"))
+
+    page.goto(f"{base}/data/")
+    assert "/login" in page.url
+    page.fill("#username", "op1")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{base}/data/")
+    assert page.get_attribute("#mapping-70", "data-class") == "D"
+
+    page.fill("#mapping-types", "70")
+    page.select_option("#mapping-class", "C")
+    page.click("#mapping-preview")
+    page.wait_for_selector("#preview")
+    # type-70 vessels are in three windows, each labelled at every radius
+    assert int(page.inner_text("#preview-count")) == 3 * len(settings.truth_radii_km)
+    assert "all history" in page.inner_text("#preview")
+    assert page.get_attribute("#mapping-70", "data-class") == "D", "nothing changes before confirming"
+    page.screenshot(path=str(SCREENSHOTS / "data-preview.png"), full_page=True)
+
+    page.click("#confirm-edit")
+    page.wait_for_selector("text=Relabel job")
+    assert page.get_attribute("#mapping-70", "data-class") == "C"
+    job_id = page.locator("#jobs tr[data-job]").first.get_attribute("data-job")
+    assert page.get_attribute(f"#job-{job_id}", "data-status") == "queued"
+    assert jobs.run_next(settings.database_url, {"relabel": run_relabel}) == int(job_id)  # the labeller's part
+    page.wait_for_selector(f"#job-{job_id}[data-status=succeeded]", timeout=15000)  # the page polls the API
+    assert "100%" in page.inner_text(f"#job-{job_id}")
+    assert page.locator(f"#job-{job_id} form").count() == 0  # nothing left to cancel
+    page.screenshot(path=str(SCREENSHOTS / "data-relabelled.png"), full_page=True)
+
+    page.click("#class-B button.edit-class")  # fills the class form; the same code edits the class
+    assert page.input_value("#class-form input[name=name]") == "Small craft"
+    page.fill("#class-form input[name=name]", "Small craft and yachts")
+    page.click("#class-form button")
+    page.wait_for_selector("#preview")
+    assert page.inner_text("#preview-count") == "0"  # a name belongs to the code: no label changes
+    page.click("#confirm-edit")
+    page.wait_for_selector("text=nothing to relabel")
+    assert "Small craft and yachts" in page.inner_text("#class-B")
+
+    page.goto(f"{base}/scores/")
+    page.check(f"#model-choice input[value='{models['beta']}']")
+    page.click("#preset-all")
+    page.wait_for_selector("#comparison")
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000)
+    page.wait_for_selector(f"#confusion-plot-{models['alpha']} canvas", timeout=30000)
+    rendered = page.evaluate("() => Bokeh.documents.flatMap(d => d.roots().map(r => r.name))")
+    assert set(rendered) >= {"trend", "reliability", f"confusion-{models['alpha']}", f"confusion-{models['beta']}"}
+    assert page.locator("#overall tr[id^=overall-]").count() == 2
+    page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
+    assert errors == []

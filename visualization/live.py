@@ -1,0 +1,250 @@
+"""The live dashboard document: plots from `plots`, rows from `queries`, kept current by streaming.
+
+A periodic callback reads only rows newer than the last ids it has and `stream`s them
+(no page reload, no full redraw).  Choosing a time in the picker stops following and shows
+the span ending there; switching "Follow live" back on returns to the newest data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+from collections.abc import Callable
+from typing import Any
+
+from bokeh.document import Document
+from bokeh.layouts import column, row
+from bokeh.models import DatetimePicker, Div, Select, Toggle
+from sqlalchemy.orm import Session
+
+from visualization import plots, queries
+
+UPDATE_MS = 2000
+SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
+SPECTROGRAM_ROLLOVER = 90
+PREDICTION_ROLLOVER = 5000
+AIS_LOOKBACK = dt.timedelta(minutes=15)
+NO_MODEL = "(no active model)"
+
+
+def _ms(t: dt.datetime) -> float:
+    return t.timestamp() * 1000.0
+
+
+def spectrogram_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {"window_id": [r["window_id"] for r in rows], "image": [plots.display_image(r["image"]) for r in rows],
+            "x": [_ms(r["start"]) for r in rows], "dw": [_ms(r["end"]) - _ms(r["start"]) for r in rows],
+            "n_mels": [r["image"].shape[0] for r in rows], "clip": [r["clip"] for r in rows]}
+
+
+def prediction_columns(rows: list[dict[str, Any]], labels: dict[int, str],
+                       colors: dict[str, str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {c: [] for c in plots.PREDICTION_COLUMNS}
+    for r in rows:
+        start, end = _ms(r["start"]), _ms(r["end"])
+        top = r["predicted"][0] if r["predicted"] else None
+        out["id"].append(r["id"])
+        out["model"].append(labels[r["model_id"]])
+        out["window_id"].append(r["window_id"])
+        out["x"].append((start + end) / 2)
+        out["width"].append(end - start)
+        out["start"].append(start)
+        out["predicted"].append(",".join(r["predicted"]) or "none")
+        out["color"].append(plots.class_color(top, colors))
+        out["confidence"].append(r["confidence"])
+        for metric in plots.UNCERTAINTY_METRICS:
+            out[metric].append(float("nan") if r[metric] is None else r[metric])
+    return out
+
+
+def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[str, list[Any]]:
+    return {"mmsi": [r["mmsi"] for r in rows], "name": [r["name"] for r in rows],
+            "lon": [r["lon"] for r in rows], "lat": [r["lat"] for r in rows],
+            "class_code": [r["class_code"] for r in rows],
+            "color": [plots.class_color(r["class_code"], colors) for r in rows],
+            "sog": [r["sog"] for r in rows], "time": [r["time"].isoformat() for r in rows]}
+
+
+def audio_html(window_id: int | None) -> str:
+    """The audio player for a window's clip, served by the web app (same origin as the page)."""
+    if window_id is None:
+        return "<p>No clip selected: tap a spectrogram window that has a clip.</p>"
+    src = html.escape(f"/live/clip/{int(window_id)}")
+    return f'<p>Window {int(window_id)}</p><audio id="clip-player" controls preload="none" src="{src}"></audio>'
+
+
+class LiveDashboard:
+    """One browser session's dashboard: its sources, widgets and the ids it has already shown."""
+
+    def __init__(self, session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float) -> None:
+        self.session_factory = session_factory
+        self.hydrophone_id = hydrophone_id
+        self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
+        self.predictions = plots.empty_source(plots.PREDICTION_COLUMNS, "prediction_source")
+        self.vessels = plots.empty_source(plots.VESSEL_COLUMNS, "vessel_source")
+        self.last_window_id: int | None = None
+        self.last_prediction_id: int | None = None
+        self.end: dt.datetime | None = None
+        with self.session_factory() as session:
+            self.models = queries.active_models(session)
+            self.colors = queries.class_colors(session)
+        labels = [m.label for m in self.models]
+        self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms)
+        x_range = self.spectrogram_fig.x_range
+        self.timeline_fig = plots.timeline_figure(self.predictions, labels or [NO_MODEL], x_range)
+        self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
+        self.uncertainty_fig = plots.uncertainty_figure(self.predictions, labels, "entropy", x_range)
+        self.map_fig = plots.ais_map_figure(self.vessels, lat, lon)
+        self.follow = Toggle(label="Follow live", active=True, button_type="success", name="follow")
+        self.picker = DatetimePicker(title="Show up to (UTC)", name="time_picker")
+        self.span = Select(title="Span", value="1 hour", options=list(SPANS), name="span")
+        self.metric = Select(title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS),
+                             name="metric")
+        self.audio = Div(text=audio_html(None), name="audio")
+        self.status = Div(text="", name="status")
+        self.metric.on_change("value", lambda _a, _o, new: plots.set_metric(self.uncertainty_fig, new))
+        self.picker.on_change("value", self._on_pick)
+        self.span.on_change("value", lambda _a, _o, _n: self.reload())
+        self.follow.on_change("active", self._on_follow)
+        self.spectrograms.selected.on_change("indices", self._on_tap)
+
+    def layout(self):
+        controls = row(self.follow, self.picker, self.span, self.metric, self.status)
+        left = column(self.spectrogram_fig, self.timeline_fig, self.confidence_fig, self.uncertainty_fig,
+                      sizing_mode="stretch_width")
+        return column(controls, row(left, column(self.map_fig, self.audio), sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width", name="live_root")
+
+    @property
+    def model_labels(self) -> dict[int, str]:
+        return {m.id: m.label for m in self.models}
+
+    def reload(self) -> None:
+        """Replace every source with the chosen span (newest data when following)."""
+        minutes = SPANS[self.span.value]
+        with self.session_factory() as session:
+            self.models = queries.active_models(session)
+            end = self.end if not self.follow.active else queries.latest_window_time(session, self.hydrophone_id)
+            end = end or dt.datetime.now(dt.timezone.utc)
+            start = end - dt.timedelta(minutes=minutes)
+            specs = queries.spectrogram_rows(session, self.hydrophone_id, start=start, end=end,
+                                             limit=SPECTROGRAM_ROLLOVER)
+            preds = queries.prediction_rows(session, [m.id for m in self.models], self.hydrophone_id,
+                                            start=start, end=end, limit=PREDICTION_ROLLOVER)
+            vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
+        self._sync_models()
+        self.spectrograms.data = spectrogram_columns(specs)
+        self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
+        self.vessels.data = vessel_columns(vessels, self.colors)
+        self.last_window_id = max((r["window_id"] for r in specs), default=self.last_window_id)
+        self.last_prediction_id = max((r["id"] for r in preds), default=self.last_prediction_id)
+        self._status(end)
+        self._offer_newest_clip(specs)
+
+    def _offer_newest_clip(self, specs: list[dict[str, Any]]) -> None:
+        """Until the user taps a window, the player holds the newest clip of the loaded span.
+
+        Only on (re)load: replacing the player on every tick would cut off a clip being listened to.
+        """
+        if self.spectrograms.selected.indices:
+            return
+        with_clip = [r["window_id"] for r in specs if r["clip"]]
+        self.audio.text = audio_html(with_clip[-1] if with_clip else None)
+
+    def tick(self) -> None:
+        """Stream what is new since the last tick (following only)."""
+        if self.follow.active:
+            self.apply_new(self.fetch_new())
+
+    async def tick_async(self) -> None:
+        """The periodic callback: the queries run in a worker thread so the server's event loop (every
+        session's websocket) never waits on Postgres; the document lock is held throughout, so a user's
+        change cannot interleave with the update."""
+        if self.follow.active:
+            fresh = await asyncio.get_running_loop().run_in_executor(None, self.fetch_new)
+            if self.follow.active:
+                self.apply_new(fresh)
+
+    def fetch_new(self) -> dict[str, Any]:
+        """Rows newer than what this dashboard shows (reads only ids, touches no Bokeh model)."""
+        with self.session_factory() as session:
+            models = queries.active_models(session)
+            specs = queries.spectrogram_rows(session, self.hydrophone_id, after_window_id=self.last_window_id,
+                                             limit=SPECTROGRAM_ROLLOVER)
+            preds = queries.prediction_rows(session, [m.id for m in models], self.hydrophone_id,
+                                            after_id=self.last_prediction_id, limit=PREDICTION_ROLLOVER)
+            end = queries.latest_window_time(session, self.hydrophone_id) or dt.datetime.now(dt.timezone.utc)
+            vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
+        return {"models": models, "specs": specs, "preds": preds, "end": end, "vessels": vessels}
+
+    def apply_new(self, fresh: dict[str, Any]) -> None:
+        if [m.id for m in fresh["models"]] != [m.id for m in self.models]:
+            self.models = fresh["models"]
+            self._sync_models()
+        specs, preds = fresh["specs"], fresh["preds"]
+        if specs:
+            self.spectrograms.stream(spectrogram_columns(specs), rollover=SPECTROGRAM_ROLLOVER)
+            self.last_window_id = max(self.last_window_id or 0, max(r["window_id"] for r in specs))
+        if preds:
+            self.predictions.stream(prediction_columns(preds, self.model_labels, self.colors),
+                                    rollover=PREDICTION_ROLLOVER)
+            self.last_prediction_id = max(r["id"] for r in preds)
+        vessels = vessel_columns(fresh["vessels"], self.colors)
+        if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
+            self.vessels.data = vessels
+        self._status(fresh["end"])
+
+    def _sync_models(self) -> None:
+        """Give a newly deployed model its row and lines (and drop retired ones from the axis)."""
+        labels = [m.label for m in self.models]
+        if list(self.timeline_fig.y_range.factors) == (labels or [NO_MODEL]):
+            return
+        self.timeline_fig.y_range.factors = labels or [NO_MODEL]
+        for fig in (self.confidence_fig, self.uncertainty_fig):
+            shown = {r.view.filter.group for r in fig.renderers}
+            for i, label in enumerate(labels):
+                if label not in shown:
+                    field = "confidence" if fig is self.confidence_fig else self.metric.value
+                    plots.add_model_line(fig, self.predictions, label, field, plots.model_color(i))
+
+    def _status(self, end: dt.datetime) -> None:
+        mode = "following live" if self.follow.active else "looking back"
+        self.status.text = (f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; "
+                            f"{len(self.spectrograms.data['window_id'])} windows, "
+                            f"{len(self.predictions.data['id'])} predictions</span>")
+
+    def _on_pick(self, _attr: str, _old: Any, new: Any) -> None:
+        if new is None:
+            return
+        self.end = dt.datetime.fromtimestamp(float(new) / 1000.0, dt.timezone.utc) if isinstance(
+            new, (int, float)) else dt.datetime.fromisoformat(str(new)).replace(tzinfo=dt.timezone.utc)
+        self.follow.active = False
+        self.reload()
+
+    def _on_follow(self, _attr: str, _old: bool, new: bool) -> None:
+        if new:
+            self.end = None
+        self.reload()
+
+    def _on_tap(self, _attr: str, _old: list[int], new: list[int]) -> None:
+        if not new:
+            return
+        index = new[0]
+        window_id = self.spectrograms.data["window_id"][index]
+        has_clip = self.spectrograms.data["clip"][index]
+        self.audio.text = audio_html(window_id) if has_clip else f"<p>Window {window_id} has no clip.</p>"
+
+
+def make_document(session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float
+                  ) -> Callable[[Document], None]:
+    """A Bokeh FunctionHandler body that builds one dashboard per session."""
+
+    def build(doc: Document) -> None:
+        dashboard = LiveDashboard(session_factory, hydrophone_id, lat, lon)
+        dashboard.reload()
+        doc.add_root(dashboard.layout())
+        doc.title = "OceanWatch live"
+        doc.add_periodic_callback(dashboard.tick_async, UPDATE_MS)
+
+    return build

@@ -1,0 +1,148 @@
+"""Pure plot builders for the live dashboard: sources and parameters in, Bokeh models out.
+
+Nothing here touches the database or the clock, so each figure can be built and checked in a
+test with hand-made data; `visualization.live` wires them to queries and streaming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from bokeh.models import (CDSView, ColumnDataSource, FactorRange, GroupFilter, HoverTool, Legend,
+                          LinearColorMapper, TapTool)
+from bokeh.palettes import Category10_10, Viridis256
+from bokeh.plotting import figure
+from pyproj import Geod
+
+GEOD = Geod(ellps="WGS84")
+RANGE_RINGS_KM = (20, 30, 40)
+UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
+UNKNOWN_COLOR = "#9e9e9e"
+
+SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "n_mels", "clip")
+PREDICTION_COLUMNS = ("id", "model", "window_id", "x", "width", "start", "predicted", "color", "confidence",
+                      *UNCERTAINTY_METRICS)
+VESSEL_COLUMNS = ("mmsi", "name", "lon", "lat", "class_code", "color", "sog", "time")
+
+
+def empty_source(columns: Sequence[str], name: str | None = None) -> ColumnDataSource:
+    """An empty source with the given columns; the name lets tests and scripts find it in the browser."""
+    return ColumnDataSource({c: [] for c in columns}, name=name)
+
+
+def spectrogram_figure(source: ColumnDataSource, height: int = 260):
+    """A waterfall: each window's (mels, frames) image placed at its start time, side by side."""
+    fig = figure(title="Spectrogram (log-mel)", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
+                 tools="xpan,xwheel_zoom,reset,tap", name="spectrogram")
+    mapper = LinearColorMapper(palette=Viridis256)
+    fig.image(image="image", x="x", y=0, dw="dw", dh="n_mels", color_mapper=mapper, source=source)
+    fig.yaxis.axis_label = "mel bin"
+    fig.select_one(TapTool).behavior = "select"
+    return fig
+
+
+def display_image(image: np.ndarray, max_columns: int = 64) -> np.ndarray:
+    """Average adjacent frames so one window is at most `max_columns` wide: the screen shows a window in
+    a few dozen pixels, and full resolution would make each session's first load megabytes larger."""
+    factor = -(-image.shape[1] // max_columns)
+    if factor <= 1:
+        return image
+    usable = image.shape[1] // factor * factor
+    return image[:, :usable].reshape(image.shape[0], -1, factor).mean(axis=2, dtype=np.float32)
+
+
+def timeline_figure(source: ColumnDataSource, model_labels: Sequence[str], x_range=None, height: int = 200):
+    """One row per active model; each window is a bar coloured by the predicted class, opacity = confidence."""
+    fig = figure(title="Predictions per model", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
+                 y_range=FactorRange(*model_labels), tools="xpan,xwheel_zoom,reset", name="timeline",
+                 **({"x_range": x_range} if x_range is not None else {}))
+    fig.rect(x="x", y="model", width="width", height=0.8, fill_color="color", fill_alpha="confidence",
+             line_color=None, source=source, legend_field="predicted")
+    fig.legend.orientation, fig.legend.location = "horizontal", "top_left"
+    fig.add_tools(HoverTool(tooltips=[("model", "@model"), ("class", "@predicted"),
+                                      ("confidence", "@confidence{0.00}"), ("window", "@window_id")]))
+    return fig
+
+
+def model_color(index: int) -> str:
+    return Category10_10[index % len(Category10_10)]
+
+
+def confidence_figure(source: ColumnDataSource, model_labels: Sequence[str], x_range=None, height: int = 200):
+    """Confidence of each model's prediction over time, one coloured line per model."""
+    fig = figure(title="Confidence", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
+                 y_range=(0, 1.02), tools="xpan,xwheel_zoom,reset", name="confidence",
+                 **({"x_range": x_range} if x_range is not None else {}))
+    for i, label in enumerate(model_labels):
+        add_model_line(fig, source, label, "confidence", model_color(i))
+    return fig
+
+
+def add_model_line(fig, source: ColumnDataSource, label: str, field: str, color: str):
+    """A line + markers of `field` for one model's rows of a shared source (a view filters them)."""
+    view = CDSView(filter=GroupFilter(column_name="model", group=label))
+    line = fig.line(x="x", y=field, source=source, view=view, color=color, legend_label=label)
+    dots = fig.scatter(x="x", y=field, source=source, view=view, color=color, size=4)
+    fig.legend.location = "bottom_left"
+    return [line, dots]
+
+
+def uncertainty_figure(source: ColumnDataSource, model_labels: Sequence[str], metric: str = "entropy",
+                       x_range=None, height: int = 200):
+    """One chosen uncertainty metric over time per model; `set_metric` switches it without rebuilding."""
+    if metric not in UNCERTAINTY_METRICS:
+        raise ValueError(f"metric: one of {', '.join(UNCERTAINTY_METRICS)}")
+    fig = figure(title=f"Uncertainty: {metric}", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
+                 tools="xpan,xwheel_zoom,reset", name="uncertainty",
+                 **({"x_range": x_range} if x_range is not None else {}))
+    for i, label in enumerate(model_labels):
+        add_model_line(fig, source, label, metric, model_color(i))
+    return fig
+
+
+def set_metric(fig, metric: str) -> None:
+    """Point every line and marker of an uncertainty figure at another metric column."""
+    if metric not in UNCERTAINTY_METRICS:
+        raise ValueError(f"metric: one of {', '.join(UNCERTAINTY_METRICS)}")
+    for renderer in fig.renderers:
+        renderer.glyph.y = metric
+    fig.title.text = f"Uncertainty: {metric}"
+
+
+def range_ring(lat: float, lon: float, radius_km: float, points: int = 181) -> tuple[np.ndarray, np.ndarray]:
+    """(lons, lats) of the geodesic circle of `radius_km` around a point (closed: first == last)."""
+    azimuths = np.linspace(0.0, 360.0, points)
+    lons, lats, _ = GEOD.fwd(np.full(points, lon), np.full(points, lat), azimuths, np.full(points, radius_km * 1000.0))
+    return np.asarray(lons), np.asarray(lats)
+
+
+def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: Sequence[float] = RANGE_RINGS_KM,
+                   size: int = 360):
+    """Vessels on plain lon/lat axes around the hydrophone, with range rings (no tiles needed).
+
+    The frame's width/height ratio follows the ground distance of a degree at this latitude,
+    so a kilometre is as long east-west as north-south and the rings look round.
+    """
+    outer = max(rings_km) * 1.15
+    ring_lons, ring_lats = range_ring(lat, lon, outer)
+    x_span, y_span = float(ring_lons.max() - ring_lons.min()), float(ring_lats.max() - ring_lats.min())
+    ground_ratio = x_span * float(np.cos(np.radians(lat))) / y_span
+    fig = figure(title="AIS vessels", frame_height=size, frame_width=round(size * ground_ratio), name="ais_map",
+                 x_range=(float(ring_lons.min()), float(ring_lons.max())),
+                 y_range=(float(ring_lats.min()), float(ring_lats.max())), tools="pan,wheel_zoom,reset")
+    fig.xaxis.axis_label, fig.yaxis.axis_label = "longitude", "latitude"
+    fig.add_layout(Legend(click_policy="hide"), "right")  # outside the map: it would hide vessels
+    for radius in rings_km:
+        xs, ys = range_ring(lat, lon, radius)
+        fig.line(xs, ys, line_dash="dashed", color="#607d8b", legend_label=f"{radius:g} km")
+    fig.scatter([lon], [lat], marker="triangle", size=14, color="black", legend_label="hydrophone")
+    vessels = fig.scatter(x="lon", y="lat", size=10, color="color", line_color="black", source=source,
+                          legend_field="class_code")
+    fig.add_tools(HoverTool(renderers=[vessels], tooltips=[("vessel", "@name (@mmsi)"), ("class", "@class_code"),
+                                                           ("speed", "@sog{0.0} kn"), ("time", "@time")]))
+    return fig
+
+
+def class_color(code: str | None, colors: dict[str, str]) -> str:
+    return colors.get(code or "", UNKNOWN_COLOR)

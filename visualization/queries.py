@@ -1,0 +1,119 @@
+"""What the live dashboard reads from Postgres, as plain rows (no Bokeh here).
+
+Every query takes a SQLAlchemy session and bounds: either "rows after the last id I have"
+(live streaming) or a time range (looking back), so a tick reads only what is new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import Session
+
+from oceanwatch.db.models import (AISPosition, ClassMapping, MLModel, Prediction, ShipClass, Spectrogram, Vessel,
+                                  VesselClassOverride, Window)
+from oceanwatch.messages import PackedArray
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    name: str
+    version: str
+    class_names: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+def active_models(session: Session) -> list[ModelInfo]:
+    rows = session.execute(select(MLModel.id, MLModel.name, MLModel.version, MLModel.class_names)
+                           .where(MLModel.status == "active").order_by(MLModel.name, MLModel.id)).all()
+    return [ModelInfo(r.id, r.name, r.version, tuple(r.class_names)) for r in rows]
+
+
+def class_colors(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(ShipClass.code, ShipClass.color)).all())
+
+
+def latest_window_time(session: Session, hydrophone_id: str) -> dt.datetime | None:
+    return session.scalar(select(func.max(Window.end_time)).where(Window.hydrophone_id == hydrophone_id))
+
+
+def spectrogram_rows(session: Session, hydrophone_id: str, *, after_window_id: int | None = None,
+                     start: dt.datetime | None = None, end: dt.datetime | None = None,
+                     limit: int = 120) -> list[dict[str, Any]]:
+    """Windows with their spectrogram as a (mels, frames) float32 image, oldest first.
+
+    A window may have spectrograms of several feature specs; one is shown (the first by spec hash).
+    """
+    conditions = [Window.hydrophone_id == hydrophone_id]
+    if after_window_id is not None:
+        conditions.append(Window.id > after_window_id)
+    if start is not None:
+        conditions.append(Window.start_time >= start)
+    if end is not None:
+        conditions.append(Window.start_time <= end)
+    newest_first = (select(Window.id, Window.start_time, Window.end_time, Window.clip_path, Spectrogram.dtype,
+                           Spectrogram.shape, Spectrogram.data)
+                    .join(Spectrogram, Spectrogram.window_id == Window.id)
+                    .where(and_(*conditions))
+                    .ext(distinct_on(Window.start_time, Window.id))
+                    .order_by(Window.start_time.desc(), Window.id, Spectrogram.spec_hash))
+    rows = session.execute(newest_first.limit(limit)).all()
+    return [{"window_id": r.id, "start": r.start_time, "end": r.end_time, "clip": r.clip_path is not None,
+             "image": spectrogram_image(PackedArray(r.dtype, tuple(r.shape), r.data))} for r in reversed(rows)]
+
+
+def spectrogram_image(packed: PackedArray) -> np.ndarray:
+    """(frames, mels[, channels]) features -> a (mels, frames) float32 image (Bokeh has no float16)."""
+    array = packed.unpack().astype(np.float32)
+    if array.ndim == 3:
+        array = array.mean(axis=2)
+    return np.ascontiguousarray(array.T)
+
+
+def prediction_rows(session: Session, model_ids: list[int], hydrophone_id: str, *, after_id: int | None = None,
+                    start: dt.datetime | None = None, end: dt.datetime | None = None,
+                    limit: int = 5000) -> list[dict[str, Any]]:
+    """Predictions of the given models with their window's times, oldest first."""
+    if not model_ids:
+        return []
+    conditions = [Prediction.model_id.in_(model_ids), Window.hydrophone_id == hydrophone_id]
+    if after_id is not None:
+        conditions.append(Prediction.id > after_id)
+    if start is not None:
+        conditions.append(Window.start_time >= start)
+    if end is not None:
+        conditions.append(Window.start_time <= end)
+    query = (select(Prediction.id, Prediction.model_id, Prediction.window_id, Prediction.predicted,
+                    Prediction.confidence, Prediction.entropy, Prediction.epistemic, Prediction.aleatoric,
+                    Window.start_time, Window.end_time)
+             .join(Window, Window.id == Prediction.window_id).where(and_(*conditions))
+             .order_by(Window.start_time.desc(), Prediction.id.desc()).limit(limit))
+    rows = session.execute(query).all()
+    return [{"id": r.id, "model_id": r.model_id, "window_id": r.window_id, "predicted": list(r.predicted),
+             "confidence": r.confidence, "entropy": r.entropy, "epistemic": r.epistemic, "aleatoric": r.aleatoric,
+             "start": r.start_time, "end": r.end_time} for r in reversed(rows)]
+
+
+def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """Each vessel's last position in [start, end] with its class (override, else ship-type mapping)."""
+    last = (select(AISPosition.mmsi, AISPosition.time, AISPosition.latitude, AISPosition.longitude,
+                   AISPosition.sog_knots)
+            .where(AISPosition.time >= start, AISPosition.time <= end)
+            .ext(distinct_on(AISPosition.mmsi)).order_by(AISPosition.mmsi, AISPosition.time.desc()).subquery())
+    query = (select(last, Vessel.name, Vessel.ship_type,
+                    func.coalesce(VesselClassOverride.class_code, ClassMapping.class_code).label("class_code"))
+             .join(Vessel, Vessel.mmsi == last.c.mmsi)
+             .outerjoin(VesselClassOverride, VesselClassOverride.mmsi == last.c.mmsi)
+             .outerjoin(ClassMapping, ClassMapping.ship_type == Vessel.ship_type))
+    return [{"mmsi": r.mmsi, "time": r.time, "lat": r.latitude, "lon": r.longitude, "sog": r.sog_knots,
+             "name": r.name or "", "ship_type": r.ship_type, "class_code": r.class_code or "unknown"}
+            for r in session.execute(query).all()]

@@ -1,0 +1,59 @@
+"""The Bokeh server process: signed sessions only, websockets only from the web app's pages.
+
+`generate_session_ids=False` plus `sign_sessions=True` means a session exists only when the
+browser brings an id signed with SECRET_KEY, which only the web app (after its login and
+role check) hands out; opening the Bokeh URL directly gets a 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlsplit
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.server.server import Server
+from sqlalchemy.orm import sessionmaker
+
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.service import StopFlag
+from visualization.live import make_document
+
+log = logging.getLogger(__name__)
+
+LIVE_PATH = "/live"
+
+
+def url_prefix(settings: Settings) -> str:
+    """The path part of BOKEH_URL (e.g. `/bokeh` behind nginx), which the server must answer under."""
+    return urlsplit(settings.resolved_bokeh_url()).path.rstrip("/")
+
+
+def make_server(settings: Settings, address: str | None = None, port: int | None = None) -> Server:
+    factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
+    live = Application(FunctionHandler(make_document(factory, settings.hydrophone_id, settings.hydrophone_lat,
+                                                     settings.hydrophone_lon)))
+    return Server({LIVE_PATH: live}, address=address or settings.web_host,
+                  port=settings.bokeh_port if port is None else port,
+                  allow_websocket_origin=settings.resolved_bokeh_origins(),
+                  sign_sessions=True, secret_key=settings.resolved_secret_key().encode(),
+                  generate_session_ids=False, use_xheaders=True, session_token_expiration=300,
+                  prefix=url_prefix(settings))
+
+
+def serve(settings: Settings, stop: StopFlag) -> None:
+    """Run until the stop flag is set (SIGTERM/SIGINT), then stop the IO loop cleanly."""
+    server = make_server(settings)
+    server.start()
+    log.info("bokeh server on %s:%s%s, websocket origins %s", settings.web_host, server.port, LIVE_PATH,
+             settings.resolved_bokeh_origins())
+
+    def stopper() -> None:
+        stop.wait()
+        server.io_loop.add_callback(server.io_loop.stop)
+
+    threading.Thread(target=stopper, daemon=True, name="bokeh-stop").start()
+    server.io_loop.start()
+    server.stop()
