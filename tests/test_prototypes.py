@@ -1,0 +1,129 @@
+"""Incremental classes: a prototype model on a base model's embedding learns a class from 10 windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from oceanwatch import prototypes
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import MLModel
+from oceanwatch.registry import store
+from oceanwatch.registry.manifest import parse_manifest
+from oceanwatch.registry.runtime import LoadedModel
+from oceanwatch.synthetic import store_windows
+from oceanwatch.training.baseline import train_baseline, write_package
+from oceanwatch.training.simdata import class_examples
+from tests.modelkit import CLASSES, TINY_SPEC
+
+pytestmark = pytest.mark.integration
+BASE_CLASSES = ["A", "B", "D", "E"]  # C is the class operators add later
+
+
+def _store(settings: Settings, x: np.ndarray) -> list[int]:
+    return [m.window_id for m in store_windows(settings, len(x), spec=TINY_SPEC, features=x)]
+
+
+def _predicted(settings: Settings, model_id: int, x: np.ndarray) -> list[str]:
+    with session_scope(settings.database_url) as s:
+        row = s.get(MLModel, model_id)
+        loaded = LoadedModel.from_artifact(model_id, parse_manifest(row.manifest), row.artifact_path)
+        names = list(row.class_names)
+    return [names[p[0]] for p in loaded.predict(x.astype(np.float16).astype(np.float32)).predicted]
+
+
+def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Settings, tmp_path) -> None:
+    data = class_examples(TINY_SPEC, CLASSES, 50, seed=11)
+    known = np.isin(data.y, [CLASSES.index(c) for c in BASE_CLASSES])
+    y_base = np.array([BASE_CLASSES.index(CLASSES[i]) for i in data.y[known]])
+    base = train_baseline(TINY_SPEC, BASE_CLASSES, data.x[known], y_base, data.x[known][:40], y_base[:40],
+                          epochs=10).model
+    package = write_package(tmp_path / "base", base, TINY_SPEC, BASE_CLASSES, "base", "1", {})
+    models_dir = settings.data_dir / "models"
+    with store.open_package(package) as (keras_path, manifest):
+        base_id = store.register(settings.database_url, models_dir, keras_path, manifest)
+
+    ids = _store(settings, data.x)
+    by_class = {c: [i for i, y in zip(ids, data.y) if CLASSES[y] == c] for c in CLASSES}
+    proto_id = prototypes.create(settings.database_url, models_dir, base_id, "proto",
+                                 {c: by_class[c][:10] for c in ("A", "B", "D", "E")})
+    store.deploy(settings.database_url, proto_id)
+
+    new_id = prototypes.add_class(settings.database_url, models_dir, proto_id, "C", by_class["C"][:10])
+    with session_scope(settings.database_url) as s:
+        new, old = s.get(MLModel, new_id), s.get(MLModel, proto_id)
+        assert (new.version, new.status, new.kind, old.status) == ("2", "active", "prototype", "inactive")
+        assert list(new.class_names) == ["A", "B", "C", "D", "E", "unknown"]
+
+    unseen_c = data.x[np.array([CLASSES[y] == "C" for y in data.y])][10:]  # 40 windows the class never saw
+    before = _predicted(settings, proto_id, unseen_c)
+    after = _predicted(settings, new_id, unseen_c)
+    assert "C" not in before
+    recall = after.count("C") / len(after)
+    assert recall >= 0.5, (recall, after)
+    others = data.x[np.array([CLASSES[y] != "C" for y in data.y])]
+    false_c = _predicted(settings, new_id, others).count("C") / len(others)
+    assert false_c < recall / 2, ("C is recognised on its own windows far more than on the others", recall, false_c)
+
+    removed = prototypes.remove_class(settings.database_url, models_dir, new_id, "A")
+    with session_scope(settings.database_url) as s:
+        assert list(s.get(MLModel, removed).class_names) == ["B", "C", "D", "E", "unknown"]
+        assert s.scalars(select(MLModel.id).where(MLModel.name == "proto", MLModel.status == "active")).all() \
+            == [removed]
+    assert "A" not in _predicted(settings, removed, data.x)
+
+
+def test_bad_prototype_requests_are_refused(settings: Settings, tmp_path) -> None:
+    data = class_examples(TINY_SPEC, CLASSES, 4, seed=3)
+    base = train_baseline(TINY_SPEC, CLASSES, data.x, data.y, data.x, data.y, epochs=1).model
+    package = write_package(tmp_path / "base", base, TINY_SPEC, CLASSES, "base", "1", {})
+    models_dir = settings.data_dir / "models"
+    with store.open_package(package) as (keras_path, manifest):
+        base_id = store.register(settings.database_url, models_dir, keras_path, manifest)
+    ids = _store(settings, data.x)
+    with pytest.raises(prototypes.PrototypeError, match="at least 3"):
+        prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": ids[:2]})
+    with pytest.raises(prototypes.PrototypeError, match="without features"):
+        prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": [10**9, 10**9 + 1, 10**9 + 2]})
+    proto = prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": ids[:4]})
+    with pytest.raises(prototypes.PrototypeError, match="unknown"):
+        prototypes.add_class(settings.database_url, models_dir, proto, "unknown", ids[:4])
+    with pytest.raises(prototypes.PrototypeError, match="last class"):
+        prototypes.remove_class(settings.database_url, models_dir, proto, "A")
+    with pytest.raises(prototypes.PrototypeError, match="not a prototype"):
+        prototypes.add_class(settings.database_url, models_dir, base_id, "C", ids[:4])
+
+
+def test_operators_manage_prototype_classes_through_the_api(settings: Settings, tmp_path) -> None:
+    from app import create_app
+    from tests.webkit import make_token, make_user
+
+    data = class_examples(TINY_SPEC, CLASSES, 4, seed=5)
+    base = train_baseline(TINY_SPEC, CLASSES, data.x, data.y, data.x, data.y, epochs=1).model
+    package = write_package(tmp_path / "base", base, TINY_SPEC, CLASSES, "base", "1", {})
+    with store.open_package(package) as (keras_path, manifest):
+        base_id = store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest)
+    ids = _store(settings, data.x)
+    client = create_app(settings=settings).test_client()
+    operator = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'op', 'operator'))}"}
+    viewer = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'view', 'viewer'))}"}
+    body = {"base_model_id": base_id, "name": "proto", "classes": {"A": ids[:4]}}
+
+    assert client.post("/api/v1/prototypes", json=body, headers=viewer).status_code == 403
+    assert client.post("/api/v1/prototypes", json={**body, "classes": {"A": ids[:1]}}, headers=operator).status_code \
+        == 400
+    created = client.post("/api/v1/prototypes", json=body, headers=operator)
+    assert created.status_code == 201
+    first = created.get_json()["model_id"]
+    added = client.post(f"/api/v1/prototypes/{first}/classes", json={"code": "B", "window_ids": ids[4:8]},
+                        headers=operator)
+    assert added.status_code == 201
+    second = added.get_json()["model_id"]
+    removed = client.delete(f"/api/v1/prototypes/{second}/classes/A", headers=operator)
+    assert removed.status_code == 201
+    with session_scope(settings.database_url) as s:
+        assert list(s.get(MLModel, second).class_names) == ["A", "B", "unknown"]
+        assert list(s.get(MLModel, removed.get_json()["model_id"]).class_names) == ["B", "unknown"]
+    assert client.delete(f"/api/v1/prototypes/{base_id}/classes/A", headers=operator).status_code == 400

@@ -1,0 +1,103 @@
+"""Training jobs: fine-tuning a deliberately weak model on labelled simulator windows improves it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from oceanwatch import jobs
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import HumanLabel, Job, MLModel, TruthLabel
+from oceanwatch.registry import store
+from oceanwatch.synthetic import store_windows
+from oceanwatch.training.baseline import build_baseline, evaluate, write_package
+from oceanwatch.training.simdata import class_examples
+from oceanwatch.training.trainjob import KIND, enqueue_training, labelled_set, run_training
+from tests.modelkit import CLASSES, TINY_SPEC
+
+pytestmark = pytest.mark.integration
+
+
+def store_labelled(settings: Settings, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Simulator windows in the database: even ones labelled by AIS truth, odd ones by a reviewer."""
+    data = class_examples(TINY_SPEC, CLASSES, per_class, seed=seed)
+    windows = store_windows(settings, len(data.y), spec=TINY_SPEC, features=data.x)
+    with session_scope(settings.database_url) as s:
+        for k, (window, y) in enumerate(zip(windows, data.y)):
+            label = [CLASSES[int(y)]]
+            if k % 2:
+                s.add(HumanLabel(window_id=window.window_id, classes=label))
+            else:
+                s.add(TruthLabel(window_id=window.window_id, radius_km=20, classes=label, ambiguous=False, vessels=[]))
+    return data.x, data.y
+
+
+def register_weak(settings: Settings, tmp_path) -> int:  # noqa: ANN001
+    model = build_baseline(TINY_SPEC, len(CLASSES), seed=3)  # untrained: chance level
+    package = write_package(tmp_path / "weak", model, TINY_SPEC, CLASSES, "weak", "1", {})
+    with store.open_package(package) as (keras_path, manifest):
+        return store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest)
+
+
+def test_labelled_set_reads_human_over_ais_in_time_order(settings: Settings) -> None:
+    x, y = store_labelled(settings, 4, seed=1)
+    got_x, got_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "both", None, None)
+    assert np.array_equal(got_y, y) and np.allclose(got_x, x.astype(np.float16), atol=1e-3)
+    human_x, human_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "human", None, None)
+    assert np.array_equal(human_y, y[1::2])
+    ais_x, ais_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "ais", None, None)
+    assert np.array_equal(ais_y, y[0::2])
+
+
+def test_fine_tuning_job_improves_a_weak_model_and_registers_a_new_version(settings: Settings, tmp_path) -> None:
+    x, y = store_labelled(settings, 40, seed=2)
+    weak_id = register_weak(settings, tmp_path)
+    with session_scope(settings.database_url) as s:
+        weak_path = s.get(MLModel, weak_id).artifact_path
+    from oceanwatch.registry.artifact import load_safely
+
+    cut = int(len(y) * 0.8)
+    weak = evaluate(load_safely(weak_path), CLASSES, x[cut:], y[cut:])
+    job_id = enqueue_training(settings.database_url, {"base_model_id": weak_id, "name": "weak", "epochs": 15,
+                                                      "labels": "both", "radius_km": 20, "learning_rate": 3e-3})
+    runner = partial(run_training, models_dir=settings.data_dir / "models")
+    assert jobs.run_next(settings.database_url, {KIND: runner}) == job_id
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job.status == "succeeded", job.message
+        result = job.result
+        new = s.get(MLModel, result["model_id"])
+        assert new.name == "weak" and new.version != "1" and new.status == "registered"
+    assert [h["epoch"] for h in result["history"]] == list(range(1, 16))
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(result["history"][0])
+    assert result["evaluation"]["macro_f1"] > weak["macro_f1"] + 0.2, (weak, result["evaluation"])
+
+
+def test_a_training_job_can_be_cancelled_and_bad_requests_are_refused(settings: Settings, tmp_path) -> None:
+    store_labelled(settings, 10, seed=3)
+    with pytest.raises(ValueError):
+        enqueue_training(settings.database_url, {"name": "x", "labels": "rumour"})
+    with pytest.raises(ValueError):
+        enqueue_training(settings.database_url, {"name": "", "labels": "both"})
+    job_id = enqueue_training(settings.database_url, {"name": "slow", "epochs": 500, "labels": "both",
+                                                      "feature_spec": TINY_SPEC.to_dict()})
+    runner = partial(run_training, models_dir=settings.data_dir / "models")
+    worker = threading.Thread(target=jobs.run_next, args=(settings.database_url, {KIND: runner}))
+    worker.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with session_scope(settings.database_url) as s:
+            if s.get(Job, job_id).progress > 0:
+                break
+        time.sleep(0.2)
+    assert jobs.request_cancel(settings.database_url, job_id)
+    worker.join(timeout=120)
+    with session_scope(settings.database_url) as s:
+        assert s.get(Job, job_id).status == "cancelled"
+        assert s.scalars(select(MLModel).where(MLModel.name == "slow")).first() is None
