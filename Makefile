@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## venv: the virtualenv, plus Debian's chromium for the browser tests (installed once, idempotent).
 venv: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 ## demo: embedded Postgres + broker, migrations, every service under one supervisor; prints the URL.
 demo: venv

@@ -1,4 +1,5 @@
-"""`make bench`: run every benchmark module in its own process and collect their JSON into one report."""
+"""`make bench`: run every benchmark module in its own process; collect their JSON into
+bench-results/report.json and a Markdown summary, bench-results/report.md (see `benchmarks.report`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.report import render_markdown
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,6 +31,8 @@ def main() -> int:
             report["results"][name] = json.loads(lines[-1])
         print(json.dumps({name: report["results"][name]}), flush=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "report.md").write_text(render_markdown(report))
+    print(f"report: {out_dir / 'report.md'}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -29,7 +29,14 @@ class Settings(BaseSettings):
     secret_key: str = Field("", description="Flask and Bokeh signing secret; empty makes one under DATA_DIR.")
     web_host: str = Field("127.0.0.1", description="Address the web app binds to.")
     web_port: int = Field(8000, description="Port of the web app.")
+    web_proxy_hops: int = Field(0, description="Reverse proxies in front of the web app whose X-Forwarded-* "
+                                "headers are trusted (1 behind nginx).")
     bokeh_port: int = Field(5006, description="Port of the Bokeh server.")
+    bokeh_url: str = Field("", description="Bokeh server URL as browsers reach it; empty = http://WEB_HOST:BOKEH_PORT.")
+    bokeh_allowed_origins: str = Field("", description="Comma-separated host[:port] pages that may open Bokeh "
+                                       "sessions; empty = WEB_HOST:WEB_PORT (both loopback names when local).")
+    demo_admin_password: str = Field("", description="Password of the `admin` user `make demo` creates; empty "
+                                     "generates one and prints it.")
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: str = Field("json", description="`json` (one object per line) or `text`.")
     hydrophone_id: str = Field("MARS", description="Id of the default hydrophone.")
@@ -39,9 +46,65 @@ class Settings(BaseSettings):
     predict_group_id: str = Field("predict-stream", description="Kafka consumer group of the predict stream.")
     predict_max_batch: int = Field(256, description="Most windows the predict stream takes per step.")
     scenario_seed: int = Field(1, description="Seed of the simulated world (traffic and audio agree on it).")
-    scenario_vessels_per_hour: float = Field(4.0, description="Mean vessels passing per hour in the simulation.")
+    scenario_vessels_per_hour: float = Field(1.0, description="Mean vessels entering the 60 km region per hour "
+                                             "(about a third of windows then have a ship within 20 km).")
     simulator_speed: float = Field(1.0, description="Simulated seconds per wall-clock second.")
+    baseline_per_class: int = Field(400, description="Training windows per class when the demo trains the baseline.")
+    baseline_epochs: int = Field(12, description="Most epochs of that training (early stopping may end it sooner).")
+    baseline_eval_hours: float = Field(12.0, description="Hours of held-out scenario the baseline is scored on.")
+    baseline_scenario_hours: float = Field(24.0, description="Hours of other-seed scenarios added to its training set.")
+    truth_radii_km: tuple[int, ...] = Field((20, 30, 40), description="Truth radii R kept per window (JSON list).")
+    truth_buffer_km: float = Field(10.0, description="A vessel between R and R + buffer makes a window ambiguous.")
+    truth_max_gap_s: float = Field(300.0, description="Longest time a track is interpolated or dead-reckoned from a fix.")
+    truth_revise_lag_s: float = Field(900.0, description="Late AIS this far behind the newest fix still revises labels.")
+    truth_max_wait_s: float = Field(120.0, description="Label a window this long after it was stored even if AIS is silent.")
+    truth_interval_s: float = Field(2.0, description="Seconds between passes of the truth labeller.")
     simulator_anchor: str = Field("", description="ISO time where simulated and wall time meet; empty = today 00:00 UTC.")
+    ingest_source: str = Field("simulator", description="Audio source of the ingest service: `simulator` or `directory`.")
+    ingest_dir: str = Field("", description="Watched directory of WAV/FLAC files; empty = DATA_DIR/incoming.")
+    ingest_quarantine_dir: str = Field("", description="Where unusable files go, with a reason file; empty = INGEST_DIR/quarantine.")
+    ingest_archive_dir: str = Field("", description="Where ingested files are moved; empty = INGEST_DIR/ingested.")
+    ingest_filename_pattern: str = Field(r"(?P<ts>\d{8}T\d{6})", description="Regex finding the start time (group `ts`, optional group `hydrophone`) in a file name.")
+    ingest_time_format: str = Field("%Y%m%dT%H%M%S", description="strptime format of the `ts` group (UTC unless it has %z), or `epoch`.")
+    ingest_stable_s: float = Field(2.0, description="Seconds a file's size and mtime must stay unchanged before it is read.")
+    ingest_poll_s: float = Field(1.0, description="Seconds between scans of the watched directory.")
+    ingest_window_s: float = Field(30.0, description="Window length in seconds; windows start every 75 % of it on a global grid.")
+    ingest_batch_windows: int = Field(32, description="Windows per database transaction and producer flush (bounds memory).")
+    ingest_gap_tolerance_s: float = Field(0.05, description="Time mismatch between consecutive files still treated as contiguous.")
+    ingest_clips: bool = Field(True, description="Write a FLAC clip of every window under DATA_DIR/clips for the web player.")
+    ingest_spec_refresh_s: float = Field(30.0, description="Seconds between re-reads of the feature specs of active models.")
+    ingest_sim_sample_rate: int = Field(8000, description="Sample rate of the simulated hydrophone audio (Hz).")
+    backup_dir: str = Field("", description="Where backups are written; empty = DATA_DIR/backups.")
+    backup_at: str = Field("02:00", description="Time of day (HH:MM, the service's local time) the first daily backup starts.")
+    backup_every_hours: int = Field(24, description="Hours between scheduled backups, counted from BACKUP_AT (a divisor or multiple of 24).")
+    backup_keep_daily: int = Field(7, description="Days whose newest backup retention keeps.")
+    backup_keep_weekly: int = Field(4, description="ISO weeks whose newest backup retention keeps.")
+    backup_retries: int = Field(3, description="Attempts per backup run before it is recorded as failed.")
+    backup_retry_delay_s: float = Field(30.0, description="Wait between failed backup attempts (doubles each time).")
+    backup_files: str = Field("models,clips", description="DATA_DIR subdirectories put in each backup's companion tar; empty = none.")
+    pg_bin_dir: str = Field("", description="Directory of pg_dump/pg_restore; empty = the embedded wheel's or PATH's, whichever suits the server.")
+    heartbeat_interval_s: float = Field(10.0, description="How often each service records its heartbeat and counters in Postgres.")
+    ais_source: str = Field("simulator", description="Where ais_stream reads AIS: simulator, tcp, udp, file or http.")
+    ais_tcp_host: str = Field("127.0.0.1", description="NMEA-over-TCP server to connect to (AIS_SOURCE=tcp).")
+    ais_tcp_port: int = Field(10110, description="Port of the NMEA-over-TCP server.")
+    ais_reconnect_max_s: float = Field(60.0, description="Longest wait between TCP reconnects (doubling from 1 s).")
+    ais_udp_host: str = Field("0.0.0.0", description="Address to receive NMEA datagrams on (AIS_SOURCE=udp).")
+    ais_udp_port: int = Field(10110, description="UDP port ais_stream listens on.")
+    ais_file: str = Field("", description="NMEA log file ais_stream reads (AIS_SOURCE=file).")
+    ais_file_follow: bool = Field(True, description="Keep reading new lines of AIS_FILE, like `tail -F`.")
+    ais_http_url: str = Field("", description="HTTP JSON API ais_stream polls (AIS_SOURCE=http).")
+    ais_http_api_key: str = Field("", description="API key sent with every HTTP poll (keep it in the environment).")
+    ais_http_api_key_header: str = Field("X-API-Key",
+                                         description="Header carrying the API key; `Authorization` sends `Bearer <key>`.")
+    ais_http_interval_s: float = Field(60.0, description="Seconds between HTTP polls (longer when the API asks).")
+    ais_batch_size: int = Field(2000, description="Most AIS lines or records decoded and stored per batch.")
+    ais_batch_wait_s: float = Field(0.5, description="Longest wait for a batch to fill before it is written.")
+    max_upload_mb: float = Field(50.0, description="Largest audio clip accepted by Classify a clip / POST /api/v1/predict (MB); larger answers 413.")
+    max_upload_seconds: float = Field(600.0, description="Longest audio clip accepted for classification (seconds).")
+
+    def resolved_backup_dir(self) -> Path:
+        """BACKUP_DIR, or DATA_DIR/backups when it is not set."""
+        return Path(self.backup_dir) if self.backup_dir else self.data_dir / "backups"
 
     def require_database_url(self) -> str:
         """The database URL, or a clear error telling how to get one."""
@@ -56,6 +119,18 @@ class Settings(BaseSettings):
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: run through `make demo` / "
                                "`python -m oceanwatch.stack` or point it at a Kafka cluster")
         return self.kafka_bootstrap_servers
+
+    def resolved_bokeh_url(self) -> str:
+        return (self.bokeh_url or f"http://{self.web_host}:{self.bokeh_port}").rstrip("/")
+
+    def resolved_bokeh_origins(self) -> list[str]:
+        """Origins allowed to open Bokeh websockets: the web app's own host unless configured."""
+        configured = [o.strip() for o in self.bokeh_allowed_origins.split(",") if o.strip()]
+        if configured:
+            return configured
+        loopback = ("127.0.0.1", "localhost")
+        hosts = loopback if self.web_host in loopback else (self.web_host,)
+        return [f"{host}:{self.web_port}" for host in hosts]
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or a random one persisted under DATA_DIR so every service agrees on it."""

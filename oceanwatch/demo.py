@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 
+from oceanwatch.accounts import ensure_admin
 from oceanwatch.config import Settings, get_settings
+from oceanwatch.db import session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.embedded import wait_for_port
 from oceanwatch.logs import configure_logging
@@ -19,9 +22,24 @@ log = logging.getLogger("demo")
 def service_specs(settings: Settings, python: str = sys.executable) -> list[ServiceSpec]:
     """Every service of the platform, as the supervisor runs them (compose runs the same modules)."""
     web = [python, "-m", "gunicorn", "--bind", f"{settings.web_host}:{settings.web_port}", "--workers", "2",
-           "--timeout", "60", "app:create_app()"]
-    modules = ["visualization", "predict_stream", "ais_stream", "ingest", "scripts.backup"]
-    return [ServiceSpec("web", web)] + [ServiceSpec(m.split(".")[-1], [python, "-m", m]) for m in modules]
+           "--timeout", "60", "--preload", "app:create_app()"]
+    modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.labeller", "ingest", "scripts.backup"]
+    train = ServiceSpec("train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"],
+                        oneshot=True)
+    return [ServiceSpec("web", web), train] + [ServiceSpec(m.split(".")[-1], [python, "-m", m]) for m in modules]
+
+
+DEMO_ADMIN = "admin"
+
+
+def ensure_demo_admin(database_url: str, settings: Settings) -> str:
+    """Create the demo's `admin` user once (DEMO_ADMIN_PASSWORD, else a random one); returns how to log in."""
+    password = settings.demo_admin_password or secrets.token_urlsafe(12)
+    with session_scope(database_url) as session:
+        created = ensure_admin(session, DEMO_ADMIN, password)
+    if created:
+        return f"log in as {DEMO_ADMIN} / {password}"
+    return f"log in as {DEMO_ADMIN} (existing account; `flask --app app users create-admin` makes another)"
 
 
 def main() -> int:
@@ -30,6 +48,7 @@ def main() -> int:
     stack = up(settings)
     try:
         ensure_default_hydrophone(stack.database_url, settings)
+        admin_note = ensure_demo_admin(stack.database_url, settings)
         env = {**os.environ, **stack.env(), "SECRET_KEY": settings.resolved_secret_key(),
                "DATA_DIR": str(settings.data_dir.resolve())}
         supervisor = Supervisor(service_specs(settings), settings.data_dir / "logs", base_env=env)
@@ -37,7 +56,7 @@ def main() -> int:
         def announce() -> None:
             wait_for_port(settings.web_host, settings.web_port, 60)
             url = f"http://{settings.web_host}:{settings.web_port}/"
-            print(f"\nOceanWatch is up: {url}\n  logs: {settings.data_dir / 'logs'}\n  Ctrl-C stops everything.\n",
+            print(f"\nOceanWatch is up: {url}\n  {admin_note}\n  logs: {settings.data_dir / 'logs'}\n  Ctrl-C stops everything.\n",
                   flush=True)
 
         supervisor.run(on_started=announce)

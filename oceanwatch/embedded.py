@@ -124,7 +124,8 @@ class EmbeddedPostgres:
             self._ensure_database()
             return False
         logfile = self.pgdata / "server.log"
-        options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200"
+        options = (f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 "
+                   "-c shared_buffers=512MB")
         pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(logfile), "start"], pgdata=self.pgdata, user=user,
                timeout=90)
         wait_for_port("127.0.0.1", self.port, 30)

@@ -7,6 +7,8 @@ never run one job twice; progress and heartbeats are plain updates pages can pol
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,6 +16,12 @@ from sqlalchemy import select, update
 from oceanwatch.audit import record
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Job
+
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[str, int, dict[str, Any]], dict[str, Any]]
+"""Runs one job: (database url, job id, params) -> result; reports progress through `progress`."""
 
 
 class JobCancelled(Exception):
@@ -73,3 +81,20 @@ def request_cancel(url: str, job_id: int, user_id: int | None = None) -> bool:
             job.status, job.finished_at = "cancelled", _now()
         record(session, user_id, "job.cancel", "job", job_id)
         return True
+
+
+def run_next(url: str, runners: Mapping[str, Runner]) -> int | None:
+    """Claim one queued job of the kinds `runners` handles, run it and record its outcome; its id or None."""
+    job = claim(url, tuple(runners))
+    if job is None:
+        return None
+    try:
+        result = runners[job.kind](url, job.id, job.params)
+    except JobCancelled:
+        finish(url, job.id, "cancelled", "cancelled on request")
+    except Exception as exc:
+        log.exception("%s job %d failed", job.kind, job.id)
+        finish(url, job.id, "failed", f"{type(exc).__name__}: {exc}")
+    else:
+        finish(url, job.id, "succeeded", str(result.pop("message", "")), result)
+    return job.id

@@ -24,8 +24,9 @@ TOPICS = (WINDOWS_TOPIC, POSITIONS_TOPIC, PREDICTIONS_TOPIC)
 
 
 def admin_client(bootstrap: str, timeout_ms: int = 5000) -> KafkaAdminClient:
+    """An admin client that gives up on an unreachable broker after `timeout_ms` (not the default 30 s)."""
     return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                            client_id="oceanwatch-admin")
+                            bootstrap_timeout_ms=timeout_ms, client_id="oceanwatch-admin")
 
 
 def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = TOPICS) -> list[str]:

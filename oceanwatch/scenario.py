@@ -195,8 +195,11 @@ class Scenario:
 
     def vessels_between(self, t0: float, t1: float) -> list[SimVessel]:
         """Every vessel on transit at some time in [t0, t1] (epoch seconds)."""
+        # A transit reaches at most MAX_TRANSIT_S / 2 either side of its CPA, which lies in the
+        # vessel's block: vessels of later blocks may already be under way at t1, as vessels of
+        # earlier ones may still be at t0 (a whole MAX_TRANSIT_S either side is a safe bound).
         first = math.floor((t0 - MAX_TRANSIT_S - self.start) / BLOCK_S)
-        last = math.floor((t1 - self.start) / BLOCK_S)
+        last = math.floor((t1 + MAX_TRANSIT_S - self.start) / BLOCK_S)
         found = []
         for index in range(max(0, first), last + 1):
             found.extend(v for v in self.block(index) if v.active(t0, t1))

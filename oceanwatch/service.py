@@ -1,4 +1,4 @@
-"""What every long-running service shares: logging set-up, a stop flag tied to SIGTERM/SIGINT."""
+"""What every long-running service shares: logging set-up, a stop flag tied to SIGTERM/SIGINT, a heartbeat."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ class StopFlag:
 
 
 def run_service(name: str, main: Callable[[Settings, StopFlag], None] | None) -> None:
-    """Run `main` until it returns or a stop signal arrives.
+    """Run `main` until it returns or a stop signal arrives, with a heartbeat in Postgres meanwhile.
+
+    The heartbeat (`oceanwatch.heartbeat`) is what `/metrics` reports readiness per service from,
+    and how counters in `oceanwatch.metrics.REGISTRY` reach it from this process.
 
     A service whose issue is not built yet passes `main=None`: it starts, says so, and idles
     until stopped, so the supervisor and deployment files already treat it as a real service.
@@ -45,8 +48,18 @@ def run_service(name: str, main: Callable[[Settings, StopFlag], None] | None) ->
     settings = get_settings()
     configure_logging(name, settings.log_level, settings.log_format)
     stop = StopFlag().install()
-    if main is None:
-        log.info("%s is a placeholder: it idles until stopped", name)
-        stop.wait()
-        return
-    main(settings, stop)
+    heartbeat = None
+    if settings.database_url:  # readiness and counters for /metrics (see oceanwatch.heartbeat)
+        from oceanwatch.heartbeat import Heartbeat
+
+        heartbeat = Heartbeat(settings.database_url, name, settings.heartbeat_interval_s)
+        heartbeat.start()
+    try:
+        if main is None:
+            log.info("%s is a placeholder: it idles until stopped", name)
+            stop.wait()
+            return
+        main(settings, stop)
+    finally:
+        if heartbeat is not None:
+            heartbeat.finish()

@@ -27,6 +27,7 @@ class ServiceSpec:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    oneshot: bool = False  # a set-up task: done when it exits 0, restarted only on failure
 
 
 @dataclass
@@ -78,7 +79,10 @@ class Supervisor:
                 continue
             if self._stopping:
                 continue
-            if proc is not None:
+            if proc is not None and running.spec.oneshot and proc.returncode == 0:
+                log.info("%s finished", running.spec.name)
+                running.process, running.next_start = None, float("inf")
+            elif proc is not None:
                 code = proc.returncode
                 delay = min(self._max_backoff_s, 2.0 ** running.restarts)
                 log.warning("%s exited with code %s; restarting in %.0fs", running.spec.name, code, delay)

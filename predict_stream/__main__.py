@@ -1,27 +1,34 @@
-"""Entry point: `python -m predict_stream` runs the live worker and a backfill-job thread."""
+"""Entry point: `python -m predict_stream` runs the live worker, plus threads for backfill and training jobs.
+
+Jobs get their own threads so a long training never delays a backfill, and neither blocks
+the live loop (TensorFlow releases the GIL while it computes).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 
+from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.kafka import PREDICTIONS_TOPIC, WINDOWS_TOPIC, make_consumer, make_producer
 from oceanwatch.service import StopFlag, run_service
-from predict_stream.backfill import run_next_job
+from oceanwatch.training import trainjob
+from predict_stream import backfill
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 
 log = logging.getLogger("predict_stream")
 
 
-def _backfills(settings: Settings, stop: StopFlag) -> None:
+def _job_loop(settings: Settings, stop: StopFlag, runners: dict[str, jobs.Runner]) -> None:
     url = settings.require_database_url()
     while not stop.is_set():
         try:
-            if run_next_job(url) is None:
+            if jobs.run_next(url, runners) is None:
                 stop.wait(settings.predict_interval_s * 2)
         except Exception:  # a database hiccup must not kill the thread
-            log.exception("backfill poll failed")
+            log.exception("job poll failed")
             stop.wait(5.0)
 
 
@@ -30,7 +37,9 @@ def main(settings: Settings, stop: StopFlag) -> None:
     consumer = make_consumer(settings, settings.predict_group_id, WINDOWS_TOPIC)
     producer = make_producer(settings)
     worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict_max_batch)
-    threading.Thread(target=_backfills, args=(settings, stop), name="backfill", daemon=True).start()
+    train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
+    for name, runners in (("backfill", {backfill.KIND: backfill.run_backfill}), ("training", {trainjob.KIND: train})):
+        threading.Thread(target=_job_loop, args=(settings, stop, runners), name=name, daemon=True).start()
     try:
         run_forever(worker, settings.predict_interval_s, stop.is_set)
     finally:

@@ -8,7 +8,6 @@ from the model are skipped, so a re-run or an overlap with the live stream costs
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
 from predict_stream.predictions import prediction_rows, stack_features, store_predictions
 
-log = logging.getLogger(__name__)
 KIND = "backfill"
 
 
@@ -39,7 +37,7 @@ def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:
     return (Window.start_time >= start) & (Window.start_time < end) & ~predicted
 
 
-def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256) -> dict[str, int]:
+def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256) -> dict[str, Any]:
     """Predict every pending window of the range in chunks; returns counts for the job result."""
     model_id = int(params["model_id"])
     start, end = dt.datetime.fromisoformat(params["start"]), dt.datetime.fromisoformat(params["end"])
@@ -70,21 +68,9 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
             counts["predicted"] += len(store_predictions(url, prediction_rows(model, [r.id for r in usable], result)))
         done = counts["predicted"] + counts["missing_features"]
         jobs.progress(url, job_id, done / max(1, counts["total"]), f"{done} of {counts['total']} windows")
-    return counts
+    return {**counts, "message": f"{counts['predicted']} predictions"}
 
 
 def run_next_job(url: str) -> int | None:
     """Claim and run one queued backfill job, recording its outcome; returns its id or None."""
-    job = jobs.claim(url, (KIND,))
-    if job is None:
-        return None
-    try:
-        counts = run_backfill(url, job.id, job.params)
-    except jobs.JobCancelled:
-        jobs.finish(url, job.id, "cancelled", "cancelled on request")
-    except Exception as exc:
-        log.exception("backfill job %d failed", job.id)
-        jobs.finish(url, job.id, "failed", f"{type(exc).__name__}: {exc}")
-    else:
-        jobs.finish(url, job.id, "succeeded", f"{counts['predicted']} predictions", counts)
-    return job.id
+    return jobs.run_next(url, {KIND: run_backfill})

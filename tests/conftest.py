@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.models import ClassMapping, ShipClass
+from oceanwatch.db.scratch import create_database, drop_database
 from oceanwatch.kafka import ensure_topics
 from oceanwatch.shipclasses import reference_rows
 
@@ -41,29 +40,10 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         stack.down()
 
 
-def _admin_connect(url: str) -> psycopg2.extensions.connection:
-    parsed = make_url(url)
-    conn = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
-                            dbname="postgres")
-    conn.autocommit = True
-    return conn
 
 
-def create_database(server_url: str, name: str) -> str:
-    """Create an empty database on the server of `server_url`; returns its URL."""
-    conn = _admin_connect(server_url)
-    with conn.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    conn.close()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def drop_database(server_url: str, name: str) -> None:
-    engine_for.cache_clear()
-    conn = _admin_connect(server_url)
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    conn.close()
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_every_service_command_exists_in_the_code(name: str) -> None:
     services = _load(name)["services"]
     ours = {svc: spec["command"] for svc, spec in services.items() if "command" in spec}
     modules = {_modules_of(cmd) for cmd in ours.values()}
-    demo = {"web" if "gunicorn" in s.argv else s.argv[-1] for s in service_specs(Settings())}
+    demo = {"web" if "gunicorn" in s.argv else s.argv[s.argv.index("-m") + 1] for s in service_specs(Settings())}
     assert demo <= modules, f"services run by make demo but missing from {name}: {demo - modules}"
 
 

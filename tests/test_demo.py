@@ -1,6 +1,7 @@
 """`make demo` end to end: fresh embedded stack, every service supervised, a page that shows it is up."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from oceanwatch.embedded import free_port
 
@@ -41,7 +43,10 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": "",
            "EMBEDDED_PG_PORT": str(free_port()), "EMBEDDED_KAFKA_PORT": str(free_port()),
-           "WEB_PORT": str(port), "BOKEH_PORT": str(free_port()), "LOG_FORMAT": "text"}
+           "WEB_PORT": str(port), "BOKEH_PORT": str(free_port()), "LOG_FORMAT": "text",
+           # a fast world and a tiny baseline, so the whole pipeline shows within a few minutes
+           "SIMULATOR_SPEED": "30", "BASELINE_PER_CLASS": "6", "BASELINE_EPOCHS": "1", "BASELINE_EVAL_HOURS": "1",
+           "BASELINE_SCENARIO_HOURS": "0.5"}
     out = open(tmp_path / "demo.out", "w+")
     demo = subprocess.Popen([sys.executable, "-m", "oceanwatch.demo"], env=env, stdout=out,
                             stderr=subprocess.STDOUT, text=True)
@@ -50,10 +55,34 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
         assert up, Path(out.name).read_text()[-3000:]
         assert f"http://127.0.0.1:{port}/" in Path(out.name).read_text()
 
+        printed = re.search(r"log in as admin / (\S+)", Path(out.name).read_text())
+        assert printed, "the demo did not print the admin's password"
+        web = requests.Session()
+        form = web.get(f"http://127.0.0.1:{port}/login", timeout=60).text  # the machine may be busy training
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', form).group(1)
+        logged = web.post(f"http://127.0.0.1:{port}/login", timeout=30, data={
+            "username": "admin", "password": printed.group(1), "csrf_token": csrf})
+        assert logged.status_code == 200 and logged.url.endswith("/live/") and "Bokeh-Session-Id" in logged.text
+
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200
         assert "All systems up" in page.text and "PostgreSQL 18" in page.text
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+
+        # The pipeline runs end to end: simulated audio and AIS in, the baseline trained and deployed by
+        # the one-shot task, predictions from the predict stream, truth from the labeller.
+        engine = create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{env['EMBEDDED_PG_PORT']}/oceanwatch")
+
+        def pipeline() -> tuple[int, ...]:
+            with engine.connect() as conn:
+                return tuple(conn.execute(text(
+                    "select (select count(*) from windows), (select count(*) from ais_positions), "
+                    "(select count(*) from truth_labels), (select count(*) from predictions p join models m "
+                    "on m.id = p.model_id where m.name = 'baseline' and m.status = 'active')")).one())
+
+        flowing = _wait_for(lambda: all(n > 0 for n in pipeline()), 300)
+        engine.dispose()
+        assert flowing, f"windows, positions, truth labels, baseline predictions: {pipeline()}"
 
         proc = psutil.Process(demo.pid)
         ingest = _wait_for(lambda: _service(proc, "ingest"), 10)

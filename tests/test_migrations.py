@@ -7,6 +7,7 @@ import sys
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from oceanwatch.db.migrate import alembic_config, upgrade
@@ -65,7 +66,8 @@ def test_flask_db_upgrade_works_on_an_empty_database(empty_database: str, kafka_
     engine = create_engine(empty_database)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+            head = ScriptDirectory.from_config(alembic_config(empty_database)).get_current_head()
+            assert conn.execute(text("select version_num from alembic_version")).scalar_one() == head
     finally:
         engine.dispose()
 

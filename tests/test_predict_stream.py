@@ -22,8 +22,9 @@ from oceanwatch.messages import PredictionMessage
 from oceanwatch.registry import store
 from predict_stream.backfill import enqueue_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
-from tests.modelkit import manifest, tiny_model, write_package
-from tests.windowkit import T0, publish, store_windows
+from oceanwatch.synthetic import T0, publish
+from oceanwatch.synthetic import store_windows as _store_windows
+from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +36,10 @@ def _register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True
     if deploy:
         store.deploy(settings.database_url, model_id)
     return model_id
+
+
+def store_windows(settings: Settings, count: int, **kwargs):
+    return _store_windows(settings, count, spec=TINY_SPEC, **kwargs)
 
 
 def _count(url: str, model_id: int | None = None) -> int:

@@ -51,6 +51,28 @@ def test_dead_service_is_restarted_and_logged(tmp_path: Path) -> None:
     assert (tmp_path / "a.log").exists()
 
 
+def test_a_oneshot_task_runs_until_it_succeeds(tmp_path: Path) -> None:
+    marker = tmp_path / "tries"
+    # fails on its first run, succeeds on the second; must then never run again
+    task = (f"import pathlib, sys\np = pathlib.Path({str(marker)!r})\nn = int(p.read_text()) if p.exists() else 0\n"
+            "p.write_text(str(n + 1))\nsys.exit(1 if n == 0 else 0)\n")
+    sup = Supervisor([ServiceSpec("setup", [sys.executable, "-c", task], oneshot=True)], tmp_path, max_backoff_s=0.1)
+    sup.start_all()
+    try:
+        def poll_tries() -> str:
+            sup.poll_once()
+            return marker.read_text() if marker.exists() else ""
+
+        assert _wait(lambda: poll_tries() == "2")
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            sup.poll_once()
+            time.sleep(0.05)
+        assert marker.read_text() == "2" and sup.pids()["setup"] is None
+    finally:
+        sup.stop()
+
+
 def test_stop_terminates_all_and_kills_a_stubborn_one(tmp_path: Path) -> None:
     sup = Supervisor([ServiceSpec("polite", [sys.executable, "-c", SLEEPER]),
                       ServiceSpec("stubborn", [sys.executable, "-c", STUBBORN])], tmp_path, grace_s=1.0)

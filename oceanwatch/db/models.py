@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -294,16 +295,73 @@ class Prediction(Base):
 
 
 class TruthLabel(Base):
-    """AIS truth for a window at one radius: the set of classes present, or ambiguous."""
+    """AIS truth for a window at one radius: the set of classes present, or ambiguous.
+
+    `vessels` (inside R) and `buffer_vessels` are geometry; `classes` and `ambiguous` are
+    derived from them through the class mapping, so a mapping change re-derives only those.
+    """
 
     __tablename__ = "truth_labels"
+    __table_args__ = (Index("ix_truth_labels_vessels", "vessels", postgresql_using="gin"),)
 
     window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"), primary_key=True)
     radius_km: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     classes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
     ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
     vessels: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    buffer_vessels: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
     computed_at: Mapped[dt.datetime] = _now()
+
+
+class ScoreDaily(Base):
+    """Multi-class scoring tallies per model, radius, UTC day and hydrophone: what metrics read.
+
+    One row per (truth class, predicted class, confidence decile) with its count and summed
+    confidence, so a year of metrics is a sum over a few thousand rows.  Triggers on
+    predictions, truth and human labels mark changed days in `score_dirty`; oceanwatch.scoring
+    recomputes those days from the raw rows before it reads.
+    """
+
+    __tablename__ = "score_daily"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    radius_km: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    hydrophone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    truth: Mapped[str] = mapped_column(String(16), primary_key=True)
+    predicted: Mapped[str] = mapped_column(String(16), primary_key=True)
+    conf_bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer)
+    conf_sum: Mapped[float] = mapped_column(Float)
+
+
+class UncertaintyDaily(Base):
+    """Per model, radius, UTC day and hydrophone: errors and correct predictions per uncertainty bin.
+
+    100 equal bins over [0, 1] for each measure (entropy, epistemic, aleatoric, 1 - confidence),
+    so the AUROC with which a measure flags errors is computed from a few thousand rows,
+    to within the bin width; kept with `score_daily` by the same dirty-day refresh.
+    """
+
+    __tablename__ = "uncertainty_daily"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    radius_km: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    hydrophone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(24), primary_key=True)
+    bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    errors: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[int] = mapped_column(Integer)
+
+
+class ScoreDirty(Base):
+    """A UTC day whose predictions or labels changed since `score_daily` was computed for it."""
+
+    __tablename__ = "score_dirty"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    marked_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.clock_timestamp())
 
 
 class HumanLabel(Base):
@@ -315,6 +373,42 @@ class HumanLabel(Base):
     classes: Mapped[list[str]] = mapped_column(ARRAY(String(16)))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class PredictionFeedback(Base):
+    """A person's verdict on one prediction; one per (prediction, user), so a change of mind updates it."""
+
+    __tablename__ = "prediction_feedback"
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "user_id"),
+        CheckConstraint("verdict in ('correct','wrong')", name="verdict_valid"),
+        Index("ix_prediction_feedback_model_id", "model_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    verdict: Mapped[str] = mapped_column(String(8))
+    classes: Mapped[list[str]] = mapped_column(ARRAY(String(16)), server_default="{}")
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Upload(Base):
+    """A clip a person classified and asked to keep, with the results every model gave it."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float] = mapped_column(Float)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(SmallInteger)
+    results: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -375,8 +469,27 @@ class Backup(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
+class ServiceHeartbeat(Base):
+    """One running service instance: when it last beat, and a snapshot of its in-process counters.
+
+    Counters that live in a process (AIS rejects by reason, ...) are published here with each
+    beat, so `/metrics` in any web worker can sum them across every instance; a dead instance's
+    last snapshot stays, which keeps the summed counters from going backwards.
+    """
+
+    __tablename__ = "service_heartbeats"
+
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    beat_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    counters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
 __all__ = [
     "AISPosition", "AudioFile", "AuditLog", "Backup", "Base", "ClassMapping", "HumanLabel", "Hydrophone",
-    "Job", "MLModel", "PositionRange", "Prediction", "ShipClass", "Spectrogram", "TruthLabel", "User",
-    "Vessel", "VesselClassOverride", "Window",
+    "Job", "MLModel", "PositionRange", "Prediction", "PredictionFeedback", "ScoreDaily", "ScoreDirty",
+    "ServiceHeartbeat", "ShipClass", "Spectrogram", "TruthLabel", "UncertaintyDaily", "Upload", "User", "Vessel",
+    "VesselClassOverride", "Window",
 ]

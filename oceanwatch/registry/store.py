@@ -8,7 +8,6 @@ written to the audit log in the same transaction as the change itself.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from oceanwatch.audit import record
+from oceanwatch.checksums import sha256_file
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
 from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
@@ -32,13 +32,6 @@ MAX_PACKAGE_BYTES = 512 * 1024 * 1024
 class RegistryError(ValueError):
     """A registry request that cannot be done (duplicate version, unknown model, wrong state)."""
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager
