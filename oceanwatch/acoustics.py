@@ -38,6 +38,9 @@ FULL_SCALE_DB = 160.0
 AUDIO_PER_UPA = 10 ** (-FULL_SCALE_DB / 20)
 TRANSITION_RANGE_M = 1000.0
 """Range where spreading turns from spherical to cylindrical (about the water depth of a shelf site)."""
+BOUNDARY_LOSS_DB_PER_KM = 0.3
+"""Bottom and surface losses of the trapped field beyond `TRANSITION_RANGE_M` (the shallow-water term of
+Marsh-Schulkin): what makes a ship at 40 km clearly fainter than one at 20 km, not just 3 dB."""
 HIGHPASS_HZ = 8.0
 """Corner of the recording chain's high-pass filter."""
 AUDIBLE_RANGE_M = 50_000.0
@@ -56,11 +59,12 @@ def thorp_db_per_km(freq_hz: np.ndarray) -> np.ndarray:
 
 
 def spreading_loss_db(range_m: float) -> float:
-    """Geometric spreading (dB) from 1 m to `range_m`: spherical to `TRANSITION_RANGE_M`, cylindrical beyond."""
+    """Spreading (dB) from 1 m to `range_m`: spherical to `TRANSITION_RANGE_M`, then cylindrical plus boundary losses."""
     r = max(float(range_m), 1.0)
     if r <= TRANSITION_RANGE_M:
         return 20 * math.log10(r)
-    return 20 * math.log10(TRANSITION_RANGE_M) + 10 * math.log10(r / TRANSITION_RANGE_M)
+    return (20 * math.log10(TRANSITION_RANGE_M) + 10 * math.log10(r / TRANSITION_RANGE_M)
+            + BOUNDARY_LOSS_DB_PER_KM * (r - TRANSITION_RANGE_M) / 1000.0)
 
 
 def transmission_loss_db(range_m: float, freq_hz: np.ndarray) -> np.ndarray:
@@ -106,17 +110,17 @@ class KindAcoustics:
 
 
 KIND_ACOUSTICS: dict[str, KindAcoustics] = {
-    "cargo": KindAcoustics((4, 6), 0.0, (6.0, 14.0), 6, 2.0, 60.0, 0.3),
-    "tanker": KindAcoustics((4, 5), -2.0, (5.0, 12.0), 6, 1.0, 60.0, 0.3),
-    "passenger": KindAcoustics((4, 5), -3.0, (20.0, 45.0), 4, 4.0, 60.0, 0.9, electric_db=6.0),
-    "military": KindAcoustics((5, 7), -12.0, (15.0, 40.0), 2, -6.0),
-    "fishing": KindAcoustics((3, 4), 12.0, (25.0, 60.0), 6, 8.0, 50.0, 0.6),
-    "tug": KindAcoustics((4, 5), 13.0, (25.0, 55.0), 6, 8.0, 60.0, 0.6),
-    "working": KindAcoustics((3, 5), 11.0, (30.0, 70.0), 5, 7.0, 60.0, 0.6),
-    "pleasure": KindAcoustics((3, 4), 13.0, (50.0, 160.0), 3, 3.0),
-    "sailing": KindAcoustics((2, 3), 9.0, (25.0, 60.0), 3, 2.0, silent_fraction=0.25),
-    "pilot": KindAcoustics((4, 5), 13.0, (35.0, 90.0), 3, 3.0),
-    "diving": KindAcoustics((3, 3), 10.0, (50.0, 140.0), 3, 2.0),
+    "cargo": KindAcoustics((4, 6), 0.0, (6.0, 14.0), 8, 2.0, 60.0, 0.15, electric_db=-6.0),
+    "tanker": KindAcoustics((4, 5), -2.0, (5.0, 12.0), 8, 1.0, 60.0, 0.15, electric_db=-6.0),
+    "passenger": KindAcoustics((4, 5), -3.0, (20.0, 45.0), 4, 4.0, 60.0, 1.0, electric_db=10.0),
+    "military": KindAcoustics((5, 7), -12.0, (8.0, 20.0), 4, -6.0),
+    "fishing": KindAcoustics((3, 4), 12.0, (15.0, 35.0), 8, 8.0, 50.0, 0.6),
+    "tug": KindAcoustics((4, 5), 13.0, (15.0, 35.0), 8, 8.0, 50.0, 0.6),
+    "working": KindAcoustics((3, 5), 11.0, (18.0, 40.0), 8, 7.0, 50.0, 0.6),
+    "pleasure": KindAcoustics((3, 4), 13.0, (70.0, 200.0), 3, 3.0),
+    "sailing": KindAcoustics((2, 3), 9.0, (50.0, 110.0), 3, 2.0, silent_fraction=0.25),
+    "pilot": KindAcoustics((4, 5), 13.0, (60.0, 150.0), 3, 3.0),
+    "diving": KindAcoustics((3, 3), 10.0, (60.0, 160.0), 3, 2.0),
 }
 
 
@@ -156,7 +160,7 @@ def signature(kind: str, length_m: float, speed_knots: float, rng: np.random.Gen
     Propeller: diameter ~3.5 % of length, pitch ratio 0.7-1.3, so shaft rate is speed over
     pitch (a 300 m ship at 15 kn turns ~1.3 Hz, a 10 m launch ~25 Hz).  Broadband level grows
     40 log10 of speed and 10 log10 of length (gentler than Ross: machinery keeps slow boats
-    audible) from 148 dB re 1 µPa²/Hz at 1 m for a 100 m ship at 12 kn (measured merchant ships sit
+    audible) from 152 dB re 1 µPa²/Hz at 1 m for a 100 m ship at 12 kn (measured merchant ships sit
     around 150-160 at their low-frequency peak); its peak moves down with size.
     """
     acoustics = KIND_ACOUSTICS.get(kind)
@@ -168,8 +172,8 @@ def signature(kind: str, length_m: float, speed_knots: float, rng: np.random.Gen
     shaft_hz = speed_mps / (diameter * rng.uniform(0.7, 1.3))
     blades = int(rng.integers(acoustics.blades[0], acoustics.blades[1] + 1))
     blade_rate = shaft_hz * blades
-    level = (148.0 + 40 * math.log10(max(speed_knots, 0.5) / 12.0) + 10 * math.log10(length / 100.0)
-             + acoustics.broadband_db + rng.normal(0.0, 4.0))
+    level = (152.0 + 40 * math.log10(max(speed_knots, 0.5) / 12.0) + 10 * math.log10(length / 100.0)
+             + acoustics.broadband_db + rng.normal(0.0, 3.0))
     peak = 60.0 * math.sqrt(100.0 / length) * (max(speed_knots, 0.5) / 12.0) ** 0.3 * rng.uniform(0.7, 1.4)
     if rng.random() < acoustics.silent_fraction:
         return Signature(level - 35.0, peak, blade_rate, 0.0, ())
@@ -208,7 +212,7 @@ def ambient_psd_db(ambient: Ambient, freq_hz: np.ndarray) -> np.ndarray:
 
 
 def random_ambient(rng: np.random.Generator) -> Ambient:
-    return Ambient(wind_knots=float(rng.uniform(0.0, 25.0)), shipping=float(rng.uniform(0.0, 1.0)))
+    return Ambient(wind_knots=float(rng.uniform(0.0, 20.0)), shipping=float(rng.uniform(0.0, 1.0)))
 
 
 def scenario_ambient(scenario: Scenario, t: float) -> Ambient:

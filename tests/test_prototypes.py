@@ -10,6 +10,7 @@ from oceanwatch import prototypes
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
+from oceanwatch.features import FeatureSpec
 from oceanwatch.registry import store
 from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
@@ -20,10 +21,12 @@ from tests.modelkit import CLASSES, TINY_SPEC
 
 pytestmark = pytest.mark.integration
 BASE_CLASSES = ["A", "B", "D", "E"]  # C is the class operators add later
+SPEC = FeatureSpec(window_seconds=6.0, n_mels=48, fmax=2000.0)
+"""Fine enough to resolve the 60 Hz generator lines that tell passenger ships (C) from other large ships."""
 
 
-def _store(settings: Settings, x: np.ndarray) -> list[int]:
-    return [m.window_id for m in store_windows(settings, len(x), spec=TINY_SPEC, features=x)]
+def _store(settings: Settings, x: np.ndarray, spec: FeatureSpec = TINY_SPEC) -> list[int]:
+    return [m.window_id for m in store_windows(settings, len(x), spec=spec, features=x)]
 
 
 def _predicted(settings: Settings, model_id: int, x: np.ndarray) -> list[str]:
@@ -35,17 +38,17 @@ def _predicted(settings: Settings, model_id: int, x: np.ndarray) -> list[str]:
 
 
 def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Settings, tmp_path) -> None:
-    data = class_examples(TINY_SPEC, CLASSES, 50, seed=11)
+    data = class_examples(SPEC, CLASSES, 50, seed=11)
     known = np.isin(data.y, [CLASSES.index(c) for c in BASE_CLASSES])
     y_base = np.array([BASE_CLASSES.index(CLASSES[i]) for i in data.y[known]])
-    base = train_baseline(TINY_SPEC, BASE_CLASSES, data.x[known], y_base, data.x[known][:40], y_base[:40],
+    base = train_baseline(SPEC, BASE_CLASSES, data.x[known], y_base, data.x[known][:40], y_base[:40],
                           epochs=10).model
-    package = write_package(tmp_path / "base", base, TINY_SPEC, BASE_CLASSES, "base", "1", {})
+    package = write_package(tmp_path / "base", base, SPEC, BASE_CLASSES, "base", "1", {})
     models_dir = settings.data_dir / "models"
     with store.open_package(package) as (keras_path, manifest):
         base_id = store.register(settings.database_url, models_dir, keras_path, manifest)
 
-    ids = _store(settings, data.x)
+    ids = _store(settings, data.x, SPEC)
     by_class = {c: [i for i, y in zip(ids, data.y) if CLASSES[y] == c] for c in CLASSES}
     proto_id = prototypes.create(settings.database_url, models_dir, base_id, "proto",
                                  {c: by_class[c][:10] for c in ("A", "B", "D", "E")})
