@@ -15,7 +15,7 @@ from flask import Blueprint, send_from_directory, url_for
 from app.auth import requires_role
 
 bp = Blueprint("bokeh_assets", __name__, url_prefix="/bokehjs")
-SCRIPTS = ("js/bokeh.min.js",)
+SCRIPTS = ("js/bokeh.min.js", "js/bokeh-widgets.min.js")  # widgets: the confusion matrix's model select
 
 
 @bp.get("/<path:filename>")

@@ -98,17 +98,20 @@ def parse(args: Mapping[str, Any], model_ids: Sequence[str], preset_default: str
     return Selection(ids, radius, start, end, bucket)
 
 
-def model_metrics(selection: Selection, model_id: int) -> dict[str, Any]:
-    """One model's report, trend, calibration and uncertainty AUROCs on the selection."""
+def metrics(selection: Selection) -> list[dict[str, Any]]:
+    """Each selected model's report, trend, calibration and uncertainty AUROCs, in the selection's order.
+
+    Every kind of score is one query for all the models (`oceanwatch.scoring` groups by model), so the
+    database round trips do not grow with the number of models chosen.
+    """
     conn = db.session.connection()
-    scope = selection.scope(model_id)
-    return {
-        "model_id": model_id,
-        "report": scoring.report(conn, scope),
-        "trend": scoring.trend(conn, scope, selection.bucket),
-        "calibration": scoring.calibration(conn, scope, CALIBRATION_BINS),
-        "auroc": {metric: scoring.uncertainty_auroc(conn, scope, metric) for metric in scoring.UNCERTAINTY_COLUMNS},
-    }
+    scopes = [selection.scope(m) for m in selection.model_ids]
+    reports = scoring.reports(conn, scopes)
+    trends = scoring.trends(conn, scopes, selection.bucket)
+    calibrations = scoring.calibrations(conn, scopes, CALIBRATION_BINS)
+    aurocs = scoring.uncertainty_aurocs(conn, scopes)
+    return [{"model_id": m, "report": reports[m], "trend": trends[m], "calibration": calibrations[m],
+             "auroc": aurocs[m]} for m in selection.model_ids]
 
 
 def comparison(selection: Selection) -> dict[str, dict[str, Any]]:

@@ -41,7 +41,7 @@ def metrics() -> Any:
     if len(selection.model_ids) != 1:
         return jsonify(error="model_id: exactly one model (use /metrics/compare for several)"), 400
     return jsonify(selection=metrics_actions.selection_dict(selection),
-                   **metrics_actions.model_metrics(selection, selection.model_ids[0]))
+                   **metrics_actions.metrics(selection)[0])
 
 
 @endpoint("/metrics/compare", "GET", "viewer", "Several models' reports on the windows all of them predicted",

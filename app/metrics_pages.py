@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bokeh.document import Document
 from bokeh.embed import components
 from flask import Blueprint, render_template, request
 
@@ -22,13 +23,21 @@ def _default_model_ids(models: list[Any]) -> list[str]:
 
 def _plots(selection: metrics_actions.Selection, results: list[dict[str, Any]], labels: dict[int, str],
            highlight: str | None) -> tuple[str, dict[str, str]]:
+    """Script and divs of the page's three plots: trend, reliability, and every multi-class model's confusion matrix.
+
+    The roots go into one Document at once: `components` adds them one by one otherwise, and each
+    addition walks every model of the roots added before.
+    """
     figures = {"trend": trend_figure({labels[r["model_id"]]: r["trend"] for r in results}, selection.bucket),
                "reliability": reliability_figure({labels[r["model_id"]]: r["calibration"] for r in results})}
-    for r in results:
-        if r["report"]["task"] == "multi_class":
-            figures[f"confusion-{r['model_id']}"] = confusion_figure(
-                r["report"]["classes"], r["report"]["confusion"], f"Confusion: {labels[r['model_id']]}",
-                name=f"confusion-{r['model_id']}", highlight=highlight)
+    matrices = {labels[r["model_id"]]: (r["report"]["classes"], r["report"]["confusion"])
+                for r in results if r["report"]["task"] == "multi_class"}
+    if matrices:
+        figures["confusion"] = confusion_figure(matrices, highlight=highlight)
+    doc = Document()
+    with doc.models.freeze():
+        for root in figures.values():
+            doc.add_root(root)
     return components(figures)
 
 
@@ -48,7 +57,7 @@ def page() -> Any:
         selection = metrics_actions.parse(request.args, chosen, preset_default=metrics_actions.DEFAULT_PRESET)
     except metrics_actions.MetricsInputError as exc:
         return render_template("metrics.html", error=str(exc), **context), 400
-    results = [metrics_actions.model_metrics(selection, m) for m in selection.model_ids]
+    results = metrics_actions.metrics(selection)
     comparison = metrics_actions.comparison(selection) if len(selection.model_ids) > 1 else None
     script, divs = _plots(selection, results, labels, context["class_code"] or None)
     return render_template("metrics.html", selection=selection, results=results, comparison=comparison,

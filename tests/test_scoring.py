@@ -15,8 +15,8 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import HumanLabel, MLModel, Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.scoring import (Scope, auroc_from_groups, calibration, compare, refresh_rollup, report, trend,
-                                uncertainty_auroc)
+from oceanwatch.scoring import (UNCERTAINTY_COLUMNS, Scope, auroc_from_groups, calibration, calibrations, compare,
+                                refresh_rollup, report, reports, trend, trends, uncertainty_auroc, uncertainty_aurocs)
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +145,40 @@ def test_models_are_compared_on_the_same_windows(world: dict) -> None:
     rows = [r for r in single(world["rows"], world["mc"]) if r["window"] in common]
     assert both[world["mc"]]["accuracy"] == pytest.approx(
         accuracy_score([r["truth"][0] for r in rows], [r["predicted"][0] for r in rows]))
+
+
+def test_a_comparison_with_a_label_set_model_keeps_the_windows_every_model_predicted(world: dict) -> None:
+    with engine_for(world["url"]).connect() as conn:
+        three = compare(conn, [world["mc"], world["mc2"], world["ml"]], 20)
+        two = compare(conn, [world["mc"], world["mc2"]], 20)
+    by_mc2 = {r["window"] for r in world["rows"] if r["model"] == world["mc2"]}
+    assert three[world["ml"]]["n"] == sum(1 for r in world["rows"]
+                                          if r["model"] == world["ml"] and r["scored"] and r["window"] in by_mc2)
+    assert three[world["mc"]] == two[world["mc"]]  # ml predicted every window: the same common windows
+
+
+@pytest.mark.parametrize("start", [None, T0 + dt.timedelta(days=7), T0 + dt.timedelta(days=7, seconds=1)],
+                         ids=["all-history", "whole-days", "cut-day"])
+def test_models_scored_together_get_what_each_gets_alone(world: dict, start: dt.datetime | None) -> None:
+    """One query per kind of tally for several models (rollup for whole days, raw rows otherwise)."""
+    engine = engine_for(world["url"])
+    refresh_rollup(engine)
+    models = [world["mc"], world["mc2"], world["ml"]]
+    scopes = [Scope(m, 20, start) for m in models]
+    with engine.connect() as conn:
+        assert reports(conn, scopes) == {m: report(conn, Scope(m, 20, start)) for m in models}
+        assert trends(conn, scopes, "week") == {m: trend(conn, Scope(m, 20, start), "week") for m in models}
+        together = calibrations(conn, scopes)
+        for m in models:  # sums of confidences: equal to rounding, in whatever order Postgres adds them
+            alone = calibration(conn, Scope(m, 20, start))
+            assert together[m]["ece"] == pytest.approx(alone["ece"])
+            assert together[m]["bins"] == [pytest.approx(b) for b in alone["bins"]]
+        assert uncertainty_aurocs(conn, scopes) == {
+            m: {metric: uncertainty_auroc(conn, Scope(m, 20, start), metric) for metric in UNCERTAINTY_COLUMNS}
+            for m in models}
+        assert list(reports(conn, scopes[::-1])) == models[::-1]  # in the order asked
+        with pytest.raises(ValueError, match="share"):
+            reports(conn, [Scope(world["mc"], 20), Scope(world["mc2"], 30)])
 
 
 def test_time_range_restricts_scoring(world: dict) -> None:

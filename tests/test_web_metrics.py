@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import html as html_lib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, CustomJS, Scatter, Select
 from sqlalchemy import select
 
 from app import create_app
@@ -14,7 +19,7 @@ from oceanwatch.db import engine_for
 from oceanwatch.scoring import UNCERTAINTY_COLUMNS, Scope, calibration, compare, report, trend, uncertainty_auroc
 from tests.metrickit import scored_world
 from tests.webkit import logged_in, make_token, make_user
-from visualization.metric_plots import confusion_figure, reliability_figure, trend_figure
+from visualization.metric_plots import TREND_METRICS, confusion_figure, reliability_figure, trend_figure
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +41,32 @@ def _expected(settings: Settings, scope: Scope, bucket: str) -> dict:
         return {"report": report(conn, scope), "trend": trend(conn, scope, bucket),
                 "calibration": calibration(conn, scope, 10),
                 "auroc": {m: uncertainty_auroc(conn, scope, m) for m in UNCERTAINTY_COLUMNS}}
+
+
+def _sources(node: Any) -> Iterator[dict[str, list]]:
+    """The data of every ColumnDataSource in the JSON of an embedded Bokeh document."""
+    if isinstance(node, dict):
+        if node.get("name") == "ColumnDataSource":
+            yield dict(node["attributes"]["data"]["entries"])
+        for value in node.values():
+            yield from _sources(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _sources(value)
+
+
+def _embedded_confusion(page_html: str) -> dict[str, dict[tuple[str, str], int]]:
+    """Per model label, the count of each (truth, predicted) cell of the page's confusion matrix source."""
+    docs = json.loads(html_lib.unescape(re.search(r"const docs_json = '(.*?)';", page_html).group(1)))
+    cells = next(data for data in _sources(docs) if "truth" in data)
+    out: dict[str, dict[tuple[str, str], int]] = {}
+    for model, truth, predicted, count in zip(cells["model"], cells["truth"], cells["predicted"], cells["count"]):
+        out.setdefault(model, {})[truth, predicted] = count
+    return out
+
+
+def _cells(classes: list[str], matrix: list[list[int]]) -> dict[tuple[str, str], int]:
+    return {(t, p): matrix[i][j] for i, t in enumerate(classes) for j, p in enumerate(classes)}
 
 
 def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> None:
@@ -104,8 +135,13 @@ def test_metrics_page_shows_tables_plots_and_comparison(app, settings: Settings)
         both = compare(conn, [ids["alpha"], ids["beta"]], 20)
     assert f"{alpha['accuracy']:.3f}" in html and f"{alpha['per_class']['B']['f1']:.3f}" in html
     assert 'id="comparison"' in html and f"{both[ids['beta']]['f1']['macro']:.3f}" in html
-    for name in ("trend", "reliability", f"confusion-{ids['alpha']}", f"confusion-{ids['beta']}"):
+    for name in ("trend", "reliability", "confusion", "confusion-matrix", "confusion-model"):
         assert f'"name":"{name}"' in html  # the figure is in the embedded document
+    assert html.count("data-root-id") == 3  # one confusion figure for all models, not one each
+    with engine_for(settings.database_url).connect() as conn:
+        beta = report(conn, Scope(ids["beta"], 20))
+    assert _embedded_confusion(html) == {f"alpha v1 (#{ids['alpha']})": _cells(alpha["classes"], alpha["confusion"]),
+                                         f"beta v1 (#{ids['beta']})": _cells(beta["classes"], beta["confusion"])}
     assert "/bokehjs/js/bokeh.min.js?v=" in html and "cdn.bokeh.org" not in html
     script = viewer.get("/bokehjs/js/bokeh.min.js")
     assert script.status_code == 200 and b"Bokeh" in script.data[:5000]
@@ -151,18 +187,32 @@ def test_metrics_page_and_bokehjs_need_a_login(app) -> None:
 
 def test_plot_builders_draw_the_numbers_they_are_given() -> None:
     classes = ["A", "B", "C"]
-    matrix = [[5, 1, 0], [2, 7, 1], [0, 0, 4]]
-    fig = confusion_figure(classes, matrix, "Confusion", name="confusion-1", highlight="B")
-    source = fig.select_one(ColumnDataSource)
-    cells = dict(zip(zip(source.data["truth"], source.data["predicted"]), source.data["count"]))
-    assert cells == {(t, p): matrix[i][j] for i, t in enumerate(classes) for j, p in enumerate(classes)}
+    matrices = {"m1": (classes, [[5, 1, 0], [2, 7, 1], [0, 0, 4]]), "m2": (["A", "B"], [[3, 0], [1, 2]])}
+    confusion = confusion_figure(matrices, highlight="B")
+    source = confusion.select_one({"type": ColumnDataSource})
+    shown = {}
+    for model, truth, predicted, count in zip(*(source.data[c] for c in ("model", "truth", "predicted", "count"))):
+        shown.setdefault(model, {})[truth, predicted] = count
+    assert shown == {label: _cells(*matrix) for label, matrix in matrices.items()}  # every model's cells, one source
     assert source.data["share"][classes.index("B") * 3] == pytest.approx(2 / 10)
-    assert sum(source.data["line"]) == 2 * 5  # row and column of B outlined
+    assert sum(source.data["line"]) == 2 * (5 + 3)  # row and column of B outlined in each matrix
+    fig = confusion.select_one({"name": "confusion-matrix"})
+    assert fig.renderers[0].view.filter.group == "m1" and list(fig.x_range.factors) == classes
+    assert fig.title.text == "Confusion: m1"
+    select = confusion.select_one({"type": Select})
+    assert (select.name, select.options, select.value, select.visible) == ("confusion-model", ["m1", "m2"], "m1", True)
+    switch = select.js_property_callbacks["change:value"][0]
+    assert isinstance(switch, CustomJS) and switch.args["all_classes"] == [classes, ["A", "B"]]
+    assert switch.args["filter"] is fig.renderers[0].view.filter
+    assert not confusion_figure({"m1": matrices["m1"]}).select_one({"type": Select}).visible  # nothing to choose
 
     cal = {"ece": 0.123, "bins": [{"bin": 5, "lower": 0.4, "upper": 0.5, "count": 3, "confidence": 0.45,
                                    "accuracy": 0.33}]}
     rel = reliability_figure({"m1": cal, "m2": cal})
     assert [item.label["value"] for item in rel.legend[0].items] == ["perfect", "m1 (ECE 0.123)", "m2 (ECE 0.123)"]
+    markers = [r for r in rel.renderers if isinstance(r.glyph, Scatter)]
+    assert len(markers) == 1 and markers[0].data_source.data["model"] == ["m1", "m2"]  # one renderer for all
     points = [{"bucket": "2026-03-02T00:00:00+00:00", "n": 4, "accuracy": 0.5, "macro_f1": 0.4}]
     tr = trend_figure({"m1": points, "m2": points}, "week")
     assert tr.title.text == "Accuracy and macro-F1 per week" and len(tr.legend[0].items) == 4
+    assert len([r for r in tr.renderers if isinstance(r.glyph, Scatter)]) == len(TREND_METRICS)

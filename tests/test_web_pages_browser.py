@@ -1,7 +1,7 @@
 """End to end in real headless Chromium: an operator changes the AIS-type mapping on the data page,
 sees the preview count, confirms and watches the relabel job finish; then the metrics page renders
-its tables, confusion matrices and plots from locally served BokehJS.  Screenshots land in
-tests/artifacts/screenshots."""
+its tables and plots from locally served BokehJS, and its model select draws each model's confusion
+matrix.  Screenshots land in tests/artifacts/screenshots."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from app.localserve import serve
 from oceanwatch import jobs
 from oceanwatch.classmap import run_relabel
 from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.scoring import Scope, report
 from tests.metrickit import scored_world
 from tests.test_web_browser import SCREENSHOTS, browser  # noqa: F401 - the shared Chromium fixture
 from tests.test_web_data import world  # noqa: F401 - the fixture: vessels of known types in truth
@@ -21,6 +23,18 @@ from tests.webkit import PASSWORD, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
+
+
+_CONFUSION_TITLE = "Bokeh.documents[0].get_model_by_name('confusion-matrix').title.text"
+# The (truth, predicted, count) cells the confusion figure's view lets through, and its axes' classes.
+_CONFUSION_SHOWN = """() => {
+    const fig = Bokeh.documents[0].get_model_by_name('confusion-matrix')
+    const cells = fig.renderers[0], data = cells.data_source.data
+    const column = (name) => data instanceof Map ? data.get(name) : data[name]
+    return {cells: [...cells.view.indices.ones()].map(i => [column('truth')[i], column('predicted')[i],
+                                                            column('count')[i]]),
+            predicted: fig.x_range.factors, truth: fig.y_range.factors}
+}"""
 
 
 @pytest.fixture
@@ -87,9 +101,21 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
     page.click("#preset-all")
     page.wait_for_selector("#comparison")
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000)
-    page.wait_for_selector(f"#confusion-plot-{models['alpha']} canvas", timeout=30000)
+    page.wait_for_selector("#confusion-plot canvas", timeout=30000)
     rendered = page.evaluate("() => Bokeh.documents.flatMap(d => d.roots().map(r => r.name))")
-    assert set(rendered) >= {"trend", "reliability", f"confusion-{models['alpha']}", f"confusion-{models['beta']}"}
+    assert set(rendered) == {"trend", "reliability", "confusion"}
     assert page.locator("#overall tr[id^=overall-]").count() == 2
+    with engine_for(settings.database_url).connect() as conn:
+        expected = {name: report(conn, Scope(model_id, 20)) for name, model_id in models.items()}
+    for name in ("beta", "alpha"):  # each model's matrix, chosen in the select, is the one drawn
+        label = f"{name} v1 (#{models[name]})"
+        page.select_option("select[name=confusion-model]", label)
+        page.wait_for_function(f"() => ({_CONFUSION_TITLE}) == 'Confusion: {label}'", timeout=10000)
+        shown = page.evaluate(_CONFUSION_SHOWN)
+        cells = {(t, p): c for t, p, c in shown["cells"]}
+        classes, matrix = expected[name]["classes"], expected[name]["confusion"]
+        assert cells == {(t, p): matrix[i][j] for i, t in enumerate(classes) for j, p in enumerate(classes)}
+        assert shown["predicted"] == classes and shown["truth"] == classes[::-1]
+        page.screenshot(path=str(SCREENSHOTS / f"metrics-confusion-{name}.png"), full_page=True)
     page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
     assert errors == []
