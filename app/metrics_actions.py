@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from oceanwatch import scoring
@@ -23,10 +24,17 @@ BUCKETS = ("day", "week")
 PRESETS = {"7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "all": None}
 DEFAULT_PRESET = "7d"
 CALIBRATION_BINS = 10
+COMPARISON_TIMEOUT_MS = 10_000
+"""The same-window comparison reads raw prediction rows (no rollup can know which windows every model of an
+arbitrary set predicted): months of several models take longer than a page may, so it gives up with a reason."""
 
 
 class MetricsInputError(ValueError):
     """A selection that cannot be scored; answered with 400 and the reason."""
+
+
+class ComparisonTooSlow(RuntimeError):
+    """The same-window comparison did not finish within `COMPARISON_TIMEOUT_MS`; a shorter range will."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +123,23 @@ def metrics(selection: Selection) -> list[dict[str, Any]]:
 
 
 def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
-    """Every selected model's report on the windows all of them predicted (keys are model ids as text)."""
-    reports = scoring.compare(db.session.connection(), selection.model_ids, selection.radius_km, selection.start,
-                              selection.end)
+    """Every selected model's report on the windows all of them predicted (keys are model ids as text).
+
+    Runs in a savepoint under a statement timeout: a cancelled comparison rolls back to it (which also
+    undoes the timeout) and leaves the request's transaction usable for everything else.
+    """
+    try:
+        with db.session.begin_nested():
+            conn = db.session.connection()
+            conn.execute(text(f"set local statement_timeout = {int(COMPARISON_TIMEOUT_MS)}"))
+            reports = scoring.compare(conn, selection.model_ids, selection.radius_km, selection.start, selection.end)
+            conn.execute(text("set local statement_timeout to default"))
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled: the timeout, not a real fault
+            raise
+        raise ComparisonTooSlow(f"comparing {len(selection.model_ids)} models on the same windows over this range "
+                                f"takes more than {COMPARISON_TIMEOUT_MS / 1000:.0f} s; choose a shorter range") \
+            from exc
     return {str(m): r for m, r in reports.items()}
 
 

@@ -47,11 +47,14 @@ def metrics() -> Any:
 @endpoint("/metrics/compare", "GET", "viewer", "Several models' reports on the windows all of them predicted",
           parameters=[_param("model_id", "query", "model id, repeated for each model", {
               "type": "array", "items": {"type": "integer"}}, required=True), *SELECTION_PARAMS],
-          responses={"400": "bad parameter or unknown model"})
+          responses={"400": "bad parameter or unknown model",
+                     "422": "the comparison over this range takes too long; choose a shorter one"})
 def metrics_compare() -> Any:
     try:
         selection = _selection()
+        models = metrics_actions.comparison(selection)
     except metrics_actions.MetricsInputError as exc:
         return jsonify(error=str(exc)), 400
-    return jsonify(selection=metrics_actions.selection_dict(selection),
-                   models=metrics_actions.comparison(selection))
+    except metrics_actions.ComparisonTooSlow as exc:
+        return jsonify(error=str(exc)), 422
+    return jsonify(selection=metrics_actions.selection_dict(selection), models=models)

@@ -58,7 +58,12 @@ def page() -> Any:
     except metrics_actions.MetricsInputError as exc:
         return render_template("metrics.html", error=str(exc), **context), 400
     results = metrics_actions.metrics(selection)
-    comparison = metrics_actions.comparison(selection) if len(selection.model_ids) > 1 else None
+    comparison, comparison_error = None, None
+    if len(selection.model_ids) > 1:
+        try:
+            comparison = metrics_actions.comparison(selection)
+        except metrics_actions.ComparisonTooSlow as exc:
+            comparison_error = str(exc)
     script, divs = _plots(selection, results, labels, context["class_code"] or None)
     return render_template("metrics.html", selection=selection, results=results, comparison=comparison,
-                           plot_script=script, plot_divs=divs, **context)
+                           comparison_error=comparison_error, plot_script=script, plot_divs=divs, **context)

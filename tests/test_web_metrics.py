@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from bokeh.models import ColumnDataSource, CustomJS, Scatter, Select
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import create_app
 from oceanwatch.config import Settings
@@ -104,6 +104,31 @@ def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) 
         alone = report(conn, Scope(ids["alpha"], 20))
     assert got.json["models"] == {str(k): v for k, v in expected.items()}
     assert got.json["models"][str(ids["alpha"])]["n"] == got.json["models"][str(ids["beta"])]["n"] < alone["n"]
+
+
+def test_a_comparison_too_slow_for_a_page_is_refused_with_a_reason(app, api, settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Postgres statement timeout cancels it; the page still shows everything else."""
+    from app import metrics_actions
+
+    def slow_compare(conn, *_args: Any) -> dict:  # noqa: ANN001
+        conn.execute(text("select pg_sleep(5)"))
+        raise AssertionError("the statement timeout should have cancelled the sleep")
+
+    ids = scored_world(settings)
+    monkeypatch.setattr(metrics_actions, "COMPARISON_TIMEOUT_MS", 200)
+    monkeypatch.setattr(metrics_actions.scoring, "compare", slow_compare)
+    both = [("model_id", ids["alpha"]), ("model_id", ids["beta"]), ("preset", "all")]
+    client, auth = api
+    refused = client.get("/api/v1/metrics/compare", headers=auth, query_string=both)
+    assert refused.status_code == 422 and "choose a shorter range" in refused.json["error"]
+
+    page = logged_in(app, settings, "viewer").get("/scores/", query_string=both)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="comparison-error"' in html and 'id="comparison"' not in html
+    with engine_for(settings.database_url).connect() as conn:
+        alpha = report(conn, Scope(ids["alpha"], 20))
+    assert f"{alpha['accuracy']:.3f}" in html  # the rest of the page is still there
 
 
 @pytest.mark.parametrize("query, message", [
