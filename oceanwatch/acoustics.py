@@ -58,8 +58,9 @@ def thorp_db_per_km(freq_hz: np.ndarray) -> np.ndarray:
     return db_per_kyd * 1.0936
 
 
-def spreading_loss_db(range_m: float) -> float:
-    """Spreading (dB) from 1 m to `range_m`: spherical to `TRANSITION_RANGE_M`, then cylindrical plus boundary losses."""
+def range_loss_db(range_m: float) -> float:
+    """Frequency-independent loss (dB) from 1 m to `range_m`: spherical spreading to `TRANSITION_RANGE_M`, then
+    cylindrical spreading plus boundary losses."""
     r = max(float(range_m), 1.0)
     if r <= TRANSITION_RANGE_M:
         return 20 * math.log10(r)
@@ -69,7 +70,7 @@ def spreading_loss_db(range_m: float) -> float:
 
 def transmission_loss_db(range_m: float, freq_hz: np.ndarray) -> np.ndarray:
     """One-way loss (dB) from 1 m to `range_m` at `freq_hz`: spreading plus Thorp absorption."""
-    return spreading_loss_db(range_m) + thorp_db_per_km(freq_hz) * max(float(range_m), 1.0) / 1000.0
+    return range_loss_db(range_m) + thorp_db_per_km(freq_hz) * max(float(range_m), 1.0) / 1000.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,7 +303,7 @@ def render(sources: Sequence[tuple[Signature, float]], ambient: Ambient, seconds
     audible = []
     for sig, range_m in sources:
         psd = 10 ** ((sig.broadband_db + _cavitation_shape_db(coarse, sig.peak_hz) + highpass
-                      - spreading_loss_db(range_m) - absorption * max(range_m, 1.0)) / 10)
+                      - range_loss_db(range_m) - absorption * max(range_m, 1.0)) / 10)
         power += psd
         if sig.modulation > 0 and np.max(psd / ambient_power) > 0.1:  # sidebands of inaudible ships change nothing
             audible.append((psd, sig))
