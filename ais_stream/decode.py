@@ -2,8 +2,9 @@
 
 pyais parses sentences and decodes payloads; this module adds what a live feed needs around
 it: multi-part assembly that notices lost fragments, the time of each report (tag block
-`c:`, a leading log timestamp, or arrival time corrected by the report's UTC second), checks
-that a payload is long enough for its type, and a count of every line it refuses, by reason.
+`c:`, a USCG/NAIS receiver suffix, a leading log timestamp, else arrival time corrected by the
+report's UTC second, or for a log file its own `LogClock`), checks that a payload holds the
+fields stored, and a count of every line it refuses, by reason.
 Nothing here raises on bad input: a feed carries noise, and one bad line must not stop it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any
 
 from pyais.exceptions import InvalidNMEAMessageException, UnknownMessageException
 from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
+from pyais.util import compute_checksum
 
 from oceanwatch.metrics import AIS_REJECTS
 
@@ -26,13 +29,22 @@ log = logging.getLogger(__name__)
 
 POSITION_TYPES = frozenset({1, 2, 3, 18, 19, 27})
 STATIC_TYPES = frozenset({5, 19, 24})
-# Shortest payload (bits) that still holds every field we read; shorter is a cut-off transmission.
-MIN_BITS = {1: 168, 2: 168, 3: 168, 5: 420, 18: 168, 19: 312, 24: 160, 27: 96}
+# Shortest payload (bits) that still holds every field we store (positions: up to the UTC
+# second); shorter is a cut-off transmission.  Receivers pass on type 1-3 reports of 163-167
+# bits, the spare and radio bits missing, as gpsd decodes them.
+MIN_BITS = {1: 143, 2: 143, 3: 143, 5: 420, 18: 139, 19: 312, 24: 160, 27: 94}
 # Bit offset of the 8-bit ship type: read raw, because pyais folds "reserved" codes (76-78...)
 # into one, and the platform's class mapping is per code.
 SHIP_TYPE_BIT = {5: 232, 19: 263, 24: 40}
 MAX_FRAGMENT_AGE_S = 60.0
 LOGGED_PER_REASON = 5
+# USCG/NAIS receivers append metadata after the checksum (libais documents the format), e.g.
+# `...,0*hh,d-080,S2118,t050056.00,T56.48377,r003669945,1425160856`: signal dBm, slot, receiver
+# time hhmmss.ss UTC, arrival second, station, and the logger's UNIX time last.
+_SUFFIX_CLOCK = re.compile(rb"t([01]\d|2[0-3])([0-5]\d)([0-5]\d(?:\.\d*)?)")
+_SUFFIX_STATION = re.compile(rb"[rRbBD][A-Za-z0-9_-]+")
+_SUFFIX_UNIX = re.compile(rb"\d+(?:\.\d*)?")
+_NMEA_ADDRESS = re.compile(rb"[A-Z][A-Z0-9]{3,8}")  # talker + sentence (GPRMC), or proprietary (PGRME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,82 @@ def report_time(received_at: float, second: int | None) -> float:
     return t - 60.0 if t > received_at + 1.0 else t
 
 
+def split_suffix(raw: bytes) -> tuple[bytes, bytes]:
+    """The line up to its sentence's checksum, and the comma-separated fields a receiver put after it."""
+    star = raw.find(b"*", raw.find(b"\\", 1) + 1 if raw[:1] == b"\\" else 0)
+    if star < 0 or raw[star + 3:star + 4] != b",":
+        return raw, b""
+    return raw[:star + 3], raw[star + 4:]
+
+
+def suffix_info(suffix: bytes, dated_by: float) -> tuple[float | None, str | None]:
+    """Receive time and station of a USCG/NAIS suffix (None where it gives none); other fields are skipped.
+
+    The UNIX time at the end wins if plausible (from 2000 to a day past `dated_by`); else the
+    receiver's hhmmss on the day that puts it nearest `dated_by` (the log's own date, or arrival).
+    """
+    fields = suffix.split(b",")
+    t = station = None
+    if _SUFFIX_UNIX.fullmatch(fields[-1]):
+        unix = float(fields[-1])
+        t = unix if EARLIEST_RECORD_TIME <= unix <= dated_by + 86_400.0 else None
+    for field in fields:
+        clock = _SUFFIX_CLOCK.fullmatch(field)
+        if clock is not None and t is None:
+            day = math.floor(dated_by / 86_400.0) * 86_400.0
+            at = day + int(clock[1]) * 3600 + int(clock[2]) * 60 + float(clock[3])
+            t = min((at - 86_400.0, at, at + 86_400.0), key=lambda c: abs(c - dated_by))
+        elif station is None and _SUFFIX_STATION.fullmatch(field):
+            station = field.decode("ascii")
+    return t, station
+
+
+class LogClock:
+    """Times for the untimestamped reports of a log file, the same on every pass over it.
+
+    A log is read much faster than it was written, so arrival time says nothing and would
+    differ on a second pass.  This clock starts at an anchor (the file's modification time),
+    follows every time a line of the log gives, and otherwise advances with the reports' own
+    UTC seconds: a report goes to the time nearest the clock (within 30 s either way) with its
+    second, and after its vessel's previous report (its second not moving on means a minute
+    passed), so distinct reports stay distinct.  One of a vessel's last few payloads again
+    within 30 s is the same transmission heard twice (receivers merged into one log): it keeps
+    its time and is stored once.
+    """
+
+    MAX_VESSELS = 100_000
+    RECENT = 4
+
+    def __init__(self, anchor: float) -> None:
+        self.anchor = anchor
+        self.now = float(math.floor(anchor))
+        self._recent: dict[int, tuple[tuple[float, bytes], ...]] = {}  # per vessel, oldest first
+
+    def sync(self, t: float) -> None:
+        """A time the log itself gives."""
+        self.now = t
+
+    def place(self, mmsi: int, second: int | None, payload: bytes) -> float:
+        """The time of a position report from `mmsi` with UTC `second` (None or 60-63: not given)."""
+        now = math.floor(self.now)
+        recent = self._recent.get(mmsi, ())
+        for earlier, seen in recent:
+            if seen == payload and now - earlier < 30.0:
+                return earlier
+        last = recent[-1][0] if recent else None  # a vessel's times only ever increase
+        if second is None or not 0 <= second <= 59:
+            t = float(now) if last is None else max(float(now), last + 1.0)
+        else:
+            t = float(now + (second - now + 30) % 60 - 30)
+            self.now = max(self.now, t)
+            if last is not None and t <= last:
+                t += 60.0 * math.ceil((last - t + 1.0) / 60.0)
+        if len(self._recent) >= self.MAX_VESSELS:  # a long-followed log: forget vessels gone an hour
+            self._recent = {k: v for k, v in self._recent.items() if v[-1][0] > now - 3600.0}
+        self._recent[mmsi] = (*recent[1 - self.RECENT:], (t, payload))
+        return t
+
+
 def _text(value: Any) -> str | None:
     text = str(value).replace("@", " ").strip() if value is not None else ""
     return text or None
@@ -147,16 +235,22 @@ class AisDecoder:
 
     `rejected` counts lines that are broken (bad checksum, garbage, truncated, unknown type,
     lost fragments...); `ignored` counts valid AIS messages of types this platform does not
-    store (base stations, safety text, aids to navigation...); `accepted` counts reports out.
+    store (base stations, safety text, aids to navigation...) and other NMEA sentences a
+    receiver logs (`nmea_GPRMC`...); `accepted` counts reports out.
+
+    With `log_clock` (a log file), `received_at` is not an arrival time but the file's anchor,
+    and untimestamped reports get their times from a `LogClock` started there.
     """
 
-    def __init__(self, max_fragment_age_s: float = MAX_FRAGMENT_AGE_S) -> None:
+    def __init__(self, max_fragment_age_s: float = MAX_FRAGMENT_AGE_S, log_clock: bool = False) -> None:
         self.max_fragment_age_s = max_fragment_age_s
+        self.log_clock = log_clock
         self.rejected: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
-        self._fragments: dict[tuple[Any, ...], tuple[float, list[AISSentence]]] = {}
-        self._tag_cache: dict[bytes, tuple[float | None, str | None]] = {}
+        self._fragments: dict[tuple[Any, ...], tuple[float, float | None, list[AISSentence]]] = {}
+        self._tag_cache: dict[bytes, tuple[float | None, str | None, int | None]] = {}
+        self._clock: LogClock | None = None
 
     # -- lines ----------------------------------------------------------------------------
     def feed(self, line: bytes | str, received_at: float) -> list[Report]:
@@ -173,10 +267,12 @@ class AisDecoder:
         raw = raw.strip()
         if not raw:
             return []
+        if self.log_clock and (self._clock is None or self._clock.anchor != received_at):
+            self._clock = LogClock(received_at)  # the first line of a file (or of the next, rotated, one)
         stamp = None
         if raw[:1] not in (b"!", b"$", b"\\"):
             # "<time> !AIVDM..." as many loggers write; anything else before the sentence is garbage.
-            start = min((i for i in (raw.find(b"!"), raw.find(b"\\")) if i > 0), default=-1)
+            start = min((i for i in (raw.find(b"!"), raw.find(b"$"), raw.find(b"\\")) if i > 0), default=-1)
             if start < 0:
                 raise Rejected("garbage", "no NMEA sentence")
             try:
@@ -186,6 +282,7 @@ class AisDecoder:
             raw = raw[start:]
         if raw[:1] == b"\\" and raw.find(b"\\", 1) < 0:
             raise Rejected("truncated", "tag block without its end")
+        raw, suffix = split_suffix(raw)
         try:
             sentence = NMEASentenceFactory.produce(raw)
         except UnknownMessageException:
@@ -194,7 +291,8 @@ class AisDecoder:
                 raise Rejected("garbage", "not an NMEA sentence") from None
             if b"*" not in body:
                 raise Rejected("truncated", "no checksum") from None
-            raise Rejected("unsupported_sentence", body[:6].decode("ascii", "replace")) from None
+            self._other_sentence(body)
+            return []
         except InvalidNMEAMessageException as exc:
             raise Rejected("truncated" if b"*" not in raw else "malformed", str(exc)) from None
         except (ValueError, IndexError, UnicodeDecodeError) as exc:
@@ -206,17 +304,39 @@ class AisDecoder:
             raise Rejected("truncated", "no checksum")
         if not sentence.is_valid:
             raise Rejected("bad_checksum", f"expected {sentence.checksum:02X}")
-        station = None
+        tag_stamp = station = group = None
         if sentence.tag_block is not None:
-            tag_stamp, station = self._tag_info(sentence.tag_block)
-            stamp = tag_stamp if tag_stamp is not None else stamp
-        complete = self._assemble(sentence, station, received_at)
-        if complete is None:
+            tag_stamp, station, group = self._tag_info(sentence.tag_block)
+        if suffix:
+            dated_by = stamp if stamp is not None else self._clock.now if self._clock else received_at
+            suffix_stamp, suffix_station = suffix_info(suffix, dated_by)
+            stamp = suffix_stamp if suffix_stamp is not None else stamp
+            station = station if station is not None else suffix_station
+        stamp = tag_stamp if tag_stamp is not None else stamp
+        if stamp is not None and self._clock is not None:
+            self._clock.sync(stamp)
+        assembled = self._assemble(sentence, station, group, stamp,
+                                   self._clock.now if self._clock is not None else received_at)
+        if assembled is None:
             return []
-        return self._decode(complete, stamp, received_at)
+        return self._decode(*assembled, received_at)
 
-    def _tag_info(self, tag: TagBlock) -> tuple[float | None, str | None]:
-        """Receiver time and station of a tag block (cached: a receiver stamps many sentences alike)."""
+    def _other_sentence(self, body: bytes) -> None:
+        """A sentence that is not AIS: GPS fixes and receiver status are normal in a receiver's log."""
+        star = body.find(b"*")
+        address = body[1:star].split(b",", 1)[0]
+        if not _NMEA_ADDRESS.fullmatch(address):
+            raise Rejected("unsupported_sentence", body[:8].decode("ascii", "replace"))
+        try:
+            expected = int(body[star + 1:], 16)
+        except ValueError:
+            raise Rejected("malformed", "checksum is not two hex digits") from None
+        if expected != compute_checksum(body):
+            raise Rejected("bad_checksum", f"expected {expected:02X}")
+        self.ignored[f"nmea_{address.decode('ascii')}"] += 1
+
+    def _tag_info(self, tag: TagBlock) -> tuple[float | None, str | None, int | None]:
+        """Receiver time, station and group id of a tag block (cached: a receiver stamps many sentences alike)."""
         cached = self._tag_cache.get(tag.raw)
         if cached is not None:
             return cached
@@ -229,37 +349,43 @@ class AisDecoder:
             raise Rejected("malformed", f"tag block time {tag.receiver_timestamp!r}") from None
         if len(self._tag_cache) >= 1024:
             self._tag_cache.clear()
-        info = self._tag_cache[tag.raw] = (stamp, tag.source_station)
+        group = tag.group.group_id if tag.group is not None else None
+        info = self._tag_cache[tag.raw] = (stamp, tag.source_station, group)
         return info
 
-    def _assemble(self, sentence: AISSentence, station: str | None, received_at: float) -> AISSentence | None:
-        """The whole message once its last fragment arrives; lost or stray fragments are counted.
+    def _assemble(self, sentence: AISSentence, station: str | None, group: int | None, stamp: float | None,
+                  now: float) -> tuple[AISSentence, float | None] | None:
+        """The whole message and its time once its last fragment arrives; lost or stray fragments are counted.
 
-        Fragments belong together by sequence id, channel and talker, and by receiving station
-        when tag blocks name it: a feed merged from several receivers reuses the ten ids a lot.
+        Fragments belong together by their NMEA 4.10 tag block group (`g:`) when they carry one
+        (station and time are often on the first fragment only, and then count for all); else
+        by sequence id, channel and talker, and by receiving station when tag blocks or a suffix
+        name it: a feed merged from several receivers reuses the ten ids a lot.
         """
         if self._fragments:
-            self._expire(received_at)
+            self._expire(now)
         if sentence.frag_cnt == 1:
-            return sentence
-        key = (station, sentence.seq_id, sentence.channel, sentence.talker_id, sentence.frag_cnt)
+            return sentence, stamp
+        key: tuple[Any, ...] = (
+            ("group", group, sentence.frag_cnt) if group is not None else
+            (station, sentence.seq_id, sentence.channel, sentence.talker_id, sentence.frag_cnt))
         if sentence.frag_num == 1:
             if key in self._fragments:
                 self._reject("incomplete_multipart", "superseded before its last fragment", sentence.raw)
-            self._fragments[key] = (received_at, [sentence])
+            self._fragments[key] = (now, stamp, [sentence])
             return None
         pending = self._fragments.get(key)
-        if pending is None or len(pending[1]) != sentence.frag_num - 1:
+        if pending is None or len(pending[2]) != sentence.frag_num - 1:
             raise Rejected("orphan_fragment", f"fragment {sentence.frag_num}/{sentence.frag_cnt} without its start")
-        pending[1].append(sentence)
+        pending[2].append(sentence)
         if sentence.frag_num < sentence.frag_cnt:
             return None
         del self._fragments[key]
-        return AISSentence.assemble_from_iterable(pending[1])
+        return AISSentence.assemble_from_iterable(pending[2]), pending[1] if pending[1] is not None else stamp
 
     def _expire(self, now: float) -> None:
-        for key in [k for k, (t, _) in self._fragments.items() if now - t > self.max_fragment_age_s]:
-            _, parts = self._fragments.pop(key)
+        for key in [k for k, (t, _, _) in self._fragments.items() if now - t > self.max_fragment_age_s]:
+            _, _, parts = self._fragments.pop(key)
             self._reject("incomplete_multipart", "timed out waiting for its last fragment", parts[0].raw)
 
     def _decode(self, sentence: AISSentence, stamp: float | None, received_at: float) -> list[Report]:
@@ -276,7 +402,14 @@ class AisDecoder:
         msg = sentence.decode()
         if not 0 < int(msg.mmsi) <= 999_999_999:
             raise Rejected("invalid_mmsi", str(msg.mmsi))
-        t = stamp if stamp is not None else report_time(received_at, getattr(msg, "second", None))
+        if stamp is not None:
+            t = stamp
+        elif self._clock is None:
+            t = report_time(received_at, getattr(msg, "second", None))
+        elif msg_type in POSITION_TYPES:
+            t = self._clock.place(int(msg.mmsi), getattr(msg, "second", None), sentence.payload)
+        else:
+            t = self._clock.now
         reports: list[Report] = []
         if msg_type in STATIC_TYPES:
             part_a = msg_type == 24 and getattr(msg, "partno", 0) == 0
@@ -295,15 +428,23 @@ class AisDecoder:
 
     # -- JSON records (HTTP APIs) -------------------------------------------------------------
     def feed_record(self, record: Any, received_at: float) -> list[Report]:
-        """Reports from one JSON object of an HTTP API: raw NMEA under `nmea`/`sentence`, or fields.
+        """Reports from one JSON object of an API: raw NMEA under `nmea`/`sentence`, an
+        aisstream.io message (`MessageType`, `MetaData`, `Message`), or fields.
 
         Field names are matched case-insensitively, with the spellings common AIS APIs use
         (AISHub's MMSI/LATITUDE/SOG/NAVSTAT/A-D, or latitude/longitude/speed/course...).
         """
         try:
             if not isinstance(record, Mapping):
-                raise Rejected("bad_record", f"expected an object, got {type(record).__name__}")
+                raise Rejected("bad_record", f"expected a JSON object, got {type(record).__name__}")
             fields = {str(k).lower(): v for k, v in record.items()}
+            if "messagetype" in fields and "message" in fields:
+                kind, body = _aisstream_body(fields)
+                if kind not in AISSTREAM_KINDS:  # base stations, binary and safety messages...
+                    message_id = body.get("MessageID")
+                    self.ignored[f"type_{message_id}" if isinstance(message_id, int) else kind] += 1
+                    return []
+                fields = _aisstream_fields(kind, body, fields.get("metadata"))
             nmea = next((fields[k] for k in ("nmea", "sentence", "sentences", "raw") if k in fields), None)
             if nmea is not None:
                 lines = [nmea] if isinstance(nmea, str) else list(nmea)
@@ -329,9 +470,16 @@ class AisDecoder:
         return len(self._fragments)
 
 
+EARLIEST_RECORD_TIME = 946_684_800.0  # 2000-01-01 UTC: earlier is a broken clock or a misread field
+MAX_RECORD_AHEAD_S = 300.0  # a record dated this far past its arrival is from a broken clock
+# aisstream.io message kinds holding positions or static data; the others are counted as ignored.
+AISSTREAM_KINDS = frozenset({"PositionReport", "StandardClassBPositionReport", "ExtendedClassBPositionReport",
+                             "ShipStaticData", "StaticDataReport"})
+
 _NAMES = {
     "mmsi": ("mmsi", "userid", "mmsi_number"),
     "time": ("time", "timestamp", "ts", "time_utc", "received", "msgtime", "last_position_utc"),
+    "second": ("second", "utc_second"),
     "lat": ("latitude", "lat"),
     "lon": ("longitude", "lon", "lng"),
     "sog": ("sog", "speed", "sog_knots", "speed_knots"),
@@ -371,15 +519,85 @@ def _number(fields: Mapping[str, Any], name: str, unavailable: float | None = No
     return number
 
 
+def _ais_second(value: Any) -> int | None:
+    """The value as an AIS "time stamp" (the report's UTC second, 0-63), or None if it is not one."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and 0 <= number <= 63 else None
+
+
+def _record_time(fields: Mapping[str, Any], received_at: float) -> float:
+    """When a record's report was made: its own time, else arrival moved back to its UTC second.
+
+    APIs that mirror the AIS fields call the report's UTC second (0-59; 60-63 "not available")
+    `timestamp`: read as a UNIX time it would date the position to 1970, so a whole number
+    that small is taken as the second.  A time before 2000 or ahead of its arrival (beyond
+    clock skew) is a broken record, refused rather than stored where no one will look.
+    """
+    raw = _pick(fields, "time")
+    second = _ais_second(raw) if raw is not None else None
+    if raw is None or second is not None:
+        return report_time(received_at, second if second is not None else _ais_second(_pick(fields, "second")))
+    text = str(raw).strip()
+    parts = text.split()
+    if len(parts) == 4 and parts[2][:1] in ("+", "-") and parts[3].isalpha():
+        # Go's time text (aisstream.io): "2025-10-02 07:47:59.162413401 +0000 UTC", with 0-9
+        # fraction digits; datetime reads 6 at most, and no zone name.
+        whole, _, fraction = parts[1].partition(".")
+        text = f"{parts[0]}T{whole}.{(fraction + '000000')[:6]}{parts[2]}"
+    try:
+        t = parse_log_time(text)
+    except ValueError:
+        raise Rejected("bad_record", f"time {raw!r}") from None
+    if t < EARLIEST_RECORD_TIME:
+        raise Rejected("implausible_time", f"time {raw!r} is before 2000")
+    if t > received_at + MAX_RECORD_AHEAD_S:
+        raise Rejected("implausible_time", f"time {raw!r} is {t - received_at:.0f} s after the record arrived")
+    return t
+
+
+def _aisstream_body(fields: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """The kind of an aisstream.io message and its body, `Message[MessageType]`."""
+    kind, message = fields["messagetype"], fields["message"]
+    body = message.get(kind) if isinstance(message, Mapping) and isinstance(kind, str) else None
+    if not isinstance(body, Mapping):
+        raise Rejected("bad_record", f"aisstream.io message {kind!r} without its body")
+    return kind, body
+
+
+def _aisstream_fields(kind: str, body: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
+    """An aisstream.io message as the flat fields `_record_reports` reads.
+
+    The body names fields as ITU-R M.1371 does (UserID, Sog, TrueHeading, Timestamp = the UTC
+    second, Dimension A-D...) with "not available" values left in (Sog 102.3, TrueHeading 511);
+    MetaData adds the time aisstream.io received it.  Type 24 sends part A (name) and part B
+    (type, call sign, size) as separate messages; only the part the message is counts.
+    """
+    meta = metadata if isinstance(metadata, Mapping) else {}
+    static = body
+    if kind == "StaticDataReport":
+        part = body.get("ReportB" if body.get("PartNumber") else "ReportA")
+        static = part if isinstance(part, Mapping) else {}
+    dims = static.get("Dimension")
+    dims = dims if isinstance(dims, Mapping) else {}
+    return {
+        "mmsi": body.get("UserID", meta.get("MMSI")), "time": meta.get("time_utc"), "second": body.get("Timestamp"),
+        "lat": body.get("Latitude"), "lon": body.get("Longitude"), "sog": body.get("Sog"), "cog": body.get("Cog"),
+        "heading": body.get("TrueHeading"), "navstat": body.get("NavigationalStatus"),
+        "msg_type": body.get("MessageID"), "name": static.get("Name"), "callsign": static.get("CallSign"),
+        "imo": static.get("ImoNumber"), "type": static.get("Type", static.get("ShipType")),
+        "draught": static.get("MaximumStaticDraught"), "destination": static.get("Destination"),
+        "a": dims.get("A"), "b": dims.get("B"), "c": dims.get("C"), "d": dims.get("D"),
+    }
+
+
 def _record_reports(fields: Mapping[str, Any], received_at: float) -> list[Report]:
     mmsi = _number(fields, "mmsi")
     if mmsi is None or not 0 < mmsi <= 999_999_999 or mmsi != int(mmsi):
         raise Rejected("invalid_mmsi", repr(_pick(fields, "mmsi")))
-    raw_time = _pick(fields, "time")
-    try:
-        t = received_at if raw_time is None else parse_log_time(str(raw_time))
-    except ValueError:
-        raise Rejected("bad_record", f"time {raw_time!r}") from None
+    t = _record_time(fields, received_at)
     reports: list[Report] = []
     lat, lon = _number(fields, "lat"), _number(fields, "lon")
     if lat is not None and lon is not None and not (lat == 91.0 or lon == 181.0):

@@ -23,19 +23,19 @@ from typing import TypeVar
 from kafka import KafkaProducer
 from sqlalchemy import Engine
 
-from ais_stream.decode import AisDecoder, PositionReport, Report
-from ais_stream.sources import (Backoff, FileSource, HttpSource, Item, SimulatorSource, Stop, TcpSource,
-                                UdpSource)
+from ais_stream.decode import AISSTREAM_KINDS, AisDecoder, PositionReport, Report
+from ais_stream.sources import (AisStreamSource, Backoff, FileSource, HttpSource, Item, SimulatorSource, Stop,
+                                TcpSource, UdpSource)
 from ais_stream.store import StoredPosition, fill_missing_ranges, load_sites, store_reports
 from oceanwatch.config import Settings
 from oceanwatch.messages import PositionMessage
 from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import Scenario, Site
+from oceanwatch.scenario import GEOD, Scenario, Site
 from oceanwatch.simclock import SimClock
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("simulator", "tcp", "udp", "file", "http")
+SOURCES = ("simulator", "tcp", "udp", "file", "http", "aisstream")
 MAX_CATCH_UP_S = 3600.0
 _END = object()
 T = TypeVar("T")
@@ -57,7 +57,7 @@ class AisPipeline:
     def __init__(self, engine: Engine, producer: KafkaProducer | None, topic: str, source: str,
                  sites: list[Site] | None = None) -> None:
         self.engine, self.producer, self.topic, self.source = engine, producer, topic, source
-        self.decoder = AisDecoder()
+        self.decoder = AisDecoder(log_clock=source == FileSource.name)  # untimestamped lines: the file's clock
         self.totals: Counter[str] = Counter()
         self._fixed_sites = sites
         self._sites: list[Site] = []
@@ -84,10 +84,10 @@ class AisPipeline:
         reports: list[Report] = []
         decoder = self.decoder
         for payload, received_at in items:
-            if isinstance(payload, dict):
-                reports.extend(decoder.feed_record(payload, received_at))
-            else:
+            if isinstance(payload, bytes):
                 reports.extend(decoder.feed(payload, received_at))
+            else:  # a JSON record, or text an API sent that is not JSON (refused there)
+                reports.extend(decoder.feed_record(payload, received_at))
         return reports
 
     def store(self, reports: list[Report]) -> list[StoredPosition]:
@@ -204,6 +204,15 @@ def simulator_start(clock: SimClock, last_stored: float | None, max_catch_up_s: 
     return max(last_stored, now - max_catch_up_s)
 
 
+def box_around(lat: float, lon: float, radius_m: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The [[south, west], [north, east]] corners of the box reaching `radius_m` from a point each way."""
+    _, north, _ = GEOD.fwd(lon, lat, 0.0, radius_m)
+    _, south, _ = GEOD.fwd(lon, lat, 180.0, radius_m)
+    east, _, _ = GEOD.fwd(lon, lat, 90.0, radius_m)
+    west, _, _ = GEOD.fwd(lon, lat, 270.0, radius_m)
+    return (float(south), float(west)), (float(north), float(east))
+
+
 def open_source(settings: Settings, stop: Stop, last_stored: float | None = None) -> Iterable[Item]:
     """The source `AIS_SOURCE` names, configured from the settings.
 
@@ -229,4 +238,16 @@ def open_source(settings: Settings, stop: Stop, last_stored: float | None = None
             raise ValueError("AIS_SOURCE=http needs AIS_HTTP_URL")
         return HttpSource(settings.ais_http_url, stop, settings.ais_http_interval_s, settings.ais_http_api_key,
                           settings.ais_http_api_key_header)
+    if kind == "aisstream":
+        if not settings.ais_aisstream_api_key:
+            raise ValueError("AIS_SOURCE=aisstream needs AIS_AISSTREAM_API_KEY (free at aisstream.io)")
+        boxes = settings.ais_aisstream_bboxes or [box_around(
+            settings.hydrophone_lat, settings.hydrophone_lon,
+            (max(settings.truth_radii_km) + settings.truth_buffer_km) * 1000.0)]
+        for box in boxes:
+            if not all(-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 for lat, lon in box):
+                raise ValueError(f"AIS_AISSTREAM_BBOXES: {box} is not two [latitude, longitude] corners")
+        types = [t.strip() for t in settings.ais_aisstream_message_types.split(",") if t.strip()]
+        return AisStreamSource(settings.ais_aisstream_url, settings.ais_aisstream_api_key, boxes, stop,
+                               types or sorted(AISSTREAM_KINDS), Backoff(1.0, settings.ais_reconnect_max_s))
     raise ValueError(f"AIS_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")

@@ -1,10 +1,11 @@
-"""Where AIS data comes from: TCP, UDP, log files, an HTTP JSON API, or the simulator.
+"""Where AIS data comes from: TCP, UDP, log files, an HTTP JSON API, aisstream.io, or the simulator.
 
-Every source is an iterable of `Item`s, (raw line or JSON record, arrival time), that runs
-until its `stop` flag is set (a file that is not followed ends at its end).  Sources own their
-failure handling, so the service around them only ever sees data: a dropped TCP connection is
-retried with exponential backoff, an HTTP 429 waits as long as the server asks, a rotated log
-file is reopened.  They never decode: that is `ais_stream.decode`'s job.
+Every source is an iterable of `Item`s, (raw line or JSON record, arrival time; for a file the
+anchor of its clock), that runs until its `stop` flag is set (a file that is not followed ends
+at its end).  Sources own their
+failure handling, so the service around them only ever sees data: a dropped TCP or WebSocket
+connection is retried with exponential backoff, an HTTP 429 waits as long as the server asks,
+a rotated log file is reopened.  They never decode: that is `ais_stream.decode`'s job.
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import requests
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import ClientConnection, connect
 
 from oceanwatch.nmea_sim import NmeaSimulator, live_sentences
 from oceanwatch.simclock import SimClock
 
 log = logging.getLogger(__name__)
 
-Item = tuple[bytes | dict[str, Any], float]
+# An NMEA line (bytes), or a JSON record (text a JSON API sent that is not JSON stays a str,
+# for the decoder to refuse and count), with its arrival time.
+Item = tuple[bytes | dict[str, Any] | str, float]
 MAX_LINE = 4096  # an NMEA sentence is at most 82 characters; a tag block adds a little
 
 
@@ -156,13 +161,17 @@ class FileSource:
     """An NMEA log file, read from the start; with `follow`, kept open for new lines like `tail -F`.
 
     Following survives rotation: when the path names a new file (new inode) or the file
-    shrinks (truncated), the new content is read from its start.
+    shrinks (truncated), the new content is read from its start.  Each line comes with the
+    file's modification time when it was opened, not the time it was read: that anchors the
+    decoder's `LogClock`, so a second pass over the same file dates its untimestamped lines
+    the same and stores nothing twice.
     """
 
     name = "file"
 
     def __init__(self, path: Path, stop: Stop, follow: bool = False, poll_s: float = 0.2) -> None:
         self.path, self.stop, self.follow, self.poll_s = Path(path), stop, follow, poll_s
+        self.anchor = 0.0
 
     def __iter__(self) -> Iterator[Item]:
         handle = self._open()
@@ -176,10 +185,10 @@ class FileSource:
                     continue
                 line = handle.readline(MAX_LINE)
                 if line.endswith(b"\n") or (line and len(line) >= MAX_LINE):
-                    yield line, time.time()
+                    yield line, self.anchor
                     continue
                 if line and not self.follow:  # the last line of a finished file has no newline
-                    yield line, time.time()
+                    yield line, self.anchor
                     continue
                 if line:  # a partial line being written: read it again whole
                     handle.seek(-len(line), os.SEEK_CUR)
@@ -197,11 +206,13 @@ class FileSource:
 
     def _open(self) -> Any:
         try:
-            return self.path.open("rb")
+            handle = self.path.open("rb")
         except FileNotFoundError:
             if not self.follow:
                 raise
             return None
+        self.anchor = float(int(os.fstat(handle.fileno()).st_mtime))
+        return handle
 
     def _replaced(self, handle: Any) -> bool:
         try:
@@ -323,6 +334,71 @@ class HttpSource:
                 delay = self.backoff.next()
                 log.warning("AIS API poll failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay)
             self.stop.wait(delay)
+
+
+class AisStreamSource:
+    """aisstream.io's WebSocket stream: subscribe with the API key and bounding boxes, yield its messages.
+
+    The subscription is the first thing sent (the server closes a socket that has not sent one
+    within 3 s).  An `{"error": ...}` answer (a bad key, a bad box) is logged and counted, and
+    the connection retried with backoff like a drop, so a wrong key never hammers the server;
+    websockets' pings notice a dead connection.  Messages are yielded parsed, for the decoder's
+    `feed_record`; a frame that is not JSON is yielded as its text, for the decoder to refuse.
+    """
+
+    name = "aisstream"
+
+    def __init__(self, url: str, api_key: str, bounding_boxes: Sequence[Sequence[Sequence[float]]], stop: Stop,
+                 message_types: Sequence[str] = (), backoff: Backoff | None = None,
+                 open_timeout_s: float = 10.0) -> None:
+        self.url, self.stop = url, stop
+        self.subscription: dict[str, Any] = {
+            "APIKey": api_key, "BoundingBoxes": [[list(corner) for corner in box] for box in bounding_boxes]}
+        if message_types:
+            self.subscription["FilterMessageTypes"] = list(message_types)
+        self.backoff = backoff or Backoff()
+        self.open_timeout_s = open_timeout_s
+        self.connections = 0
+        self.errors = 0
+
+    def __iter__(self) -> Iterator[Item]:
+        while not self.stop.is_set():
+            try:
+                with connect(self.url, open_timeout=self.open_timeout_s, close_timeout=2.0,
+                             user_agent_header="oceanwatch-ais/1") as ws:
+                    ws.send(json.dumps(self.subscription))
+                    self.connections += 1
+                    log.info("subscribed to %s for %d bounding boxes", self.url,
+                             len(self.subscription["BoundingBoxes"]))
+                    reason = yield from self._read(ws)
+            except (OSError, WebSocketException) as exc:  # refused, dropped, closed, bad handshake
+                reason = f"{type(exc).__name__}: {exc}"
+            if self.stop.is_set():
+                break
+            delay = self.backoff.next()
+            log.warning("aisstream.io %s: %s; reconnecting in %.1f s", self.url, reason, delay)
+            self.stop.wait(delay)
+
+    def _read(self, ws: ClientConnection) -> Generator[Item, None, str]:
+        """Items until the stop flag or an error message; returns why it ended."""
+        while not self.stop.is_set():
+            try:
+                frame = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            now = time.time()
+            text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+            try:
+                message = json.loads(text)
+            except ValueError:
+                yield text, now
+                continue
+            if isinstance(message, dict) and message.get("error"):
+                self.errors += 1
+                return f"the server reports an error: {message['error']}"
+            self.backoff.reset()
+            yield message, now
+        return "stopping"
 
 
 class SimulatorSource:

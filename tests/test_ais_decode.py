@@ -45,7 +45,8 @@ def test_a_good_sentence_decodes_with_its_fields() -> None:
     ("this is not NMEA at all", "garbage"),
     ("\x00\x01\x02\xff binary noise", "garbage"),
     ("not a time !AIVDM,1,1,,A,15M,0*00", "garbage"),
-    (sentence("GPGGA,123519,4807.038,N"), "unsupported_sentence"),
+    ("$GPGGA,123519,4807.038,N*00", "bad_checksum"),  # a valid one is ignored, not refused
+    (sentence("AI?VDM,1,1,,A,15M,0"), "unsupported_sentence"),
     (sentence("AIVDM,1,1,,A,w5M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
     (sentence("AIVDM,1,1,,A,05M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
     (sentence("AIVDM,x,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "malformed"),
