@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from oceanwatch import classmap, jobs
-from oceanwatch.db.models import ClassMapping, Job, ShipClass, User, Vessel, VesselClassOverride
+from oceanwatch.db.models import AudioFile, ClassMapping, Job, ShipClass, User, Vessel, VesselClassOverride
 
 ACTION_ROLES = {"mapping": "operator", "override": "operator", "class": "operator", "merge": "admin",
                 "remove": "admin"}
@@ -235,6 +236,14 @@ def vessel_stats() -> list[dict[str, Any]]:
         out.append({k: (float(v) if k.endswith(("_mean", "_min", "_max")) and v is not None else v)
                     for k, v in item.items()})
     return out
+
+
+def audio_files(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest recordings the directory ingest saw, with status, windows and the reason of any refusal."""
+    rows = db.session.scalars(select(AudioFile).order_by(AudioFile.id.desc()).limit(limit))
+    return [{"id": f.id, "name": Path(f.path).name, "hydrophone_id": f.hydrophone_id, "start_time": _iso(f.start_time),
+             "duration_s": f.duration_s, "sample_rate": f.sample_rate, "channels": f.channels, "status": f.status,
+             "windows": f.windows_count, "reason": f.error} for f in rows]
 
 
 def job_dict(job: Job) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The data management page: ship classes, the AIS-type mapping, per-vessel overrides, vessel
-statistics per type, and relabelling with a preview.
+statistics per type, relabelling with a preview, and the recordings ingested (or not, and why).
 
 Every edit form posts to `preview` first, which counts the labels the edit would change without
 keeping anything; the confirm form it shows posts the same fields to `apply`, which makes the
@@ -23,7 +23,7 @@ bp = Blueprint("data", __name__, url_prefix="/data")
 def _render(status: int = 200, **extra: Any) -> Any:
     return render_template("data.html", classes=data_actions.classes(), mappings=data_actions.mappings(),
                            overrides=data_actions.overrides(), stats=data_actions.vessel_stats(),
-                           jobs=data_actions.list_jobs(), **extra), status
+                           jobs=data_actions.list_jobs(), audio_files=data_actions.audio_files(), **extra), status
 
 
 def _edit() -> data_actions.ClassEdit:

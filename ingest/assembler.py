@@ -1,10 +1,13 @@
-"""Cutting a hydrophone's audio, arriving in segments of any length, into windows on the global grid.
+"""Cutting a hydrophone's audio, arriving in segments of any length, into windows on a grid.
 
 Pure and stateful only in its buffer: segments come in (from files or the simulator), windows
 come out once every sample of them has arrived.  Small gaps (clock jitter between files) are
 tolerated by treating the segments as contiguous; a larger gap drops the windows spanning it
 (they would contain silence that never was); an overlap drops the samples already seen; a
-segment wholly before what was already seen (a late file) is cut into windows on its own.
+segment wholly before what was already seen (a late file) is cut into windows on its own; a
+segment of another sample rate or channel count cannot extend the buffer, so cutting starts
+afresh at it (every window it holds comes out).  The grid is the global one (k * hop since the
+epoch) unless `origin` moves it, which is how a file-aligned file gets windows from its own start.
 """
 
 from __future__ import annotations
@@ -65,11 +68,12 @@ class AssemblerStats:
 
 @dataclass
 class WindowAssembler:
-    """Buffers one hydrophone's audio and emits every complete grid window (start = k * hop)."""
+    """Buffers one hydrophone's audio and emits every complete grid window (start = origin + k * hop)."""
 
     window_seconds: float
     hop_seconds: float
     gap_tolerance_s: float = 0.05
+    origin: float = 0.0
     stats: AssemblerStats = field(default_factory=AssemblerStats)
     _buffer: np.ndarray | None = None
     _buffer_start: float = 0.0
@@ -87,13 +91,17 @@ class WindowAssembler:
         start = segment.start
         if self._buffer is not None:
             buffer_end = self._buffer_start + self._buffer.shape[0] / self._sample_rate
-            if sr != self._sample_rate or audio.shape[1] != self._buffer.shape[1]:
-                self.stats.format_changes += 1
-                self._buffer = None
-            elif segment.end <= buffer_end + self.gap_tolerance_s:
-                # wholly in the past (a late file): cut it on its own; storage drops windows already there
+            if segment.end <= buffer_end + self.gap_tolerance_s:
+                # wholly in the past (a late file, of any format): cut it on its own; storage counts
+                # the windows already there as existing
                 self.stats.late_segments += 1
-                return WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s).push(segment)
+                return WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s,
+                                       self.origin).push(segment)
+            if sr != self._sample_rate or audio.shape[1] != self._buffer.shape[1]:
+                # another format cannot extend the buffer: start afresh at this segment, forgetting
+                # what was emitted (a window of it at a start already stored is counted as existing)
+                self.stats.format_changes += 1
+                self._buffer, self._next_start = None, -math.inf
             elif start < buffer_end - self.gap_tolerance_s:  # overlap: keep what we have, drop the repeat
                 skip = int(round((buffer_end - start) * sr))
                 self.stats.overlaps += 1
@@ -119,7 +127,9 @@ class WindowAssembler:
         n_window = int(round(self.window_seconds * sr))
         end = self._buffer_start + self._buffer.shape[0] / sr
         out = []
-        for t in grid_starts(self._buffer_start, end, self.window_seconds, self.hop_seconds):
+        for k in grid_starts(self._buffer_start - self.origin, end - self.origin, self.window_seconds,
+                             self.hop_seconds):
+            t = self.origin + k
             if t < self._next_start - 1e-6:
                 continue  # already emitted from an earlier buffer
             first = int(round((t - self._buffer_start) * sr))

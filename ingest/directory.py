@@ -5,7 +5,14 @@ still being written, and any other file must keep the same size and mtime for
 `stable_s` seconds.  Each file is read in blocks (memory stays bounded for long files), then
 moved to the archive directory; a file that cannot be used (unreadable, empty, no start time,
 unknown hydrophone) is moved to the quarantine directory next to a `<name>.reason.txt`
-saying why, and recorded in `audio_files` with status `quarantined`.
+saying why, and recorded in `audio_files` with status `quarantined` under the hydrophone its
+sidecar or name gives.
+
+Windows start on the global grid (`grid`: audio runs on across consecutive files) or at each
+file's own start (`file`: archive clips and recorders that do not start on the grid); the
+directory's `align`, a per-hydrophone override and a sidecar's `align` choose.  A file read
+without error that gives no window is archived with status `no_windows` and the reason (it
+is read again if dropped again, e.g. after switching it to `file`), and logged as a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import soundfile as sf
@@ -25,17 +33,19 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from oceanwatch.checksums import sha256_file
+from oceanwatch.config import AlignMode
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, Hydrophone
 from ingest.assembler import Segment
 from ingest.pipeline import Ingestor
-from ingest.timing import StartTimeError, file_timing, sidecar_path
+from ingest.timing import FileTiming, StartTimeError, file_timing, sidecar_path
 
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 IN_PROGRESS_SUFFIXES = (".part", ".tmp")
 SIDECAR_SUFFIX = ".json"
+ALIGN_MODES = get_args(AlignMode)
 
 
 class Rejected(Exception):
@@ -91,6 +101,21 @@ def _move(path: Path, target_dir: Path) -> Path:
     return target
 
 
+def _iso(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, tz=dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def no_window_reason(duration_s: float, start: float, align: str, window_s: float, hop_s: float) -> str:
+    """Why a file read without error gave no window, for its `audio_files` row and the log."""
+    if duration_s < window_s:
+        reason = f"shorter than one window ({duration_s:.1f} s < {window_s:g} s)"
+    else:
+        reason = (f"no window of the {hop_s:g}-s grid fits in it ({duration_s:.1f} s starting "
+                  f"{start % hop_s:.1f} s after a grid point)")
+    if align == "grid":
+        reason += "; in grid mode its audio may still complete a window with the next contiguous file"
+    return reason
+
 
 @dataclass
 class DirectorySource:
@@ -108,6 +133,8 @@ class DirectorySource:
     block_seconds: float = 300.0
     clock: Callable[[], float] = time.time
     counts: Counter = field(default_factory=Counter)
+    align: str = "grid"
+    align_by_hydrophone: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tracker = StabilityTracker(self.stable_s)
@@ -121,22 +148,29 @@ class DirectorySource:
         return len(ready)
 
     def ingest_file(self, path: Path) -> str:
-        """Ingest one complete file; returns its outcome: ingested, duplicate or quarantined."""
+        """Ingest one complete file; returns its outcome: ingested, no_windows, duplicate or quarantined."""
         file_id: int | None = None
         hydrophone = self.default_hydrophone
         try:
             if path.suffix.lower() not in AUDIO_SUFFIXES:
                 raise Rejected(f"not a WAV or FLAC file (suffix {path.suffix!r})")
+            timing: FileTiming | None = None
+            no_start = ""
+            try:  # before any other check, so even an unusable file is filed under its own hydrophone
+                timing = file_timing(path, self.filename_pattern, self.time_format)
+                hydrophone = timing.hydrophone_id or self.default_hydrophone
+            except StartTimeError as exc:
+                no_start = f"no start time: {exc}"
             if path.stat().st_size == 0:
                 raise Rejected("empty file")
-            try:
-                timing = file_timing(path, self.filename_pattern, self.time_format)
-            except StartTimeError as exc:
-                raise Rejected(f"no start time: {exc}") from None
-            hydrophone = timing.hydrophone_id or self.default_hydrophone
+            if timing is None:
+                raise Rejected(no_start)
             if not self._hydrophone_exists(hydrophone):
                 bad, hydrophone = hydrophone, None
                 raise Rejected(f"unknown hydrophone {bad!r} (add it to the hydrophones table)")
+            align = timing.align or self.align_by_hydrophone.get(hydrophone) or self.align
+            if align not in ALIGN_MODES:
+                raise Rejected(f"align {align!r} is not one of {', '.join(ALIGN_MODES)}")
             try:
                 info = sf.info(str(path))
             except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -153,10 +187,18 @@ class DirectorySource:
             # a file left `ingesting` by a crash may have stored windows it never published
             self.ingestor.republish_existing = status == "ingesting"
             try:
-                self._read(path, hydrophone, timing.start.timestamp(), file_id)
+                self._read(path, hydrophone, timing.start.timestamp(), file_id, align)
             finally:
                 self.ingestor.republish_existing = False
             windows = self.ingestor.counts["windows_stored"] + self.ingestor.counts["windows_existing"] - windows_before
+            if windows == 0:
+                reason = no_window_reason(info.duration, timing.start.timestamp(), align,
+                                          self.ingestor.window_seconds, self.ingestor.hop_seconds)
+                self._finish(file_id, "no_windows", reason, 0)
+                self._archive(path)
+                self.counts["files_no_windows"] += 1
+                log.warning("no windows from %s: %s", path.name, reason)
+                return "no_windows"
             self._finish(file_id, "ingested", None, windows)
             self._archive(path)
             self.counts["files_ingested"] += 1
@@ -166,7 +208,8 @@ class DirectorySource:
             self._quarantine(path, str(exc), file_id, hydrophone)
             return "quarantined"
 
-    def _read(self, path: Path, hydrophone: str, start: float, file_id: int) -> None:
+    def _read(self, path: Path, hydrophone: str, start: float, file_id: int, align: str) -> None:
+        assembler = self.ingestor.file_assembler(start) if align == "file" else None
         block = 0
         try:
             with sf.SoundFile(str(path)) as audio:
@@ -177,9 +220,15 @@ class DirectorySource:
                     data = audio.read(frames, dtype="float32", always_2d=True)
                     if data.shape[0] == 0:
                         break
-                    if not np.isfinite(data).all():
-                        raise Rejected(f"non-finite samples after {offset / sr:.1f} s")
-                    self.ingestor.feed(Segment(hydrophone, start + offset / sr, data, sr, file_id, "file"))
+                    finite = np.isfinite(data).all(axis=1)
+                    if not finite.all():
+                        first_bad = int(np.argmin(finite))
+                        # the audio before it is kept, like the blocks before it
+                        self.ingestor.feed(Segment(hydrophone, start + offset / sr, data[:first_bad], sr, file_id,
+                                                   "file"), assembler)
+                        at = (offset + first_bad) / sr
+                        raise Rejected(f"non-finite sample at {_iso(start + at)} ({at:.3f} s into the file)")
+                    self.ingestor.feed(Segment(hydrophone, start + offset / sr, data, sr, file_id, "file"), assembler)
                     offset += data.shape[0]
                     block += 1
         except (sf.LibsndfileError, RuntimeError) as exc:

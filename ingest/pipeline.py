@@ -39,9 +39,18 @@ class Ingestor:
     _in_flight: Future | None = None
     _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "ingest-writer"))
 
-    def feed(self, segment: Segment) -> None:
-        """Add audio; stores every batch of windows it completes."""
-        assembler = self._assemblers.get(segment.hydrophone_id)
+    def file_assembler(self, start: float) -> WindowAssembler:
+        """An assembler of its own for one file-aligned file: windows from `start`, every hop, inside the file."""
+        return WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s, origin=start)
+
+    def feed(self, segment: Segment, assembler: WindowAssembler | None = None) -> None:
+        """Add audio; stores every batch of windows it completes.
+
+        Without `assembler` the segment joins its hydrophone's stream on the global grid (audio runs
+        on across files); a file-aligned file passes the one `file_assembler` gave it.
+        """
+        if assembler is None:
+            assembler = self._assemblers.get(segment.hydrophone_id)
         if assembler is None:
             assembler = WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s)
             self._assemblers[segment.hydrophone_id] = assembler

@@ -3,8 +3,8 @@
 Recorders name files in many ways, so the name is matched with a configurable regular
 expression whose `ts` group holds the time, parsed with a strptime format (or `epoch` for
 Unix seconds).  An optional `hydrophone` group names the sensor.  A sidecar
-(`<file>.json` or `<stem>.json`, keys `start_time` ISO 8601 and optionally `hydrophone_id`)
-wins over the name.  Times without a zone are UTC.
+(`<file>.json` or `<stem>.json`, keys `start_time` ISO 8601 and optionally `hydrophone_id`
+and `align`, `grid` or `file`, see `ingest.directory`) wins over the name.  Times without a zone are UTC.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class StartTimeError(ValueError):
 class FileTiming:
     start: dt.datetime
     hydrophone_id: str | None = None
+    align: str | None = None
 
 
 def sidecar_path(audio: Path) -> Path | None:
@@ -44,8 +45,8 @@ def from_sidecar(path: Path) -> FileTiming:
         start = _aware(dt.datetime.fromisoformat(str(data["start_time"]).replace("Z", "+00:00")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StartTimeError(f"sidecar {path.name} has no valid start_time ({type(exc).__name__}: {exc})") from None
-    hydrophone = data.get("hydrophone_id")
-    return FileTiming(start, str(hydrophone) if hydrophone else None)
+    hydrophone, align = data.get("hydrophone_id"), data.get("align")
+    return FileTiming(start, str(hydrophone) if hydrophone else None, str(align) if align else None)
 
 
 def from_name(name: str, pattern: str, time_format: str) -> FileTiming:

@@ -95,3 +95,19 @@ def test_memory_stays_bounded_on_a_long_stream() -> None:
         a.push(ramp(T0 + 10.0 * k, 10.0))
     assert a._buffer is not None and a._buffer.shape[0] <= 40 * SR
     assert a.stats.windows == int((2000 - 30) // 22.5) + 1  # every window of [0, 2000)
+
+
+def test_another_format_before_the_next_window_is_cut_afresh_and_the_stream_goes_on() -> None:
+    a = assembler()
+    a.push(ramp(T0 + 450.0, 52.5))  # next window 495
+    late = a.push(Segment("H", T0, np.zeros((int(52.5 * 2 * SR), 2), np.float32), 2 * SR))  # another recorder, earlier
+    assert [(w.start - T0, w.sample_rate, w.channels) for w in late] == [(0.0, 2 * SR, 2), (22.5, 2 * SR, 2)]
+    overlapping = a.push(ramp(T0 + 460.0, 70.0, channels=2))  # new format, over windows already out
+    assert [w.start - T0 for w in overlapping] == [472.5, 495.0] and a.stats.format_changes == 1
+
+
+def test_an_origin_moves_the_grid_to_a_files_start() -> None:
+    a = WindowAssembler(30.0, 22.5, origin=T0 + 5.0)
+    windows = a.push(ramp(T0 + 5.0, 30.08)) + a.push(ramp(T0 + 35.08, 30.0))
+    assert [w.start - T0 for w in windows] == [5.0, 27.5]
+    check(windows[0], T0 + 5.0)
