@@ -1,4 +1,5 @@
-"""Liveness (`/healthz`), readiness (`/readyz`) and the status page: are Postgres and the broker up?"""
+"""Liveness (`/healthz`), readiness (`/readyz`) and the status page: are Postgres and the broker up,
+and is every service still sending its heartbeat?"""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, ur
 from flask_login import current_user
 
 from oceanwatch.health import Check, check_broker, check_database
+from oceanwatch.heartbeat import ServiceState, service_states, stale_after_s
 
 bp = Blueprint("health", __name__)
 
@@ -31,11 +33,29 @@ def readyz():
     return jsonify(body), 200 if ready else 503
 
 
+def _services(database: Check) -> list[ServiceState] | None:
+    """Every service that ever beat, up or down; None when the database (which holds the beats) is down."""
+    if not database.ok:
+        return None
+    interval_s = current_app.config["OCEANWATCH_SETTINGS"].heartbeat_interval_s
+    return service_states(current_app.config["SQLALCHEMY_DATABASE_URI"], stale_after_s(interval_s))
+
+
+def beat_age(seconds: float) -> str:
+    """A heartbeat's age the way a person reads it: 4 s, 12 min, 3 h, 2 d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 @bp.get("/status")
 def status():
-    """A human-readable page of the same checks."""
+    """A human-readable page of the same checks, and each service's heartbeat (up, age, live instances)."""
     checks = _checks()
-    return render_template("status.html", checks=checks, ready=all(c.ok for c in checks)), 200
+    database = next(c for c in checks if c.name == "database")
+    return render_template("status.html", checks=checks, ready=all(c.ok for c in checks),
+                           services=_services(database), beat_age=beat_age), 200
 
 
 @bp.get("/")

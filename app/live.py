@@ -6,7 +6,7 @@ makes its own, and the id is signed here, after the login and role check.
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 from typing import Any
 
 from bokeh.embed import server_session
@@ -15,10 +15,12 @@ from flask import Blueprint, abort, current_app, render_template, send_file
 
 from app.auth import requires_role
 from app.extensions import db
+from oceanwatch.clips import UnsafeClipPath, clip_file
 from oceanwatch.config import Settings
 from oceanwatch.db.models import Window
 from visualization.server import LIVE_PATH
 
+log = logging.getLogger(__name__)
 bp = Blueprint("live", __name__, url_prefix="/live")
 
 
@@ -41,13 +43,15 @@ def page() -> Any:
 @bp.get("/clip/<int:window_id>")
 @requires_role("viewer")
 def clip(window_id: int) -> Any:
-    """A window's FLAC clip; only files under DATA_DIR are served, whatever the row says."""
+    """A window's FLAC clip; only files under DATA_DIR/clips are served, whatever the row says."""
     window = db.session.get(Window, window_id)
     if window is None or not window.clip_path:
         abort(404)
-    root = _settings().data_dir.resolve()
-    path = Path(window.clip_path)
-    path = (path if path.is_absolute() else root / path).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    try:
+        path = clip_file(_settings().data_dir, window.clip_path)
+    except UnsafeClipPath as exc:
+        log.warning("refused to serve the clip of window %d: %s", window_id, exc)
+        abort(404)
+    if not path.is_file():
         abort(404)
     return send_file(path, mimetype="audio/flac", conditional=True, max_age=3600)

@@ -12,12 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth import requires_role
 from oceanwatch.config import Settings
+from oceanwatch.heartbeat import stale_after_s
 from oceanwatch.metrics import render
 
 bp = Blueprint("prometheus", __name__)
-
-# A service counts as down after missing this many heartbeats in a row.
-MISSED_BEATS = 3
 
 
 @bp.get("/metrics")
@@ -25,5 +23,5 @@ MISSED_BEATS = 3
 def metrics() -> Response:
     settings: Settings = current_app.config["OCEANWATCH_SETTINGS"]
     body = render(current_app.config["SQLALCHEMY_DATABASE_URI"], current_app.config["KAFKA_BOOTSTRAP_SERVERS"],
-                  MISSED_BEATS * settings.heartbeat_interval_s)
+                  stale_after_s(settings.heartbeat_interval_s))
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -18,9 +18,10 @@ from sqlalchemy.dialects.postgresql import insert
 from app.extensions import db
 from oceanwatch.audit import record
 from oceanwatch.db.models import (
-    HumanLabel, MLModel, Prediction, PredictionFeedback, ShipClass, Spectrogram, TruthLabel, User, Vessel, Window,
+    HumanLabel, MLModel, Prediction, PredictionFeedback, ShipClass, Spectrogram, User, Window,
 )
 from oceanwatch.messages import PackedArray
+from oceanwatch.truth import window_truths
 
 STRATEGIES = {
     "entropy": "highest normalised predictive entropy",
@@ -140,16 +141,6 @@ def window_context(window_id: int, user_id: int | None = None) -> dict[str, Any]
         raise ReviewError(f"no window with id {window_id}", 404)
     spectrogram = db.session.scalars(select(Spectrogram).where(Spectrogram.window_id == window_id)
                                      .order_by(Spectrogram.spec_hash).limit(1)).first()
-    truths = list(db.session.scalars(select(TruthLabel).where(TruthLabel.window_id == window_id)
-                                     .order_by(TruthLabel.radius_km)))
-    mmsis = sorted({m for t in truths for m in (*t.vessels, *t.buffer_vessels)})
-    vessels = {v.mmsi: v for v in db.session.scalars(select(Vessel).where(Vessel.mmsi.in_(mmsis)))} if mmsis else {}
-
-    def describe(mmsi: int) -> dict[str, Any]:
-        v = vessels.get(mmsi)
-        return {"mmsi": mmsi, "name": v.name if v else None, "ship_type": v.ship_type if v else None,
-                "ship_type_text": v.ship_type_text if v else None}
-
     predictions = predictions_of([window_id]).get(window_id, [])
     verdicts = dict(db.session.execute(select(PredictionFeedback.prediction_id, PredictionFeedback.verdict).where(
         PredictionFeedback.prediction_id.in_([p["prediction_id"] for p in predictions]),
@@ -161,9 +152,7 @@ def window_context(window_id: int, user_id: int | None = None) -> dict[str, Any]
                    "end_time": _iso(window.end_time), "has_clip": window.clip_path is not None},
         "spectrogram": PackedArray(spectrogram.dtype, tuple(spectrogram.shape), spectrogram.data).unpack()
         if spectrogram is not None else None,
-        "truth": [{"radius_km": t.radius_km, "classes": list(t.classes), "ambiguous": t.ambiguous,
-                   "vessels": [describe(m) for m in t.vessels],
-                   "buffer_vessels": [describe(m) for m in t.buffer_vessels]} for t in truths],
+        "truth": window_truths(db.session, [window_id]).get(window_id, []),
         "predictions": [{**p, "my_verdict": verdicts.get(p["prediction_id"])} for p in predictions],
         "label": {"classes": list(label[0].classes), "note": label[0].note, "user": label[1],
                   "created_at": _iso(label[0].created_at)} if label else None,

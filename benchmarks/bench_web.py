@@ -93,7 +93,8 @@ def run(settings: Settings) -> tuple[dict, int]:
     _fill(settings, 0, windows, model_ids, rng)
 
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
+                              settings.truth_radii_km)
     reload_ms = median_ms(dashboard.reload, 5)
     image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
     next_window = windows

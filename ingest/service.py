@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+from oceanwatch.clips import clips_root
 from oceanwatch.config import Settings
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
@@ -32,7 +33,7 @@ def ingest_dirs(settings: Settings) -> tuple[Path, Path, Path]:
 
 
 def make_ingestor(settings: Settings, producer, topic: str = WINDOWS_TOPIC) -> Ingestor:
-    clips = settings.data_dir / "clips" if settings.ingest_clips else None
+    clips = clips_root(settings.data_dir) if settings.ingest_clips else None
     writer = WindowWriter(settings.require_database_url(), producer, topic, clips)
     return Ingestor(writer, ActiveSpecs(settings.database_url, settings.ingest_spec_refresh_s),
                     settings.ingest_window_s, window_hop_seconds(settings.ingest_window_s),
@@ -43,7 +44,8 @@ def make_directory_source(settings: Settings, ingestor: Ingestor) -> DirectorySo
     watched, quarantine, archive = ingest_dirs(settings)
     return DirectorySource(settings.require_database_url(), ingestor, watched, quarantine, archive,
                            settings.hydrophone_id, settings.ingest_filename_pattern, settings.ingest_time_format,
-                           settings.ingest_stable_s)
+                           settings.ingest_stable_s, align=settings.ingest_align,
+                           align_by_hydrophone=settings.ingest_align_by_hydrophone)
 
 
 def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> None:

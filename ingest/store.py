@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from oceanwatch.clips import clip_relpath
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute_batch
@@ -77,20 +78,13 @@ def features_for(windows: list[AudioWindow], specs: list[FeatureSpec]) -> dict[s
     return out
 
 
-def clip_relpath(window: AudioWindow) -> str:
-    """Where a window's clip lives under DATA_DIR/clips: <hydrophone>/<date>/<start>.flac."""
-    start = dt.datetime.fromtimestamp(window.start, tz=dt.timezone.utc)
-    stamp = start.strftime("%Y%m%dT%H%M%S") + f".{start.microsecond // 1000:03d}Z"
-    return f"{window.hydrophone_id}/{start:%Y-%m-%d}/{stamp}.flac"
-
-
 def write_clip(clips_dir: Path, window: AudioWindow) -> str:
     """A playable FLAC (16-bit, the pressure channel) of the window for the web player; returns its relative path.
 
     Only a newly stored window writes its clip, so a later overlapping file never replaces the
     audio behind features already computed.
     """
-    rel = clip_relpath(window)
+    rel = clip_relpath(window.hydrophone_id, window.start)
     path = clips_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
@@ -138,7 +132,7 @@ class WindowWriter:
             "start_time": dt.datetime.fromtimestamp(w.start, tz=dt.timezone.utc),
             "end_time": dt.datetime.fromtimestamp(w.start + w.seconds, tz=dt.timezone.utc),
             "sample_rate": w.sample_rate, "channels": w.channels, "rms_db": rms_db(w.audio), "source": w.source,
-            "clip_path": clip_relpath(w) if self.clips_dir is not None else None,
+            "clip_path": clip_relpath(w.hydrophone_id, w.start) if self.clips_dir is not None else None,
         } for w in windows]
         keys = [(row["hydrophone_id"], row["start_time"]) for row in rows]
         with session_scope(self.url) as session:

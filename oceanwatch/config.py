@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+AlignMode = Literal["grid", "file"]
+"""Where a directory file's windows start: on the global grid, or at the file's own start."""
 
 
 class Settings(BaseSettings):
@@ -71,6 +76,8 @@ class Settings(BaseSettings):
     ingest_window_s: float = Field(30.0, description="Window length in seconds; windows start every 75 % of it on a global grid.")
     ingest_batch_windows: int = Field(32, description="Windows per database transaction and producer flush (bounds memory).")
     ingest_gap_tolerance_s: float = Field(0.05, description="Time mismatch between consecutive files still treated as contiguous.")
+    ingest_align: AlignMode = Field("grid", description="Where directory files' windows start: `grid` (the global grid, audio runs on across files) or `file` (each file's own start).")
+    ingest_align_by_hydrophone: dict[str, AlignMode] = Field({}, description="Per-hydrophone INGEST_ALIGN, JSON, e.g. {\"H2\": \"file\"}; a sidecar's `align` wins over both.")
     ingest_clips: bool = Field(True, description="Write a FLAC clip of every window under DATA_DIR/clips for the web player.")
     ingest_spec_refresh_s: float = Field(30.0, description="Seconds between re-reads of the feature specs of active models.")
     ingest_sim_sample_rate: int = Field(8000, description="Sample rate of the simulated hydrophone audio (Hz).")
@@ -84,10 +91,10 @@ class Settings(BaseSettings):
     backup_files: str = Field("models,clips", description="DATA_DIR subdirectories put in each backup's companion tar; empty = none.")
     pg_bin_dir: str = Field("", description="Directory of pg_dump/pg_restore; empty = the embedded wheel's or PATH's, whichever suits the server.")
     heartbeat_interval_s: float = Field(10.0, description="How often each service records its heartbeat and counters in Postgres.")
-    ais_source: str = Field("simulator", description="Where ais_stream reads AIS: simulator, tcp, udp, file or http.")
+    ais_source: str = Field("simulator", description="Where ais_stream reads AIS: simulator, tcp, udp, file, http or aisstream.")
     ais_tcp_host: str = Field("127.0.0.1", description="NMEA-over-TCP server to connect to (AIS_SOURCE=tcp).")
     ais_tcp_port: int = Field(10110, description="Port of the NMEA-over-TCP server.")
-    ais_reconnect_max_s: float = Field(60.0, description="Longest wait between TCP reconnects (doubling from 1 s).")
+    ais_reconnect_max_s: float = Field(60.0, description="Longest wait between TCP or WebSocket reconnects (doubling from 1 s).")
     ais_udp_host: str = Field("0.0.0.0", description="Address to receive NMEA datagrams on (AIS_SOURCE=udp).")
     ais_udp_port: int = Field(10110, description="UDP port ais_stream listens on.")
     ais_file: str = Field("", description="NMEA log file ais_stream reads (AIS_SOURCE=file).")
@@ -97,10 +104,22 @@ class Settings(BaseSettings):
     ais_http_api_key_header: str = Field("X-API-Key",
                                          description="Header carrying the API key; `Authorization` sends `Bearer <key>`.")
     ais_http_interval_s: float = Field(60.0, description="Seconds between HTTP polls (longer when the API asks).")
+    ais_aisstream_url: str = Field("wss://stream.aisstream.io/v0/stream",
+                                   description="aisstream.io's WebSocket endpoint (AIS_SOURCE=aisstream).")
+    ais_aisstream_api_key: str = Field("", description="aisstream.io API key, sent in the subscription (keep it in the environment).")
+    ais_aisstream_bboxes: list[tuple[tuple[float, float], tuple[float, float]]] = Field(
+        [], description="Areas to subscribe to, JSON [[[lat1, lon1], [lat2, lon2]], ...]; empty = a box around the "
+        "hydrophone reaching the largest truth radius plus its buffer.")
+    ais_aisstream_message_types: str = Field("", description="Comma-separated aisstream.io MessageTypes to subscribe "
+                                             "to; empty = those ais_stream stores (positions, static data).")
     ais_batch_size: int = Field(2000, description="Most AIS lines or records decoded and stored per batch.")
     ais_batch_wait_s: float = Field(0.5, description="Longest wait for a batch to fill before it is written.")
     max_upload_mb: float = Field(50.0, description="Largest audio clip accepted by Classify a clip / POST /api/v1/predict (MB); larger answers 413.")
     max_upload_seconds: float = Field(600.0, description="Longest audio clip accepted for classification (seconds).")
+    classify_min_audio_share: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="Least share of a model's window that an uploaded clip must fill with real audio; a shorter "
+                    "clip is refused for that model rather than answered from zero padding.")
 
     def resolved_backup_dir(self) -> Path:
         """BACKUP_DIR, or DATA_DIR/backups when it is not set."""

@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 # Rows of instances silent for this long are dropped when an instance of the same service starts.
 FORGET_AFTER = dt.timedelta(days=7)
+# An instance counts as down after missing this many heartbeats in a row.
+MISSED_BEATS = 3
+
+
+def stale_after_s(interval_s: float) -> float:
+    """How long after its last beat an instance still counts as up (`/metrics` and `/status` agree on it)."""
+    return MISSED_BEATS * interval_s
 
 
 def instance_id() -> str:

@@ -8,6 +8,7 @@ Two steps, kept apart on purpose:
   the rows holding an affected vessel, which is what makes relabelling a year take seconds.
 A window whose inside vessels include one without a class (no static data yet, or a type
 the mapping leaves unmapped) is ambiguous, like one with a vessel in the buffer: kept, not scored.
+`window_truths` reads it back for people (the review page, the live page's truth lane).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from oceanwatch.db import engine_for
-from oceanwatch.db.models import TruthLabel
+from oceanwatch.db.models import TruthLabel, Vessel
 from oceanwatch.labelling import Track, closest_approach_m, split_by_radius
 from oceanwatch.scenario import Site
 
@@ -230,3 +233,30 @@ def windows_touched_by(conn: Connection, received_after: dt.datetime, oldest: dt
         "and w.end_time >= late.time - make_interval(secs => :gap) "
         "where exists (select 1 from truth_labels t where t.window_id = w.id)"),
         {"after": received_after, "oldest": oldest, "gap": max_gap_s}).scalars())
+
+
+def window_truths(session: Session, window_ids: Sequence[int],
+                  radius_km: int | None = None) -> dict[int, list[dict[str, Any]]]:
+    """AIS truth of these windows at every radius (or one), each vessel with its name and type, by window.
+
+    What a person reads truth as: the review page and the live page's truth lane both show it,
+    so both read it here (two queries, however many windows).
+    """
+    query = select(TruthLabel).where(TruthLabel.window_id.in_(list(window_ids)))
+    if radius_km is not None:
+        query = query.where(TruthLabel.radius_km == radius_km)
+    truths = list(session.scalars(query.order_by(TruthLabel.window_id, TruthLabel.radius_km))) if window_ids else []
+    mmsis = sorted({m for t in truths for m in (*t.vessels, *t.buffer_vessels)})
+    vessels = {v.mmsi: v for v in session.scalars(select(Vessel).where(Vessel.mmsi.in_(mmsis)))} if mmsis else {}
+
+    def describe(mmsi: int) -> dict[str, Any]:
+        v = vessels.get(mmsi)
+        return {"mmsi": mmsi, "name": v.name if v else None, "ship_type": v.ship_type if v else None,
+                "ship_type_text": v.ship_type_text if v else None}
+
+    out: dict[int, list[dict[str, Any]]] = {}
+    for t in truths:
+        out.setdefault(t.window_id, []).append({
+            "radius_km": t.radius_km, "classes": list(t.classes), "ambiguous": t.ambiguous,
+            "vessels": [describe(m) for m in t.vessels], "buffer_vessels": [describe(m) for m in t.buffer_vessels]})
+    return out

@@ -1,4 +1,8 @@
-"""/healthz answers always; /readyz and /status tell whether Postgres and the broker answer."""
+"""/healthz answers always; /readyz and /status tell whether Postgres and the broker answer; /status shows heartbeats."""
+
+import datetime as dt
+import re
+import time
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -7,6 +11,7 @@ from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db.migrate import alembic_config
 from oceanwatch.embedded import free_port
+from oceanwatch.heartbeat import Heartbeat, beat
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +50,51 @@ def test_status_page_shows_both_components(settings: Settings) -> None:
     html = create_app(settings=settings).test_client().get("/status").get_data(as_text=True)
     assert 'id="check-database"' in html and 'id="check-broker"' in html
     assert "All systems up" in html
+
+
+def _service_rows(html: str) -> dict[str, tuple[str, str, int]]:
+    """(state, age text, live instances) of each service row of the status page."""
+    rows = re.findall(r'<tr id="service-([^"]+)"[^>]*>\s*<td>[^<]*</td>\s*<td class="[^"]*">(up|down)</td>\s*'
+                      r'<td class="age"[^>]*>([^<]*)</td>\s*<td class="instances">(\d+)</td>', html)
+    return {name: (state, age, int(instances)) for name, state, age, instances in rows}
+
+
+def test_status_page_shows_every_services_heartbeat(settings: Settings) -> None:
+    settings = settings.model_copy(update={"heartbeat_interval_s": 1.0})  # down after 3 s without a beat
+    url = settings.database_url
+    client = create_app(settings=settings).test_client()
+    assert "No service has sent a heartbeat yet" in client.get("/status").get_data(as_text=True)
+    ingest = Heartbeat(url, "ingest", 0.5)  # as run_service starts it (beating well within the 3 s)
+    ingest.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "ingest" not in _service_rows(client.get("/status").get_data(as_text=True)):
+            assert time.monotonic() < deadline, "the ingest heartbeat never reached the status page"
+            time.sleep(0.1)
+        now = dt.datetime.now(dt.timezone.utc)
+        beat(url, "ingest", "replica-host:2", now, {})  # a second instance, on another host
+        beat(url, "predict_stream", "crashed-host:3", now, {})  # beats once; then its process dies
+        backup = Heartbeat(url, "backup", settings.heartbeat_interval_s)
+        backup.start()
+        backup.finish()  # a clean stop is recorded: down at once
+        rows = _service_rows(client.get("/status").get_data(as_text=True))
+        assert rows["ingest"][0] == "up" and rows["ingest"][2] == 2 and re.fullmatch(r"\d s ago", rows["ingest"][1])
+        assert rows["predict_stream"][0] == "up" and rows["predict_stream"][2] == 1
+        assert rows["backup"][0] == "down" and rows["backup"][2] == 0
+
+        deadline = time.monotonic() + 30  # the crashed instance goes stale; the live one keeps beating
+        while (rows := _service_rows(client.get("/status").get_data(as_text=True)))["predict_stream"][0] == "up":
+            assert time.monotonic() < deadline, "a silent service still shows as up"
+            time.sleep(0.2)
+        assert rows["predict_stream"][2] == 0 and re.fullmatch(r"\d+ s ago", rows["predict_stream"][1])
+        assert rows["ingest"][0] == "up" and rows["ingest"][2] == 1  # the replica went silent too
+    finally:
+        ingest.finish()
+    html = client.get("/status").get_data(as_text=True)
+    assert _service_rows(html)["ingest"][:1] == ("down",) and 'id="check-database"' in html
+
+
+def test_status_page_says_services_are_unknown_when_the_database_is_down(settings: Settings) -> None:
+    dead = settings.model_copy(update={"database_url": f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x"})
+    html = create_app(settings=dead).test_client().get("/status").get_data(as_text=True)
+    assert 'id="services-unknown"' in html and "Degraded" in html

@@ -14,17 +14,25 @@ from bokeh.util.token import generate_jwt_token, generate_session_id
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from ais_stream.labeller import Labeller
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, Vessel, VesselClassOverride
+from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
 from oceanwatch.embedded import free_port, wait_for_port
 from oceanwatch.messages import PackedArray
+from oceanwatch.scenario import Scenario
 from visualization import plots, queries
-from visualization.live import LiveDashboard, audio_html, prediction_columns
+from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
+from tests.pipelinekit import ingest_simulated, store_simulated_ais
 from tests.test_web_api import add_model, add_predictions
 from tests.modelkit import TINY_SPEC
 from oceanwatch.synthetic import T0
 from oceanwatch.synthetic import store_windows as _store_windows
+
+# Eight minutes of this world in which one vessel passes inside 20 km while another sits in the buffer
+# beyond it for part of the time: at 20 km some windows are labelled, some ambiguous, and 30 km differs.
+WORLD = Scenario(seed=2, vessels_per_hour=3)
+WORLD_T0 = WORLD.start + 10 * 3600
 
 
 def store_windows(settings: Settings, count: int, first: int = 0):
@@ -76,6 +84,94 @@ def test_prediction_columns_colour_by_class_and_keep_missing_metrics_missing() -
     assert cols["x"][0] == start.timestamp() * 1000 + 15000
 
 
+def test_truth_columns_tell_labelled_ambiguous_and_pending_windows_apart() -> None:
+    end = T0 + dt.timedelta(seconds=30)
+    ship = {"mmsi": 7, "name": "SEA WOLF", "ship_type": 70, "ship_type_text": "Cargo"}
+    rows = [{"window_id": 1, "start": T0, "end": end,
+             "truth": {"radius_km": 20, "classes": ["cargo"], "ambiguous": False, "vessels": [ship],
+                       "buffer_vessels": []}},
+            {"window_id": 2, "start": T0, "end": end,
+             "truth": {"radius_km": 20, "classes": ["cargo"], "ambiguous": True, "vessels": [ship],
+                       "buffer_vessels": [{**ship, "mmsi": 8, "name": None}]}},
+            {"window_id": 3, "start": T0, "end": end, "truth": None}]
+    cols = truth_columns(rows, {"cargo": "#123456"})
+    assert cols["status"] == ["labelled", "ambiguous", "pending"]
+    assert cols["label"] == ["cargo", "ambiguous", "pending"]
+    assert cols["color"] == ["#123456", plots.UNKNOWN_COLOR, "#ffffff"] and cols["hatch"] == [" ", "/", " "]
+    assert cols["vessels"][:2] == ["SEA WOLF (7)"] * 2 and cols["buffer"] == ["none", "unnamed (8)", ""]
+    assert cols["classes"] == ["cargo", "cargo", "not labelled yet"]
+
+
+def labelled_world(settings: Settings, topic: str, log_dir) -> Labeller:
+    """WORLD's windows stored by ingest, its AIS by the AIS pipeline, truth by one pass of the labeller."""
+    ingest_simulated(settings, topic, WORLD, WORLD_T0, WORLD_T0 + 480)
+    store_simulated_ais(settings, WORLD, WORLD_T0 - 900, WORLD_T0 + 780, log_dir / "ais.log")
+    labeller = Labeller.from_settings(settings)
+    assert labeller.run_pass()["labelled"] > 0
+    return labeller
+
+
+def lane(source) -> dict[int, tuple[str, list[str], str, str]]:
+    """The truth source by window: status, classes, vessels and buffer vessels as the hover shows them."""
+    data = source.data
+    return {w: (st, [] if c in ("none", "not labelled yet") else c.split(","), v, b)
+            for w, st, c, v, b in zip(data["window_id"], data["status"], data["classes"], data["vessels"],
+                                      data["buffer"])}
+
+
+def check_lane_matches_the_database(settings: Settings, shown: dict, radius_km: int) -> None:
+    """Each shown window carries its stored truth at the radius, and its vessels by name."""
+    with session_scope(settings.database_url) as session:
+        windows = session.scalars(select(Window.id)).all()
+        truth = {t.window_id: t for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == radius_km))}
+        names = dict(session.execute(select(Vessel.mmsi, Vessel.name)).all())
+    assert sorted(shown) == sorted(windows)
+    for window_id, (status, classes, vessels, buffer) in shown.items():
+        t = truth.get(window_id)
+        if t is None:
+            assert status == "pending"
+            continue
+        assert status == ("ambiguous" if t.ambiguous else "labelled") and classes == list(t.classes)
+        for mmsi in t.vessels:
+            assert f"{names.get(mmsi) or 'unnamed'} ({mmsi})" in vessels
+        for mmsi in t.buffer_vessels:
+            assert f"{names.get(mmsi) or 'unnamed'} ({mmsi})" in buffer
+
+
+@pytest.mark.integration
+def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: Settings, new_topic,
+                                                                      tmp_path) -> None:
+    topic = new_topic("truth")
+    labeller = labelled_world(settings, topic, tmp_path)
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
+                              settings.truth_radii_km)
+    dashboard.reload()
+    at_20 = lane(dashboard.truth)
+    check_lane_matches_the_database(settings, at_20, 20)
+    assert {"labelled", "ambiguous"} <= {status for status, *_ in at_20.values()}
+    assert any(classes for status, classes, *_ in at_20.values() if status == "labelled")
+    assert any(v.split(" (")[0] != "unnamed" for *_, v, _b in at_20.values() if v != "none")  # names, not numbers
+    assert dashboard.truth_fig.title.text == "AIS truth within 20 km"
+
+    dashboard.truth_radius.value = "30"  # the Select
+    at_30 = lane(dashboard.truth)
+    check_lane_matches_the_database(settings, at_30, 30)
+    assert at_30 != at_20 and dashboard.truth_fig.title.text == "AIS truth within 30 km"
+
+    # New windows stream in before the labeller reaches them (pending), then turn into truth in place.
+    ingest_simulated(settings, topic, WORLD, WORLD_T0 + 435, WORLD_T0 + 620)
+    dashboard.tick()
+    waiting = [w for w, (status, *_) in lane(dashboard.truth).items() if status == "pending"]
+    assert len(waiting) >= 5
+    check_lane_matches_the_database(settings, lane(dashboard.truth), 30)
+    assert labeller.run_pass()["labelled"] == len(waiting)
+    dashboard.tick()
+    after = lane(dashboard.truth)
+    assert not [w for w in waiting if after[w][0] == "pending"]
+    check_lane_matches_the_database(settings, after, 30)
+
+
 def test_audio_player_points_at_the_web_apps_clip_route() -> None:
     assert 'src="/live/clip/42"' in audio_html(42) and "<audio" in audio_html(42)
     assert "<audio" not in audio_html(None)
@@ -88,7 +184,8 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
         model_id = add_model(session, "alpha")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
+                              settings.truth_radii_km)
     dashboard.reload()
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
@@ -128,7 +225,8 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
     windows = store_windows(settings, 2)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
+                              settings.truth_radii_km)
     dashboard.reload()
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []

@@ -5,13 +5,14 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 
 from app.localserve import serve
 from oceanwatch.config import Settings
+from oceanwatch.scenario import Scenario
+from tests.pipelinekit import ingest_simulated
 from tests.modelkit import manifest, tiny_model, write_package
+from tests.test_visualization import labelled_world
 from tests.test_web_api import add_model, add_predictions
 from tests.webkit import PASSWORD, make_user
 from oceanwatch.synthetic import store_windows
@@ -122,29 +123,97 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     assert errors == []
 
 
-def test_audio_player_plays_the_tapped_windows_clip(web, browser) -> None:
+def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> None:
     settings, base = web
     make_user(settings, "listener", "viewer")
-    windows = store_windows(settings, 3)
-    clips = settings.data_dir / "clips"
-    clips.mkdir(parents=True, exist_ok=True)
-    soundfile.write(clips / "w1.flac", np.sin(np.linspace(0, 2000, 8000)).astype(np.float32), 4000, format="FLAC")
+    scenario = Scenario(seed=5)
+    start = scenario.start + 3600.0
+    ingest_simulated(settings, new_topic("clips"), scenario, start, start + 100.0)
     from oceanwatch.db import session_scope
     from oceanwatch.db.models import Window
+    from sqlalchemy import select
 
     with session_scope(settings.database_url) as session:
-        session.get(Window, windows[1].window_id).clip_path = str(clips / "w1.flac")
+        window_ids = list(session.scalars(select(Window.id).order_by(Window.start_time)))
+    assert len(window_ids) == 3
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     _log_in(page, base, "listener")
     player = page.locator("audio#clip-player")
     player.wait_for(timeout=30000)  # the newest clip is offered before any tap
-    assert player.get_attribute("src") == f"/live/clip/{windows[1].window_id}"
-    duration = player.evaluate("el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
-                               " el.onerror = () => fail('cannot load ' + el.src); el.load(); })")
-    assert duration == pytest.approx(2.0, abs=0.05)  # Chromium fetched (with the session) and decoded the FLAC
-    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('spectrogram_source').selected.indices = [2] }")
-    page.wait_for_selector("text=has no clip", timeout=10000)
+    assert player.get_attribute("src") == f"/live/clip/{window_ids[-1]}"
+    load = ("el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
+            " el.onerror = () => fail('cannot load ' + el.src); el.load(); })")
+    duration = player.evaluate(load)
+    assert duration == pytest.approx(settings.ingest_window_s, abs=0.05)  # Chromium fetched and decoded the FLAC
+    page.evaluate("() => { Bokeh.documents[0].get_model_by_name('spectrogram_source').selected.indices = [0] }")
+    page.wait_for_selector(f"audio#clip-player[src='/live/clip/{window_ids[0]}']", timeout=10000)
+    assert page.locator("audio#clip-player").evaluate(load) == pytest.approx(settings.ingest_window_s, abs=0.05)
     page.screenshot(path=str(SCREENSHOTS / "live-audio.png"), full_page=True)
+
+
+def _truth_statuses(page) -> list[str]:
+    return page.evaluate("() => Bokeh.documents[0].get_model_by_name('truth_source').data.status")
+
+
+def _hover_truth_window(page, index: int) -> str:
+    """Point at the truth lane's bar of window `index` and read the tooltip Bokeh shows."""
+    point = page.evaluate(f"""() => {{
+        const doc = Bokeh.documents[0];
+        const view = Bokeh.index.find_one(doc.get_model_by_name('truth'));
+        const x = doc.get_model_by_name('truth_source').data.x[{index}];
+        const box = view.canvas_view.el.getBoundingClientRect();
+        return {{x: box.left + view.frame.x_scale.compute(x), y: box.top + view.frame.bbox.vcenter}};
+    }}""")
+    page.mouse.move(point["x"], point["y"])
+    tooltip = page.locator(".bk-Tooltip").filter(has_text="window")
+    tooltip.first.wait_for(timeout=10000)
+    return tooltip.first.evaluate("el => el.shadowRoot.textContent")  # Bokeh renders it in a shadow root
+
+
+def test_truth_lane_shows_the_ais_truth_beside_the_predictions(web, browser, new_topic, tmp_path: Path) -> None:
+    settings, base = web
+    make_user(settings, "watcher", "viewer")
+    labelled_world(settings, new_topic("truth"), tmp_path)
+    from oceanwatch.db import session_scope
+    from oceanwatch.db.models import TruthLabel, Vessel, Window
+    from sqlalchemy import select
+
+    with session_scope(settings.database_url) as session:
+        windows = session.scalars(select(Window.id).order_by(Window.start_time)).all()
+        truth = {t.window_id: t for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == 20))}
+        names = dict(session.execute(select(Vessel.mmsi, Vessel.name)).all())
+    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _log_in(page, base, "watcher")
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[0].get_model_by_name('truth_source') !== null", timeout=30000)
+    assert _source_length(page, "truth_source") == len(windows)
+    statuses = _truth_statuses(page)
+    assert statuses == ["ambiguous" if truth[w].ambiguous else "labelled" for w in windows]
+    labelled, ambiguous = statuses.index("labelled"), statuses.index("ambiguous")
+    text = _hover_truth_window(page, labelled)
+    vessel = truth[windows[labelled]].vessels[0]
+    assert names[vessel] in text and ",".join(truth[windows[labelled]].classes) in text
+    page.screenshot(path=str(tmp_path / "live-truth-20km.png"), full_page=True)
+    text = _hover_truth_window(page, ambiguous)
+    assert "ambiguous" in text
+    assert all(f"{names[m] or 'unnamed'} ({m})" in text for m in truth[windows[ambiguous]].buffer_vessels)
+
+    page.locator("select[name=truth_radius]").select_option(label="30 km")
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('truth').title.text"
+                           " == 'AIS truth within 30 km'", timeout=10000)
+    with session_scope(settings.database_url) as session:
+        at_30 = {t.window_id: t.ambiguous
+                 for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == 30))}
+    page.wait_for_function("expected => { const s = Bokeh.documents[0].get_model_by_name('truth_source').data.status;"
+                           " return s.length == expected.length && s.every((v, i) => v == expected[i]); }",
+                           arg=["ambiguous" if at_30[w] else "labelled" for w in windows], timeout=10000)
+    assert _truth_statuses(page) != statuses  # the radius changed what the lane says
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(tmp_path / "live-truth-30km.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "live-truth.png"), full_page=True)
+    assert errors == []
 
 
 def test_operator_uploads_deploys_and_deactivates_a_model(web, browser, tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """The live dashboard document: plots from `plots`, rows from `queries`, kept current by streaming.
 
 A periodic callback reads only rows newer than the last ids it has and `stream`s them
-(no page reload, no full redraw).  Choosing a time in the picker stops following and shows
+(no page reload, no full redraw); AIS truth, which arrives after its window and may be
+revised, is also re-read for the shown windows whose truth was computed since the last tick,
+and `patch`ed in place.  Choosing a time in the picker stops following and shows
 the span ending there; switching "Follow live" back on returns to the newest data.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bokeh.document import Document
@@ -24,6 +26,10 @@ UPDATE_MS = 2000
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_ROLLOVER = 90
 PREDICTION_ROLLOVER = 5000
+TRUTH_ROLLOVER = 5000
+# Truth rows are stamped with their transaction's start: re-read this far back so a labelling
+# transaction that committed after the last tick (but started before it) is not missed.
+TRUTH_OVERLAP = dt.timedelta(seconds=60)
 AIS_LOOKBACK = dt.timedelta(minutes=15)
 NO_MODEL = "(no active model)"
 
@@ -66,6 +72,36 @@ def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[s
             "sog": [r["sog"] for r in rows], "time": [r["time"].isoformat() for r in rows]}
 
 
+def _vessel_list(vessels: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{v['name'] or 'unnamed'} ({v['mmsi']})" for v in vessels) or "none"
+
+
+def truth_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[str, list[Any]]:
+    """The truth lane's columns: per window its classes at the chosen radius, whether ambiguous, the vessels."""
+    out: dict[str, list[Any]] = {c: [] for c in plots.TRUTH_COLUMNS}
+    for r in rows:
+        start, end, truth = _ms(r["start"]), _ms(r["end"]), r["truth"]
+        if truth is None:
+            status, classes = "pending", []
+        else:
+            status, classes = ("ambiguous" if truth["ambiguous"] else "labelled"), truth["classes"]
+        fill, hatch = plots.TRUTH_STYLE[status]
+        color = fill or plots.class_color(classes[0] if classes else None, colors)
+        out["window_id"].append(r["window_id"])
+        out["x"].append((start + end) / 2)
+        out["width"].append(end - start)
+        out["lane"].append(plots.TRUTH_LANE)
+        out["label"].append((",".join(classes) or "none") if status == "labelled" else status)
+        out["status"].append(status)
+        out["classes"].append(",".join(classes) or ("not labelled yet" if truth is None else "none"))
+        out["vessels"].append(_vessel_list(truth["vessels"]) if truth else "")
+        out["buffer"].append(_vessel_list(truth["buffer_vessels"]) if truth else "")
+        out["color"].append(color)
+        out["line"].append(plots.PENDING_LINE if status == "pending" else color)
+        out["hatch"].append(hatch)
+    return out
+
+
 def audio_html(window_id: int | None) -> str:
     """The audio player for a window's clip, served by the web app (same origin as the page)."""
     if window_id is None:
@@ -77,14 +113,19 @@ def audio_html(window_id: int | None) -> str:
 class LiveDashboard:
     """One browser session's dashboard: its sources, widgets and the ids it has already shown."""
 
-    def __init__(self, session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float) -> None:
+    def __init__(self, session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float,
+                 truth_radii_km: Sequence[int]) -> None:
         self.session_factory = session_factory
         self.hydrophone_id = hydrophone_id
         self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
         self.predictions = plots.empty_source(plots.PREDICTION_COLUMNS, "prediction_source")
         self.vessels = plots.empty_source(plots.VESSEL_COLUMNS, "vessel_source")
+        self.truth = plots.empty_source(plots.TRUTH_COLUMNS, "truth_source")
         self.last_window_id: int | None = None
         self.last_prediction_id: int | None = None
+        self.last_truth_window_id: int | None = None
+        self.truth_read_at: dt.datetime | None = None  # database time of the last truth read
+        self.truth_start: dt.datetime | None = None  # the shown span's start (its end: self.end, or live)
         self.end: dt.datetime | None = None
         with self.session_factory() as session:
             self.models = queries.active_models(session)
@@ -92,6 +133,10 @@ class LiveDashboard:
         labels = [m.label for m in self.models]
         self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms)
         x_range = self.spectrogram_fig.x_range
+        self.radius_km = truth_radii_km[0]  # the Select's value, readable off the document thread
+        self.truth_radius = Select(title="Truth radius", value=str(self.radius_km), name="truth_radius",
+                                   options=[(str(r), f"{r} km") for r in truth_radii_km])
+        self.truth_fig = plots.truth_figure(self.truth, self.radius_km, x_range)
         self.timeline_fig = plots.timeline_figure(self.predictions, labels or [NO_MODEL], x_range)
         self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
         self.uncertainty_fig = plots.uncertainty_figure(self.predictions, labels, "entropy", x_range)
@@ -107,12 +152,13 @@ class LiveDashboard:
         self.picker.on_change("value", self._on_pick)
         self.span.on_change("value", lambda _a, _o, _n: self.reload())
         self.follow.on_change("active", self._on_follow)
+        self.truth_radius.on_change("value", self._on_radius)
         self.spectrograms.selected.on_change("indices", self._on_tap)
 
     def layout(self):
-        controls = row(self.follow, self.picker, self.span, self.metric, self.status)
-        left = column(self.spectrogram_fig, self.timeline_fig, self.confidence_fig, self.uncertainty_fig,
-                      sizing_mode="stretch_width")
+        controls = row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status)
+        left = column(self.spectrogram_fig, self.truth_fig, self.timeline_fig, self.confidence_fig,
+                      self.uncertainty_fig, sizing_mode="stretch_width")
         return column(controls, row(left, column(self.map_fig, self.audio), sizing_mode="stretch_width"),
                       sizing_mode="stretch_width", name="live_root")
 
@@ -137,10 +183,24 @@ class LiveDashboard:
         self.spectrograms.data = spectrogram_columns(specs)
         self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
         self.vessels.data = vessel_columns(vessels, self.colors)
+        self.truth_start = start
+        self.reload_truth()
         self.last_window_id = max((r["window_id"] for r in specs), default=self.last_window_id)
         self.last_prediction_id = max((r["id"] for r in preds), default=self.last_prediction_id)
         self._status(end)
         self._offer_newest_clip(specs)
+
+    def reload_truth(self) -> None:
+        """Replace the truth lane with the shown span's windows at the chosen radius (a radius change, a reload)."""
+        end = None if self.follow.active else self.end
+        with self.session_factory() as session:
+            read_at = queries.database_now(session)
+            rows = queries.truth_rows(session, self.hydrophone_id, self.radius_km, start=self.truth_start, end=end,
+                                      limit=TRUTH_ROLLOVER)
+        self.truth.data = truth_columns(rows, self.colors)
+        self.truth_read_at = read_at
+        self.last_truth_window_id = max((r["window_id"] for r in rows), default=self.last_truth_window_id)
+        self.truth_fig.title.text = plots.truth_title(self.radius_km)
 
     def _offer_newest_clip(self, specs: list[dict[str, Any]]) -> None:
         """Until the user taps a window, the player holds the newest clip of the loaded span.
@@ -176,7 +236,15 @@ class LiveDashboard:
                                             after_id=self.last_prediction_id, limit=PREDICTION_ROLLOVER)
             end = queries.latest_window_time(session, self.hydrophone_id) or dt.datetime.now(dt.timezone.utc)
             vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
-        return {"models": models, "specs": specs, "preds": preds, "end": end, "vessels": vessels}
+            truth_read_at = queries.database_now(session)
+            new_truth = queries.truth_rows(session, self.hydrophone_id, self.radius_km,
+                                           after_window_id=self.last_truth_window_id, limit=TRUTH_ROLLOVER)
+            revised = queries.truth_rows(
+                session, self.hydrophone_id, self.radius_km, start=self.truth_start, limit=TRUTH_ROLLOVER,
+                computed_after=self.truth_read_at - TRUTH_OVERLAP) if self.truth_read_at is not None else []
+        return {"models": models, "specs": specs, "preds": preds, "end": end, "vessels": vessels,
+                "truth": {"radius_km": self.radius_km, "read_at": truth_read_at, "new": new_truth,
+                          "revised": revised}}
 
     def apply_new(self, fresh: dict[str, Any]) -> None:
         if [m.id for m in fresh["models"]] != [m.id for m in self.models]:
@@ -193,7 +261,31 @@ class LiveDashboard:
         vessels = vessel_columns(fresh["vessels"], self.colors)
         if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
             self.vessels.data = vessels
+        self._apply_truth(fresh["truth"])
         self._status(fresh["end"])
+
+    def _apply_truth(self, truth: dict[str, Any]) -> None:
+        """Stream the new windows' truth (or pending), then patch the shown windows whose truth changed."""
+        if truth["radius_km"] != self.radius_km:  # read for a radius no longer chosen
+            return
+        if truth["new"]:
+            self.truth.stream(truth_columns(truth["new"], self.colors), rollover=TRUTH_ROLLOVER)
+            self.last_truth_window_id = max(r["window_id"] for r in truth["new"])
+        self.truth_read_at = truth["read_at"]
+        if not truth["revised"]:
+            return
+        index = {wid: i for i, wid in enumerate(self.truth.data["window_id"])}
+        revised = truth_columns(truth["revised"], self.colors)
+        patches: dict[str, list[tuple[int, Any]]] = {}
+        for k, wid in enumerate(revised["window_id"]):
+            i = index.get(wid)
+            if i is None:  # scrolled out of the shown span
+                continue
+            for name, values in revised.items():
+                if self.truth.data[name][i] != values[k]:
+                    patches.setdefault(name, []).append((i, values[k]))
+        if patches:  # only what changed goes to the browser
+            self.truth.patch(patches)
 
     def _sync_models(self) -> None:
         """Give a newly deployed model its row and lines (and drop retired ones from the axis)."""
@@ -227,6 +319,10 @@ class LiveDashboard:
             self.end = None
         self.reload()
 
+    def _on_radius(self, _attr: str, _old: str, new: str) -> None:
+        self.radius_km = int(new)
+        self.reload_truth()
+
     def _on_tap(self, _attr: str, _old: list[int], new: list[int]) -> None:
         if not new:
             return
@@ -236,12 +332,12 @@ class LiveDashboard:
         self.audio.text = audio_html(window_id) if has_clip else f"<p>Window {window_id} has no clip.</p>"
 
 
-def make_document(session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float
-                  ) -> Callable[[Document], None]:
+def make_document(session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float,
+                  truth_radii_km: Sequence[int]) -> Callable[[Document], None]:
     """A Bokeh FunctionHandler body that builds one dashboard per session."""
 
     def build(doc: Document) -> None:
-        dashboard = LiveDashboard(session_factory, hydrophone_id, lat, lon)
+        dashboard = LiveDashboard(session_factory, hydrophone_id, lat, lon, truth_radii_km)
         dashboard.reload()
         doc.add_root(dashboard.layout())
         doc.title = "OceanWatch live"

@@ -24,6 +24,12 @@ SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "n_mels", "clip")
 PREDICTION_COLUMNS = ("id", "model", "window_id", "x", "width", "start", "predicted", "color", "confidence",
                       *UNCERTAINTY_METRICS)
 VESSEL_COLUMNS = ("mmsi", "name", "lon", "lat", "class_code", "color", "sog", "time")
+TRUTH_COLUMNS = ("window_id", "x", "width", "lane", "label", "status", "classes", "vessels", "buffer", "color",
+                 "line", "hatch")
+TRUTH_LANE = "AIS truth"
+# How the truth lane draws a window by status: (fill colour or None for the class colour, hatch pattern).
+TRUTH_STYLE = {"labelled": (None, " "), "ambiguous": (UNKNOWN_COLOR, "/"), "pending": ("#ffffff", " ")}
+PENDING_LINE = "#607d8b"
 
 
 def empty_source(columns: Sequence[str], name: str | None = None) -> ColumnDataSource:
@@ -62,6 +68,27 @@ def timeline_figure(source: ColumnDataSource, model_labels: Sequence[str], x_ran
     fig.legend.orientation, fig.legend.location = "horizontal", "top_left"
     fig.add_tools(HoverTool(tooltips=[("model", "@model"), ("class", "@predicted"),
                                       ("confidence", "@confidence{0.00}"), ("window", "@window_id")]))
+    return fig
+
+
+def truth_title(radius_km: int) -> str:
+    return f"AIS truth within {radius_km} km"
+
+
+def truth_figure(source: ColumnDataSource, radius_km: int, x_range=None, height: int = 170):
+    """The truth lane beside the prediction lanes: a bar per window coloured by its class like theirs;
+    ambiguous windows hatched grey, windows the labeller has not reached yet (pending) outlined white.
+
+    The legend sits above the lane, not on it (it would hide bars), and not beside it (the frame
+    must stay as wide as the figures it shares the time axis with)."""
+    fig = figure(title=truth_title(radius_km), x_axis_type="datetime", height=height, sizing_mode="stretch_width",
+                 y_range=FactorRange(TRUTH_LANE), tools="xpan,xwheel_zoom,reset", name="truth",
+                 **({"x_range": x_range} if x_range is not None else {}))
+    fig.add_layout(Legend(orientation="horizontal", location="top_left", border_line_alpha=0), "above")
+    fig.rect(x="x", y="lane", width="width", height=0.8, fill_color="color", line_color="line", hatch_pattern="hatch",
+             hatch_color="#37474f", hatch_alpha=0.7, source=source, legend_field="label")
+    fig.add_tools(HoverTool(tooltips=[("truth", "@label"), ("classes", "@classes"), ("vessels", "@vessels"),
+                                      ("in the buffer", "@buffer"), ("window", "@window_id")]))
     return fig
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from oceanwatch.db.models import (AISPosition, ClassMapping, MLModel, Prediction, ShipClass, Spectrogram, Vessel,
-                                  VesselClassOverride, Window)
+from oceanwatch.db.models import (AISPosition, ClassMapping, MLModel, Prediction, ShipClass, Spectrogram, TruthLabel,
+                                  Vessel, VesselClassOverride, Window)
 from oceanwatch.messages import PackedArray
+from oceanwatch.truth import window_truths
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,37 @@ def prediction_rows(session: Session, model_ids: list[int], hydrophone_id: str, 
     return [{"id": r.id, "model_id": r.model_id, "window_id": r.window_id, "predicted": list(r.predicted),
              "confidence": r.confidence, "entropy": r.entropy, "epistemic": r.epistemic, "aleatoric": r.aleatoric,
              "start": r.start_time, "end": r.end_time} for r in reversed(rows)]
+
+
+def database_now(session: Session) -> dt.datetime:
+    """The database's clock: truth rows are stamped by it, so "revised since" is measured by it too."""
+    return session.scalar(select(func.now()))
+
+
+def truth_rows(session: Session, hydrophone_id: str, radius_km: int, *, after_window_id: int | None = None,
+               start: dt.datetime | None = None, end: dt.datetime | None = None,
+               computed_after: dt.datetime | None = None, limit: int = 5000) -> list[dict[str, Any]]:
+    """Windows with their AIS truth at `radius_km` (None: not labelled yet), oldest first.
+
+    `computed_after` keeps only windows whose truth was (re)computed since then: truth arrives
+    after its window (the labeller waits for the AIS) and is revised by late AIS and mapping edits.
+    """
+    conditions = [Window.hydrophone_id == hydrophone_id]
+    if after_window_id is not None:
+        conditions.append(Window.id > after_window_id)
+    if start is not None:
+        conditions.append(Window.start_time >= start)
+    if end is not None:
+        conditions.append(Window.start_time <= end)
+    query = select(Window.id, Window.start_time, Window.end_time)
+    if computed_after is not None:
+        query = query.join(TruthLabel, and_(TruthLabel.window_id == Window.id, TruthLabel.radius_km == radius_km))
+        conditions.append(TruthLabel.computed_at > computed_after)
+    rows = session.execute(query.where(and_(*conditions)).order_by(Window.start_time.desc(), Window.id)
+                           .limit(limit)).all()
+    truths = window_truths(session, [r.id for r in rows], radius_km)
+    return [{"window_id": r.id, "start": r.start_time, "end": r.end_time,
+             "truth": truths[r.id][0] if r.id in truths else None} for r in reversed(rows)]
 
 
 def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:

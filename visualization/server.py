@@ -34,7 +34,7 @@ def url_prefix(settings: Settings) -> str:
 def make_server(settings: Settings, address: str | None = None, port: int | None = None) -> Server:
     factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
     live = Application(FunctionHandler(make_document(factory, settings.hydrophone_id, settings.hydrophone_lat,
-                                                     settings.hydrophone_lon)))
+                                                     settings.hydrophone_lon, settings.truth_radii_km)))
     return Server({LIVE_PATH: live}, address=address or settings.web_host,
                   port=settings.bokeh_port if port is None else port,
                   allow_websocket_origin=settings.resolved_bokeh_origins(),

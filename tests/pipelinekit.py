@@ -1,0 +1,52 @@
+"""The simulated world stored the way the services store it: audio through the ingest service's own
+ingestor, AIS through the AIS service's pipeline reading a receiver's log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ais_stream.service import AisPipeline, run
+from ais_stream.sources import FileSource
+from ingest.service import make_ingestor
+from ingest.simulator import SimulatorSource
+from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.features import window_hop_seconds
+from oceanwatch.kafka import make_producer
+from oceanwatch.nmea_sim import NmeaSimulator
+from oceanwatch.scenario import Scenario
+from oceanwatch.service import StopFlag
+from oceanwatch.simclock import SimClock
+
+
+def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: float, end: float) -> None:
+    """The scenario's audio from about `start` to `end` (UNIX s) as the running ingest service writes it:
+    windows, spectrograms, FLAC clips under DATA_DIR/clips and Kafka messages.
+
+    The source's clock stands (all but) still at `end`, so every chunk before it is due at once
+    and the test never waits for simulated time.
+    """
+    ensure_default_hydrophone(settings.database_url, settings)
+    clock = SimClock(anchor=end, speed=1e-9)
+    source = SimulatorSource(scenario, scenario.sites[0], clock, StopFlag(), settings.ingest_sim_sample_rate,
+                             window_hop_seconds(settings.ingest_window_s), end - start)
+    producer = make_producer(settings)
+    ingestor = make_ingestor(settings, producer, topic)
+    try:
+        for segment in source:
+            ingestor.feed(segment)
+            if source.caught_up():
+                break
+    finally:
+        ingestor.close()
+        producer.close()
+
+
+def store_simulated_ais(settings: Settings, scenario: Scenario, start: float, end: float, log: Path) -> None:
+    """The scenario's AIS from `start` to `end` written as a receiver logs it, then read by the AIS
+    service's file source into vessels, positions and ranges (hydrophones first, so ranges are measured)."""
+    ensure_default_hydrophone(settings.database_url, settings)
+    log.write_text("\n".join(line for _, line in NmeaSimulator(scenario).sentences(start, end)) + "\n")
+    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", FileSource.name)
+    run(pipeline, FileSource(log, StopFlag()), StopFlag(), batch_wait_s=0.05)
