@@ -20,6 +20,7 @@ from sqlalchemy import select
 from ais_stream.decode import AisDecoder, PositionReport, StaticReport
 from ais_stream.service import AisPipeline, run
 from ais_stream.sources import FileSource
+from tests.test_ais_decode import position as one_position
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition
 from oceanwatch.db.seed import ensure_default_hydrophone
@@ -33,10 +34,8 @@ STATIC = dict(msg_type=5, mmsi=366_000_001, callsign="WXYZ1", shipname="OCEAN GR
 
 
 def position(mmsi: int = 366_123_456, **fields) -> str:
-    data = dict(msg_type=1, mmsi=mmsi, status=0, speed=12.3, lon=-122.12345, lat=36.71234, course=151.2,
-                heading=151, second=56)
-    data.update(fields)
-    return encode_dict(data, sentence_type="VDM")[0]
+    """A type 1 sentence made at second 56, the second the receiver suffixes below carry."""
+    return one_position(mmsi, **{"second": 56, **fields})
 
 
 def nmea(delimiter: str, body: str) -> str:

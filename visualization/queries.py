@@ -47,6 +47,19 @@ def latest_window_time(session: Session, hydrophone_id: str) -> dt.datetime | No
     return session.scalar(select(func.max(Window.end_time)).where(Window.hydrophone_id == hydrophone_id))
 
 
+def _window_range(hydrophone_id: str, after_window_id: int | None, start: dt.datetime | None,
+                  end: dt.datetime | None) -> list[Any]:
+    """Conditions picking a hydrophone's windows newer than an id and/or starting within [start, end]."""
+    conditions: list[Any] = [Window.hydrophone_id == hydrophone_id]
+    if after_window_id is not None:
+        conditions.append(Window.id > after_window_id)
+    if start is not None:
+        conditions.append(Window.start_time >= start)
+    if end is not None:
+        conditions.append(Window.start_time <= end)
+    return conditions
+
+
 def spectrogram_rows(session: Session, hydrophone_id: str, *, after_window_id: int | None = None,
                      start: dt.datetime | None = None, end: dt.datetime | None = None,
                      limit: int = 120) -> list[dict[str, Any]]:
@@ -54,13 +67,7 @@ def spectrogram_rows(session: Session, hydrophone_id: str, *, after_window_id: i
 
     A window may have spectrograms of several feature specs; one is shown (the first by spec hash).
     """
-    conditions = [Window.hydrophone_id == hydrophone_id]
-    if after_window_id is not None:
-        conditions.append(Window.id > after_window_id)
-    if start is not None:
-        conditions.append(Window.start_time >= start)
-    if end is not None:
-        conditions.append(Window.start_time <= end)
+    conditions = _window_range(hydrophone_id, after_window_id, start, end)
     newest_first = (select(Window.id, Window.start_time, Window.end_time, Window.clip_path, Spectrogram.dtype,
                            Spectrogram.shape, Spectrogram.data)
                     .join(Spectrogram, Spectrogram.window_id == Window.id)
@@ -117,13 +124,7 @@ def truth_rows(session: Session, hydrophone_id: str, radius_km: int, *, after_wi
     `computed_after` keeps only windows whose truth was (re)computed since then: truth arrives
     after its window (the labeller waits for the AIS) and is revised by late AIS and mapping edits.
     """
-    conditions = [Window.hydrophone_id == hydrophone_id]
-    if after_window_id is not None:
-        conditions.append(Window.id > after_window_id)
-    if start is not None:
-        conditions.append(Window.start_time >= start)
-    if end is not None:
-        conditions.append(Window.start_time <= end)
+    conditions = _window_range(hydrophone_id, after_window_id, start, end)
     query = select(Window.id, Window.start_time, Window.end_time)
     if computed_after is not None:
         query = query.join(TruthLabel, and_(TruthLabel.window_id == Window.id, TruthLabel.radius_km == radius_km))
