@@ -94,8 +94,8 @@ def run(settings: Settings, days: float) -> tuple[dict[str, Any], dict[str, Any]
 
     one_model_all = median_ms(lambda: get("/api/v1/metrics", {"model_id": model_ids[0], "bucket": "day"}), 3)
     compare_all = median_ms(lambda: get("/api/v1/metrics/compare", [("model_id", m) for m in model_ids]), 3)
-    page_week = median_ms(lambda: get("/metrics/"), 3)  # both active models, last 7 days
-    page_all = median_ms(lambda: get("/metrics/", [*[("model_id", m) for m in model_ids], ("preset", "all")]), 3)
+    page_week = median_ms(lambda: get("/scores/"), 3)  # both active models, last 7 days
+    page_all = median_ms(lambda: get("/scores/", [*[("model_id", m) for m in model_ids], ("preset", "all")]), 3)
     scored = get("/api/v1/metrics", {"model_id": model_ids[0]}).json["report"]["n"]
 
     edit = {"action": "mapping", "ship_types": list(range(70, 80)), "class_code": "C"}
