@@ -28,7 +28,7 @@ from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
 from oceanwatch.registry.store import sha256_file
 from oceanwatch.uncertainty import summarize
-from oceanwatch.uploaded_clip import Clip, ClipError, ClipWindows, read_clip, split_windows
+from oceanwatch.uploaded_clip import Clip, ClipError, ClipWindows, read_clip, require_real_audio, split_windows
 from predict_stream.predictions import prediction_rows
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,9 @@ def choose_models(model_id: int | None, name: str | None) -> list[MLModel]:
     return rows
 
 
-def classify(clip: Clip, rows: list[MLModel], cache: ModelCache) -> list[dict[str, Any]]:
-    """Each model's per-window outputs and a clip summary; a model that cannot run says why in `error`."""
+def classify(clip: Clip, rows: list[MLModel], cache: ModelCache, min_audio_share: float) -> list[dict[str, Any]]:
+    """Each model's per-window outputs and a clip summary; a model that cannot run says why in `error`,
+    as does one whose window the clip fills less than `min_audio_share` (its answer would be padding's)."""
     cut: dict[str, tuple[ClipWindows, np.ndarray] | ValueError] = {}
     results = []
     for row in rows:
@@ -112,8 +113,10 @@ def classify(clip: Clip, rows: list[MLModel], cache: ModelCache) -> list[dict[st
             results.append({**entry, "error": f"the model could not be loaded: {exc}", "error_kind": "model"})
             continue
         try:
+            require_real_audio(clip, model.manifest.feature_spec.window_seconds, min_audio_share,
+                               f"model {row.name} v{row.version}")
             windows, features = _features(clip, model.manifest.feature_spec, cut)
-        except ClipMismatch as exc:
+        except (ClipMismatch, ClipError) as exc:
             results.append({**entry, "error": str(exc), "error_kind": "clip"})
             continue
         try:
@@ -127,8 +130,9 @@ def classify(clip: Clip, rows: list[MLModel], cache: ModelCache) -> list[dict[st
         entry["notes"] = windows.notes + ([
             f"the clip's {clip.sample_rate} Hz is below the model's {spec.sample_rate} Hz: it was upsampled, so "
             f"there is nothing above {clip.sample_rate / 2:g} Hz"] if clip.sample_rate < spec.sample_rate else [])
-        entry["windows"] = [{"start_s": start, "end_s": min(start + window_s, clip.duration_s),
-                             **{k: out[k] for k in OUTPUT_FIELDS}} for start, out in zip(windows.starts_s, outputs)]
+        entry["windows"] = [{"start_s": start, "end_s": min(start + window_s, clip.duration_s), "padded_share": padded,
+                             **{k: out[k] for k in OUTPUT_FIELDS}}
+                            for start, padded, out in zip(windows.starts_s, windows.padded_share, outputs)]
         entry["summary"] = _summary(entry["windows"], list(row.class_names), row.task)
         results.append(entry)
     return results
@@ -199,16 +203,17 @@ def keep(clip: Clip, data: bytes, filename: str, results: dict[str, Any], user_i
 def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep_upload: bool,
         user_id: int | None) -> tuple[Clip, dict[str, Any]]:
     """Read, classify and optionally keep one upload; raises ClipError (400) or ModelChoiceError."""
+    settings = current_app.config["OCEANWATCH_SETTINGS"]
     try:
-        clip = read_clip(data, current_app.config["OCEANWATCH_SETTINGS"].max_upload_seconds)
+        clip = read_clip(data, settings.max_upload_seconds)
     except ClipError as exc:
         log.warning("upload %r refused: %s", filename, exc)
         raise
     rows = choose_models(model_id, name)
-    models = classify(clip, rows, model_cache())
+    models = classify(clip, rows, model_cache(), settings.classify_min_audio_share)
+    if all(m.get("error_kind") == "clip" for m in models):  # no model could take this clip
+        raise ClipError("; ".join(m["error"] for m in models))
     if len(rows) == 1 and "error" in models[0]:  # the one model asked for could not answer
-        if models[0]["error_kind"] == "clip":
-            raise ClipError(models[0]["error"])
         raise ModelChoiceError(models[0]["error"], 409)
     result = {"clip": clip_summary(clip, filename), "models": models}
     result["upload_id"] = keep(clip, data, filename, result, user_id) if keep_upload else None

@@ -49,7 +49,8 @@ def _arg(name: str) -> str | None:
                       _param("model", "query", "only this model name (its active version, else its newest)",
                              {"type": "string"}),
                       _param("keep", "query", "store the clip and its results (uploads table)", {"type": "boolean"})],
-          responses={"400": "not a usable WAV/FLAC clip (the reason is given)", "404": "no such model",
+          responses={"400": "not a usable WAV/FLAC clip, or too little real audio for the model's window "
+                            "(CLASSIFY_MIN_AUDIO_SHARE; the reason is given)", "404": "no such model",
                      "409": "no active model", "413": "larger than MAX_UPLOAD_MB"},
           request_body={"required": True, "content": {"multipart/form-data": {"schema": {
               "type": "object", "required": ["file"],

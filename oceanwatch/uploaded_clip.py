@@ -43,11 +43,13 @@ class Clip:
 
 @dataclass(frozen=True)
 class ClipWindows:
-    """A clip cut for one window length: (windows, samples, channels) audio and each window's start (s)."""
+    """A clip cut for one window length: (windows, samples, channels) audio, each window's start (s) and
+    the share of each window that is zero padding rather than audio (0 for a full window)."""
 
     audio: np.ndarray
     starts_s: list[float]
     notes: list[str]
+    padded_share: list[float]
 
 
 def read_clip(data: bytes, max_seconds: float) -> Clip:
@@ -84,15 +86,17 @@ def _reason(exc: BaseException) -> str:
 
 def split_windows(clip: Clip, window_seconds: float) -> ClipWindows:
     """Windows of `window_seconds` every 75 % of it, wholly inside the clip; a shorter clip is one
-    zero-padded window (the feature code pads it), and uncovered tail audio is reported, not hidden."""
+    zero-padded window (the feature code pads it; its `padded_share` says how much), and uncovered tail
+    audio is reported, not hidden."""
     rate = clip.sample_rate
     length = int(round(window_seconds * rate))
     hop = int(round(window_hop_seconds(window_seconds) * rate))
     total = clip.audio.shape[0]
     if total < length:
+        padded = 1.0 - total / length
         note = (f"the clip ({clip.duration_s:.2f} s) is shorter than one {window_seconds:g} s window; "
-                f"it was zero-padded")
-        return ClipWindows(audio=clip.audio[None], starts_s=[0.0], notes=[note])
+                f"it was zero-padded ({padded:.0%} of the window is padding)")
+        return ClipWindows(audio=clip.audio[None], starts_s=[0.0], notes=[note], padded_share=[padded])
     starts = list(range(0, total - length + 1, hop))
     audio = np.stack([clip.audio[s:s + length] for s in starts])
     notes = []
@@ -100,4 +104,14 @@ def split_windows(clip: Clip, window_seconds: float) -> ClipWindows:
     if tail > 0:
         notes.append(f"the last {tail / rate:.2f} s do not fill a {window_seconds:g} s window on the "
                      f"{window_hop_seconds(window_seconds):g} s grid and were not classified")
-    return ClipWindows(audio=audio, starts_s=[s / rate for s in starts], notes=notes)
+    return ClipWindows(audio=audio, starts_s=[s / rate for s in starts], notes=notes,
+                       padded_share=[0.0] * len(starts))
+
+
+def require_real_audio(clip: Clip, window_seconds: float, min_share: float, model: str) -> None:
+    """Refuse a clip that fills less than `min_share` of `model`'s window: the zero padding would
+    dominate the features and the model would answer confidently about silence (ClipError says so)."""
+    needed = min_share * window_seconds
+    if clip.duration_s < needed:
+        raise ClipError(f"the clip is {clip.duration_s:.1f} s; {model} needs at least {needed:.1f} s of real audio "
+                        f"({min_share:.0%} of its {window_seconds:g}-s window)")

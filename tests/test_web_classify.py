@@ -108,12 +108,13 @@ def test_a_wav_clip_is_split_on_the_grid_and_every_active_model_answers(api, set
 
 def test_a_short_stereo_flac_is_zero_padded_and_one_named_model_answers(api, settings: Settings, models) -> None:
     rate = 16000
-    samples = audio(1.2, rate, channels=2, seed=3)
+    samples = audio(2.7, rate, channels=2, seed=3)  # 90 % of the 3 s window, above the 80 % default
     response = api(encode(samples, rate, "FLAC", "PCM_16"), "clip.flac", model="plain")
     assert response.status_code == 200, response.json
     (entry,) = response.json["models"]
     assert entry["model_id"] == models["plain"] and response.json["clip"]["channels"] == 2
-    assert len(entry["windows"]) == 1 and "zero-padded" in entry["notes"][0]
+    assert len(entry["windows"]) == 1 and "zero-padded (10% of the window is padding)" in entry["notes"][0]
+    assert entry["windows"][0]["padded_share"] == pytest.approx(0.1)
     decoded, _ = soundfile.read(io.BytesIO(encode(samples, rate, "FLAC", "PCM_16")), dtype="float32", always_2d=True)
     expected = direct(settings, models["plain"], decoded[None], rate)
     np.testing.assert_allclose(entry["windows"][0]["probabilities"], expected[0], atol=1e-5)
@@ -122,6 +123,48 @@ def test_a_short_stereo_flac_is_zero_padded_and_one_named_model_answers(api, set
     assert not any("upsampled" in n for n in entry["notes"])
     low = api(encode(audio(3.0, 2000), 2000, "WAV"), model="plain").json["models"][0]
     assert any("upsampled" in n and "1000 Hz" in n for n in low["notes"])
+
+
+def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_fill(
+        api, app, settings: Settings, tmp_path: Path) -> None:
+    """Zero padding makes a model answer confidently about silence: a clip that fills less than
+    CLASSIFY_MIN_AUDIO_SHARE of a model's window is refused for that model; models with a shorter window answer."""
+    short = register(settings, tmp_path, "short")  # 3 s window
+    long = register(settings, tmp_path, "long", spec=dataclasses.replace(TINY_SPEC, window_seconds=10.0))
+    data = encode(audio(6.0, 8000), 8000, "WAV")
+    response = api(data)
+    assert response.status_code == 200, response.json
+    by_id = {m["model_id"]: m for m in response.json["models"]}
+    assert by_id[long]["error_kind"] == "clip" and "windows" not in by_id[long]
+    assert by_id[long]["error"] == ("the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio "
+                                    "(80% of its 10-s window)")
+    assert len(by_id[short]["windows"]) == 2 and all(w["padded_share"] == 0 for w in by_id[short]["windows"])
+    alone = api(data, model_id=long)
+    assert alone.status_code == 400 and "needs at least 8.0 s of real audio" in alone.json["error"]
+    tiny = api(encode(audio(1.0, 8000), 8000, "WAV"))  # fills no model's window well enough
+    assert tiny.status_code == 400 and "model short v1 needs at least 2.4 s" in tiny.json["error"] \
+        and "model long v1 needs at least 8.0 s" in tiny.json["error"]
+    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"classify_min_audio_share": 0.5})
+    relaxed = api(data, model_id=long)
+    assert relaxed.status_code == 200, relaxed.json
+    (window,) = relaxed.json["models"][0]["windows"]
+    assert window["padded_share"] == pytest.approx(0.4) and window["end_s"] == pytest.approx(6.0)
+
+    operator = logged_in(app, settings, "operator")
+    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"),
+                                             "file": (io.BytesIO(data), "six.wav")},
+                         content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'id="result-model-{long}"' in html and '<td class="padded">40 %</td>' in html
+    assert '<td class="padded">0 %</td>' in html  # the short model's full windows
+    app.config["OCEANWATCH_SETTINGS"] = settings
+    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"), "model_id": str(long),
+                                             "file": (io.BytesIO(data), "six.wav")},
+                         content_type="multipart/form-data")
+    assert page.status_code == 400
+    assert "the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio (80% of its 10-s window)" \
+        in page.get_data(as_text=True)
 
 
 def test_kept_uploads_store_the_file_and_the_results(api, settings: Settings, models) -> None:
@@ -210,7 +253,7 @@ def test_uploads_over_the_size_limit_get_413(app, settings: Settings, models) ->
                            data={"file": (io.BytesIO(big), "big.wav")}, content_type="multipart/form-data")
     assert response.status_code == 413 and "0.05 MB" in response.json["error"]
     small = client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-                        data={"file": (io.BytesIO(encode(audio(1.0, 8000), 8000, "WAV")), "s.wav")},
+                        data={"file": (io.BytesIO(encode(audio(3.0, 8000), 8000, "WAV")), "s.wav")},
                         content_type="multipart/form-data")
     assert small.status_code == 200
     operator = logged_in(app, settings, "operator", "page-op")
