@@ -1,12 +1,21 @@
 """Incremental classes: a prototype model on a deployed model's embedding, extended without retraining.
 
 Each class is the mean direction (centroid) of a handful of reviewed windows' embeddings (the
-base model's penultimate layer, L2-normalised) plus a similarity threshold from their spread.
-A window is scored by cosine similarity to every centroid: logit_k = scale * (cos_k - threshold_k),
-and an extra "unknown" logit of 0 wins when no class is similar enough.
+base model's penultimate layer, L2-normalised) plus a radius: how far, in cosine distance, a window
+of the class may lie from the centroid.  A window is scored by its distance d_k to every centroid in
+units of that class's radius r_k: logit_k = scale * (1 - d_k / r_k), and an extra "unknown" logit of
+0 wins when the window lies outside every class's radius.
+
+The radius comes from the support set itself, measured the way the model will run live: each
+window's embedding under the base model's MC-dropout passes is compared with the centroid of the
+*other* windows (leave-one-out, so a window never vouches for itself), and the radius is a margin
+times a high quantile of those distances.  Being relative to the class's own spread, it does not
+depend on the embedding's scale or on how tight the cosines of a given base model (or a given CPU's
+floating-point path) happen to be; an absolute similarity cut from the windows' in-sample spread,
+computed without dropout while live scoring runs with it, did.
 
 The model is assembled from built-in Keras layers only (the base trunk, UnitNormalization and
-two Dense layers whose weights are the centroids and thresholds), so it is registered, loaded in
+a Dense layer whose weights are the centroids and radii), so it is registered, loaded in
 safe mode, run live with MC dropout through the trunk, scored and rolled back like any other
 model. Adding or removing a class registers a new version from the stored class statistics (in
 its manifest), and replaces the active version if there was one.
@@ -14,6 +23,7 @@ its manifest), and replaces the active version if there was one.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,11 +36,14 @@ from oceanwatch.db.models import MLModel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
 from oceanwatch.registry.artifact import load_safely
-from oceanwatch.registry.manifest import parse_manifest
+from oceanwatch.registry.manifest import Manifest, parse_manifest
+from oceanwatch.registry.runtime import LoadedModel
 
 UNKNOWN = "unknown"
-SCALE = 20.0  # sharpness of the softmax over similarities
-SPREAD_K = 2.0  # threshold = mean similarity of the class's own windows - SPREAD_K * their std
+SCALE = 10.0  # logit of a window on its class's centroid; 0 at the radius, negative beyond
+RADIUS_QUANTILE = 0.9  # of the leave-one-out distances of the class's own windows (all MC passes)
+RADIUS_MARGIN = 1.5  # radius = RADIUS_MARGIN * that quantile: a new window is a little farther than a seen one
+CALIBRATION_PASSES = 50  # MC passes per support window when measuring the radius
 MIN_WINDOWS = 3
 
 
@@ -45,31 +58,54 @@ def embedding_model(base: Any) -> Any:
     return keras.Model(base.inputs, keras.layers.UnitNormalization(name="proto_unit")(base.layers[-2].output))
 
 
-def class_stats(embeddings: np.ndarray) -> dict[str, Any]:
-    """Centroid direction and similarity threshold of one class's unit-length embeddings."""
-    if len(embeddings) < MIN_WINDOWS:
-        raise PrototypeError(f"a class needs at least {MIN_WINDOWS} windows, got {len(embeddings)}")
-    centroid = embeddings.mean(axis=0)
-    centroid = centroid / max(float(np.linalg.norm(centroid)), 1e-12)
-    similarity = embeddings @ centroid
-    threshold = float(np.clip(similarity.mean() - SPREAD_K * similarity.std(), -1.0, 0.999))
-    return {"centroid": centroid.astype(float).tolist(), "threshold": threshold, "n": int(len(embeddings)),
-            "mean_similarity": float(similarity.mean())}
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def class_stats(passes: np.ndarray) -> dict[str, Any]:
+    """Centroid and radius of one class from its windows' unit embeddings, shape (passes, windows, D).
+
+    `threshold` is the cosine similarity at the radius (1 - radius), the form the manifest keeps.
+    """
+    n = passes.shape[1]
+    if n < MIN_WINDOWS:
+        raise PrototypeError(f"a class needs at least {MIN_WINDOWS} windows, got {n}")
+    passes = passes.astype(np.float64)
+    per_window = passes.mean(axis=0)  # (windows, D)
+    centroid = _unit(per_window.sum(axis=0))
+    others = _unit(per_window.sum(axis=0)[None] - per_window)  # leave-one-out centroids, (windows, D)
+    distance = 1.0 - np.einsum("pwd,wd->pw", passes, others)
+    radius = float(np.clip(RADIUS_MARGIN * np.quantile(distance, RADIUS_QUANTILE), 1e-4, 2.0))
+    return {"centroid": centroid.tolist(), "threshold": 1.0 - radius, "n": int(n),
+            "mean_similarity": float(1.0 - distance.mean())}
+
+
+def support_stats(base: Any, base_manifest: Manifest, features: np.ndarray) -> dict[str, Any]:
+    """class_stats of `features` embedded by `base` as the live runtime runs it (its MC dropout), with
+    at least CALIBRATION_PASSES passes so the radius does not hang on a few dropout draws."""
+    passes = max(base_manifest.mc_passes, CALIBRATION_PASSES) if base_manifest.passes > 1 else 1
+    embed = LoadedModel(0, dataclasses.replace(base_manifest, mc_passes=passes), embedding_model(base))
+    return class_stats(embed.pass_probabilities(features))
 
 
 def build_model(base: Any, classes: dict[str, dict[str, Any]]) -> Any:
-    """The prototype model over `classes` (code -> class_stats), outputs ordered as the dict then unknown."""
+    """The prototype model over `classes` (code -> class_stats), outputs ordered as the dict then unknown.
+
+    logit_k = SCALE * (1 - (1 - cos_k) / r_k) = (SCALE / r_k) * cos_k - SCALE * (1 - r_k) / r_k, and the
+    unknown logit is a column of zeros: one Dense layer, so the model is a chain the runtime can split
+    before its dropout (the trunk runs once per window, only the head once per MC pass).
+    """
     import keras
 
     embedding = embedding_model(base)
-    centroids = np.array([c["centroid"] for c in classes.values()], dtype=np.float32)  # K x D
-    thresholds = np.array([c["threshold"] for c in classes.values()], dtype=np.float32)
-    similarity = keras.layers.Dense(len(classes), name="proto_classes")
-    unknown = keras.layers.Dense(1, name="proto_unknown")
-    logits = keras.layers.Concatenate(name="proto_logits")([similarity(embedding.output), unknown(embedding.output)])
-    model = keras.Model(embedding.inputs, keras.layers.Softmax(name="proto_probs")(logits), name="prototypes")
-    similarity.set_weights([SCALE * centroids.T, -SCALE * thresholds])
-    unknown.set_weights([np.zeros((centroids.shape[1], 1), np.float32), np.zeros(1, np.float32)])
+    centroids = np.array([c["centroid"] for c in classes.values()], dtype=np.float64)  # K x D
+    radii = 1.0 - np.array([c["threshold"] for c in classes.values()], dtype=np.float64)
+    logits = keras.layers.Dense(len(classes) + 1, name="proto_logits")
+    model = keras.Model(embedding.inputs, keras.layers.Softmax(name="proto_probs")(logits(embedding.output)),
+                        name="prototypes")
+    kernel = np.concatenate([SCALE * centroids.T / radii, np.zeros((centroids.shape[1], 1))], axis=1)
+    bias = np.append(-SCALE * (1.0 - radii) / radii, 0.0)
+    logits.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     return model
 
 
@@ -116,9 +152,8 @@ def create(url: str, models_dir: Path, base_model_id: int, name: str, examples: 
         if base_row is None:
             raise PrototypeError(f"no model with id {base_model_id}")
         session.expunge(base_row)
-    embed = embedding_model(load_safely(Path(base_row.artifact_path)))
-    spec_hash = base_row.feature_spec_hash
-    classes = {code: class_stats(np.asarray(embed.predict(_features(url, ids, spec_hash), verbose=0)))
+    base, base_manifest = load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest)
+    classes = {code: support_stats(base, base_manifest, _features(url, ids, base_row.feature_spec_hash))
                for code, ids in examples.items()}
     return _register(url, models_dir, base_row, name, "1", classes, user_id)
 
@@ -153,9 +188,9 @@ def add_class(url: str, models_dir: Path, model_id: int, code: str, window_ids: 
         raise PrototypeError("a class code needs 1 to 16 characters and cannot be 'unknown'")
 
     def change(classes: dict[str, Any], base_row: MLModel) -> dict[str, Any]:
-        embed = embedding_model(load_safely(Path(base_row.artifact_path)))
         features = _features(url, window_ids, base_row.feature_spec_hash)
-        classes[code] = class_stats(np.asarray(embed.predict(features, verbose=0)))
+        classes[code] = support_stats(load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest),
+                                      features)
         return classes
 
     return _edit(url, models_dir, model_id, user_id, change)
