@@ -1,5 +1,6 @@
 """`make demo` end to end: fresh embedded stack, every service supervised, a page that shows it is up."""
 
+import io
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+import soundfile
 from sqlalchemy import create_engine, text
 
 from oceanwatch.embedded import free_port
@@ -81,8 +83,22 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
                     "on m.id = p.model_id where m.name = 'baseline' and m.status = 'active')")).one())
 
         flowing = _wait_for(lambda: all(n > 0 for n in pipeline()), 300)
-        engine.dispose()
         assert flowing, f"windows, positions, truth labels, baseline predictions: {pipeline()}"
+
+        # The live page's player: a window that ingest stored, with its truth, plays its clip.
+        with engine.connect() as conn:
+            window_id = conn.execute(text(
+                "select w.id from windows w join truth_labels t on t.window_id = w.id "
+                "where w.clip_path is not null order by w.start_time desc limit 1")).scalar_one()
+        engine.dispose()
+        clip = web.get(f"http://127.0.0.1:{port}/live/clip/{window_id}", timeout=30)
+        assert clip.status_code == 200 and clip.headers["Content-Type"] == "audio/flac"
+        audio, rate = soundfile.read(io.BytesIO(clip.content))
+        assert abs(len(audio) / rate - 30.0) < 0.01
+
+        status = requests.get(f"http://127.0.0.1:{port}/status", timeout=10).text
+        for service in ("ingest", "ais_stream", "predict_stream", "truth_labeller", "visualization"):
+            assert re.search(rf'id="service-{service}" data-up="true"', status), f"{service} has no live heartbeat"
 
         proc = psutil.Process(demo.pid)
         ingest = _wait_for(lambda: _service(proc, "ingest"), 10)
