@@ -2,10 +2,9 @@
 
 Every source is an iterable of `Item`s, (raw line or JSON record, arrival time; for a file the
 anchor of its clock), that runs until its `stop` flag is set (a file that is not followed ends
-at its end).  Sources own their
-failure handling, so the service around them only ever sees data: a dropped TCP or WebSocket
-connection is retried with exponential backoff, an HTTP 429 waits as long as the server asks,
-a rotated log file is reopened.  They never decode: that is `ais_stream.decode`'s job.
+at its end).  Sources own their failure handling, so the service around them only ever sees
+data: a dropped TCP or WebSocket connection is retried with exponential backoff, an HTTP 429
+waits as long as the server asks, a rotated log file is reopened.  They never decode: that is `ais_stream.decode`'s job.
 """
 
 from __future__ import annotations
