@@ -3,13 +3,16 @@
 Each class is the mean direction (centroid) of a handful of reviewed windows' embeddings (the
 base model's penultimate layer, L2-normalised) plus a radius: how far, in cosine distance, a window
 of the class may lie from the centroid.  A window is scored by its distance d_k to every centroid in
-units of that class's radius r_k: logit_k = scale * (1 - d_k / r_k), and an extra "unknown" logit of
-0 wins when the window lies outside every class's radius.
+units of one radius R, the mean of the classes' radii: logit_k = scale * (1 - d_k / R), so the
+nearest centroid wins, and an extra "unknown" logit of 0 wins when even that one is beyond R.
+Dividing each class's distance by its own radius instead let a broad class swallow a tight new
+one: a window of the new class, nearer its own centroid, still counted fewer radii from the broad
+class's (with a well-trained base, nearly every such window went to the neighbour).
 
 The radius comes from the support set itself, measured the way the model will run live: each
 window's embedding under the base model's MC-dropout passes is compared with the centroid of the
 *other* windows (leave-one-out, so a window never vouches for itself), and the radius is a margin
-times a high quantile of those distances.  Being relative to the class's own spread, it does not
+times a high quantile of those distances.  Being relative to the support windows' own spread, R does not
 depend on the embedding's scale or on how tight the cosines of a given base model (or a given CPU's
 floating-point path) happen to be; an absolute similarity cut from the windows' in-sample spread,
 computed without dropout while live scoring runs with it, did.
@@ -91,20 +94,21 @@ def support_stats(base: Any, base_manifest: Manifest, features: np.ndarray) -> d
 def build_model(base: Any, classes: dict[str, dict[str, Any]]) -> Any:
     """The prototype model over `classes` (code -> class_stats), outputs ordered as the dict then unknown.
 
-    logit_k = SCALE * (1 - (1 - cos_k) / r_k) = (SCALE / r_k) * cos_k - SCALE * (1 - r_k) / r_k, and the
-    unknown logit is a column of zeros: one Dense layer, so the model is a chain the runtime can split
-    before its dropout (the trunk runs once per window, only the head once per MC pass).
+    logit_k = SCALE * (1 - (1 - cos_k) / R) = (SCALE / R) * cos_k - SCALE * (1 - R) / R with R the mean
+    of the classes' radii, and the unknown logit is a column of zeros: one Dense layer, so the model is a
+    chain the runtime can split before its dropout (the trunk runs once per window, only the head once
+    per MC pass).
     """
     import keras
 
     embedding = embedding_model(base)
     centroids = np.array([c["centroid"] for c in classes.values()], dtype=np.float64)  # K x D
-    radii = 1.0 - np.array([c["threshold"] for c in classes.values()], dtype=np.float64)
+    radius = float(np.mean([1.0 - c["threshold"] for c in classes.values()]))
     logits = keras.layers.Dense(len(classes) + 1, name="proto_logits")
     model = keras.Model(embedding.inputs, keras.layers.Softmax(name="proto_probs")(logits(embedding.output)),
                         name="prototypes")
-    kernel = np.concatenate([SCALE * centroids.T / radii, np.zeros((centroids.shape[1], 1))], axis=1)
-    bias = np.append(-SCALE * (1.0 - radii) / radii, 0.0)
+    kernel = np.concatenate([SCALE * centroids.T / radius, np.zeros((centroids.shape[1], 1))], axis=1)
+    bias = np.append(np.full(len(classes), -SCALE * (1.0 - radius) / radius), 0.0)
     logits.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     return model
 
