@@ -72,7 +72,7 @@ class Ingestor:
         if self._pending:
             batch, self._pending = self._pending, []
             started = time.perf_counter()
-            features = features_for(batch, self.specs.get())
+            features = features_for(batch, self.specs, self.counts)
             self.counts["features_s"] += time.perf_counter() - started
             started = time.perf_counter()
             self._collect()

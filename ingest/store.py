@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,54 +28,94 @@ from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute_batch
 from oceanwatch.messages import PackedArray, WindowMessage, to_epoch_ms
+from oceanwatch.registry.store import mark_unhealthy
 from ingest.assembler import AudioWindow
 
 log = logging.getLogger(__name__)
 
 
-def active_feature_specs(url: str) -> list[FeatureSpec]:
-    """The distinct feature specs of active models (DEFAULT_SPEC when none is deployed)."""
+@dataclass
+class DeployedSpec:
+    """A distinct feature spec of the active models, with the models reading it."""
+
+    spec: FeatureSpec
+    model_ids: list[int] = field(default_factory=list)
+    healthy: bool = False  # at least one of those models is healthy
+
+
+def active_feature_specs(url: str) -> tuple[list[DeployedSpec], dict[int, str]]:
+    """The distinct feature specs of active models (DEFAULT_SPEC, read by no model, when none is deployed),
+    and the healthy active models whose stored spec is not a valid spec at all, with the reason."""
     with session_scope(url) as session:
-        rows = session.scalars(select(MLModel.feature_spec).where(MLModel.status == "active")).all()
-    specs: dict[str, FeatureSpec] = {}
-    for row in rows:
+        rows = session.execute(select(MLModel.id, MLModel.healthy, MLModel.feature_spec)
+                               .where(MLModel.status == "active").order_by(MLModel.id)).all()
+    specs: dict[str, DeployedSpec] = {}
+    invalid: dict[int, str] = {}
+    for model_id, healthy, data in rows:
         try:
-            spec = FeatureSpec.from_dict(row)
+            spec = FeatureSpec.from_dict(data)
         except (TypeError, ValueError) as exc:  # the registry validates specs; an odd row must not stop ingest
-            log.warning("skipping invalid feature spec of an active model: %s", exc)
+            if healthy:
+                invalid[model_id] = f"ingest: its feature spec is invalid: {exc}"
             continue
-        specs.setdefault(spec.hash, spec)
-    return list(specs.values()) or [DEFAULT_SPEC]
+        deployed = specs.setdefault(spec.hash, DeployedSpec(spec))
+        deployed.model_ids.append(model_id)
+        deployed.healthy |= bool(healthy)
+    return list(specs.values()) or [DeployedSpec(DEFAULT_SPEC, healthy=True)], invalid
 
 
 @dataclass
 class ActiveSpecs:
-    """The deployed specs, re-read at most every `refresh_s` so a new model's spec is picked up live."""
+    """The deployed specs, re-read at most every `refresh_s` so a new model's spec is picked up live.
+
+    A spec that fails is isolated: counted once, its models marked unhealthy with the reason, and
+    left out of later batches until one of its models is healthy again (redeployed), so one bad
+    model costs one failure, not one per batch, and never the windows or the other specs.
+    """
 
     url: str
     refresh_s: float = 30.0
-    _specs: list[FeatureSpec] = field(default_factory=list)
+    _specs: list[DeployedSpec] = field(default_factory=list)
+    _failed: set[str] = field(default_factory=set)
     _read_at: float = -1e18
 
-    def get(self) -> list[FeatureSpec]:
+    def get(self, counts: Counter) -> list[FeatureSpec]:
         if time.monotonic() - self._read_at >= self.refresh_s:
-            self._specs = active_feature_specs(self.url)
+            self._specs, invalid = active_feature_specs(self.url)
             self._read_at = time.monotonic()
-        return self._specs
+            self._failed = {d.spec.hash for d in self._specs if d.spec.hash in self._failed and not d.healthy}
+            for model_id, reason in invalid.items():
+                self._mark(counts, [model_id], reason)
+        return [d.spec for d in self._specs if d.spec.hash not in self._failed]
+
+    def fail(self, spec: FeatureSpec, reason: str, counts: Counter) -> None:
+        """A spec whose features could not be computed: count it, mark its models, skip it from now on."""
+        self._failed.add(spec.hash)
+        self._mark(counts, next((d.model_ids for d in self._specs if d.spec.hash == spec.hash), []), reason)
+
+    def _mark(self, counts: Counter, model_ids: list[int], reason: str) -> None:
+        counts["feature_spec_failures"] += 1
+        log.error("feature spec failed for models %s, marked unhealthy: %s", model_ids, reason)
+        for model_id in model_ids:
+            mark_unhealthy(self.url, model_id, reason)
 
 
-def features_for(windows: list[AudioWindow], specs: list[FeatureSpec]) -> dict[str, np.ndarray]:
+def features_for(windows: list[AudioWindow], specs: ActiveSpecs, counts: Counter) -> dict[str, np.ndarray]:
     """Features of a batch of windows of one sample rate and channel count, per spec hash.
 
     A spec needing more channels than the audio has is skipped (a mono file cannot feed a
-    4-channel model); its models get no input from these windows.
+    4-channel model); its models get no input from these windows.  A spec whose computation
+    fails is handed to `specs.fail`; the windows and every other spec's features go on.
     """
     audio = np.stack([w.audio for w in windows])
     out = {}
-    for spec in specs:
+    for spec in specs.get(counts):
         if spec.channels > audio.shape[2]:
             continue
-        out[spec.hash] = compute_batch(spec, audio, windows[0].sample_rate).astype(np.float16)
+        try:
+            out[spec.hash] = compute_batch(spec, audio, windows[0].sample_rate).astype(np.float16)
+        except Exception as exc:  # numpy, scipy and librosa raise many types; any one spec must not stop ingest
+            specs.fail(spec, f"ingest cannot compute its features: {type(exc).__name__}: {exc}", counts)
     return out
 
 

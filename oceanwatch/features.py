@@ -170,3 +170,19 @@ def compute(spec: FeatureSpec, audio: np.ndarray, sample_rate: int) -> np.ndarra
     if audio.ndim != 2:
         raise ValueError(f"expected (samples,) or (samples, channels) audio, got shape {audio.shape}")
     return compute_batch(spec, audio[None], sample_rate)[0]
+
+
+def check_computes(spec: FeatureSpec) -> None:
+    """Compute the spec's features once on a sample window; ValueError with the reason if that fails.
+
+    Field checks cannot foresee every value librosa and scipy refuse (a window name scipy does
+    not know, a type that only breaks inside the FFT), so registration runs the computation
+    ingest will run, and a spec that cannot work is refused before it reaches ingest.
+    """
+    noise = np.random.default_rng(0).normal(0.0, 0.1, (spec.window_samples, spec.channels)).astype(np.float32)
+    try:
+        features = compute(spec, noise, spec.sample_rate)
+    except Exception as exc:  # numpy, scipy and librosa raise many types; each means "cannot compute"
+        raise ValueError(f"features cannot be computed on a sample window ({type(exc).__name__}: {exc})") from None
+    if features.shape != spec.input_shape or not np.all(np.isfinite(features)):
+        raise ValueError(f"features of a sample window are not finite values of shape {spec.input_shape}")

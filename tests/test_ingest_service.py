@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +19,14 @@ from ingest.service import ingest_dirs, make_ingestor, run
 from ingest.simulator import SimulatorSource, chunk_audio
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import Window
+from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import make_producer
+from oceanwatch.registry import store as registry
 from oceanwatch.scenario import DEFAULT_SITE, Scenario
 from oceanwatch.service import StopFlag
 from oceanwatch.simclock import SimClock
+from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 
 def test_simulated_chunks_are_reproducible() -> None:
@@ -94,6 +99,52 @@ def test_the_service_runs_each_source_until_stopped(settings: Settings, source: 
     assert {w.source for w in stored(settings)} == {"simulator" if source == "simulator" else "file"}
     if source == "directory":
         assert [p.name for p in archive.iterdir()] == ["MARS_20261101T000000.flac"]
+
+
+@pytest.mark.integration
+def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Settings, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    models_dir = settings.data_dir / "models"
+    good_pkg = write_package(tmp_path / "good", tiny_model(), manifest(name="good"))
+    good = registry.register(settings.database_url, models_dir, good_pkg / "model.keras", manifest(name="good"))
+    bad_spec = dataclasses.replace(TINY_SPEC, window="boxcar; rm -rf /")
+    legacy = manifest(name="legacy", spec=bad_spec)
+    with monkeypatch.context() as registry_before_the_check:  # registered before registration computed specs
+        registry_before_the_check.setattr(registry, "check_computes", lambda spec: None, raising=False)
+        bad = registry.register(settings.database_url, models_dir,
+                                write_package(tmp_path / "bad", tiny_model(bad_spec), legacy) / "model.keras", legacy)
+    for model_id in (good, bad):
+        registry.deploy(settings.database_url, model_id)
+
+    settings = settings.model_copy(update={"ingest_source": "directory", "ingest_poll_s": 0.2,
+                                           "ingest_stable_s": 0.3})
+    watched, _, archive = ingest_dirs(settings)
+    watched.mkdir(parents=True)
+    sf.write(watched / "MARS_20261101T000000.flac",
+             np.random.default_rng(0).normal(0, 0.1, 8000 * 60).astype(np.float32), 8000)
+    stop = StopFlag()
+    thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+    with caplog.at_level(logging.INFO, logger="ingest.service"):
+        thread.start()
+        try:
+            assert wait_for(lambda: (archive / "MARS_20261101T000000.flac").exists() or not thread.is_alive())
+            assert thread.is_alive(), "the service stopped by itself"
+        finally:
+            stop.set()
+            thread.join(30)
+    windows = stored(settings)
+    assert len(windows) == 2  # 0-30 s and 22.5-52.5 s of the minute
+    with session_scope(settings.database_url) as session:
+        specs = session.execute(select(Spectrogram.window_id, Spectrogram.spec_hash)).all()
+        health = {m.id: (m.status, m.healthy, m.last_error) for m in session.scalars(select(MLModel))}
+    assert sorted(specs) == sorted((w.id, TINY_SPEC.hash) for w in windows)
+    assert health[good] == ("active", True, None)
+    status, healthy, reason = health[bad]
+    assert (status, healthy) == ("active", False)
+    assert "ingest cannot compute its features" in reason and "Invalid window name 'boxcar; rm -rf /'" in reason
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ingest: ")]
+    assert reports and "'feature_spec_failures': 1" in reports[-1]  # once, not once per batch
 
 
 def test_an_unknown_source_is_refused(settings: Settings) -> None:

@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,69 @@ def test_custom_objects_are_refused(tmp_path: Path) -> None:
     x = keras.layers.GlobalAveragePooling2D()(Doubler()(inp))
     write_package(tmp_path, keras.Model(inp, keras.layers.Dense(5, activation="softmax")(x)), manifest())
     with pytest.raises(ArtifactError, match="'evil>Doubler' is a custom object"):
+        store.validate(tmp_path / "model.keras", manifest())
+
+
+def _softmax_model_with_activation_layer():
+    import keras
+
+    inp = keras.Input(TINY_SPEC.input_shape)
+    x = keras.layers.Dense(5, name="logits")(keras.layers.GlobalAveragePooling2D()(inp))
+    return keras.Model(inp, keras.layers.Activation("softmax", name="sharpened")(x))
+
+
+def _rewrite_config(path: Path, edit: Callable[[dict], None]) -> None:
+    """Edit config.json inside a saved `.keras` archive, as someone crafting a hostile file would."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def _layer(config: dict, class_name: str) -> dict:
+    return next(layer for layer in config["config"]["layers"] if layer["class_name"] == class_name)
+
+
+def _hide_lambda_in_activation(config: dict) -> None:
+    import keras
+
+    with warnings.catch_warnings():  # Keras warns that serialising a lambda is unsafe: that is the point
+        warnings.simplefilter("ignore")
+        payload = keras.saving.serialize_keras_object(lambda z: z * 2.0)
+    assert payload["class_name"] == "__lambda__"
+    _layer(config, "Activation")["config"]["activation"] = payload
+
+
+def _evil_module(config: dict) -> None:
+    _layer(config, "Dense")["module"] = "keras_evil.layers"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_hide_lambda_in_activation, "layer 'sharpened' holds a serialised Python lambda"),
+    (_evil_module, "'Dense' is a custom object from module 'keras_evil.layers' in layer 'logits'"),
+])
+def test_crafted_configs_are_refused_before_keras_sees_them(tmp_path: Path, edit: Callable, message: str) -> None:
+    write_package(tmp_path, _softmax_model_with_activation_layer(), manifest())
+    _rewrite_config(tmp_path / "model.keras", edit)
+    with pytest.raises(ArtifactError, match="refused: the model needs arbitrary code") as refused:
+        store.validate(tmp_path / "model.keras", manifest())
+    assert message in str(refused.value)
+
+
+def test_a_lambda_activation_as_keras_saves_it_is_refused(tmp_path: Path) -> None:
+    import keras
+
+    inp = keras.Input(TINY_SPEC.input_shape)
+    x = keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(inp))
+    model = keras.Model(inp, keras.layers.Activation(lambda z: z * 2.0, name="sharpened")(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_package(tmp_path, model, manifest())  # Keras writes the bare {"value": [code, ...]} form
+    with pytest.raises(ArtifactError, match="layer 'sharpened' holds a serialised Python lambda"):
         store.validate(tmp_path / "model.keras", manifest())
 
 

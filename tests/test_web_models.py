@@ -2,12 +2,13 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from app import create_app
+from app import MAX_UPLOAD_BYTES, create_app
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AuditLog, MLModel
@@ -114,3 +115,23 @@ def test_models_api_with_a_token(app, settings: Settings, package: Path) -> None
     assert client.get("/api/v1/models/424242", headers=auth).status_code == 404
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(AuditLog.user_id).where(AuditLog.action == "model.deploy")) is not None
+
+
+def test_a_spec_whose_features_cannot_be_computed_is_refused(app, settings: Settings, package: Path) -> None:
+    token = make_token(settings, make_user(settings, "bot", "operator"))
+    hostile = manifest()
+    hostile["feature_spec"]["window"] = "boxcar; rm -rf /"  # shapes still match: only computing it fails
+    refused = app.test_client().post("/api/v1/models", headers={"Authorization": f"Bearer {token}"},
+                                     data=_files(package, hostile), content_type="multipart/form-data")
+    assert refused.status_code == 400, refused.json
+    [problem] = refused.json["problems"]
+    assert problem.startswith("feature_spec: features cannot be computed on a sample window")
+    assert "Invalid window name 'boxcar; rm -rf /'" in problem
+    assert _statuses(settings) == {}
+
+
+def test_nginx_lets_through_every_upload_the_app_accepts() -> None:
+    """A model package the app takes (MAX_UPLOAD_BYTES) must not be cut off by the proxy in front of it."""
+    conf = (Path(__file__).parents[1] / "deploy" / "nginx.conf").read_text()
+    size, unit = re.search(r"client_max_body_size\s+(\d+)([kmg]?);", conf).groups()
+    assert int(size) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit] >= MAX_UPLOAD_BYTES

@@ -1,21 +1,21 @@
 """Keras artifacts: refuse unsafe ones with a clear reason, load safe ones, check them against a manifest.
 
-Two lines of defence.  First the archive's `config.json` is read without loading anything,
-so a Lambda layer or a custom object is refused naming the layer; then Keras loads it with
-`safe_mode=True`, which refuses anything that would deserialise Python code.
+Two lines of defence.  First the archive's `config.json` is walked without loading anything,
+so a Lambda layer, a serialised Python lambda (even one hidden as an Activation's function) or
+an object from outside the `keras` package is refused naming the layer; then Keras loads it
+with `safe_mode=True`, which refuses anything that would deserialise Python code.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from oceanwatch.registry import zipsafe
 from oceanwatch.registry.manifest import Manifest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,41 +28,70 @@ class ArtifactError(ValueError):
     """A model artifact that cannot be accepted, with the reason in words a user can act on."""
 
 
-def _objects(node: Any) -> Iterator[dict[str, Any]]:
-    """Every serialised Keras object (dicts with a class_name) inside a config tree."""
+def _mappings(node: Any, layer: str = "?") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every mapping inside a config tree, with the name of the layer it sits in.
+
+    The layer is the nearest enclosing object whose config is a layer's (it has `name` and
+    `trainable`), so a function hidden in an Activation's config is reported under that layer.
+    """
     if isinstance(node, dict):
-        if "class_name" in node:
-            yield node
+        config = node.get("config")
+        if "class_name" in node and isinstance(config, dict) and "trainable" in config \
+                and isinstance(config.get("name"), str):
+            layer = config["name"]
+        yield node, layer
         for value in node.values():
-            yield from _objects(value)
+            yield from _mappings(value, layer)
     elif isinstance(node, list):
         for value in node:
-            yield from _objects(value)
+            yield from _mappings(value, layer)
+
+
+def _is_serialised_function(obj: dict[str, Any]) -> bool:
+    """Python bytecode in any of the forms Keras writes it: a `__lambda__` object, its bare
+    `{"value": [code, defaults, closure]}` config (how an Activation saves a lambda), or a
+    Keras 2 `function_type: lambda`."""
+    value = obj.get("value")
+    bare = set(obj) == {"value"} and isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+    named = str(obj.get("class_name")).lower() in ("__lambda__", "lambda") or obj.get("function_type") == "lambda"
+    return bare or named
 
 
 def read_config(path: Path) -> dict[str, Any]:
     """The model config inside a `.keras` archive, without deserialising any object."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "config.json" not in names or "model.weights.h5" not in names:
-                raise ArtifactError("not a Keras 3 .keras archive (config.json and model.weights.h5 expected)")
-            return json.loads(archive.read("config.json"))
-    except zipfile.BadZipFile as exc:
-        raise ArtifactError(f"not a Keras 3 .keras archive ({exc})") from None
+    def refuse(reason: str) -> ArtifactError:
+        return ArtifactError(f"not a Keras 3 .keras archive ({reason})")
+
+    with zipsafe.open_zip(path, refuse) as archive:
+        names = set(archive.namelist())
+        if "config.json" not in names or "model.weights.h5" not in names:
+            raise refuse("config.json and model.weights.h5 expected")
+        return zipsafe.load_json(archive.read("config.json"), refuse, "config.json")
+
+
+def _is_keras_module(module: Any) -> bool:
+    """`keras` or `keras.*`, compared by its dotted parts: `keras_evil.layers` is not Keras."""
+    return isinstance(module, str) and module.split(".")[0] == "keras"
 
 
 def unsafe_parts(config: dict[str, Any]) -> list[str]:
-    """Reasons a config needs arbitrary code: Lambda layers and objects from outside Keras."""
+    """Reasons a config needs arbitrary code, anywhere in it: Lambda layers, serialised Python
+    functions (`__lambda__`), and objects from outside Keras or registered as custom objects."""
     problems = []
-    for obj in _objects(config):
-        layer = (obj.get("config") or {}).get("name", "?") if isinstance(obj.get("config"), dict) else "?"
-        if obj.get("class_name") == "Lambda":
+    for obj, layer in _mappings(config):
+        class_name, module, registered = obj.get("class_name"), obj.get("module"), obj.get("registered_name")
+        if class_name == "Lambda":
             problems.append(f"layer '{layer}' is a Lambda layer (arbitrary Python code)")
-        module = obj.get("module")
-        if isinstance(module, str) and not module.startswith("keras"):
-            problems.append(f"'{obj.get('registered_name') or obj.get('class_name')}' is a custom object from "
-                            f"module '{module}' (arbitrary Python code)")
+        elif _is_serialised_function(obj):
+            problems.append(f"layer '{layer}' holds a serialised Python lambda (arbitrary Python code)")
+        if "class_name" not in obj:  # Keras imports modules only for objects
+            continue
+        if module is not None and not _is_keras_module(module):
+            problems.append(f"'{registered or class_name}' is a custom object from module '{module}' "
+                            f"in layer '{layer}' (arbitrary Python code)")
+        elif registered is not None and registered != class_name:
+            problems.append(f"'{registered}' is a registered custom object in layer '{layer}' "
+                            "(arbitrary Python code)")
     return problems
 
 

@@ -23,7 +23,9 @@ from oceanwatch.audit import record
 from oceanwatch.checksums import sha256_file
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
+from oceanwatch.features import check_computes
 from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
+from oceanwatch.registry import zipsafe
 from oceanwatch.registry.manifest import Manifest, ManifestError, parse_manifest
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024
@@ -42,7 +44,7 @@ def open_package(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         if path.is_dir():
             root = path
         elif zipfile.is_zipfile(path) and not _is_keras_archive(path):
-            with zipfile.ZipFile(path) as archive:
+            with zipsafe.open_zip(path, _unreadable_package) as archive:
                 if sum(i.file_size for i in archive.infolist()) > MAX_PACKAGE_BYTES:
                     raise RegistryError("package is larger than the 512 MiB limit")
                 wanted = {n for n in archive.namelist() if Path(n).name in ("model.keras", "manifest.json")}
@@ -56,21 +58,27 @@ def open_package(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         missing = [p.name for p in (keras_path, manifest_path) if not p.is_file()]
         if missing:
             raise RegistryError(f"package lacks {', '.join(missing)}")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ManifestError([f"manifest.json is not valid JSON ({exc})"]) from None
+        manifest = zipsafe.load_json(manifest_path.read_bytes(), lambda reason: ManifestError([reason]),
+                                     "manifest.json")
         yield keras_path, manifest
 
 
+def _unreadable_package(reason: str) -> RegistryError:
+    return RegistryError(f"the package cannot be read ({reason})")
+
+
 def _is_keras_archive(path: Path) -> bool:
-    with zipfile.ZipFile(path) as archive:
+    with zipsafe.open_zip(path, _unreadable_package) as archive:
         return "config.json" in archive.namelist()
 
 
 def validate(keras_path: Path, manifest_data: dict[str, Any]) -> Manifest:
     """Everything registration checks, without storing anything (the upload page's preview)."""
     manifest = parse_manifest(manifest_data)
+    try:  # once here, so a spec ingest cannot compute never reaches ingest
+        check_computes(manifest.feature_spec)
+    except ValueError as exc:
+        raise ManifestError([f"feature_spec: {exc}"]) from None
     check_against_manifest(load_safely(keras_path), manifest)
     return manifest
 
