@@ -2,8 +2,10 @@
 
 Roles are ordered viewer < operator < admin.  Every route but login and health carries
 `requires_role`; a test walks the URL map to keep it so.  Failed logins are written to the
-audit log, and the same table is what rate-limits them, so the limit holds across gunicorn
-workers without another store.
+audit log, and the same table is what rate-limits them (per name and address, and per address
+across names), so the limits hold across gunicorn workers without another store.  A login
+session carries the user's session version; logout and deactivation bump it, so a cookie
+captured before stops working.
 """
 
 from __future__ import annotations
@@ -20,43 +22,50 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from app.extensions import db, login_manager
-from oceanwatch.accounts import authenticate, has_role, user_for_token
+from oceanwatch.accounts import authenticate, end_sessions, has_role, session_holder, user_for_token
 from oceanwatch.audit import record
 from oceanwatch.db.models import AuditLog, User
 
 bp = Blueprint("auth", __name__)
 
 LOGIN_FAILURES_ALLOWED = 5
+# Across names: a password spray from one address hits this long before it covers many accounts.
+LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=1)
 
 
 @dataclass
 class Account:
-    """What Flask-Login keeps for a request: the user's id, name and role (not an ORM object)."""
+    """What Flask-Login keeps for a request: the user's id, name, role and session version (not an ORM object)."""
 
     id: int
     username: str
     role: str
+    session_version: int
     via_token: bool = False
     is_active: bool = True
     is_authenticated: bool = True
     is_anonymous: bool = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """Stored in the session cookie: with the version in it, a bumped version refuses the cookie."""
+        return f"{self.id}:{self.session_version}"
 
     def can(self, role: str) -> bool:
         return has_role(self.role, role)
 
     @classmethod
     def of(cls, user: User, via_token: bool = False) -> "Account":
-        return cls(user.id, user.username, user.role, via_token=via_token)
+        return cls(user.id, user.username, user.role, user.session_version, via_token=via_token)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> Account | None:
-    user = db.session.get(User, int(user_id))
-    return Account.of(user) if user is not None and user.active else None
+def _load_user(session_id: str) -> Account | None:
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None  # a cookie from before session versions: log in again
+    user = session_holder(db.session, int(user_id), int(version))
+    return Account.of(user) if user is not None else None
 
 
 @login_manager.request_loader
@@ -103,11 +112,14 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def recent_failures(username: str, ip: str) -> int:
+def recent_failures(ip: str, username: str | None = None) -> int:
+    """Failed logins from this address in the last window, for one name or (None) across all names."""
     since = dt.datetime.now(dt.timezone.utc) - LOGIN_FAILURE_WINDOW
-    return db.session.scalar(select(func.count()).select_from(AuditLog).where(
-        AuditLog.action == "auth.login_failed", AuditLog.target_id == username,
-        AuditLog.details["ip"].astext == ip, AuditLog.time >= since)) or 0
+    query = select(func.count()).select_from(AuditLog).where(
+        AuditLog.action == "auth.login_failed", AuditLog.details["ip"].astext == ip, AuditLog.time >= since)
+    if username is not None:
+        query = query.where(AuditLog.target_id == username)
+    return db.session.scalar(query) or 0
 
 
 def _safe_next(target: str | None) -> str:
@@ -124,7 +136,8 @@ def login() -> Any:
     username = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")
     ip = _client_ip()
-    if recent_failures(username, ip) >= LOGIN_FAILURES_ALLOWED:
+    if (recent_failures(ip, username) >= LOGIN_FAILURES_ALLOWED
+            or recent_failures(ip) >= LOGIN_FAILURES_PER_ADDRESS):
         return render_template("login.html", next=request.form.get("next", ""),
                                error="Too many failed logins; wait a minute and try again."), 429
     user = authenticate(db.session, username, password)
@@ -142,6 +155,9 @@ def login() -> Any:
 @bp.post("/logout")
 @requires_role("viewer")
 def logout() -> Any:
+    """Ends this user's sessions server-side (all of them: a copied cookie is refused too)."""
+    end_sessions(db.session, int(current_user.id))
+    db.session.commit()
     logout_user()
     flash("Logged out.")
     return redirect(url_for("auth.login"))

@@ -21,6 +21,9 @@ from oceanwatch.db.models import User
 ROLES = ("viewer", "operator", "admin")
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "ow_"
+# Checked instead of a real hash when the name is unknown or the user inactive, so that every failed
+# login costs one hash check and the response time does not tell which names exist.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(32))
 
 
 class AccountError(ValueError):
@@ -73,6 +76,8 @@ def set_active(session: Session, user_id: int, active: bool, actor_id: int | Non
         raise AccountError(f"no user with id {user_id}")
     if user.active != active:
         user.active = active
+        if not active:
+            end_sessions(session, user.id)
         record(session, actor_id, "user.activate" if active else "user.deactivate", "user", user.id)
     return user
 
@@ -80,10 +85,30 @@ def set_active(session: Session, user_id: int, active: bool, actor_id: int | Non
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, else None (same answer for every failure)."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
         return None
     user.last_login = dt.datetime.now(dt.timezone.utc)
     return user
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """Revoke every login session and live-dashboard grant the user holds: they carry the session
+    version they were issued under, and a bumped version no longer matches."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user with id {user_id}")
+    user.session_version = User.session_version + 1  # in SQL, so concurrent logouts both count
+    session.flush()
+
+
+def session_holder(session: Session, user_id: int, version: int) -> User | None:
+    """The user a session or grant issued under `version` belongs to, if it is still valid (active user,
+    version not bumped since)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active and user.session_version == version else None
 
 
 def hash_token(token: str) -> str:

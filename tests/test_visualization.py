@@ -1,11 +1,7 @@
 """The live dashboard: pure plot builders, its queries, streaming updates, and the Bokeh server's session policy."""
 
-import asyncio
 import datetime as dt
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,12 +14,13 @@ from ais_stream.labeller import Labeller
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
-from oceanwatch.embedded import free_port, wait_for_port
+from oceanwatch.live_grants import GRANT_HEADER, Grant, issue_grant
 from oceanwatch.messages import PackedArray
 from oceanwatch.scenario import Scenario
 from visualization import plots, queries
 from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
 from tests.pipelinekit import ingest_simulated, store_simulated_ais
+from tests.webkit import bokeh_server, make_user, websocket_status
 from tests.test_web_api import add_model, add_predictions
 from tests.modelkit import TINY_SPEC
 from oceanwatch.synthetic import T0
@@ -258,48 +255,29 @@ def test_vessels_take_their_class_from_override_then_mapping(settings: Settings)
                                                                        (3, "unknown", 37.0)}
 
 
-def _websocket_status(url: str, token: str, origin: str) -> int:
-    """The HTTP status of a websocket handshake (101 = opened) with this Origin."""
-    from tornado.httpclient import HTTPClientError, HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    async def attempt() -> int:
-        request = HTTPRequest(url, headers={"Origin": origin, "Sec-WebSocket-Protocol": f"bokeh, {token}"})
-        try:
-            conn = await websocket_connect(request)
-        except HTTPClientError as exc:
-            return exc.code
-        conn.close()
-        return 101
-
-    return asyncio.run(attempt())
-
-
 @pytest.mark.integration
 def test_bokeh_server_refuses_sessions_the_web_app_did_not_sign(settings: Settings, tmp_path) -> None:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
-           "BOKEH_PORT": str(port), "DATA_DIR": str(tmp_path), "LOG_FORMAT": "text",
-           "WEB_HOST": settings.web_host, "WEB_PORT": str(settings.web_port), "BOKEH_ALLOWED_ORIGINS": ""}
-    server = subprocess.Popen([sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port("127.0.0.1", port, 60)
+    secret = settings.secret_key.encode()
+    with bokeh_server(settings, tmp_path) as port:
         url = f"http://127.0.0.1:{port}/live"
         assert requests.get(url, timeout=10).status_code == 403
         assert requests.get(url, params={"bokeh-session-id": "made-up"}, timeout=10).status_code == 403
         forged = generate_session_id(secret_key=b"another-secret-of-enough-length!", signed=True)
         assert requests.get(url, params={"bokeh-session-id": forged}, timeout=10).status_code == 403
-        signed = generate_session_id(secret_key=settings.secret_key.encode(), signed=True)
-        assert requests.get(url, params={"bokeh-session-id": signed}, timeout=30).status_code == 200
+        signed = generate_session_id(secret_key=secret, signed=True)
+        # A signed id alone is not enough either: the web app's grant for it must come along.
+        assert requests.get(url, params={"bokeh-session-id": signed}, timeout=10).status_code == 403
+        grant = issue_grant(signed, Grant(make_user(settings, "wendy", "viewer"), 0), secret, 300)
+        assert requests.get(url, params={"bokeh-session-id": signed}, headers={GRANT_HEADER: grant},
+                            timeout=30).status_code == 200
         # The websocket only opens from the web app's pages, even with a valid signed token.
-        token = generate_jwt_token(signed, secret_key=settings.secret_key.encode(), signed=True)
+        token = generate_jwt_token(signed, secret_key=secret, signed=True,
+                                   extra_payload={"headers": {GRANT_HEADER: grant}})
         ws = f"ws://127.0.0.1:{port}/live/ws"
-        assert _websocket_status(ws, token, f"http://{settings.web_host}:{settings.web_port}") == 101
-        assert _websocket_status(ws, token, "http://evil.example") == 403
-    finally:
-        server.terminate()
-        assert server.wait(timeout=20) == 0
+        assert websocket_status(ws, token, f"http://{settings.web_host}:{settings.web_port}") == 101
+        assert websocket_status(ws, token, "http://evil.example") == 403
+        no_grant = generate_jwt_token(signed, secret_key=secret, signed=True)
+        assert websocket_status(ws, no_grant, f"http://{settings.web_host}:{settings.web_port}") == 403
 
 
 def test_bokeh_url_path_becomes_the_server_prefix() -> None:

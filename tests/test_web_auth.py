@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from oceanwatch.accounts import hash_token
+from app.auth import LOGIN_FAILURES_PER_ADDRESS
+from oceanwatch.accounts import hash_token, set_active
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AuditLog, User
@@ -204,3 +205,68 @@ def test_cli_creates_the_first_admin(settings: Settings, tmp_path) -> None:
     assert roles == {"root": "admin", "watcher": "viewer"}
     client = create_app(settings=settings).test_client()
     assert login(client, "root", "first admin pw").status_code == 302
+
+
+def _replay(app, cookie: str):
+    """A new client presenting a session cookie captured earlier."""
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    return client
+
+
+def test_a_session_cookie_captured_before_logout_is_refused_after_it(app, settings: Settings) -> None:
+    viewer = logged_in(app, settings, "viewer")
+    captured = viewer.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert _replay(app, captured).get("/live/").status_code == 200
+    assert viewer.post("/logout", data={"csrf_token": csrf_token(viewer, "/live/")}).status_code == 302
+    replayed = _replay(app, captured)
+    page = replayed.get("/live/")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert replayed.get("/api/v1/me").status_code == 401
+    assert login(app.test_client(), "viewer-user").status_code == 302  # logging in again works
+
+
+def test_deactivation_ends_a_users_sessions_for_good(app, settings: Settings) -> None:
+    admin = logged_in(app, settings, "admin")
+    viewer = logged_in(app, settings, "viewer")
+    captured = viewer.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    with session_scope(settings.database_url) as session:
+        viewer_id = session.scalar(select(User.id).where(User.username == "viewer-user"))
+    token = csrf_token(admin, "/users/")
+    admin.post(f"/users/{viewer_id}/active", data={"active": "0", "csrf_token": token})
+    assert _replay(app, captured).get("/live/").status_code == 302
+    # Reactivated, the user logs in afresh; the cookie from before stays dead.
+    admin.post(f"/users/{viewer_id}/active", data={"active": "1", "csrf_token": token})
+    assert _replay(app, captured).get("/live/").status_code == 302
+    assert login(app.test_client(), "viewer-user").status_code == 302
+
+
+def test_unknown_and_inactive_names_cost_the_same_password_check_as_known_ones(app, settings: Settings,
+                                                                                monkeypatch) -> None:
+    import oceanwatch.accounts as accounts
+
+    checked: list[str] = []
+    real_check = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash", lambda stored, given: checked.append(stored)
+                        or real_check(stored, given))
+    make_user(settings, "gina", "viewer")
+    hank = make_user(settings, "hank", "viewer")
+    with session_scope(settings.database_url) as session:
+        set_active(session, hank, False, None)
+        real_hash = session.scalar(select(User.password_hash).where(User.username == "gina"))
+    client = app.test_client()
+    for name, password in (("gina", "wrong password"), ("no-such-user", "wrong password"), ("hank", PASSWORD)):
+        checked.clear()
+        assert login(client, name, password).status_code == 401
+        # One check each, with the same method and cost parameters (e.g. scrypt:32768:8:1) as a real hash.
+        assert [h.split("$")[0] for h in checked] == [real_hash.split("$")[0]], name
+
+
+def test_spraying_many_names_from_one_address_is_limited_across_names(app, settings: Settings) -> None:
+    make_user(settings, "ivy", "viewer")
+    client = app.test_client()
+    codes = [login(client, f"guess-{i}", "Winter2026!", ip="10.0.0.9").status_code
+             for i in range(LOGIN_FAILURES_PER_ADDRESS + 5)]
+    assert codes == [401] * LOGIN_FAILURES_PER_ADDRESS + [429] * 5
+    assert login(client, "ivy", PASSWORD, ip="10.0.0.9").status_code == 429
+    assert login(app.test_client(), "ivy", PASSWORD, ip="10.0.0.10").status_code == 302

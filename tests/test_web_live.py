@@ -1,12 +1,14 @@
-"""The live page embeds a Bokeh session signed with the shared secret; it plays the clips ingest wrote,
-and nothing outside DATA_DIR/clips."""
+"""The live page embeds a Bokeh session signed with the shared secret and granted to its user only, for
+minutes; it plays the clips ingest wrote, and nothing outside DATA_DIR/clips."""
 
 import datetime as dt
 import io
 import re
+import time
 
 import numpy as np
 import pytest
+import requests
 import soundfile
 from bokeh.util.token import check_session_id_signature
 from sqlalchemy import select
@@ -15,11 +17,11 @@ from app import create_app
 from oceanwatch.clips import UnsafeClipPath, clip_file, clip_relpath, clips_root
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import Window
+from oceanwatch.db.models import User, Window
 from oceanwatch.scenario import Scenario
 from oceanwatch.synthetic import store_windows
 from tests.pipelinekit import ingest_simulated
-from tests.webkit import logged_in
+from tests.webkit import bokeh_server, csrf_token, logged_in, websocket_status
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,60 @@ def test_live_page_embeds_a_signed_session_of_the_bokeh_server(settings: Setting
     assert not check_session_id_signature(session_id, secret_key=b"some-other-secret", signed=True)
     other = re.search(r'"Bokeh-Session-Id", "([^"]+)"', viewer.get("/live/").get_data(as_text=True)).group(1)
     assert other != session_id  # a fresh session per page load
+
+
+class LivePage:
+    """The Bokeh session a live page hands out (id and, if any, grant header), opened as its browser would."""
+
+    def __init__(self, page: str, bokeh_port: int) -> None:
+        self.session_id = re.search(r'"Bokeh-Session-Id", "([^"]+)"', page).group(1)
+        grant = re.search(r'"Ow-Grant", "([^"]+)"', page)
+        self.headers = {"Bokeh-Session-Id": self.session_id, **({"Ow-Grant": grant.group(1)} if grant else {})}
+        self.port = bokeh_port
+        self.token: str | None = None
+
+    def autoload(self, headers: dict[str, str] | None = None) -> int:
+        """GET autoload.js (what the page's script does); keeps the websocket token it returns."""
+        response = requests.get(f"http://127.0.0.1:{self.port}/live/autoload.js", headers=headers or self.headers,
+                                params={"bokeh-autoload-element": "p1", "bokeh-app-path": "/live",
+                                        "bokeh-absolute-url": f"http://127.0.0.1:{self.port}/live"}, timeout=60)
+        if response.status_code == 200:
+            self.token = re.search(r'"token":\s*"([^"]+)"', response.text).group(1)
+        return response.status_code
+
+    def websocket(self, origin: str) -> int:
+        return websocket_status(f"ws://127.0.0.1:{self.port}/live/ws", self.token, origin)
+
+
+def test_a_live_session_id_is_bound_to_its_user_and_dies_with_logout_deactivation_or_age(
+        settings: Settings, tmp_path) -> None:
+    origin = f"http://{settings.web_host}:{settings.web_port}"
+    with bokeh_server(settings, tmp_path) as port:
+        app = create_app(settings=settings.model_copy(update={"bokeh_port": port}))
+        viewer = logged_in(app, settings, "viewer")
+        live = LivePage(viewer.get("/live/").get_data(as_text=True), port)
+        assert live.autoload() == 200 and live.websocket(origin) == 101
+        other = LivePage(viewer.get("/live/").get_data(as_text=True), port)
+        # The grant is for its own session id only.
+        assert live.autoload({**other.headers, "Bokeh-Session-Id": live.session_id}) == 403
+        assert viewer.post("/logout", data={"csrf_token": csrf_token(viewer, "/live/")}).status_code == 302
+        # Replayed after logout: the page's id and headers, and the websocket token Bokeh gave for them.
+        assert live.autoload() == 403 and other.autoload() == 403
+        assert live.websocket(origin) == 403
+
+        admin = logged_in(app, settings, "admin")
+        operator = logged_in(app, settings, "operator")
+        live = LivePage(operator.get("/live/").get_data(as_text=True), port)
+        assert live.autoload() == 200
+        with session_scope(settings.database_url) as session:
+            operator_id = session.scalar(select(User.id).where(User.username == "operator-user"))
+        admin.post(f"/users/{operator_id}/active", data={"active": "0", "csrf_token": csrf_token(admin, "/users/")})
+        assert live.autoload() == 403 and live.websocket(origin) == 403
+
+        brief = create_app(settings=settings.model_copy(update={"bokeh_port": port, "bokeh_session_expiry_s": 1}))
+        late = LivePage(logged_in(brief, settings, "viewer", "late-viewer").get("/live/").get_data(as_text=True), port)
+        time.sleep(2.5)  # well past the 1 s expiry (expiries are whole seconds)
+        assert late.autoload() == 403
 
 
 def test_the_clip_ingest_wrote_is_played_through_the_web_app(settings: Settings, new_topic) -> None:

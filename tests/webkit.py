@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -10,6 +17,7 @@ from flask.testing import FlaskClient
 from oceanwatch.accounts import create_user, issue_token
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
+from oceanwatch.embedded import free_port, wait_for_port
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -46,3 +54,37 @@ def logged_in(app: Flask, settings: Settings, role: str, username: str | None = 
     response = login(client, name)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+@contextmanager
+def bokeh_server(settings: Settings, data_dir: Path) -> Iterator[int]:
+    """The real Bokeh server (`python -m visualization`) on a free port, for the web app at settings.web_port."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
+           "BOKEH_PORT": str(port), "DATA_DIR": str(data_dir), "LOG_FORMAT": "text",
+           "WEB_HOST": settings.web_host, "WEB_PORT": str(settings.web_port), "BOKEH_ALLOWED_ORIGINS": ""}
+    server = subprocess.Popen([sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 60)
+        yield port
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0
+
+
+def websocket_status(url: str, token: str, origin: str) -> int:
+    """The HTTP status of a Bokeh websocket handshake (101 = opened) with this token and Origin."""
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    async def attempt() -> int:
+        request = HTTPRequest(url, headers={"Origin": origin, "Sec-WebSocket-Protocol": f"bokeh, {token}"})
+        try:
+            conn = await websocket_connect(request)
+        except HTTPClientError as exc:
+            return exc.code
+        conn.close()
+        return 101
+
+    return asyncio.run(attempt())

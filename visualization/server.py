@@ -2,7 +2,9 @@
 
 `generate_session_ids=False` plus `sign_sessions=True` means a session exists only when the
 browser brings an id signed with SECRET_KEY, which only the web app (after its login and
-role check) hands out; opening the Bokeh URL directly gets a 403.
+role check) hands out; opening the Bokeh URL directly gets a 403.  Every request and websocket
+of a session must also carry the web app's grant for it (`visualization.access`), which expires
+after BOKEH_SESSION_EXPIRY_S and with its user's logout or deactivation.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.service import StopFlag
+from visualization.access import GrantAuth
 from visualization.live import make_document
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,8 @@ def make_server(settings: Settings, address: str | None = None, port: int | None
                   port=settings.bokeh_port if port is None else port,
                   allow_websocket_origin=settings.resolved_bokeh_origins(),
                   sign_sessions=True, secret_key=settings.resolved_secret_key().encode(),
-                  generate_session_ids=False, use_xheaders=True, session_token_expiration=300,
+                  generate_session_ids=False, use_xheaders=True,
+                  session_token_expiration=settings.bokeh_session_expiry_s, auth_provider=GrantAuth(factory),
                   prefix=url_prefix(settings))
 
 

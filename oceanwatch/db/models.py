@@ -234,6 +234,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="viewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # Part of every login session and Bokeh grant; bumping it (logout, deactivation) revokes them all.
+    session_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_at: Mapped[dt.datetime] = _now()
     last_login: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
