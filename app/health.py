@@ -1,5 +1,10 @@
 """Liveness (`/healthz`), readiness (`/readyz`) and the status page: are Postgres and the broker up,
-and is every service still sending its heartbeat?"""
+and is every service still sending its heartbeat?
+
+Anyone may ask (probes and the login page's visitors are anonymous), but anonymous callers learn
+up or down only: versions, schema revision, broker address, error text and latencies help an
+attacker more than a load balancer, so they are for signed-in users.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from oceanwatch.health import Check, check_broker, check_database
 from oceanwatch.heartbeat import ServiceState, service_states, stale_after_s
 
 bp = Blueprint("health", __name__)
+
+
+def _detailed() -> bool:
+    """Whether this caller may see the checks' details (any signed-in user, viewer and up)."""
+    return bool(current_user.is_authenticated and current_user.can("viewer"))
 
 
 def _checks() -> list[Check]:
@@ -26,10 +36,12 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: 200 only when the database and the broker both answer."""
+    """Readiness: 200 only when the database and the broker both answer; each check's details signed in only."""
     checks = _checks()
     ready = all(c.ok for c in checks)
-    body = {"status": "ready" if ready else "unavailable", "checks": {c.name: c.as_dict() for c in checks}}
+    body: dict[str, object] = {"ready": ready, "checks": {c.name: "up" if c.ok else "down" for c in checks}}
+    if _detailed():
+        body["details"] = {c.name: c.as_dict() for c in checks}
     return jsonify(body), 200 if ready else 503
 
 
@@ -51,11 +63,12 @@ def beat_age(seconds: float) -> str:
 
 @bp.get("/status")
 def status():
-    """A human-readable page of the same checks, and each service's heartbeat (up, age, live instances)."""
+    """A human-readable page of the same checks, and each service's heartbeat: up or down for anyone;
+    details, latency, age of the last beat and live instances for signed-in users."""
     checks = _checks()
     database = next(c for c in checks if c.name == "database")
     return render_template("status.html", checks=checks, ready=all(c.ok for c in checks),
-                           services=_services(database), beat_age=beat_age), 200
+                           services=_services(database), beat_age=beat_age, detailed=_detailed()), 200
 
 
 @bp.get("/")

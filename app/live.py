@@ -1,7 +1,8 @@
 """The live page: the Bokeh dashboard embedded with a signed session id, and window audio clips.
 
 Only this page can open a Bokeh session: the Bokeh server accepts signed ids only and never
-makes its own, and the id is signed here, after the login and role check.
+makes its own, and the id is signed here, after the login and role check, together with a grant
+(`oceanwatch.live_grants`) that binds it to the user and expires.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from typing import Any
 from bokeh.embed import server_session
 from bokeh.util.token import generate_session_id
 from flask import Blueprint, abort, current_app, render_template, send_file
+from flask_login import current_user
 
 from app.auth import requires_role
 from app.extensions import db
+from app.security_headers import BOKEH_SERVER_SESSION, bokeh_embed
 from oceanwatch.clips import UnsafeClipPath, clip_file
 from oceanwatch.config import Settings
 from oceanwatch.db.models import Window
+from oceanwatch.live_grants import GRANT_HEADER, Grant, issue_grant
 from visualization.server import LIVE_PATH
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,12 @@ def bokeh_app_url() -> str:
 @bp.get("/")
 @requires_role("viewer")
 def page() -> Any:
-    session_id = generate_session_id(secret_key=current_app.config["SECRET_KEY"].encode(), signed=True)
-    script = server_session(session_id=session_id, url=bokeh_app_url())
+    secret = current_app.config["SECRET_KEY"].encode()
+    session_id = generate_session_id(secret_key=secret, signed=True)
+    grant = issue_grant(session_id, Grant(current_user.id, current_user.session_version), secret,
+                        _settings().bokeh_session_expiry_s)
+    script = bokeh_embed(server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant}),
+                         allow=BOKEH_SERVER_SESSION)
     return render_template("live.html", bokeh_script=script, bokeh_url=bokeh_app_url())
 
 

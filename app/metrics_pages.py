@@ -10,6 +10,7 @@ from flask import Blueprint, render_template, request
 
 from app import bokeh_assets, metrics_actions
 from app.auth import requires_role
+from app.security_headers import BOKEH_CUSTOM_JS, bokeh_embed
 from visualization.metric_plots import confusion_figure, reliability_figure, trend_figure
 
 bp = Blueprint("metrics", __name__, url_prefix="/scores")
@@ -38,7 +39,8 @@ def _plots(selection: metrics_actions.Selection, results: list[dict[str, Any]], 
     with doc.models.freeze():
         for root in figures.values():
             doc.add_root(root)
-    return components(figures)
+    script, divs = components(figures)
+    return bokeh_embed(script, allow=BOKEH_CUSTOM_JS), divs  # the confusion matrix's model select
 
 
 @bp.get("/")

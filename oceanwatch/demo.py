@@ -19,10 +19,20 @@ from oceanwatch.supervisor import ServiceSpec, Supervisor
 log = logging.getLogger("demo")
 
 
+# How gunicorn serves the web app here and in compose (tests/test_compose.py checks they agree).  Threads,
+# not sync workers: a sync worker is held by one client that sends half a request, so two such idle
+# connections stopped the demo's app.  gthread parks idle connections in its poller, but a half-sent
+# request still holds a thread until the client finishes or leaves, so each worker gets many threads
+# (started only when needed); in production nginx reads whole requests before gunicorn sees them.
+# --graceful-timeout stays under the supervisor's 10 s SIGTERM-to-SIGKILL grace.
+GUNICORN_WORKER_ARGS = ["--worker-class", "gthread", "--threads", "32", "--timeout", "60",
+                        "--graceful-timeout", "5", "--keep-alive", "5"]
+
+
 def service_specs(settings: Settings, python: str = sys.executable) -> list[ServiceSpec]:
     """Every service of the platform, as the supervisor runs them (compose runs the same modules)."""
     web = [python, "-m", "gunicorn", "--bind", f"{settings.web_host}:{settings.web_port}", "--workers", "2",
-           "--timeout", "60", "--preload", "app:create_app()"]
+           *GUNICORN_WORKER_ARGS, "--preload", "app:create_app()"]
     modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.labeller", "ingest", "scripts.backup"]
     train = ServiceSpec("train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"],
                         oneshot=True)

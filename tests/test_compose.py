@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from oceanwatch.config import Settings
-from oceanwatch.demo import service_specs
+from oceanwatch.demo import GUNICORN_WORKER_ARGS, service_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # copied in, see tests/schemas/README.md
@@ -70,6 +70,14 @@ def test_every_service_command_exists_in_the_code(name: str) -> None:
     modules = {_modules_of(cmd) for cmd in ours.values()}
     demo = {"web" if "gunicorn" in s.argv else s.argv[s.argv.index("-m") + 1] for s in service_specs(Settings())}
     assert demo <= modules, f"services run by make demo but missing from {name}: {demo - modules}"
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_gunicorn_runs_the_demos_worker_flags(name: str) -> None:
+    """The flags tests/test_web_server.py proves against half-sent requests are the ones compose runs."""
+    command = _load(name)["services"]["app"]["command"]
+    n = len(GUNICORN_WORKER_ARGS)
+    assert any(command[i:i + n] == GUNICORN_WORKER_ARGS for i in range(len(command))), command
 
 
 def test_production_requires_secrets_and_puts_nginx_in_front() -> None:

@@ -1,4 +1,6 @@
-"""/healthz answers always; /readyz and /status tell whether Postgres and the broker answer; /status shows heartbeats."""
+"""/healthz answers always; /readyz and /status tell whether Postgres and the broker answer; /status shows heartbeats.
+
+Anonymous callers get up or down only; the details (versions, schema, broker address, errors) need a login."""
 
 import datetime as dt
 import re
@@ -12,6 +14,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db.migrate import alembic_config
 from oceanwatch.embedded import free_port
 from oceanwatch.heartbeat import Heartbeat, beat
+from tests.webkit import logged_in
 
 pytestmark = pytest.mark.integration
 
@@ -23,27 +26,49 @@ def test_healthz_is_alive(settings: Settings) -> None:
 
 
 def test_readyz_checks_database_and_broker(settings: Settings) -> None:
-    response = create_app(settings=settings).test_client().get("/readyz")
+    app = create_app(settings=settings)
+    response = app.test_client().get("/readyz")
     assert response.status_code == 200
-    checks = response.json["checks"]
+    assert response.json == {"ready": True, "checks": {"database": "up", "broker": "up"}}
+    details = logged_in(app, settings, "viewer").get("/readyz").json["details"]
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    assert checks["database"]["ok"] and f"schema {head}" in checks["database"]["detail"]
-    assert checks["broker"]["ok"] and "acoustic.windows" in checks["broker"]["detail"]
+    assert details["database"]["ok"] and f"schema {head}" in details["database"]["detail"]
+    assert details["broker"]["ok"] and "acoustic.windows" in details["broker"]["detail"]
 
 
 def test_readyz_reports_a_dead_broker(settings: Settings) -> None:
     dead = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
     response = create_app(settings=dead).test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json["checks"]["database"]["ok"] is True
-    assert response.json["checks"]["broker"]["ok"] is False
+    assert response.json == {"ready": False, "checks": {"database": "up", "broker": "down"}}
 
 
 def test_readyz_reports_a_dead_database(settings: Settings) -> None:
     dead = settings.model_copy(update={"database_url": f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x"})
     response = create_app(settings=dead).test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json["checks"]["database"]["ok"] is False
+    assert response.json["ready"] is False and response.json["checks"]["database"] == "down"
+
+
+def test_anonymous_callers_get_up_or_down_only(settings: Settings) -> None:
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    dead_broker = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    for case in (settings, dead_broker):
+        app = create_app(settings=case)
+        beat(case.database_url, "ingest", "host-a:1", dt.datetime.now(dt.timezone.utc), {})
+        viewer = logged_in(app, case, "viewer", username=f"viewer-{case is settings}")
+        details = viewer.get("/readyz").json["details"]
+        detailed = viewer.get("/status").get_data(as_text=True)
+        assert "PostgreSQL" in detailed and " ms" in detailed and 'class="instances"' in detailed
+        # what anonymous callers must not learn: versions, schema, broker address and topics, errors, timings
+        secrets = ["PostgreSQL", head, case.kafka_bootstrap_servers, "acoustic.windows", " ms", "latency",
+                   details["broker"]["detail"]]
+        anonymous = app.test_client()
+        readyz = anonymous.get("/readyz").get_data(as_text=True)
+        status = anonymous.get("/status").get_data(as_text=True)
+        for secret in secrets:
+            assert secret not in readyz and secret not in status, f"anonymous callers see {secret!r}"
+        assert 'id="service-ingest" data-up="true"' in status and 'class="instances"' not in status
 
 
 def test_status_page_shows_both_components(settings: Settings) -> None:
@@ -62,7 +87,7 @@ def _service_rows(html: str) -> dict[str, tuple[str, str, int]]:
 def test_status_page_shows_every_services_heartbeat(settings: Settings) -> None:
     settings = settings.model_copy(update={"heartbeat_interval_s": 1.0})  # down after 3 s without a beat
     url = settings.database_url
-    client = create_app(settings=settings).test_client()
+    client = logged_in(create_app(settings=settings), settings, "viewer")  # ages and instances are for users
     assert "No service has sent a heartbeat yet" in client.get("/status").get_data(as_text=True)
     ingest = Heartbeat(url, "ingest", 0.5)  # as run_service starts it (beating well within the 3 s)
     ingest.start()

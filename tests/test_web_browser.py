@@ -45,6 +45,20 @@ def browser() -> Iterator:
             chromium.close()
 
 
+_REPORT_CSP = ("document.addEventListener('securitypolicyviolation', e => "
+               "console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`))")
+
+
+def csp_violations(page) -> list[str]:
+    """Every Content-Security-Policy violation the page reports from now on (the event and Chromium's own
+    console error), so a test can assert that the app's policy blocked nothing the page needs."""
+    found: list[str] = []
+    page.add_init_script(_REPORT_CSP)
+    page.on("console", lambda message: found.append(message.text)
+            if "CSP violation" in message.text or "Content Security Policy" in message.text else None)
+    return found
+
+
 def _log_in(page, base: str, username: str, screenshot: str | None = None) -> None:
     page.goto(f"{base}/live/")
     assert "/login" in page.url  # anonymous: sent to the login page first
@@ -88,6 +102,7 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    violations = csp_violations(page)
     _log_in(page, base, "viewer1")
     page.wait_for_selector("canvas", timeout=30000)  # Bokeh rendered (selectors pierce its shadow DOM)
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
@@ -121,6 +136,7 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
                            timeout=20000)
     page.wait_for_selector("#live-status:has-text('following live')", timeout=10000)
     assert errors == []
+    assert violations == []  # Bokeh's embed, autoload, websocket and rendering all run under the policy
 
 
 def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> None:
@@ -137,6 +153,7 @@ def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> N
         window_ids = list(session.scalars(select(Window.id).order_by(Window.start_time)))
     assert len(window_ids) == 3
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    violations = csp_violations(page)
     _log_in(page, base, "listener")
     player = page.locator("audio#clip-player")
     player.wait_for(timeout=30000)  # the newest clip is offered before any tap
@@ -149,6 +166,7 @@ def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> N
     page.wait_for_selector(f"audio#clip-player[src='/live/clip/{window_ids[0]}']", timeout=10000)
     assert page.locator("audio#clip-player").evaluate(load) == pytest.approx(settings.ingest_window_s, abs=0.05)
     page.screenshot(path=str(SCREENSHOTS / "live-audio.png"), full_page=True)
+    assert violations == []  # the clips play under the policy (media from the app's own origin)
 
 
 def _truth_statuses(page) -> list[str]:

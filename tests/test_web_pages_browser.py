@@ -17,7 +17,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.scoring import Scope, report
 from tests.metrickit import scored_world
-from tests.test_web_browser import SCREENSHOTS, browser  # noqa: F401 - the shared Chromium fixture
+from tests.test_web_browser import SCREENSHOTS, browser, csp_violations  # noqa: F401 - the shared Chromium fixture
 from tests.test_web_data import world  # noqa: F401 - the fixture: vessels of known types in truth
 from tests.webkit import PASSWORD, make_user
 
@@ -56,6 +56,7 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("requestfailed", lambda request: errors.append(f"{request.url} failed"))
+    violations = csp_violations(page)
 
     page.goto(f"{base}/data/")
     assert "/login" in page.url
@@ -64,6 +65,11 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
     page.click("#login-submit")
     page.wait_for_url(f"{base}/data/")
     assert page.get_attribute("#mapping-70", "data-class") == "D"
+    since = "#mapping-form input[name=since]"  # the page's own script runs under the policy
+    page.select_option("#mapping-form select[name=since_mode]", "from")
+    assert page.is_enabled(since)
+    page.select_option("#mapping-form select[name=since_mode]", "all")
+    assert page.is_disabled(since)
 
     page.fill("#mapping-types", "70")
     page.select_option("#mapping-class", "C")
@@ -119,3 +125,9 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
         page.screenshot(path=str(SCREENSHOTS / f"metrics-confusion-{name}.png"), full_page=True)
     page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
     assert errors == []
+    assert violations == []  # the data page's script, BokehJS and the confusion matrix's CustomJS all ran
+    injected = "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';" \
+               " document.body.appendChild(s); return window.injected === undefined; }"
+    with page.expect_console_message(lambda m: "CSP violation: script-src" in m.text):  # the watcher sees it
+        blocked = page.evaluate(injected)
+    assert blocked, "an injected inline script ran: the policy is not in force"
