@@ -9,6 +9,7 @@ itself), or the web session cookie, in which case writes need the `X-CSRFToken` 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,13 @@ from flask import Blueprint, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import and_, select
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import HTTPException
 
-from app import model_actions
+from app import model_actions, params
 from app.auth import current_user_id, requires_role
 from app.extensions import csrf, db
+from app.params import BadRequest
 from oceanwatch.db.models import AISPosition, MLModel, Prediction, Vessel, Window
 from oceanwatch.registry.store import RegistryError
 
@@ -29,10 +33,7 @@ MAX_LIMIT = 10000
 DEFAULT_SPAN = dt.timedelta(hours=1)
 
 _OPERATIONS: dict[str, dict[str, Any]] = {}
-
-
-class BadRequest(ValueError):
-    """A request parameter that cannot be used; answered with 400 and the reason."""
+log = logging.getLogger(__name__)
 
 
 def _param(name: str, where: str, description: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
@@ -80,6 +81,23 @@ def _csrf_for_cookie_sessions() -> None:
         csrf.protect()
 
 
+@bp.before_request
+def _refuse_hostile_input() -> Any:
+    """Input no route can use, refused for every route at once: a NUL byte in any path, query, form or
+    JSON string, an integer beyond bigint, JSON nested too deep to parse."""
+    fields: list[tuple[str, Any]] = [*(request.view_args or {}).items(), *request.args.items(multi=True),
+                                     *request.form.items(multi=True),
+                                     *((f"{name} (file name)", upload.filename)
+                                       for name, upload in request.files.items(multi=True))]
+    if request.is_json:
+        try:
+            fields.append(("body", request.get_json(silent=True)))
+        except RecursionError:
+            return jsonify(error="the JSON body is nested too deeply"), 400
+    problem = params.hostile_input(fields)
+    return (jsonify(error=problem), 400) if problem else None
+
+
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc: CSRFError) -> Any:
     return jsonify(error=exc.description), 400
@@ -90,15 +108,34 @@ def _bad_request(exc: BadRequest) -> Any:
     return jsonify(error=str(exc)), 400
 
 
+@bp.errorhandler(DataError)
+def _data_error(exc: DataError) -> Any:
+    """A value Postgres cannot hold that no check caught: the client's input, so a 400, not a 500."""
+    db.session.rollback()
+    log.warning("API request refused by the database: %s", exc.orig)
+    return jsonify(error="a parameter is outside what the database can hold"), 400
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    """Under /api/v1 every HTTP error (unknown route, wrong method, bad form data) is JSON; elsewhere
+    Flask's own page."""
+    if not request.path.startswith(f"{bp.url_prefix}/"):
+        return exc
+    return jsonify(error=exc.description), exc.code or 500
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Any:
+    if isinstance(exc, HTTPException):  # this handler is found before the app-wide one for the blueprint
+        return _http_error(exc)
+    log.exception("API request %s %s failed", request.method, request.path)
+    return jsonify(error="internal error (logged on the server)"), 500
+
+
 def _time(name: str, default: dt.datetime) -> dt.datetime:
     raw = request.args.get(name)
-    if not raw:
-        return default
-    try:
-        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name}: an ISO 8601 time such as 2026-01-01T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return params.time(name, raw) if raw else default
 
 
 def _range() -> tuple[dt.datetime, dt.datetime, int]:
@@ -106,10 +143,8 @@ def _range() -> tuple[dt.datetime, dt.datetime, int]:
     start = _time("start", end - DEFAULT_SPAN)
     if start > end:
         raise BadRequest("start is after end")
-    try:
-        limit = int(request.args.get("limit", 1000))
-    except ValueError:
-        raise BadRequest("limit: an integer") from None
+    limit = _int_arg("limit")
+    limit = 1000 if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit: from 1 to {MAX_LIMIT}")
     return start, end, limit
@@ -117,12 +152,7 @@ def _range() -> tuple[dt.datetime, dt.datetime, int]:
 
 def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"{name}: an integer") from None
+    return None if raw is None or raw == "" else params.integer(name, raw)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

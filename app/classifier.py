@@ -205,7 +205,7 @@ def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep
     """Read, classify and optionally keep one upload; raises ClipError (400) or ModelChoiceError."""
     settings = current_app.config["OCEANWATCH_SETTINGS"]
     try:
-        clip = read_clip(data, settings.max_upload_seconds)
+        clip = read_clip(data, settings.max_upload_seconds, settings.max_upload_samples)
     except ClipError as exc:
         log.warning("upload %r refused: %s", filename, exc)
         raise

@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from app import params
 from app.extensions import db
 from oceanwatch import classmap, jobs
 from oceanwatch.db.models import AudioFile, ClassMapping, Job, ShipClass, User, Vessel, VesselClassOverride
@@ -115,10 +116,9 @@ def _since(raw: Any) -> dt.datetime | None:
     if raw in (None, "", "all"):
         return None
     try:
-        value = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        raise EditInputError("since: a date such as 2026-01-31 (or empty for all history)") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return params.time("since", str(raw), example="2026-01-31 (or empty for all history)")
+    except params.BadRequest as exc:
+        raise EditInputError(str(exc)) from None
 
 
 def _flag(raw: Any) -> bool:
@@ -136,9 +136,9 @@ def parse_edit(data: Mapping[str, Any]) -> ClassEdit:
         return ClassEdit(action, ship_types=_ship_types(data.get("ship_types")), class_code=class_code, since=since)
     if action == "override":
         try:
-            mmsi = int(data.get("mmsi"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise EditInputError("mmsi: the vessel's MMSI (an integer)") from None
+            mmsi = params.integer("mmsi", data.get("mmsi"))
+        except params.BadRequest as exc:
+            raise EditInputError(f"{exc} (the vessel's MMSI)") from None
         return ClassEdit(action, mmsi=mmsi, class_code=class_code, reason=str(data.get("reason") or "")[:500],
                          since=since)
     code = str(data.get("code") or "").strip()

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
+from app import params
 from app.extensions import db
 from oceanwatch import scoring
 from oceanwatch.db.models import MLModel
@@ -57,9 +58,9 @@ def radii() -> tuple[int, ...]:
 
 def _int(name: str, raw: str) -> int:
     try:
-        return int(raw)
-    except ValueError:
-        raise MetricsInputError(f"{name}: an integer, not {raw!r}") from None
+        return params.integer(name, raw)
+    except params.BadRequest as exc:
+        raise MetricsInputError(f"{exc}, not {raw!r}") from None
 
 
 def _time(name: str, raw: str | None, date_end: bool = False) -> dt.datetime | None:
@@ -67,12 +68,10 @@ def _time(name: str, raw: str | None, date_end: bool = False) -> dt.datetime | N
     if not raw:
         return None
     try:
-        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise MetricsInputError(f"{name}: an ISO 8601 date or time such as 2026-01-31") from None
-    if date_end and len(raw) == 10:
-        value += dt.timedelta(days=1)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        value = params.time(name, raw, example="2026-01-31")
+    except params.BadRequest as exc:
+        raise MetricsInputError(str(exc)) from None
+    return value + dt.timedelta(days=1) if date_end and len(raw) == 10 else value
 
 
 def parse(args: Mapping[str, Any], model_ids: Sequence[str], preset_default: str | None = None) -> Selection:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 
-from app import classifier, review
+from app import classifier, params, review
 from app.api import MODEL_ID, BadRequest, _int_arg, _param, _time, bp, endpoint
 from app.auth import current_user_id
 from oceanwatch.uploaded_clip import ClipError
@@ -60,10 +60,7 @@ def predict() -> Any:
     if upload is None or not upload.filename:
         raise BadRequest("send the clip as the multipart field 'file'")
     raw_id = _arg("model_id")
-    try:
-        model_id = int(raw_id) if raw_id else None
-    except ValueError:
-        raise BadRequest("model_id: an integer") from None
+    model_id = params.integer("model_id", raw_id) if raw_id else None
     _clip, result = classifier.run(upload.read(), upload.filename, model_id, _arg("model"),
                                    (_arg("keep") or "").lower() in TRUE, current_user_id())
     return jsonify(result)

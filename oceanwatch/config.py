@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     bokeh_url: str = Field("", description="Bokeh server URL as browsers reach it; empty = http://WEB_HOST:BOKEH_PORT.")
     bokeh_allowed_origins: str = Field("", description="Comma-separated host[:port] pages that may open Bokeh "
                                        "sessions; empty = WEB_HOST:WEB_PORT (both loopback names when local).")
+    bokeh_session_expiry_s: int = Field(300, gt=0, description="Seconds a live-dashboard session id from the web "
+                                        "app stays usable to open its Bokeh session.")
     demo_admin_password: str = Field("", description="Password of the `admin` user `make demo` creates; empty "
                                      "generates one and prints it.")
     log_level: str = Field("INFO", description="Log level of every service.")
@@ -116,6 +118,11 @@ class Settings(BaseSettings):
     ais_batch_wait_s: float = Field(0.5, description="Longest wait for a batch to fill before it is written.")
     max_upload_mb: float = Field(50.0, description="Largest audio clip accepted by Classify a clip / POST /api/v1/predict (MB); larger answers 413.")
     max_upload_seconds: float = Field(600.0, description="Longest audio clip accepted for classification (seconds).")
+    max_upload_samples: int = Field(
+        30_000_000, ge=1,
+        description="Most decoded samples (frames x channels) an uploaded clip may hold, checked from the header "
+                    "and while decoding in blocks; bounds the web worker's memory (about 8 bytes a sample). "
+                    "The default fits 600 s of 48 kHz mono, not stereo.")
     classify_min_audio_share: float = Field(
         0.8, ge=0.0, le=1.0,
         description="Least share of a model's window that an uploaded clip must fill with real audio; a shorter "

@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from oceanwatch.features import window_hop_seconds
+
+if TYPE_CHECKING:
+    import soundfile
 
 ACCEPTED_FORMATS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "FLAC": "flac"}
 
@@ -52,36 +56,112 @@ class ClipWindows:
     padded_share: list[float]
 
 
-def read_clip(data: bytes, max_seconds: float) -> Clip:
-    """Decode a WAV or FLAC clip, refusing empty, non-audio, corrupt, silent-of-samples or too long input."""
+def read_clip(data: bytes, max_seconds: float, max_samples: int) -> Clip:
+    """Decode a WAV or FLAC clip, refusing empty, non-audio, corrupt, silent-of-samples, too long or too
+    large input.
+
+    Size on disk says little about size in memory (ten minutes of silent 48 kHz stereo FLAC is ~100 kB
+    and decodes to 230 MB), so the decoded size, frames x channels, is bounded by `max_samples`: from
+    the header before anything is decoded, and again while decoding in blocks, because a FLAC header
+    may leave the length out (libsndfile then reports a huge sentinel) or understate it.
+    """
     import soundfile
 
     if not data:
         raise ClipError("the file is empty")
     try:
-        info = soundfile.info(io.BytesIO(data))
+        sound = soundfile.SoundFile(io.BytesIO(data))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
         raise ClipError(f"not a readable WAV or FLAC file ({_reason(exc)})") from None
-    if info.format not in ACCEPTED_FORMATS:
-        raise ClipError(f"{info.format} audio is not accepted; upload WAV or FLAC")
-    if info.samplerate <= 0:
-        raise ClipError("the header gives no sample rate")
-    if info.frames / info.samplerate > max_seconds:
-        raise ClipError(f"the clip is {info.frames / info.samplerate:.1f} s long; the limit is {max_seconds:g} s")
-    try:
-        audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise ClipError(f"the audio data is corrupt ({_reason(exc)})") from None
+    with sound:
+        if sound.format not in ACCEPTED_FORMATS:
+            raise ClipError(f"{sound.format} audio is not accepted; upload WAV or FLAC")
+        if sound.samplerate <= 0:
+            raise ClipError("the header gives no sample rate")
+        limit = _FrameLimit(int(sound.samplerate), int(sound.channels), max_seconds, max_samples)
+        if _length_known(sound.frames):
+            limit.check(sound.frames, from_header=True)
+        audio = _decode(sound, limit)
+        rate, fmt = int(sound.samplerate), ACCEPTED_FORMATS[sound.format]
     if audio.shape[0] == 0:
         raise ClipError("the file holds no audio samples")
     if not np.isfinite(audio).all():
         raise ClipError("the audio holds NaN or infinite samples")
-    return Clip(audio=audio, sample_rate=int(rate), format=ACCEPTED_FORMATS[info.format],
-                sha256=hashlib.sha256(data).hexdigest())
+    return Clip(audio=audio, sample_rate=rate, format=fmt, sha256=hashlib.sha256(data).hexdigest())
+
+
+BLOCK_FRAMES = 1 << 16
+
+
+def _length_known(frames: int) -> bool:
+    """False for libsndfile's "unknown length" (2**63 - 1 frames, from a FLAC header without one)."""
+    return 0 < frames < 2 ** 62
+
+
+@dataclass(frozen=True)
+class _FrameLimit:
+    """The most frames a clip may decode to, and which rule (seconds or samples) sets it."""
+
+    rate: int
+    channels: int
+    max_seconds: float
+    max_samples: int
+
+    @property
+    def frames(self) -> int:
+        return min(int(self.max_seconds * self.rate), self.max_samples // max(self.channels, 1))
+
+    def check(self, frames: int, from_header: bool = False) -> None:
+        """Raise ClipError when `frames` (the header's, or decoded so far) is over the limit, naming the rule."""
+        if frames <= self.frames:
+            return
+        seconds = frames / self.rate
+        subject = "the header says the clip" if from_header else "the clip"
+        if seconds > self.max_seconds:
+            length = f"is {seconds:.1f} s long" if from_header else f"is longer than {self.max_seconds:g} s"
+            raise ClipError(f"{subject} {length}; the limit is {self.max_seconds:g} s")
+        raise ClipError(f"{subject} decodes to {'' if from_header else 'at least '}"
+                        f"{frames * self.channels:,} samples ({self.channels} channel(s) at {self.rate} Hz for "
+                        f"{seconds:.1f} s); the limit is {self.max_samples:,} samples: upload fewer channels, "
+                        f"a lower sample rate or a shorter clip")
+
+
+def _decode(sound: soundfile.SoundFile, limit: _FrameLimit) -> np.ndarray:
+    """The clip's samples, read in blocks and refused as soon as they pass `limit`.
+
+    soundfile re-seeks after every read, and libsndfile cannot seek to the end of a FLAC whose header
+    omits or understates its length, so the read that reaches the end may raise after decoding its
+    frames; blocks are NaN-filled first (FLAC decodes integers, never NaN), so a short block tells where
+    it ended.
+    """
+    import soundfile
+
+    blocks: list[np.ndarray] = []
+    total = 0
+    while True:
+        block = np.full((BLOCK_FRAMES, sound.channels), np.nan, dtype=np.float32)
+        try:
+            got = len(sound.read(BLOCK_FRAMES, dtype="float32", always_2d=True, out=block))
+        except (soundfile.LibsndfileError, RuntimeError) as exc:
+            unread = np.isnan(block[:, 0])
+            if sound.format != "FLAC" or not unread.any():
+                raise ClipError(f"the audio data is corrupt ({_reason(exc)})") from None
+            got = int(unread.argmax())
+        total += got
+        limit.check(total)
+        if got:
+            blocks.append(block[:got])
+        if got < BLOCK_FRAMES:
+            break
+    if not blocks:
+        return np.zeros((0, sound.channels), dtype=np.float32)
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 def _reason(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """libsndfile's own words, without soundfile's prefix naming the in-memory file object."""
+    text = str(getattr(exc, "error_string", "") or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def split_windows(clip: Clip, window_seconds: float) -> ClipWindows:

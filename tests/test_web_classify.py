@@ -306,3 +306,53 @@ def test_the_page_shows_the_spectrogram_and_each_models_probabilities(app, setti
     no_csrf = operator.post("/classify/", data={"file": (io.BytesIO(b"nope"), "x.wav")},
                             content_type="multipart/form-data")
     assert no_csrf.status_code == 400 and "CSRF" in no_csrf.get_data(as_text=True)
+
+
+def _flac_total(data: bytes, total: int) -> bytes:
+    """A FLAC whose STREAMINFO total-samples field (36 bits after rate, channels and bits) says `total`
+    (0: the length is unknown, as some streaming encoders write it)."""
+    field = int.from_bytes(data[18:26], "big")
+    return data[:18] + ((field & ~(2 ** 36 - 1)) | total).to_bytes(8, "big") + data[26:]
+
+
+def _silent_flac(seconds: int, rate: int, channels: int) -> bytes:
+    """A silent FLAC written a second at a time (ten minutes of 48 kHz stereo is ~110 kB)."""
+    out = io.BytesIO()
+    with soundfile.SoundFile(out, "w", rate, channels, format="FLAC") as flac:
+        for _ in range(seconds):
+            flac.write(np.zeros((rate, channels), dtype=np.int16))
+    return out.getvalue()
+
+
+def test_decoded_size_is_bounded_before_and_while_decoding(app, settings: Settings, models) -> None:
+    token = make_token(settings, make_user(settings, "op", "operator"))
+    client = app.test_client()
+
+    def post(data: bytes):
+        return client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
+                           data={"file": (io.BytesIO(data), "clip.flac")}, content_type="multipart/form-data")
+
+    long_stereo = _silent_flac(600, 48000, 2)
+    assert len(long_stereo) < 200_000
+    refused = post(long_stereo)  # default limits: 600 s is allowed, 57.6 M samples are not
+    assert refused.status_code == 400, refused.json
+    assert "header says the clip decodes to 57,600,000 samples" in refused.json["error"]
+    assert "30,000,000" in refused.json["error"]
+    # a two-second FLAC whose header claims 2**36 - 1 samples: refused from the header, before decoding
+    lying = post(_flac_total(_silent_flac(2, 48000, 1), 2 ** 36 - 1))
+    assert lying.status_code == 400 and "header says the clip is 1431655.8 s long" in lying.json["error"]
+    # no length in the header: decoded in blocks and stopped once past the bound, without the sentinel length
+    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_samples": 500_000})
+    unknown = post(_flac_total(_silent_flac(20, 48000, 1), 0))
+    assert unknown.status_code == 400 and "decodes to at least" in unknown.json["error"], unknown.json
+    assert "500,000 samples" in unknown.json["error"]
+    decoded = int(unknown.json["error"].split("at least ")[1].split(" ")[0].replace(",", ""))
+    assert 500_000 < decoded <= 500_000 + 65536  # stopped within one block of the bound
+    for text in (refused.json["error"], lying.json["error"], unknown.json["error"]):
+        assert "1152921504606847" not in text and "9223372036854775807" not in text and "<_io." not in text
+    # a short clip without a length in its header still classifies
+    app.config["OCEANWATCH_SETTINGS"] = settings
+    ok = post(_flac_total(encode(audio(3.0, 8000), 8000, "FLAC"), 0))
+    assert ok.status_code == 200 and ok.json["clip"]["duration_s"] == 3.0, ok.json
+    garbage = post(b"these are my notes, not audio\n" * 20)
+    assert garbage.status_code == 400 and "<_io." not in garbage.json["error"]
