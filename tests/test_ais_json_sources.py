@@ -10,8 +10,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -26,6 +25,7 @@ from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Vessel
 from oceanwatch.scenario import GEOD
 from oceanwatch.service import StopFlag
+from tests.test_ais_sources import _Api, api  # noqa: F401 (the fixture)
 
 UTC = dt.timezone.utc
 
@@ -53,37 +53,12 @@ def start_pipeline(settings: Settings, source, name: str) -> tuple[AisPipeline, 
 
 
 # -- HTTP records whose `timestamp` is AIS's UTC second (issue 13, item 11) ---------------------------
-
-class _Api(BaseHTTPRequestHandler):
-    """Answers the first poll with `records`, later ones with an empty list."""
-
-    records: list[dict[str, object]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        body, type(self).records = type(self).records, []
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/vessels"
-    server.shutdown()
-    server.server_close()
-
+# (the local API is test_ais_sources' `_Api`: it answers its queued answers, then empty lists)
 
 def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings, api) -> None:
     polled = time.time()
     recent = dt.datetime.fromtimestamp(polled - 120, UTC).replace(microsecond=0)
-    _Api.records = [
+    records = [
         # the AIS fields as an API mirrors them: `timestamp` is the report's UTC second
         {"mmsi": 366000011, "latitude": 36.70, "longitude": -122.20, "sog": 10.1, "timestamp": 37},
         {"mmsi": 366000012, "latitude": 36.71, "longitude": -122.21, "timestamp": "60"},  # 60 = not available
@@ -91,6 +66,7 @@ def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings,
         {"mmsi": 366000014, "latitude": 36.73, "longitude": -122.23, "timestamp": "1995-06-01T00:00:00Z"},
         {"mmsi": 366000015, "latitude": 36.74, "longitude": -122.24, "time": polled + 86400},
     ]
+    _Api.answers = [(200, {}, records)]
     pipeline, stop, thread = start_pipeline(settings, HttpSource(api, StopFlag(), interval_s=0.05), "http")
     try:
         wait_until(lambda: pipeline.totals["items"] >= 5 and pipeline.totals["stored"] >= 3, "the records")
