@@ -145,6 +145,11 @@ def suffix_info(suffix: bytes, dated_by: float) -> tuple[float | None, str | Non
     return t, station
 
 
+class LogAnchor(float):
+    """The "arrival time" a log file's backlog lines carry: the file's modification time, which anchors
+    the `LogClock` of the file, not a time anything arrived (a log is read far faster than written)."""
+
+
 class LogClock:
     """Times for the untimestamped reports of a log file, the same on every pass over it.
 
@@ -238,13 +243,12 @@ class AisDecoder:
     store (base stations, safety text, aids to navigation...) and other NMEA sentences a
     receiver logs (`nmea_GPRMC`...); `accepted` counts reports out.
 
-    With `log_clock` (a log file), `received_at` is not an arrival time but the file's anchor,
-    and untimestamped reports get their times from a `LogClock` started there.
+    A line whose `received_at` is a `LogAnchor` (a log file's backlog) is not dated by arrival:
+    its untimestamped reports get their times from a `LogClock` started at that anchor.
     """
 
-    def __init__(self, max_fragment_age_s: float = MAX_FRAGMENT_AGE_S, log_clock: bool = False) -> None:
+    def __init__(self, max_fragment_age_s: float = MAX_FRAGMENT_AGE_S) -> None:
         self.max_fragment_age_s = max_fragment_age_s
-        self.log_clock = log_clock
         self.rejected: Counter[str] = Counter()
         self.ignored: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
@@ -267,8 +271,10 @@ class AisDecoder:
         raw = raw.strip()
         if not raw:
             return []
-        if self.log_clock and (self._clock is None or self._clock.anchor != received_at):
-            self._clock = LogClock(received_at)  # the first line of a file (or of the next, rotated, one)
+        if not isinstance(received_at, LogAnchor):
+            self._clock = None  # a line that really arrived now (a network feed, a followed log's new line)
+        elif self._clock is None or self._clock.anchor != received_at:
+            self._clock = LogClock(received_at)  # the first line of a log's backlog
         stamp = None
         if raw[:1] not in (b"!", b"$", b"\\"):
             # "<time> !AIVDM..." as many loggers write; anything else before the sentence is garbage.

@@ -57,7 +57,7 @@ class AisPipeline:
     def __init__(self, engine: Engine, producer: KafkaProducer | None, topic: str, source: str,
                  sites: list[Site] | None = None) -> None:
         self.engine, self.producer, self.topic, self.source = engine, producer, topic, source
-        self.decoder = AisDecoder(log_clock=source == FileSource.name)  # untimestamped lines: the file's clock
+        self.decoder = AisDecoder()
         self.totals: Counter[str] = Counter()
         self._fixed_sites = sites
         self._sites: list[Site] = []

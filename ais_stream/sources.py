@@ -24,6 +24,7 @@ import requests
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
+from ais_stream.decode import LogAnchor
 from oceanwatch.nmea_sim import NmeaSimulator, live_sentences
 from oceanwatch.simclock import SimClock
 
@@ -160,20 +161,21 @@ class FileSource:
     """An NMEA log file, read from the start; with `follow`, kept open for new lines like `tail -F`.
 
     Following survives rotation: when the path names a new file (new inode) or the file
-    shrinks (truncated), the new content is read from its start.  Each line comes with the
-    file's modification time when it was opened, not the time it was read: that anchors the
-    decoder's `LogClock`, so a second pass over the same file dates its untimestamped lines
-    the same and stores nothing twice.
+    shrinks (truncated), the new content is read from its start.  The lines already in the file
+    when it is first opened (its backlog) come with a `LogAnchor`, the file's modification time,
+    not the time they were read: it anchors the decoder's `LogClock`, so a second pass over the
+    same file dates its untimestamped lines the same and stores nothing twice.  Lines written
+    after that (followed past the end, or in a rotated-in file) come with their arrival time.
     """
 
     name = "file"
 
     def __init__(self, path: Path, stop: Stop, follow: bool = False, poll_s: float = 0.2) -> None:
         self.path, self.stop, self.follow, self.poll_s = Path(path), stop, follow, poll_s
-        self.anchor = 0.0
 
     def __iter__(self) -> Iterator[Item]:
         handle = self._open()
+        anchor = None if handle is None else LogAnchor(int(os.fstat(handle.fileno()).st_mtime))
         try:
             while not self.stop.is_set():
                 if handle is None:
@@ -184,15 +186,16 @@ class FileSource:
                     continue
                 line = handle.readline(MAX_LINE)
                 if line.endswith(b"\n") or (line and len(line) >= MAX_LINE):
-                    yield line, self.anchor
+                    yield line, time.time() if anchor is None else anchor
                     continue
                 if line and not self.follow:  # the last line of a finished file has no newline
-                    yield line, self.anchor
+                    yield line, time.time() if anchor is None else anchor
                     continue
                 if line:  # a partial line being written: read it again whole
                     handle.seek(-len(line), os.SEEK_CUR)
                 if not self.follow:
                     return
+                anchor = None  # the backlog is read: what comes now arrives live
                 if self._replaced(handle):
                     log.info("%s was rotated or truncated; reading it from the start", self.path)
                     handle.close()
@@ -205,13 +208,11 @@ class FileSource:
 
     def _open(self) -> Any:
         try:
-            handle = self.path.open("rb")
+            return self.path.open("rb")
         except FileNotFoundError:
             if not self.follow:
                 raise
             return None
-        self.anchor = float(int(os.fstat(handle.fileno()).st_mtime))
-        return handle
 
     def _replaced(self, handle: Any) -> bool:
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from pyais.messages import TagBlock
 from pyais.util import compute_checksum
 from sqlalchemy import select
 
-from ais_stream.decode import AisDecoder, PositionReport, StaticReport
+from ais_stream.decode import AisDecoder, LogAnchor, PositionReport, StaticReport, report_time
 from ais_stream.service import AisPipeline, run
 from ais_stream.sources import FileSource
 from tests.test_ais_decode import position as one_position
@@ -144,16 +146,49 @@ def test_a_log_clock_keeps_distinct_reports_and_dates_the_same_log_the_same() ->
     lines += [position(second=30, speed=0.0, lat=36.8), position(second=30, speed=0.0, lat=36.8001)]
     passes = []
     for _ in range(2):
-        d = AisDecoder(log_clock=True)
-        passes.append([r.time for r in feed_all(d, lines, T + 0.7)])  # read in no time at all
+        d = AisDecoder()
+        passes.append([r.time for r in feed_all(d, lines, LogAnchor(T + 0.7))])  # read in no time at all
     times = passes[0]
     assert passes[0] == passes[1], "a second pass dates every report the same"
     assert len(set(times)) == len(lines) == 14, "distinct reports of one vessel within a minute stay distinct"
     assert [b - a for a, b in zip(times[:12], times[1:12])] == [10.0] * 11
     assert times[12] % 60 == 30 and times[13] == times[12] + 60
     # The same transmission heard twice (two receivers merged into one log) keeps its time: stored once.
-    d = AisDecoder(log_clock=True)
-    assert [r.time for r in feed_all(d, [lines[0], lines[1], lines[0], lines[1]], T)] == [T + 4, T + 14] * 2
+    d = AisDecoder()
+    assert [r.time for r in feed_all(d, [lines[0], lines[1], lines[0], lines[1]], LogAnchor(T))] == [T + 4, T + 14] * 2
+
+
+def test_lines_a_followed_log_gains_are_dated_by_arrival_not_by_its_clock(tmp_path) -> None:
+    """The backlog of a followed log is dated by the log's clock; what is appended later arrives live."""
+    path = tmp_path / "live.nmea"
+    path.write_text(position(second=4) + "\n")
+    os.utime(path, (T, T))
+    stop, items = StopFlag(), []
+    reader = threading.Thread(target=lambda: items.extend(FileSource(path, stop, follow=True, poll_s=0.05)),
+                              daemon=True)
+    reader.start()
+    wait_until(lambda: len(items) == 1)
+    time.sleep(1.0)  # the reader reaches the end of the backlog
+    with path.open("a") as out:
+        out.write(position(second=40) + "\n")
+    wait_until(lambda: len(items) == 2)
+    stop.set()
+    reader.join(5)
+    (backlog, anchor), (live, arrived) = items
+    assert isinstance(anchor, LogAnchor) and anchor == T
+    assert not isinstance(arrived, LogAnchor) and abs(arrived - time.time()) < 60
+    d = AisDecoder()
+    [old] = d.feed(backlog, anchor)
+    [new] = d.feed(live, arrived)
+    assert old.time == T + 4, "the backlog keeps the log's clock"
+    assert new.time == report_time(arrived, 40), "a live line is dated by its arrival and its own second"
+
+
+def wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def untimestamped_log(path: Path) -> list:
