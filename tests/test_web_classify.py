@@ -193,8 +193,16 @@ def _nan_wav() -> bytes:
     return encode(samples, 8000, "WAV", "FLOAT")
 
 
+def _damaged_flac() -> bytes:
+    """A FLAC with 2,000 bytes overwritten a third of the way in: its decoder loses sync there."""
+    data = bytearray(encode(audio(8.0, 8000), 8000, "FLAC"))
+    data[len(data) // 3:len(data) // 3 + 2000] = bytes(2000)
+    return bytes(data)
+
+
 @pytest.mark.parametrize("name, make, reason", [
     ("empty.wav", lambda: b"", "empty"),
+    ("damaged.flac", _damaged_flac, "corrupt"),  # never classified from the part before the damage
     ("notes.wav", lambda: b"these are my notes, not audio\n" * 20, "not a readable WAV or FLAC"),
     ("truncated.wav", _truncated_wav, "not a readable WAV or FLAC"),
     ("random.flac", lambda: b"fLaC" + np.random.default_rng(1).bytes(3000), "not a readable WAV or FLAC"),
