@@ -77,6 +77,15 @@ def model_cache() -> ModelCache:
     return current_app.extensions.setdefault("oceanwatch_model_cache", ModelCache())
 
 
+def classify_slots() -> threading.BoundedSemaphore:
+    """How many uploads this worker process decodes and classifies at once (CLASSIFY_CONCURRENCY).
+
+    gthread workers serve many requests in one process, so MAX_UPLOAD_SAMPLES bounds a worker's
+    memory only together with this; the others wait their turn."""
+    slots = current_app.config["OCEANWATCH_SETTINGS"].classify_concurrency
+    return current_app.extensions.setdefault("oceanwatch_classify_slots", threading.BoundedSemaphore(slots))
+
+
 def choose_models(model_id: int | None, name: str | None) -> list[MLModel]:
     """The named model (any state: a registered version can be tried before deploying it), the
     active version of a named model (else its newest), or every active healthy model."""
@@ -204,13 +213,14 @@ def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep
         user_id: int | None) -> tuple[Clip, dict[str, Any]]:
     """Read, classify and optionally keep one upload; raises ClipError (400) or ModelChoiceError."""
     settings = current_app.config["OCEANWATCH_SETTINGS"]
-    try:
-        clip = read_clip(data, settings.max_upload_seconds, settings.max_upload_samples)
-    except ClipError as exc:
-        log.warning("upload %r refused: %s", filename, exc)
-        raise
-    rows = choose_models(model_id, name)
-    models = classify(clip, rows, model_cache(), settings.classify_min_audio_share)
+    with classify_slots():
+        try:
+            clip = read_clip(data, settings.max_upload_seconds, settings.max_upload_samples)
+        except ClipError as exc:
+            log.warning("upload %r refused: %s", filename, exc)
+            raise
+        rows = choose_models(model_id, name)
+        models = classify(clip, rows, model_cache(), settings.classify_min_audio_share)
     if all(m.get("error_kind") == "clip" for m in models):  # no model could take this clip
         raise ClipError("; ".join(m["error"] for m in models))
     if len(rows) == 1 and "error" in models[0]:  # the one model asked for could not answer

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
         description="Most decoded samples (frames x channels) an uploaded clip may hold, checked from the header "
                     "and while decoding in blocks; bounds the web worker's memory (about 8 bytes a sample). "
                     "The default fits 600 s of 48 kHz mono, not stereo.")
+    classify_concurrency: int = Field(
+        2, ge=1, description="Uploads each web worker process decodes and classifies at once (others wait); with "
+                             "MAX_UPLOAD_SAMPLES it bounds a worker's memory, however many threads it runs.")
     classify_min_audio_share: float = Field(
         0.8, ge=0.0, le=1.0,
         description="Least share of a model's window that an uploaded clip must fill with real audio; a shorter "

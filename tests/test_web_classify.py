@@ -364,3 +364,43 @@ def test_decoded_size_is_bounded_before_and_while_decoding(app, settings: Settin
     assert ok.status_code == 200 and ok.json["clip"]["duration_s"] == 3.0, ok.json
     garbage = post(b"these are my notes, not audio\n" * 20)
     assert garbage.status_code == 400 and "<_io." not in garbage.json["error"]
+
+
+def test_a_worker_classifies_only_so_many_uploads_at_once(settings: Settings, models, monkeypatch) -> None:
+    """Many threads of one gthread worker share its memory: CLASSIFY_CONCURRENCY uploads decode at once."""
+    import threading
+    import time
+
+    from app import classifier
+
+    app = create_app(settings=settings.model_copy(update={"classify_concurrency": 1}))
+    token = make_token(settings, make_user(settings, "op", "operator"))
+    active, most = [0], [0]
+    lock = threading.Lock()
+    real_read = classifier.read_clip
+
+    def slow_read(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.3)  # long enough for the other request to arrive while this one decodes
+        try:
+            return real_read(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(classifier, "read_clip", slow_read)
+    data, codes = encode(audio(5.0, 8000), 8000, "WAV"), []
+
+    def post() -> None:
+        codes.append(app.test_client().post(
+            "/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
+            data={"file": (io.BytesIO(data), "c.wav")}, content_type="multipart/form-data").status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert codes == [200, 200, 200] and most == [1]
