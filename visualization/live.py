@@ -126,6 +126,7 @@ class LiveDashboard:
         self.last_truth_window_id: int | None = None
         self.truth_read_at: dt.datetime | None = None  # database time of the last truth read
         self.truth_start: dt.datetime | None = None  # the shown span's start (its end: self.end, or live)
+        self.oldest_truth_window_id: int | None = None  # revised truth is looked for from here on
         self.end: dt.datetime | None = None
         with self.session_factory() as session:
             self.models = queries.active_models(session)
@@ -198,9 +199,15 @@ class LiveDashboard:
             rows = queries.truth_rows(session, self.hydrophone_id, self.radius_km, start=self.truth_start, end=end,
                                       limit=TRUTH_ROLLOVER)
         self.truth.data = truth_columns(rows, self.colors)
+        self._note_oldest_truth()
         self.truth_read_at = read_at
         self.last_truth_window_id = max((r["window_id"] for r in rows), default=self.last_truth_window_id)
         self.truth_fig.title.text = plots.truth_title(self.radius_km)
+
+    def _note_oldest_truth(self) -> None:
+        """Remember the oldest window the lane still shows: revised truth of older ones (rolled over by
+        streaming) is not looked for, so a page left open all day reads a bounded range every tick."""
+        self.oldest_truth_window_id = min(self.truth.data["window_id"], default=None)
 
     def _offer_newest_clip(self, specs: list[dict[str, Any]]) -> None:
         """Until the user taps a window, the player holds the newest clip of the loaded span.
@@ -239,8 +246,10 @@ class LiveDashboard:
             truth_read_at = queries.database_now(session)
             new_truth = queries.truth_rows(session, self.hydrophone_id, self.radius_km,
                                            after_window_id=self.last_truth_window_id, limit=TRUTH_ROLLOVER)
+            oldest = self.oldest_truth_window_id
             revised = queries.truth_rows(
                 session, self.hydrophone_id, self.radius_km, start=self.truth_start, limit=TRUTH_ROLLOVER,
+                after_window_id=None if oldest is None else oldest - 1,
                 computed_after=self.truth_read_at - TRUTH_OVERLAP) if self.truth_read_at is not None else []
         return {"models": models, "specs": specs, "preds": preds, "end": end, "vessels": vessels,
                 "truth": {"radius_km": self.radius_km, "read_at": truth_read_at, "new": new_truth,
@@ -271,6 +280,7 @@ class LiveDashboard:
         if truth["new"]:
             self.truth.stream(truth_columns(truth["new"], self.colors), rollover=TRUTH_ROLLOVER)
             self.last_truth_window_id = max(r["window_id"] for r in truth["new"])
+            self._note_oldest_truth()
         self.truth_read_at = truth["read_at"]
         if not truth["revised"]:
             return
