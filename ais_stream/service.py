@@ -100,10 +100,12 @@ class AisPipeline:
         """Send the new positions and wait for the broker's acks."""
         if self.producer is None or not stored:
             return
-        for s in stored:
-            self.producer.send(self.topic, key=str(s.report.mmsi).encode(),
-                               value=position_message(s, self.source).encode())
+        sends = [self.producer.send(self.topic, key=str(s.report.mmsi).encode(),
+                                    value=position_message(s, self.source).encode()) for s in stored]
         self.producer.flush()
+        failed = [f.exception for f in sends if f.failed()]
+        if failed:  # flush() does not raise for a failed send: raise, so the caller retries the batch
+            raise RuntimeError(f"{len(failed)} of {len(sends)} position messages were not delivered: {failed[0]!r}")
         self.totals["published"] += len(stored)
 
     def store_and_publish(self, reports: list[Report]) -> list[StoredPosition]:

@@ -2,7 +2,7 @@
 
 Sources are pulled (iterators), so a slow database or broker slows the reading of audio
 instead of piling it up in memory: at most `batch_windows` windows wait here plus one batch
-being written (a queue of one), and the writer flushes the producer after each batch.
+being written (a queue of one), and each batch waits for the outbox pass that publishes it.
 Features of the next batch are computed while the previous one is written, on a second thread.
 """
 
@@ -96,6 +96,7 @@ class Ingestor:
         result, specs = future.result()
         self.counts["windows_stored"] += result.stored
         self.counts["windows_existing"] += result.existing
+        self.counts["windows_published"] += result.published
         self.counts["features"] += result.stored * specs
 
     def close(self) -> None:

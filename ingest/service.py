@@ -6,22 +6,28 @@ import logging
 import time
 from pathlib import Path
 
+from kafka import KafkaProducer
+
 from oceanwatch.clips import clips_root
 from oceanwatch.config import Settings
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.features import window_hop_seconds
-from oceanwatch.kafka import WINDOWS_TOPIC, ensure_topics, make_producer
+from oceanwatch.kafka import WINDOWS_TOPIC, Publisher, ensure_topics
 from oceanwatch.scenario import Scenario, Site
 from oceanwatch.service import StopFlag
 from oceanwatch.simclock import SimClock
 from ingest.directory import DirectorySource
 from ingest.pipeline import Ingestor
 from ingest.simulator import SimulatorSource
-from ingest.store import ActiveSpecs, WindowWriter
+from ingest.store import ActiveSpecs, WindowWriter, last_window_start
 
 log = logging.getLogger(__name__)
 SOURCES = ("simulator", "directory")
+OUTBOX_EVERY_S = 5.0  # how often unpublished windows are retried while no new batch comes
+# Short producer timeouts: with the broker away, a batch waits seconds (not minutes) before the outbox keeps it.
+PRODUCER_TIMEOUTS = dict(max_block_ms=5000, request_timeout_ms=10000, delivery_timeout_ms=15000,
+                         bootstrap_timeout_ms=5000)
 
 
 def ingest_dirs(settings: Settings) -> tuple[Path, Path, Path]:
@@ -32,9 +38,11 @@ def ingest_dirs(settings: Settings) -> tuple[Path, Path, Path]:
     return watched, quarantine, archive
 
 
-def make_ingestor(settings: Settings, producer, topic: str = WINDOWS_TOPIC) -> Ingestor:
+def make_ingestor(settings: Settings, producer: KafkaProducer | Publisher, topic: str = WINDOWS_TOPIC) -> Ingestor:
+    """The pipeline writing to the settings' database; a bare producer is wrapped in a Publisher."""
     clips = clips_root(settings.data_dir) if settings.ingest_clips else None
-    writer = WindowWriter(settings.require_database_url(), producer, topic, clips)
+    publisher = producer if isinstance(producer, Publisher) else Publisher(settings, producer, **PRODUCER_TIMEOUTS)
+    writer = WindowWriter(settings.require_database_url(), publisher, topic, clips)
     return Ingestor(writer, ActiveSpecs(settings.database_url, settings.ingest_spec_refresh_s),
                     settings.ingest_window_s, window_hop_seconds(settings.ingest_window_s),
                     settings.ingest_batch_windows, settings.ingest_gap_tolerance_s)
@@ -56,8 +64,9 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
     upgrade(url)
     ensure_default_hydrophone(url, settings)
     ensure_topics(settings.require_kafka(), settings.kafka_partitions)
-    producer = make_producer(settings, batch_size=512 * 1024)  # a window message is ~40 kB per spec
-    ingestor = make_ingestor(settings, producer)
+    publisher = Publisher(settings, batch_size=512 * 1024, **PRODUCER_TIMEOUTS)  # a window message is ~40 kB per spec
+    ingestor = make_ingestor(settings, publisher)
+    ingestor.writer.start_outbox(OUTBOX_EVERY_S)  # at start: what a previous run stored but could not publish
     last_report = time.monotonic()
 
     def report(force: bool = False) -> None:
@@ -72,18 +81,17 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
                                 sites=(Site(settings.hydrophone_id, settings.hydrophone_lat,
                                             settings.hydrophone_lon),))
             clock = SimClock.from_settings(settings.simulator_anchor, settings.simulator_speed)
+            # Resume after the last stored window, however long ingest was away: no gap in the windows.
+            resume_from = last_window_start(url, settings.hydrophone_id)
             source = SimulatorSource(scenario, scenario.sites[0], clock, stop, settings.ingest_sim_sample_rate,
-                                     window_hop_seconds(settings.ingest_window_s), settings.ingest_window_s)
-            log.info("simulating hydrophone %s at %.0f Hz, speed %gx", settings.hydrophone_id,
-                     settings.ingest_sim_sample_rate, settings.simulator_speed)
-            # The first chunks re-create the last windows of a previous run; republish those in case
-            # that run died between its commit and its publish (repeats are harmless downstream).
-            ingestor.republish_existing = True
-            for k, segment in enumerate(source):
+                                     window_hop_seconds(settings.ingest_window_s), settings.ingest_window_s,
+                                     resume_from=resume_from)
+            log.info("simulating hydrophone %s at %.0f Hz, speed %gx, from %s", settings.hydrophone_id,
+                     settings.ingest_sim_sample_rate, settings.simulator_speed, resume_from)
+            for segment in source:
                 ingestor.feed(segment)
                 if source.caught_up():
                     ingestor.flush(wait=False)  # live: windows go out as soon as a chunk completes them
-                ingestor.republish_existing = k < 1
                 report()
         else:
             directory = make_directory_source(settings, ingestor)
@@ -93,7 +101,9 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
                 report()
                 stop.wait(settings.ingest_poll_s)
     finally:
-        ingestor.close()
-        producer.flush()
-        producer.close()
+        try:
+            ingestor.close()
+        finally:
+            ingestor.writer.close()
+            publisher.close()
         report(force=True)

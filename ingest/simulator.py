@@ -42,11 +42,17 @@ class SimulatorSource:
     sample_rate: int = 8000
     chunk_seconds: float = 22.5
     lookback_s: float = 30.0
+    # Start of the last window stored for this hydrophone: a restart re-creates audio from there, so
+    # an outage of any length leaves no gap (windows already stored are left alone).
+    resume_from: float | None = None
 
     _next_index: int | None = None
 
     def __iter__(self) -> Iterator[Segment]:
-        self._next_index = math.floor((self.clock.now() - self.lookback_s) / self.chunk_seconds)
+        start = self.clock.now() - self.lookback_s
+        if self.resume_from is not None:
+            start = min(start, self.resume_from)
+        self._next_index = math.floor(start / self.chunk_seconds)
         while not self.stop.is_set():
             index = self._next_index
             end = (index + 1) * self.chunk_seconds

@@ -2,15 +2,19 @@
 
 One batch is one transaction: insert the windows (a window already stored for that hydrophone
 and start is left alone, which is what makes re-ingesting idempotent), insert their
-spectrograms, write their clips, commit; then publish and flush the messages, so a consumer
-never receives a window that is not in Postgres yet.  A file whose ingest died between commit
-and publish is still `ingesting` in `audio_files`; ingesting it again republishes its windows.
+spectrograms, write their clips, commit; then publish, so a consumer never receives a window
+that is not in Postgres yet.  Publishing is an outbox: a stored window has `published_at`
+null until the broker acknowledged its message, and every pass (after each batch, at start,
+and every few seconds) publishes the unpublished windows oldest first and marks them.  A
+broker that is away therefore costs no audio and stops nothing: windows keep being stored,
+and go out in order when it returns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from kafka import KafkaProducer
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from oceanwatch.clips import clip_relpath
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute_batch
+from oceanwatch.kafka import Publisher
 from oceanwatch.messages import PackedArray, WindowMessage, to_epoch_ms
 from oceanwatch.registry.store import mark_unhealthy
 from ingest.assembler import AudioWindow
@@ -144,26 +148,48 @@ def rms_db(audio: np.ndarray) -> float:
 class WriteResult:
     stored: int = 0
     existing: int = 0
-    messages: list[WindowMessage] = field(default_factory=list)
+    published: int = 0  # windows the outbox pass after this batch got acknowledged (this batch's or older)
+
+
+def window_message(window: Window, spectrograms: list[Spectrogram]) -> WindowMessage:
+    """The message of a stored window, built from its row and its stored features."""
+    return WindowMessage(window_id=window.id, hydrophone_id=window.hydrophone_id,
+                         start_ms=to_epoch_ms(window.start_time), end_ms=to_epoch_ms(window.end_time),
+                         sample_rate=window.sample_rate, channels=window.channels, clip_path=window.clip_path,
+                         features={s.spec_hash: PackedArray(s.dtype, tuple(s.shape), s.data) for s in spectrograms})
+
+
+def last_window_start(url: str, hydrophone_id: str) -> float | None:
+    """Start (epoch s) of the hydrophone's latest stored window, where a restarted live source resumes."""
+    with session_scope(url) as session:
+        latest = session.scalar(select(func.max(Window.start_time)).where(Window.hydrophone_id == hydrophone_id))
+    return latest.timestamp() if latest is not None else None
 
 
 class WindowWriter:
-    """Writes batches of windows to Postgres, clips to disk and messages to Kafka (see module doc)."""
+    """Writes batches of windows to Postgres and clips to disk, and publishes them through the outbox."""
 
-    def __init__(self, url: str, producer: KafkaProducer, topic: str, clips_dir: Path | None) -> None:
+    def __init__(self, url: str, publisher: Publisher, topic: str, clips_dir: Path | None,
+                 outbox_batch: int = 64, retry_s: float = 5.0) -> None:
         self.url = url
-        self.producer = producer
+        self.publisher = publisher
         self.topic = topic
         self.clips_dir = clips_dir
+        self.outbox_batch = outbox_batch
+        self.retry_s = retry_s  # after a failed pass, batches do not wait on the broker again before this
         self._clip_pool = ThreadPoolExecutor(2, "ingest-clips")  # FLAC encoding releases the GIL
+        self._outbox_lock = threading.Lock()
+        self._failed_at: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def write(self, windows: list[AudioWindow], features: dict[str, np.ndarray],
               republish_existing: bool = False) -> WriteResult:
-        """Store the windows not stored yet (with spectrograms and clips), commit, then publish them.
+        """Store the windows not stored yet (with spectrograms and clips), commit, then run the outbox.
 
-        `republish_existing` also publishes windows that were already stored: a file whose
-        earlier ingest died between commit and publish is resumed that way (the predict stream
-        is idempotent, a repeat costs nothing).
+        `republish_existing` puts windows that were already stored back into the outbox (a file
+        whose earlier ingest was interrupted is resumed that way; the predict stream is
+        idempotent, a repeat costs nothing), with the features they lacked.
         """
         result = WriteResult()
         if not windows:
@@ -185,33 +211,82 @@ class WindowWriter:
             result.existing = len(windows) - len(new)
             clips = ([self._clip_pool.submit(write_clip, self.clips_dir, windows[i]) for i, _ in new]
                      if self.clips_dir is not None else [])
-            publish = list(new)
+            stored = list(new)
             if republish_existing and result.existing:
                 old = session.execute(select(Window.id, Window.hydrophone_id, Window.start_time).where(
                     Window.hydrophone_id == windows[0].hydrophone_id,
                     Window.start_time.in_([key[1] for key in keys if key not in ids]))).all()
                 found = {(r.hydrophone_id, r.start_time): r.id for r in old}
-                publish += [(i, found[key]) for i, key in enumerate(keys) if key in found]
-            packed = {h: {i: PackedArray.pack(f[i]) for i, _ in publish} for h, f in features.items()}
-            spec_rows = [{"window_id": wid, "spec_hash": h, "dtype": p[i].dtype, "shape": list(p[i].shape),
-                          "data": p[i].data} for h, p in packed.items() for i, wid in publish]
+                again = [(i, found[key]) for i, key in enumerate(keys) if key in found]
+                session.execute(update(Window).where(Window.id.in_([wid for _, wid in again]))
+                                .values(published_at=None))
+                stored += again
+            spec_rows = [{"window_id": wid, "spec_hash": h, "dtype": p.dtype, "shape": list(p.shape), "data": p.data}
+                         for h, f in features.items() for i, wid in stored for p in [PackedArray.pack(f[i])]]
             if spec_rows:  # existing windows gain the specs they lack; what they have stays
                 session.execute(insert(Spectrogram).values(spec_rows).on_conflict_do_nothing())
             for done in clips:
                 done.result()  # a clip that cannot be written fails the batch before anything is committed
-        # Committed first, so a consumer never sees a message whose window it cannot find.
-        sends = []
-        for i, wid in publish:
-            window, row = windows[i], rows[i]
-            message = WindowMessage(window_id=wid, hydrophone_id=window.hydrophone_id,
-                                    start_ms=to_epoch_ms(row["start_time"]), end_ms=to_epoch_ms(row["end_time"]),
-                                    sample_rate=window.sample_rate, channels=window.channels,
-                                    clip_path=row["clip_path"], features={h: p[i] for h, p in packed.items()})
-            sends.append(self.producer.send(self.topic, key=window.hydrophone_id.encode(), value=message.encode()))
-            result.messages.append(message)
-        self.producer.flush()  # backpressure: nothing more is read until the broker has these
-        failed = [f.exception for f in sends if f.failed()]
-        if failed:  # stop: the file stays `ingesting`, so its re-ingest republishes these windows
-            raise RuntimeError(f"{len(failed)} of {len(sends)} window messages were not delivered: {failed[0]}")
         result.stored = len(new)
+        # Committed first, so a consumer never sees a message whose window it cannot find.
+        if self._failed_at is None or time.monotonic() - self._failed_at >= self.retry_s:
+            result.published = self.publish_pending()  # backpressure: the broker has these before more is read
         return result
+
+    def publish_pending(self) -> int:
+        """One outbox pass: publish unpublished windows oldest first, mark what the broker acknowledged.
+
+        Rows are locked (`skip locked`) while they are sent, so two ingest processes never send the
+        same window.  A pass stops at the first batch the broker did not fully acknowledge; the
+        rest waits for the next pass.  Returns how many windows were published.
+        """
+        published = 0
+        with self._outbox_lock:
+            while True:
+                with session_scope(self.url) as session:
+                    windows = list(session.scalars(select(Window).where(Window.published_at.is_(None))
+                                                   .order_by(Window.id).limit(self.outbox_batch)
+                                                   .with_for_update(skip_locked=True)))
+                    if not windows:
+                        self._failed_at = None
+                        return published
+                    specs: dict[int, list[Spectrogram]] = {}
+                    for spec in session.scalars(select(Spectrogram).where(
+                            Spectrogram.window_id.in_([w.id for w in windows]))):
+                        specs.setdefault(spec.window_id, []).append(spec)
+                    acked = self.publisher.send_batch(
+                        self.topic, [(w.hydrophone_id.encode(), window_message(w, specs.get(w.id, [])).encode())
+                                     for w in windows])
+                    done = [w.id for w, ok in zip(windows, acked) if ok]
+                    if done:
+                        session.execute(update(Window).where(Window.id.in_(done)).values(published_at=func.now()))
+                    published += len(done)
+                if len(done) < len(windows):
+                    log.warning("outbox: %d windows wait for the broker", len(windows) - len(done))
+                    self._failed_at = time.monotonic()
+                    return published
+                if len(windows) < self.outbox_batch:
+                    self._failed_at = None
+                    return published
+
+    def start_outbox(self, every_s: float) -> None:
+        """Run an outbox pass now and then every `every_s` in a thread, so windows stored while the
+        broker was away go out when it returns even if no new batch comes."""
+        def loop() -> None:
+            while True:
+                try:
+                    self.publish_pending()
+                except Exception:  # a database hiccup must not end the outbox; the next pass retries
+                    log.exception("outbox pass failed")
+                if self._stop.wait(every_s):
+                    return
+
+        self._thread = threading.Thread(target=loop, name="ingest-outbox", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the outbox thread (what is unpublished stays in the outbox for the next run)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None

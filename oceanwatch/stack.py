@@ -14,12 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from oceanwatch.config import Settings
 from oceanwatch.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from oceanwatch.kafka import ensure_topics
+from oceanwatch.supervisor import restart_delay
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,55 @@ class Stack:
     database_url: str
     kafka_bootstrap: str
     started: list[EmbeddedPostgres | EmbeddedBroker] = field(default_factory=list)
+    partitions: int = 1
+    _watch_stop: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
     def env(self) -> dict[str, str]:
         return {"DATABASE_URL": self.database_url, "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap}
 
+    def supervise(self, poll_s: float = 1.0, max_backoff_s: float = 30.0, stable_after_s: float = 60.0) -> None:
+        """Watch the embedded servers this process started and restart one that died, like the services.
+
+        Same port and data directory, exponential backoff between failed restarts (reset once it
+        stayed up); a restarted broker (memory storage) gets its topics back.  Runs in a thread
+        until `down()`.
+        """
+        def watch(server: EmbeddedPostgres | EmbeddedBroker, state: dict[str, float]) -> None:
+            now = time.monotonic()
+            if server.alive():
+                if now - state["up_since"] > stable_after_s:
+                    state["failures"] = 0
+                return
+            if now < state["next_try"]:
+                return
+            log.warning("embedded %s on port %d is down; restarting it", type(server).__name__, server.port)
+            try:
+                server.start()
+                if isinstance(server, EmbeddedBroker):
+                    ensure_topics(server.bootstrap, self.partitions)
+                state["up_since"] = time.monotonic()
+            except Exception:  # the next poll tries again, later
+                log.exception("could not restart %s", type(server).__name__)
+                state["next_try"] = time.monotonic() + restart_delay(int(state["failures"]), max_backoff_s)
+                state["failures"] += 1
+
+        def loop() -> None:
+            states = {id(server): {"failures": 0, "next_try": 0.0, "up_since": time.monotonic()}
+                      for server in self.started}
+            while not self._watch_stop.wait(poll_s):
+                for server in list(self.started):
+                    watch(server, states[id(server)])
+
+        self._watcher = threading.Thread(target=loop, name="stack-supervisor", daemon=True)
+        self._watcher.start()
+
     def down(self) -> None:
         """Stop the embedded servers this process started (in reverse order)."""
+        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
         for server in reversed(self.started):
             try:
                 server.stop()
@@ -61,7 +107,7 @@ def up(settings: Settings, migrate: bool = True) -> Stack:
         if broker.start():
             started.append(broker)
         bootstrap = broker.bootstrap
-    stack = Stack(database_url, bootstrap, started)
+    stack = Stack(database_url, bootstrap, started, settings.kafka_partitions)
     try:
         ensure_topics(bootstrap, settings.kafka_partitions)
         if migrate:
@@ -83,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides.update(embedded_pg_port=0, embedded_kafka_port=0)
     settings = Settings(**overrides)
     stack = up(settings)
+    stack.supervise()
     env = {**os.environ, **stack.env(), "DATA_DIR": str(settings.data_dir.resolve())}
     try:
         return subprocess.call(args.command, env=env)

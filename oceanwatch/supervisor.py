@@ -20,6 +20,11 @@ from typing import IO
 log = logging.getLogger(__name__)
 
 
+def restart_delay(restarts: int, max_backoff_s: float) -> float:
+    """Seconds to wait before restarting something that already failed `restarts` times in a row."""
+    return min(max_backoff_s, 2.0 ** restarts)
+
+
 @dataclass
 class ServiceSpec:
     """How to run one service."""
@@ -84,7 +89,7 @@ class Supervisor:
                 running.process, running.next_start = None, float("inf")
             elif proc is not None:
                 code = proc.returncode
-                delay = min(self._max_backoff_s, 2.0 ** running.restarts)
+                delay = restart_delay(running.restarts, self._max_backoff_s)
                 log.warning("%s exited with code %s; restarting in %.0fs", running.spec.name, code, delay)
                 running.restarts += 1
                 running.next_start = now + delay

@@ -49,3 +49,49 @@ def test_external_urls_start_nothing(stack_env: dict[str, str], tmp_path: Path) 
     assert stack.started == []
     assert stack.database_url == stack_env["DATABASE_URL"]
     assert not (tmp_path / "postgres").exists()
+
+
+def test_the_stack_restarts_a_killed_embedded_server_on_its_port(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from oceanwatch.stack import up
+
+    stack = up(Settings(data_dir=tmp_path, database_url="", kafka_bootstrap_servers="", embedded_pg_port=0,
+                        embedded_kafka_port=0), migrate=False)  # its own servers, even under the stack runner
+    pg, broker = stack.started
+    stack.supervise(poll_s=0.2)
+
+    def back(server: EmbeddedPostgres | EmbeddedBroker, old_pid: int, serves) -> bool:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pid = server._running_pid()
+            if pid is not None and pid != old_pid:
+                try:
+                    serves()
+                    return True
+                except Exception:
+                    pass
+            time.sleep(0.5)
+        return False
+
+    def broker_serves() -> None:
+        admin = admin_client(broker.bootstrap)
+        try:
+            assert "acoustic.windows" in admin.list_topics()  # its topics are back too
+        finally:
+            admin.close()
+
+    def postgres_serves() -> None:
+        psycopg2.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="oceanwatch",
+                         connect_timeout=2).close()
+
+    try:
+        for server, serves in ((broker, broker_serves), (pg, postgres_serves)):
+            old_pid = server._running_pid()
+            assert old_pid is not None
+            os.kill(old_pid, signal.SIGKILL)
+            assert back(server, old_pid, serves), f"{type(server).__name__} was not restarted on its port"
+    finally:
+        stack.down()

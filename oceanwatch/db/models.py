@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -99,6 +100,7 @@ class Window(Base):
     __table_args__ = (
         UniqueConstraint("hydrophone_id", "start_time"),
         Index("ix_windows_start_time", "start_time"),
+        Index("ix_windows_unpublished", "id", postgresql_where=text("published_at is null")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -112,6 +114,8 @@ class Window(Base):
     clip_path: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(32), default="file")
     created_at: Mapped[dt.datetime] = _now()
+    # Set once the broker acknowledged the window's message; null = still in the outbox (ingest/store.py).
+    published_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class Spectrogram(Base):
@@ -233,11 +237,28 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="viewer")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     # Part of every login session and Bokeh grant; bumping it (logout, deactivation) revokes them all.
     session_version: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     created_at: Mapped[dt.datetime] = _now()
     last_login: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """One of a user's named API tokens; only its SHA-256 is kept.  A 'read' token may only read the API;
+    an expired or revoked one is refused.  last_used_at is refreshed at most once a minute."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("scope in ('read','write')", name="scope_valid"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    scope: Mapped[str] = mapped_column(String(8), default="write")
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class MLModel(Base):

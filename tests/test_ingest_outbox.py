@@ -1,0 +1,160 @@
+"""Ingest loses no audio while the broker is away: windows are stored first, published by the outbox
+when it returns (in order, once each), through a producer that is replaced when it fails; a restarted
+simulator resumes from its last stored window however long it was away."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from ingest.service import make_ingestor, run
+from ingest.simulator import SimulatorSource
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import Window
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.embedded import EmbeddedBroker, free_port
+from oceanwatch.kafka import WINDOWS_TOPIC, ensure_topics, make_consumer, make_producer
+from oceanwatch.messages import WindowMessage
+from oceanwatch.scenario import DEFAULT_SITE, Scenario
+from oceanwatch.service import StopFlag
+from oceanwatch.simclock import SimClock
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def windows(settings: Settings) -> list[Window]:
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(select(Window).order_by(Window.id)))
+
+
+def published_ids(settings: Settings, topic: str) -> list[int]:
+    """Every window id on the topic, from the beginning, in the order of the (single) key's partition."""
+    consumer = make_consumer(settings, f"t-{uuid.uuid4().hex[:6]}", topic, consumer_timeout_ms=8000)
+    try:
+        return [WindowMessage.decode(record.value).window_id for record in consumer]
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A private broker (memory storage) this test may stop and restart on the same port."""
+    server = EmbeddedBroker(tmp_path / "broker", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def restart(broker: EmbeddedBroker, partitions: int, topics: tuple[str, ...]) -> None:
+    """What the stack's supervisor does with a dead broker: start it on its port, recreate the topics."""
+    broker.start()
+    ensure_topics(broker.bootstrap, partitions, topics)
+
+
+def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_when_it_returns(
+        settings: Settings, broker: EmbeddedBroker) -> None:
+    settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap, "ingest_source": "simulator",
+                                           "simulator_speed": 100.0, "ingest_clips": False})
+    stop = StopFlag()
+    thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3)
+        broker.stop()  # memory storage: what it had is gone; what it acknowledged is marked published
+        outage_start = len(windows(settings))
+        assert wait_for(lambda: len(windows(settings)) >= outage_start + 8 or not thread.is_alive())
+        assert thread.is_alive(), "ingest stopped while the broker was away"
+        acked_before = max(w.id for w in windows(settings) if w.published_at is not None)
+        waiting = [w.id for w in windows(settings) if w.published_at is None]
+        assert len(waiting) >= 8 and waiting == [w.id for w in windows(settings) if w.id > acked_before]
+        restart(broker, settings.kafka_partitions, (WINDOWS_TOPIC,))
+        assert wait_for(lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive())
+        assert thread.is_alive(), "ingest stopped when the broker came back"
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    stored = windows(settings)
+    starts = sorted(w.start_time.timestamp() for w in stored)
+    assert len(set(starts)) == len(starts) and np.allclose(np.diff(starts), 22.5)  # every window, once
+    assert all(w.published_at is not None for w in stored)
+    # Everything not acknowledged before the outage went out after it: once each, oldest first.
+    assert published_ids(settings, WINDOWS_TOPIC) == [w.id for w in stored if w.id > acked_before]
+
+
+def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(settings: Settings) -> None:
+    anchor = dt.datetime.now(dt.timezone.utc).isoformat()
+    settings = settings.model_copy(update={"ingest_source": "simulator", "simulator_speed": 100.0,
+                                           "simulator_anchor": anchor, "ingest_clips": False})
+    for run_no in range(2):
+        stop = StopFlag()
+        thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+        thread.start()
+        count = len(windows(settings))
+        try:
+            assert wait_for(lambda: len(windows(settings)) >= count + 3 or not thread.is_alive())
+        finally:
+            stop.set()
+            thread.join(60)
+        if run_no == 0:
+            time.sleep(2.0)  # 200 s of simulated time with no ingest: far beyond the 30-s look-back
+    starts = sorted(w.start_time.timestamp() for w in windows(settings))
+    assert len(starts) >= 6
+    assert np.allclose(np.diff(starts), 22.5), "a gap in the windows across the outage"
+
+
+def test_a_restarted_broker_costs_a_producer_not_the_windows(settings: Settings, broker: EmbeddedBroker) -> None:
+    ensure_default_hydrophone(settings.database_url, settings)
+    settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap, "ingest_clips": False})
+    topic = f"outbox.{uuid.uuid4().hex[:8]}"
+    ensure_topics(broker.bootstrap, 1, (topic,))
+    producer = make_producer(settings, max_block_ms=5000, request_timeout_ms=5000, delivery_timeout_ms=8000)
+    ingestor = make_ingestor(settings, producer, topic)
+    stop = StopFlag()
+    source = iter(SimulatorSource(Scenario(seed=settings.scenario_seed), DEFAULT_SITE,
+                                  SimClock(anchor=time.time(), speed=2000.0), stop, 8000, 22.5, 30.0))
+
+    def ingest(chunks: int) -> None:
+        for _ in range(chunks):
+            ingestor.feed(next(source))
+        ingestor.flush()
+
+    try:
+        ingest(3)
+        first = [w.id for w in windows(settings)]
+        assert first and all(w.published_at is not None for w in windows(settings))
+        broker.stop()  # memory storage: the restarted broker does not know the producer's id
+        restart(broker, 1, (topic,))
+        ingest(3)  # the next publish recreates the producer and succeeds
+        second = [w.id for w in windows(settings) if w.id not in first]
+        assert second and all(w.published_at is not None for w in windows(settings))
+        assert published_ids(settings, topic) == second
+        broker.stop()
+        ingest(2)  # no broker: stored, not marked published, nothing raised
+        third = [w.id for w in windows(settings) if w.id not in first + second]
+        assert third and all(w.published_at is None for w in windows(settings) if w.id in third)
+        restart(broker, 1, (topic,))
+        assert ingestor.writer.publish_pending() == len(third)
+        assert published_ids(settings, topic) == third
+    finally:
+        stop.set()
+        ingestor.close()
+        producer.close()
