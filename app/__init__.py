@@ -47,7 +47,8 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     csrf.init_app(app)
 
     from app import (admin, api, auth, bokeh_assets, classify_pages, data_pages, health, live, metrics_pages,
-                     model_pages, prometheus, review_pages, security_headers, training_pages, upload_limit, users)
+                     model_pages, prometheus, review_pages, security_headers, session_cookie, training_pages,
+                     upload_limit, users)
     # these declare their routes on api.bp, so they are imported before it is registered
     from app import data_api, export_api, metrics_api, prototype_api, review_api, training_api  # noqa: F401
 
@@ -55,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
                    training_pages, bokeh_assets, users, admin, prometheus):
         app.register_blueprint(module.bp)
     upload_limit.init_app(app)
+    session_cookie.init_app(app, app.config.get("WEB_COOKIE_SECURE", settings.web_cookie_secure))
     security_headers.init_app(app)
     csrf.exempt(api.bp)  # the API checks CSRF itself, for cookie sessions only (tokens need none)
     app.register_blueprint(api.bp)

@@ -5,7 +5,8 @@ Roles are ordered viewer < operator < admin.  Every route but login and health c
 audit log, and the same table is what rate-limits them (per name and address, and per address
 across names), so the limits hold across gunicorn workers without another store.  A login
 session carries the user's session version; logout and deactivation bump it, so a cookie
-captured before stops working.
+captured before stops working.  An API token is one of the user's named tokens (`api_tokens`): a
+read-scope one may only GET/HEAD, an expired or revoked one is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from app.extensions import db, login_manager
-from oceanwatch.accounts import authenticate, end_sessions, has_role, session_holder, user_for_token
+from oceanwatch.accounts import authenticate, end_sessions, has_role, session_holder, token_holder
 from oceanwatch.audit import record
 from oceanwatch.db.models import AuditLog, User
 
@@ -32,6 +33,7 @@ LOGIN_FAILURES_ALLOWED = 5
 # Across names: a password spray from one address hits this long before it covers many accounts.
 LOGIN_FAILURES_PER_ADDRESS = 20
 LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=1)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Account:
     role: str
     session_version: int
     via_token: bool = False
+    token_scope: str | None = None  # the API token's scope ('read' or 'write') when via_token
     is_active: bool = True
     is_authenticated: bool = True
     is_anonymous: bool = False
@@ -55,8 +58,9 @@ class Account:
         return has_role(self.role, role)
 
     @classmethod
-    def of(cls, user: User, via_token: bool = False) -> "Account":
-        return cls(user.id, user.username, user.role, user.session_version, via_token=via_token)
+    def of(cls, user: User, token_scope: str | None = None) -> "Account":
+        return cls(user.id, user.username, user.role, user.session_version, via_token=token_scope is not None,
+                   token_scope=token_scope)
 
 
 @login_manager.user_loader
@@ -73,8 +77,22 @@ def _load_from_token(req: Any) -> Account | None:
     header = req.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    user = user_for_token(db.session, header[7:].strip())
-    return Account.of(user, via_token=True) if user is not None else None
+    held = token_holder(db.session, header[7:].strip())
+    if held is None:
+        return None  # unknown, expired or revoked: anonymous, so the route answers 401
+    user, token = held
+    if db.session.dirty:  # last_used_at was due (at most once a minute per token)
+        db.session.commit()
+    return Account.of(user, token_scope=token.scope)
+
+
+@bp.before_app_request
+def _read_only_tokens_only_read() -> Any:
+    """A read-scope token may only GET/HEAD: refused here, before any view, with the reason."""
+    if (request.method not in READ_METHODS and request.headers.get("Authorization")
+            and current_user.is_authenticated and current_user.token_scope == "read"):
+        return jsonify(error=f"this API token is read-only; {request.method} needs a write-scope token"), 403
+    return None
 
 
 @login_manager.unauthorized_handler

@@ -1,4 +1,4 @@
-"""Users and roles: the admin's user page, each user's account page (API token), and the CLI.
+"""Users and roles: the admin's user page, each user's account page (named API tokens), and the CLI.
 
 The first admin cannot be created through the web (nobody could log in to do it), so it
 comes from the command line: `flask --app app users create-admin NAME` or
@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from app.auth import current_user_id, requires_role
 from app.extensions import db
-from oceanwatch.accounts import ROLES, AccountError, create_user, issue_token, set_active, set_role
+from oceanwatch.accounts import (MAX_TOKEN_DAYS, ROLES, TOKEN_SCOPES, AccountError, create_user, issue_token,
+                                 revoke_token, set_active, set_role, user_tokens)
 from oceanwatch.db.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -80,18 +81,44 @@ def change_active(user_id: int) -> Any:
 @bp.get("/me")
 @requires_role("viewer")
 def account() -> Any:
+    return _account_page(None)
+
+
+def _account_page(token: str | None) -> Any:
     me = db.session.get(User, current_user_id())
-    return render_template("account.html", me=me, token=None)
+    return render_template("account.html", me=me, token=token, tokens=user_tokens(db.session, me.id),
+                           scopes=TOKEN_SCOPES, max_days=MAX_TOKEN_DAYS)
 
 
 @bp.post("/me/token")
 @requires_role("viewer")
 def new_token() -> Any:
-    """A fresh API token, shown once: only its hash is kept."""
-    token = issue_token(db.session, int(current_user.id))
-    db.session.commit()
-    me = db.session.get(User, current_user_id())
-    return render_template("account.html", me=me, token=token)
+    """A fresh named API token, shown once: only its hash is kept.  A blank name means "default"."""
+    days = request.form.get("expires_days", "").strip()
+    try:
+        if days and not days.isdigit():
+            raise AccountError(f"token expiry: 1 to {MAX_TOKEN_DAYS} days")
+        token = issue_token(db.session, int(current_user.id), request.form.get("name", "").strip() or "default",
+                            request.form.get("scope", "write"), int(days) if days else None)
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("users.account"), 303)
+    return _account_page(token)
+
+
+@bp.post("/me/tokens/<int:token_id>/revoke")
+@requires_role("viewer")
+def revoke(token_id: int) -> Any:
+    try:
+        row = revoke_token(db.session, int(current_user.id), token_id)
+        db.session.commit()
+        flash(f"Revoked API token {row.name}.")
+    except AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for("users.account"), 303)
 
 
 def _password(given: str | None) -> str:

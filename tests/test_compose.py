@@ -91,6 +91,36 @@ def test_production_requires_secrets_and_puts_nginx_in_front() -> None:
     assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller", "Kafka runs in KRaft mode, no ZooKeeper"
 
 
+def _server_blocks(conf: str) -> list[str]:
+    """The bodies of nginx's top-level `server { ... }` blocks (comments dropped, braces matched)."""
+    text = re.sub(r"#[^\n]*", "", conf)
+    blocks = []
+    for match in re.finditer(r"^server\s*\{", text, re.MULTILINE):
+        depth, i = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        blocks.append(text[match.end():i - 1])
+    return blocks
+
+
+def test_production_nginx_serves_tls_with_hsts_and_redirects_plain_http() -> None:
+    nginx = _load("docker-compose.prod.yml")["services"]["nginx"]
+    source, target = nginx["volumes"][0].split(":")[:2]
+    assert target.startswith("/etc/nginx/templates/") and target.endswith(".template"), "envsubst fills it in"
+    assert "443:443" in nginx["ports"] and "80:80" in nginx["ports"]
+    blocks = _server_blocks((ROOT / source).read_text())
+    [tls] = [b for b in blocks if re.search(r"listen\s+443\s+ssl", b)]
+    [plain] = [b for b in blocks if re.search(r"listen\s+80;", b)]
+    for directive, variable in (("ssl_certificate", "TLS_CERTIFICATE"), ("ssl_certificate_key", "TLS_CERTIFICATE_KEY")):
+        assert re.search(rf"^\s*{directive}\s+\${{{variable}}};", tls, re.MULTILINE), directive
+        assert variable in nginx["environment"] and re.match(r"\^?TLS_", nginx["environment"]["NGINX_ENVSUBST_FILTER"])
+    assert re.search(r'add_header\s+Strict-Transport-Security\s+"max-age=\d{7,}[^"]*"\s+always;', tls)
+    assert "proxy_pass http://oceanwatch_app" in tls and "X-Forwarded-Proto $scheme" in tls
+    assert "return 301 https://$host$request_uri;" in plain and "proxy_pass" not in plain
+    assert any(v.endswith(":/etc/nginx/certs:ro") and "TLS_CERT_DIR:?" in v for v in nginx["volumes"])
+
+
 def test_nothing_in_the_tree_reads_outside_it() -> None:
     """A fresh clone has no notes folder beside it: no tracked file may read from one."""
     import subprocess

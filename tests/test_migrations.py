@@ -79,3 +79,38 @@ def test_concurrent_upgrades_are_serialised(empty_database: str) -> None:
              for _ in range(3)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
+
+
+def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_database: str, kafka_bootstrap: str,
+                                                                      tmp_path) -> None:
+    """0012 moves users.api_token_hash into api_tokens: a token issued before the upgrade still works."""
+    from alembic import command
+
+    from app import create_app
+    from oceanwatch.accounts import TOKEN_PREFIX, hash_token
+    from oceanwatch.config import Settings
+
+    before = ScriptDirectory.from_config(alembic_config(empty_database)).get_revision("0012").down_revision
+    upgrade(empty_database, before)
+    token = TOKEN_PREFIX + "issued-before-named-tokens-existed"
+    engine = create_engine(empty_database)
+    try:
+        with engine.begin() as conn:  # the shape the old issue_token left: one hash on the user's row
+            conn.execute(text("insert into users (username, password_hash, role, active, api_token_hash) "
+                              "values ('olduser', 'x', 'operator', true, :hash)"), {"hash": hash_token(token)})
+        upgrade(empty_database)
+        with engine.connect() as conn:
+            moved = conn.execute(text("select name, scope from api_tokens")).all()
+        assert moved == [("default", "write")]
+        app = create_app(settings=Settings(database_url=empty_database, kafka_bootstrap_servers=kafka_bootstrap,
+                                           data_dir=tmp_path, secret_key="test", log_format="text"))
+        me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json["username"] == "olduser", me.get_data(as_text=True)
+        with app.app_context():
+            from app.extensions import db
+            db.engine.dispose()
+        command.downgrade(alembic_config(empty_database), before)  # and back: the token returns to the user
+        with engine.connect() as conn:
+            assert conn.execute(text("select api_token_hash from users")).scalar_one() == hash_token(token)
+    finally:
+        engine.dispose()

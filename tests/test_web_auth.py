@@ -1,18 +1,19 @@
 """Accounts, roles, login limits, CSRF and API tokens: every route refuses who it should."""
 
+import datetime as dt
 import os
 import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import create_app
 from app.auth import LOGIN_FAILURES_PER_ADDRESS
 from oceanwatch.accounts import hash_token, set_active
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import AuditLog, User
+from oceanwatch.db.models import ApiToken, AuditLog, User
 from tests.webkit import PASSWORD, csrf_token, logged_in, login, make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -159,11 +160,12 @@ def test_admin_manages_users_and_roles(app, settings: Settings) -> None:
 
 def test_api_tokens_authenticate_and_only_their_hash_is_stored(app, settings: Settings) -> None:
     viewer = logged_in(app, settings, "viewer")
-    page = viewer.post("/users/me/token", data={"csrf_token": csrf_token(viewer, "/users/me")})
-    token = page.get_data(as_text=True).split('id="api-token">')[1].split("<")[0]
+    token = _new_token(viewer)
     with session_scope(settings.database_url) as session:
         user = session.scalar(select(User).where(User.username == "viewer-user"))
-    assert user.api_token_hash == hash_token(token) and token not in user.api_token_hash
+        [row] = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all()
+    assert row.token_hash == hash_token(token) and token not in row.token_hash
+    assert (row.name, row.scope, row.expires_at) == ("default", "write", None)
     client = app.test_client()
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json["username"] == "viewer-user" and me.json["role"] == "viewer"
@@ -171,6 +173,88 @@ def test_api_tokens_authenticate_and_only_their_hash_is_stored(app, settings: Se
     assert client.get("/api/v1/me").status_code == 401
     refused = client.post("/api/v1/models/1/deploy", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403
+
+
+def _new_token(client, **form: str) -> str:
+    """Create a token through the account page's form; the page shows it once."""
+    page = client.post("/users/me/token", data={**form, "csrf_token": csrf_token(client, "/users/me")})
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return page.get_data(as_text=True).split('id="api-token">')[1].split("<")[0]
+
+
+def _token_row(settings: Settings, name: str) -> ApiToken:
+    with session_scope(settings.database_url) as session:
+        return session.scalars(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))).one()
+
+
+def test_named_tokens_with_scope_expiry_revocation_and_last_use(app, settings: Settings) -> None:
+    operator = logged_in(app, settings, "operator")
+    ci, dash = _new_token(operator, name="ci", scope="write"), _new_token(operator, name="dash", scope="read")
+    old = _new_token(operator, name="old", scope="write", expires_days="1")
+    client = app.test_client()
+
+    def call(token: str, method: str = "GET", path: str = "/api/v1/models"):
+        return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"})
+
+    assert call(ci).status_code == 200 and call(dash).status_code == 200  # two named tokens, both work
+    assert call(ci, "POST", "/api/v1/models/999/deploy").status_code == 409  # the write token reaches the view
+    refused = call(dash, "POST", "/api/v1/models/999/deploy")
+    assert refused.status_code == 403 and "read-only" in refused.json["error"], refused.json
+    assert call(dash, "HEAD").status_code == 200
+
+    # Used once, last_used_at is set, and shown on the account page; a second use within the minute
+    # does not write it again.
+    first_use = _token_row(settings, "ci").last_used_at
+    assert first_use is not None
+    call(ci)
+    assert _token_row(settings, "ci").last_used_at == first_use
+    page = operator.get("/users/me").get_data(as_text=True)
+    ci_row = page.split(f'id="token-{_token_row(settings, "ci").id}"')[1].split("</tr>")[0]
+    assert first_use.strftime("%Y-%m-%d %H:%M UTC") in ci_row and ">read<" in page
+
+    # A day later the one-day token has expired (its expiry moved back a day, as the clock would).
+    assert call(old).status_code == 200
+    with session_scope(settings.database_url) as session:
+        session.execute(update(ApiToken).where(ApiToken.name == "old")
+                        .values(expires_at=ApiToken.expires_at - dt.timedelta(days=1, seconds=1)))
+    assert call(old).status_code == 401
+
+    # Revoked on the account page through its form: refused, while the other token still works.
+    other = logged_in(app, settings, "viewer")
+    ci_id = _token_row(settings, "ci").id
+    other.post(f"/users/me/tokens/{ci_id}/revoke", data={"csrf_token": csrf_token(other, "/users/me")})
+    assert call(ci).status_code == 200, "someone else's token cannot be revoked by them"
+    revoked = operator.post(f"/users/me/tokens/{ci_id}/revoke",
+                            data={"csrf_token": csrf_token(operator, "/users/me")}, follow_redirects=True)
+    assert "Revoked API token ci" in revoked.get_data(as_text=True)
+    assert f'id="token-{ci_id}"' not in revoked.get_data(as_text=True)
+    assert call(ci).status_code == 401 and call(dash).status_code == 200
+    assert operator.post(f"/users/me/tokens/{ci_id}/revoke").status_code == 400  # CSRF-protected
+
+
+def test_the_session_cookie_is_secure_when_the_proxy_says_https(settings: Settings) -> None:
+    make_user(settings, "tess", "viewer")
+
+    def login_cookie(app, headers: dict[str, str]) -> str:
+        client = app.test_client()
+        token = csrf_token(client)
+        response = client.post("/login", data={"username": "tess", "password": PASSWORD, "csrf_token": token},
+                               headers=headers)
+        assert response.status_code == 302
+        [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+        return cookie
+
+    proxied = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1}))
+    # Over https Flask-WTF also wants a same-origin Referer, which browsers send (Referrer-Policy same-origin).
+    https = {"X-Forwarded-Proto": "https", "Referer": "https://localhost/login"}
+    assert "; Secure" in login_cookie(proxied, https)
+    assert "; Secure" not in login_cookie(proxied, {})
+    direct = create_app(settings=settings)  # no proxy trusted: a client's header does not make it https
+    assert "; Secure" not in login_cookie(direct, {"X-Forwarded-Proto": "https"})
+    forced = create_app(settings=settings.model_copy(update={"web_cookie_secure": "true"}))
+    assert "; Secure" in login_cookie(forced, {})
+    never = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1, "web_cookie_secure": "false"}))
+    assert "; Secure" not in login_cookie(never, https)
 
 
 def test_token_api_writes_need_no_csrf_but_cookie_api_writes_do(app, settings: Settings) -> None:
