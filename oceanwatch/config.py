@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     web_port: int = Field(8000, description="Port of the web app.")
     web_proxy_hops: int = Field(0, description="Reverse proxies in front of the web app whose X-Forwarded-* "
                                 "headers are trusted (1 behind nginx).")
+    web_cookie_secure: Literal["auto", "true", "false"] = Field(
+        "auto", description="Mark the session cookie Secure: auto = when the request came over HTTPS "
+        "(as the proxy reports it, with WEB_PROXY_HOPS), true = always, false = never.")
     bokeh_port: int = Field(5006, description="Port of the Bokeh server.")
     bokeh_url: str = Field("", description="Bokeh server URL as browsers reach it; empty = http://WEB_HOST:BOKEH_PORT.")
     bokeh_allowed_origins: str = Field("", description="Comma-separated host[:port] pages that may open Bokeh "
@@ -52,6 +55,11 @@ class Settings(BaseSettings):
     predict_interval_s: float = Field(1.0, description="Longest wait for new windows before the predict loop runs.")
     predict_group_id: str = Field("predict-stream", description="Kafka consumer group of the predict stream.")
     predict_max_batch: int = Field(256, description="Most windows the predict stream takes per step.")
+    predict_catchup_hours: float = Field(24.0, gt=0, description="Hours back the predict stream's reconciler "
+                                         "(and a deploy's catch-up job) gives every active model a prediction "
+                                         "for each stored window that lacks one.")
+    predict_reconcile_s: float = Field(30.0, gt=0, description="Seconds between the predict stream's reconcile "
+                                       "passes over stored windows Kafka never delivered.")
     scenario_seed: int = Field(1, description="Seed of the simulated world (traffic and audio agree on it).")
     scenario_vessels_per_hour: float = Field(1.0, description="Mean vessels entering the 60 km region per hour "
                                              "(about a third of windows then have a ship within 20 km).")

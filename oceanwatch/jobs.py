@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from oceanwatch.audit import record
 from oceanwatch.db import session_scope
@@ -32,13 +33,31 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+BACKFILL = "backfill"
+"""Kind of the job that runs one model over a past time range (run by the predict stream)."""
+
+
 def enqueue(url: str, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
     with session_scope(url) as session:
-        job = Job(kind=kind, params=params, status="queued", created_by=user_id)
-        session.add(job)
-        session.flush()
-        record(session, user_id, "job.enqueue", "job", job.id, kind=kind, params=params)
-        return job.id
+        return add(session, kind, params, user_id)
+
+
+def add(session: Session, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
+    """Queue a job in the caller's transaction, so it exists exactly if the change that asks for it commits."""
+    job = Job(kind=kind, params=params, status="queued", created_by=user_id)
+    session.add(job)
+    session.flush()
+    record(session, user_id, "job.enqueue", "job", job.id, kind=kind, params=params)
+    return job.id
+
+
+def add_backfill(session: Session, model_id: int, start: dt.datetime, end: dt.datetime,
+                 user_id: int | None = None) -> int:
+    """Queue a backfill of `model_id` over [start, end) in the caller's transaction."""
+    if end <= start:
+        raise ValueError("backfill end must be after its start")
+    return add(session, BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
+               user_id)
 
 
 def claim(url: str, kinds: tuple[str, ...]) -> Job | None:

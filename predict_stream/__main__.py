@@ -1,4 +1,5 @@
-"""Entry point: `python -m predict_stream` runs the live worker, plus threads for backfill and training jobs.
+"""Entry point: `python -m predict_stream` runs the live worker (with its reconciler), plus threads for
+backfill and training jobs.
 
 Jobs get their own threads so a long training never delays a backfill, and neither blocks
 the live loop (TensorFlow releases the GIL while it computes).
@@ -36,12 +37,13 @@ def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
     consumer = make_consumer(settings, settings.predict_group_id, WINDOWS_TOPIC)
     producer = make_producer(settings)
-    worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict_max_batch)
+    worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict_max_batch,
+                           settings.predict_catchup_hours)
     train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
     for name, runners in (("backfill", {backfill.KIND: backfill.run_backfill}), ("training", {trainjob.KIND: train})):
         threading.Thread(target=_job_loop, args=(settings, stop, runners), name=name, daemon=True).start()
     try:
-        run_forever(worker, settings.predict_interval_s, stop.is_set)
+        run_forever(worker, settings.predict_interval_s, stop.is_set, reconcile_every_s=settings.predict_reconcile_s)
     finally:
         consumer.close(autocommit=False)
         producer.close(timeout=5)

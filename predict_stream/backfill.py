@@ -1,7 +1,8 @@
 """Backfill: run one model over a past time range of stored windows, as a job with progress.
 
-Used after deploying a new model (or fixing one) so its history is comparable with the
-others.  Features come from the `spectrograms` table; windows that already have a prediction
+Deploying a model queues one over the last PREDICT_CATCHUP_HOURS (so it predicts the windows
+stored just before it); run one by hand after fixing a model so its history is comparable with
+the others.  Features come from the `spectrograms` table; windows that already have a prediction
 from the model are skipped, so a re-run or an overlap with the live stream costs nothing.
 """
 
@@ -21,15 +22,13 @@ from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
 from predict_stream.predictions import prediction_rows, stack_features, store_predictions
 
-KIND = "backfill"
+KIND = jobs.BACKFILL
 
 
 def enqueue_backfill(url: str, model_id: int, start: dt.datetime, end: dt.datetime,
                      user_id: int | None = None) -> int:
-    if end <= start:
-        raise ValueError("backfill end must be after its start")
-    return jobs.enqueue(url, KIND, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
-                        user_id)
+    with session_scope(url) as session:
+        return jobs.add_backfill(session, model_id, start, end, user_id)
 
 
 def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:

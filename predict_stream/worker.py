@@ -5,10 +5,16 @@ refresh the set of active models (a deploy or deactivation takes effect within o
 interval, no restart), run each model once over the whole batch, store all predictions in
 one transaction, publish them, and only then commit the Kafka offsets.  A crash anywhere
 replays the batch; the unique (window, model) key makes the replay harmless.
+
+Kafka alone is not enough: a window stored but never published (ingest died between commit
+and publish) would never be predicted.  So a periodic reconcile pass also predicts, through the
+same path, every stored window of the last PREDICT_CATCHUP_HOURS that an active model has no
+prediction for, whatever Kafka delivered.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections import Counter
@@ -17,17 +23,19 @@ from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select, tuple_
 
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Prediction, Window
-from oceanwatch.messages import PredictionMessage, WindowMessage
+from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
+from oceanwatch.messages import PackedArray, PredictionMessage, WindowMessage, to_epoch_ms
 from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
 from oceanwatch.registry.store import mark_unhealthy, sha256_file
 from predict_stream.predictions import prediction_rows, stack_features, store_predictions, utcnow_ms
 
 log = logging.getLogger(__name__)
+
+RECONCILE_LOCK = 0x6F77_7072_6564  # pg advisory lock key ("owpred"): one reconcile pass at a time
 
 
 class ModelPool:
@@ -76,13 +84,14 @@ class PredictWorker:
     """Consumes `acoustic.windows`, writes `predictions` rows, publishes to the predictions topic."""
 
     def __init__(self, url: str, pool: ModelPool, consumer: KafkaConsumer, producer: KafkaProducer,
-                 predictions_topic: str, max_batch: int = 256) -> None:
+                 predictions_topic: str, max_batch: int = 256, catchup_hours: float = 24.0) -> None:
         self.url = url
         self.pool = pool
         self.consumer = consumer
         self.producer = producer
         self.predictions_topic = predictions_topic
         self.max_batch = max_batch
+        self.catchup_hours = catchup_hours
         self.totals: Counter[str] = Counter()
 
     def step(self, timeout_ms: int) -> StepStats:
@@ -128,6 +137,70 @@ class PredictWorker:
         if not models:
             stats.counts["no_active_model"] += len(messages)
             return
+        self._predict(messages, published_ms, models, stats)
+
+    def reconcile(self) -> StepStats:
+        """Predict the stored windows of the last `catchup_hours` an active model lacks, oldest first.
+
+        Skipped when another worker's pass holds the advisory lock (it would do the same work);
+        were two passes to overlap anyway, the unique (window, model) key keeps one row each.
+        """
+        stats = StepStats()
+        models = self.pool.refresh()
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=self.catchup_hours)
+        with session_scope(self.url) as lock:
+            if not models or not lock.scalar(select(func.pg_try_advisory_lock(RECONCILE_LOCK))):
+                return stats
+            try:
+                by_spec: dict[str, list[LoadedModel]] = {}
+                for model in models:
+                    by_spec.setdefault(model.manifest.feature_spec.hash, []).append(model)
+                for spec_hash, group in by_spec.items():
+                    self._reconcile_spec(spec_hash, group, since, stats)
+            finally:
+                lock.execute(select(func.pg_advisory_unlock(RECONCILE_LOCK)))
+        self.totals.update({f"reconcile_{k}": v for k, v in stats.counts.items()})
+        self.totals["reconciled_predictions"] += stats.predictions
+        if stats.predictions:
+            log.info("reconcile: %d predictions for windows Kafka did not deliver", stats.predictions)
+        return stats
+
+    def _reconcile_spec(self, spec_hash: str, models: list[LoadedModel], since: dt.datetime,
+                        stats: StepStats) -> None:
+        """Windows with this spec's spectrogram lacking a prediction from one of `models`, in batches."""
+        lacking = or_(*[~exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == m.model_id))
+                        for m in models])
+        after = (since, 0)
+        while True:
+            with session_scope(self.url) as session:
+                rows = session.execute(
+                    select(Window.id, Window.hydrophone_id, Window.start_time, Window.end_time, Window.sample_rate,
+                           Window.channels, Window.clip_path, Spectrogram.dtype, Spectrogram.shape,
+                           Spectrogram.data)
+                    .join(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
+                    .where(Window.start_time >= since, tuple_(Window.start_time, Window.id) > tuple_(*after), lacking)
+                    .order_by(Window.start_time, Window.id).limit(self.max_batch)).all()
+            if not rows:
+                return
+            after = (rows[-1].start_time, rows[-1].id)
+            messages = [WindowMessage(
+                window_id=r.id, hydrophone_id=r.hydrophone_id, start_ms=to_epoch_ms(r.start_time),
+                end_ms=to_epoch_ms(r.end_time), sample_rate=r.sample_rate, channels=r.channels,
+                clip_path=r.clip_path, features={spec_hash: PackedArray(r.dtype, tuple(r.shape), r.data)})
+                for r in rows]
+            stats.windows += len(messages)
+            batch = StepStats()
+            self._predict(messages, None, models, batch)
+            stats.predictions += batch.predictions
+            stats.counts.update(batch.counts)
+
+    def _predict(self, messages: list[WindowMessage], published_ms: list[float] | None,
+                 models: list[LoadedModel], stats: StepStats) -> None:
+        """Run each model on the windows it lacks, store the rows idempotently, publish those inserted.
+
+        `published_ms` gives each prediction its latency from publication; None (reconciled
+        windows, never delivered) stores no latency.
+        """
         done = self._already_predicted([m.window_id for m in messages], [m.model_id for m in models])
         features = self._features(messages, {m.manifest.feature_spec.hash: m for m in models}, stats)
         rows = []
@@ -146,7 +219,7 @@ class PredictWorker:
                 continue
             now = utcnow_ms()
             rows.extend(prediction_rows(model, [messages[i].window_id for i in todo], result,
-                                        [now - published_ms[i] for i in todo]))
+                                        None if published_ms is None else [now - published_ms[i] for i in todo]))
         inserted = store_predictions(self.url, rows)
         stats.predictions = len(inserted)
         by_window = {m.window_id: m for m in messages}
@@ -191,10 +264,17 @@ class PredictWorker:
         return out
 
 
-def run_forever(worker: PredictWorker, interval_s: float, should_stop, report_every_s: float = 60.0) -> None:
-    """Step until `should_stop()`; log cumulative counters periodically."""
-    last_report = time.monotonic()
+def run_forever(worker: PredictWorker, interval_s: float, should_stop, report_every_s: float = 60.0,
+                reconcile_every_s: float = 30.0) -> None:
+    """Step until `should_stop()`, reconciling at start and every `reconcile_every_s`; log counters periodically."""
+    last_report, last_reconcile = time.monotonic(), None
     while not should_stop():
+        if last_reconcile is None or time.monotonic() - last_reconcile > reconcile_every_s:
+            last_reconcile = time.monotonic()
+            try:
+                worker.reconcile()
+            except Exception:  # a failed pass is retried at the next one; the live loop goes on
+                log.exception("reconcile pass failed")
         worker.step(timeout_ms=int(interval_s * 1000))
         if time.monotonic() - last_report > report_every_s:
             log.info("predict stream totals: %s", dict(worker.totals))

@@ -13,18 +13,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app import create_app
 from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import Job, MLModel, Prediction
+from oceanwatch.db.models import Job, MLModel, Prediction, Window
 from oceanwatch.kafka import make_consumer, make_producer
 from oceanwatch.messages import PredictionMessage
 from oceanwatch.registry import store
-from predict_stream.backfill import enqueue_backfill, run_next_job
+from oceanwatch.scenario import Scenario
+from predict_stream import __main__ as predict_main
+from predict_stream.backfill import KIND, enqueue_backfill, run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 from oceanwatch.synthetic import T0, publish
 from oceanwatch.synthetic import store_windows as _store_windows
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
+from tests.pipelinekit import ingest_simulated
+from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
 
@@ -250,3 +255,117 @@ def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tm
     assert run_next_job(settings.database_url) is None
     with pytest.raises(ValueError):
         enqueue_backfill(settings.database_url, model_id, end, start)
+
+
+def _ingest(settings: Settings, topic: str, world: Scenario, hours_ago: float, seconds: float) -> set[int]:
+    """Ids of the windows the ingest service's own writer stores for that span (publishing them to `topic`)."""
+    start = time.time() - hours_ago * 3600
+    ingest_simulated(settings, topic, world, start, start + seconds)
+    with session_scope(settings.database_url) as s:
+        return set(s.scalars(select(Window.id).where(
+            Window.start_time >= dt.datetime.fromtimestamp(start - 30, dt.timezone.utc),
+            Window.start_time < dt.datetime.fromtimestamp(start + seconds, dt.timezone.utc))))
+
+
+def _pairs(url: str) -> list[tuple[int, int]]:
+    with session_scope(url) as s:
+        return sorted((w, m) for w, m in s.execute(select(Prediction.window_id, Prediction.model_id)))
+
+
+def _published_pairs(settings: Settings, topic: str, expected: int) -> list[tuple[int, int]]:
+    """(window, model) of every prediction message on `topic`, read until `expected` arrived and a poll more."""
+    consumer = make_consumer(settings, f"read-{topic}", topic)
+    got = []
+    assert _wait(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= expected)[1])
+    got.extend(r for b in consumer.poll(1000).values() for r in b)
+    consumer.close()
+    return sorted((m.window_id, m.model_id) for m in (PredictionMessage.decode(r.value) for r in got))
+
+
+def _world() -> Scenario:
+    return Scenario(seed=3, start=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=30))
+
+
+def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
+        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    mc = _register(settings, tmp_path, "mc", passes=4)
+    plain = _register(settings, tmp_path, "plain", method="none", passes=1)
+    _register(settings, tmp_path, "idle", deploy=False)
+    world = _world()
+    nowhere = new_topic("lost")  # ingest died between commit and publish: no predict worker reads this
+    old = _ingest(settings, nowhere, world, hours_ago=26, seconds=100)
+    recent = _ingest(settings, nowhere, world, hours_ago=2, seconds=160)
+    assert old and len(recent) >= 5 and not old & recent
+    topic, out = new_topic(), new_topic()
+    worker = _worker(settings, topic, out, f"g-{topic}")
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(worker, 0.3, stop.is_set), daemon=True)
+    thread.start()  # its first reconcile pass runs at start, as after an outage
+    try:
+        assert _wait(lambda: len(_pairs(settings.database_url)) >= 2 * len(recent), 120)
+    finally:
+        stop.set()
+        thread.join(30)
+        worker.consumer.close()
+    assert worker.reconcile().predictions == 0  # a further pass finds nothing left to do
+    assert _pairs(settings.database_url) == sorted((w, m) for w in recent for m in (mc, plain))
+    assert _published_pairs(settings, out, 2 * len(recent)) == _pairs(settings.database_url)
+
+
+def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_workers(
+        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    models = [_register(settings, tmp_path, "mc", passes=4), _register(settings, tmp_path, "plain", method="none")]
+    world = _world()
+    topic, out = new_topic(partitions=4), new_topic()
+    lost = _ingest(settings, new_topic("lost"), world, hours_ago=1, seconds=160)
+    published = _ingest(settings, topic, world, hours_ago=3, seconds=160)
+    windows = published | lost
+    group = f"g-{topic}"
+    workers = [_worker(settings, topic, out, group) for _ in range(2)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_forever, args=(w, 0.3, stop.is_set), daemon=True) for w in workers]
+    for t in threads:
+        t.start()  # both reconcile at start, racing each other and the Kafka loop for the published windows
+    try:
+        assert _wait(lambda: len(_pairs(settings.database_url)) >= len(models) * len(windows), 120)
+        assert _wait(lambda: sum(w.totals["windows"] for w in workers) >= len(published), 60), "Kafka delivered"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for w in workers:
+            w.consumer.close()
+    assert _pairs(settings.database_url) == sorted((w, m) for w in windows for m in models)
+    assert _published_pairs(settings, out, len(models) * len(windows)) == _pairs(settings.database_url), \
+        "each (window, model) published once"
+
+
+def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
+        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    _register(settings, tmp_path, "current")
+    world = _world()
+    old = _ingest(settings, new_topic(), world, hours_ago=25, seconds=100)
+    recent = _ingest(settings, new_topic(), world, hours_ago=4, seconds=160)
+    assert old and len(recent) >= 5
+    newer = _register(settings, tmp_path, "newer", deploy=False)
+    client = create_app(settings=settings).test_client()
+    auth = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'deployer', 'operator'))}"}
+    assert client.post(f"/api/v1/models/{newer}/deploy", headers=auth).status_code == 200
+    listed = client.get("/api/v1/jobs?kind=backfill", headers=auth).json["jobs"]
+    [job] = [j for j in listed if j["params"]["model_id"] == newer]
+    assert job["status"] == "queued"
+    span = dt.datetime.fromisoformat(job["params"]["end"]) - dt.datetime.fromisoformat(job["params"]["start"])
+    assert span == dt.timedelta(hours=settings.predict_catchup_hours)
+    stop = threading.Event()
+    thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {KIND: run_backfill}), daemon=True)
+    thread.start()
+    try:
+        assert _wait(lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]
+                     not in ("queued", "running"), 120)
+    finally:
+        stop.set()
+        thread.join(30)
+    done = client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]
+    assert done["status"] == "succeeded" and done["progress"] == 1.0
+    assert done["message"] == f"{len(recent)} predictions" and done["result"]["predicted"] == len(recent)
+    assert {w for w, m in _pairs(settings.database_url) if m == newer} == recent  # the older window is left alone

@@ -178,8 +178,9 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
     store.deploy(url, ids[0])
     with session_scope(url) as s:
         actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
-    assert actions == ["model.register", "model.register", "model.deploy", "model.deactivate", "model.deploy",
-                       "model.deactivate", "model.rollback", "model.deactivate", "model.reactivate"]
+    assert actions == ["model.register", "model.register", "model.deploy", "job.enqueue", "model.deactivate",
+                       "model.deploy", "job.enqueue", "model.deactivate", "model.rollback", "job.enqueue",
+                       "model.deactivate", "model.reactivate", "job.enqueue"]  # each deploy queues its catch-up
 
 
 @pytest.mark.integration

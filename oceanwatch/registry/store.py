@@ -19,9 +19,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from oceanwatch import jobs
 from oceanwatch.audit import record
 from oceanwatch.checksums import sha256_file
 from oceanwatch.db import session_scope
+from oceanwatch.config import get_settings
 from oceanwatch.db.models import MLModel
 from oceanwatch.features import check_computes
 from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
@@ -121,12 +123,19 @@ def _get(session: Any, model_id: int) -> MLModel:
     return row
 
 
-def deploy(url: str, model_id: int, user_id: int | None = None, action: str | None = None) -> None:
-    """Make a version active (retiring other versions of the same name). Reactivating is deploying again."""
+def deploy(url: str, model_id: int, user_id: int | None = None, action: str | None = None,
+           catchup_hours: float | None = None) -> int | None:
+    """Make a version active (retiring other versions of the same name). Reactivating is deploying again.
+
+    Also queues, in the same transaction, a backfill job over the last `catchup_hours`
+    (default PREDICT_CATCHUP_HOURS), so the model predicts the windows stored just before
+    it; returns that job's id (None when the model was already active).
+    """
+    hours = get_settings().predict_catchup_hours if catchup_hours is None else catchup_hours
     with session_scope(url) as session:
         row = _get(session, model_id)
         if row.status == "active" and row.healthy:
-            return
+            return None
         if sha256_file(Path(row.artifact_path)) != row.sha256:
             raise RegistryError(f"artifact of model {model_id} does not match its checksum; re-register it")
         others = session.scalars(select(MLModel).where(MLModel.name == row.name, MLModel.id != row.id,
@@ -138,6 +147,8 @@ def deploy(url: str, model_id: int, user_id: int | None = None, action: str | No
         row.status, row.healthy, row.last_error = "active", True, None
         row.deployed_at = dt.datetime.now(dt.timezone.utc)
         record(session, user_id, verb, "model", row.id, name=row.name, version=row.version)
+        return jobs.add_backfill(session, row.id, row.deployed_at - dt.timedelta(hours=hours), row.deployed_at,
+                                 user_id)
 
 
 def deactivate(url: str, model_id: int, user_id: int | None = None) -> None:
