@@ -8,7 +8,6 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +26,9 @@ from oceanwatch.messages import WindowMessage
 from oceanwatch.scenario import DEFAULT_SITE, Scenario
 from oceanwatch.service import StopFlag
 from oceanwatch.simclock import SimClock
+from tests.test_ingest_service import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def windows(settings: Settings) -> list[Window]:
@@ -77,16 +68,17 @@ def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_whe
     thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
     thread.start()
     try:
-        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3)
+        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3, timeout=120.0)
         broker.stop()  # memory storage: what it had is gone; what it acknowledged is marked published
         outage_start = len(windows(settings))
-        assert wait_for(lambda: len(windows(settings)) >= outage_start + 8 or not thread.is_alive())
+        assert wait_for(lambda: len(windows(settings)) >= outage_start + 8 or not thread.is_alive(), timeout=120.0)
         assert thread.is_alive(), "ingest stopped while the broker was away"
         acked_before = max(w.id for w in windows(settings) if w.published_at is not None)
         waiting = [w.id for w in windows(settings) if w.published_at is None]
         assert len(waiting) >= 8 and waiting == [w.id for w in windows(settings) if w.id > acked_before]
         restart(broker, settings.kafka_partitions, (WINDOWS_TOPIC,))
-        assert wait_for(lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive())
+        assert wait_for(lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive(),
+                        timeout=120.0)
         assert thread.is_alive(), "ingest stopped when the broker came back"
     finally:
         stop.set()
@@ -110,7 +102,7 @@ def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(
         thread.start()
         count = len(windows(settings))
         try:
-            assert wait_for(lambda: len(windows(settings)) >= count + 3 or not thread.is_alive())
+            assert wait_for(lambda: len(windows(settings)) >= count + 3 or not thread.is_alive(), timeout=120.0)
         finally:
             stop.set()
             thread.join(60)
