@@ -31,7 +31,7 @@ from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute_batch
 from oceanwatch.kafka import Publisher
-from oceanwatch.messages import PackedArray, WindowMessage, to_epoch_ms
+from oceanwatch.messages import PackedArray, WindowMessage
 from oceanwatch.registry.store import mark_unhealthy
 from ingest.assembler import AudioWindow
 
@@ -151,14 +151,6 @@ class WriteResult:
     published: int = 0  # windows the outbox pass after this batch got acknowledged (this batch's or older)
 
 
-def window_message(window: Window, spectrograms: list[Spectrogram]) -> WindowMessage:
-    """The message of a stored window, built from its row and its stored features."""
-    return WindowMessage(window_id=window.id, hydrophone_id=window.hydrophone_id,
-                         start_ms=to_epoch_ms(window.start_time), end_ms=to_epoch_ms(window.end_time),
-                         sample_rate=window.sample_rate, channels=window.channels, clip_path=window.clip_path,
-                         features={s.spec_hash: PackedArray(s.dtype, tuple(s.shape), s.data) for s in spectrograms})
-
-
 def last_window_start(url: str, hydrophone_id: str) -> float | None:
     """Start (epoch s) of the hydrophone's latest stored window, where a restarted live source resumes."""
     with session_scope(url) as session:
@@ -250,12 +242,13 @@ class WindowWriter:
                     if not windows:
                         self._failed_at = None
                         return published
-                    specs: dict[int, list[Spectrogram]] = {}
+                    specs: dict[int, dict[str, PackedArray]] = {}
                     for spec in session.scalars(select(Spectrogram).where(
                             Spectrogram.window_id.in_([w.id for w in windows]))):
-                        specs.setdefault(spec.window_id, []).append(spec)
+                        specs.setdefault(spec.window_id, {})[spec.spec_hash] = PackedArray(
+                            spec.dtype, tuple(spec.shape), spec.data)
                     acked = self.publisher.send_batch(
-                        self.topic, [(w.hydrophone_id.encode(), window_message(w, specs.get(w.id, [])).encode())
+                        self.topic, [(w.hydrophone_id.encode(), WindowMessage.from_stored(w, specs.get(w.id, {})).encode())
                                      for w in windows])
                     done = [w.id for w, ok in zip(windows, acked) if ok]
                     if done:

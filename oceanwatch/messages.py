@@ -100,6 +100,15 @@ class WindowMessage(_Message):
         feats = {k: PackedArray(v["dtype"], tuple(v["shape"]), v["data"]) for k, v in raw.pop("features").items()}
         return cls(features=feats, **raw)
 
+    @classmethod
+    def from_stored(cls, window: Any, features: dict[str, PackedArray]) -> "WindowMessage":
+        """The message of a window already in Postgres: `window` is its `windows` row (an ORM object or
+        a result row with those columns), so ingest's outbox and the predict stream's reconciler send
+        and read the same message."""
+        return cls(window_id=window.id, hydrophone_id=window.hydrophone_id, start_ms=to_epoch_ms(window.start_time),
+                   end_ms=to_epoch_ms(window.end_time), sample_rate=window.sample_rate, channels=window.channels,
+                   clip_path=window.clip_path, features=features)
+
 
 @dataclass(frozen=True)
 class PositionMessage(_Message):

@@ -12,15 +12,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, func, select
 
 from oceanwatch import jobs
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
+from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
-from predict_stream.predictions import prediction_rows, stack_features, store_predictions
+from predict_stream.predictions import lacks_prediction, prediction_rows, stack_features, store_predictions
 
 KIND = jobs.BACKFILL
 
@@ -32,8 +32,7 @@ def enqueue_backfill(url: str, model_id: int, start: dt.datetime, end: dt.dateti
 
 
 def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:
-    predicted = exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == model_id))
-    return (Window.start_time >= start) & (Window.start_time < end) & ~predicted
+    return (Window.start_time >= start) & (Window.start_time < end) & lacks_prediction(model_id)
 
 
 def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256) -> dict[str, Any]:

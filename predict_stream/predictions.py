@@ -11,14 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, and_, exists, func, update
 from sqlalchemy.dialects.postgresql import insert
 
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Prediction
+from oceanwatch.db.models import MLModel, Prediction, Window
 from oceanwatch.registry.runtime import LoadedModel
 from oceanwatch.uncertainty import Uncertainty
 
+
+
+def lacks_prediction(model_id: int) -> ColumnElement[bool]:
+    """Windows the model has no prediction for (one lookup on the unique (window, model) key each)."""
+    return ~exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == model_id))
 
 def prediction_rows(model: LoadedModel, window_ids: Sequence[int], u: Uncertainty,
                     latency_ms: Sequence[float | None] | None = None) -> list[dict[str, Any]]:

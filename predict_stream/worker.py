@@ -23,15 +23,16 @@ from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
-from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
-from oceanwatch.messages import PackedArray, PredictionMessage, WindowMessage, to_epoch_ms
+from oceanwatch.messages import PackedArray, PredictionMessage, WindowMessage
 from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.registry.runtime import LoadedModel
 from oceanwatch.registry.store import mark_unhealthy, sha256_file
-from predict_stream.predictions import prediction_rows, stack_features, store_predictions, utcnow_ms
+from predict_stream.predictions import (lacks_prediction, prediction_rows, stack_features, store_predictions,
+                                        utcnow_ms)
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +169,7 @@ class PredictWorker:
     def _reconcile_spec(self, spec_hash: str, models: list[LoadedModel], since: dt.datetime,
                         stats: StepStats) -> None:
         """Windows with this spec's spectrogram lacking a prediction from one of `models`, in batches."""
-        lacking = or_(*[~exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == m.model_id))
-                        for m in models])
+        lacking = or_(*[lacks_prediction(m.model_id) for m in models])
         after = (since, 0)
         while True:
             with session_scope(self.url) as session:
@@ -183,11 +183,8 @@ class PredictWorker:
             if not rows:
                 return
             after = (rows[-1].start_time, rows[-1].id)
-            messages = [WindowMessage(
-                window_id=r.id, hydrophone_id=r.hydrophone_id, start_ms=to_epoch_ms(r.start_time),
-                end_ms=to_epoch_ms(r.end_time), sample_rate=r.sample_rate, channels=r.channels,
-                clip_path=r.clip_path, features={spec_hash: PackedArray(r.dtype, tuple(r.shape), r.data)})
-                for r in rows]
+            messages = [WindowMessage.from_stored(r, {spec_hash: PackedArray(r.dtype, tuple(r.shape), r.data)})
+                        for r in rows]
             stats.windows += len(messages)
             batch = StepStats()
             self._predict(messages, None, models, batch)
