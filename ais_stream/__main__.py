@@ -7,7 +7,7 @@ from ais_stream.store import last_stored_time
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.kafka import POSITIONS_TOPIC, ensure_topics, make_producer
+from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, POSITIONS_TOPIC, Publisher, PublishQueue, ensure_topics
 from oceanwatch.service import StopFlag, run_service
 
 
@@ -18,12 +18,12 @@ def main(settings: Settings, stop: StopFlag) -> None:
     engine = engine_for(url)
     with engine.connect() as conn:
         source = open_source(settings, stop, last_stored_time(conn, settings.ais_source))
-    producer = make_producer(settings)
+    outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), POSITIONS_TOPIC)
     try:
-        pipeline = AisPipeline(engine, producer, POSITIONS_TOPIC, settings.ais_source)
+        pipeline = AisPipeline(engine, outbox, settings.ais_source)
         run(pipeline, source, stop, settings.ais_batch_size, settings.ais_batch_wait_s)
     finally:
-        producer.close(timeout=5)
+        outbox.close(timeout_s=5)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 The source runs in its own thread (network and file waits never hold up writes); the main
 loop takes up to `batch_size` items or whatever arrived within `batch_wait_s`, decodes them,
-stores the batch in one transaction and publishes the positions that were new to
-`ais.positions`, keyed by MMSI.  A database or broker failure keeps the batch and retries it
-with backoff, so nothing decoded is dropped; the unique (mmsi, time) key makes a store retry
-safe, and a publish retry resends the same new positions.
+stores the batch in one transaction and hands the positions that were new to a publish queue
+for `ais.positions`, keyed by MMSI.  A database failure keeps the batch and retries it with
+backoff, so nothing decoded is dropped (the unique (mmsi, time) key makes a retry safe).  The
+broker is never waited for: while it is away positions go on being stored, and the queue sends
+them when it returns (Postgres is the record; the topic is the feed).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from kafka import KafkaProducer
 from sqlalchemy import Engine
 
 from ais_stream.decode import AISSTREAM_KINDS, AisDecoder, PositionReport, Report
@@ -28,6 +28,7 @@ from ais_stream.sources import (AisStreamSource, Backoff, FileSource, HttpSource
                                 TcpSource, UdpSource)
 from ais_stream.store import StoredPosition, fill_missing_ranges, load_sites, store_reports
 from oceanwatch.config import Settings
+from oceanwatch.kafka import PublishQueue
 from oceanwatch.messages import PositionMessage
 from oceanwatch.nmea_sim import NmeaSimulator
 from oceanwatch.scenario import GEOD, Scenario, Site
@@ -54,9 +55,9 @@ class AisPipeline:
 
     SITES_REFRESH_S = 60.0
 
-    def __init__(self, engine: Engine, producer: KafkaProducer | None, topic: str, source: str,
+    def __init__(self, engine: Engine, outbox: PublishQueue | None, source: str,
                  sites: list[Site] | None = None) -> None:
-        self.engine, self.producer, self.topic, self.source = engine, producer, topic, source
+        self.engine, self.outbox, self.source = engine, outbox, source
         self.decoder = AisDecoder()
         self.totals: Counter[str] = Counter()
         self._fixed_sites = sites
@@ -97,16 +98,10 @@ class AisPipeline:
         return stored
 
     def publish(self, stored: list[StoredPosition]) -> None:
-        """Send the new positions and wait for the broker's acks."""
-        if self.producer is None or not stored:
+        """Queue the new positions for the broker (sent in the background; never waits for it)."""
+        if self.outbox is None or not stored:
             return
-        sends = [self.producer.send(self.topic, key=str(s.report.mmsi).encode(),
-                                    value=position_message(s, self.source).encode()) for s in stored]
-        self.producer.flush()
-        failed = [f.exception for f in sends if f.failed()]
-        if failed:  # flush() does not raise for a failed send: raise, so the caller retries the batch
-            raise RuntimeError(f"{len(failed)} of {len(sends)} position messages were not delivered: {failed[0]!r}")
-        self.totals["published"] += len(stored)
+        self.outbox.put([(str(s.report.mmsi).encode(), position_message(s, self.source).encode()) for s in stored])
 
     def store_and_publish(self, reports: list[Report]) -> list[StoredPosition]:
         stored = self.store(reports)
@@ -114,7 +109,11 @@ class AisPipeline:
         return stored
 
     def summary(self) -> dict[str, object]:
-        return {"totals": dict(self.totals), "rejected": dict(self.decoder.rejected),
+        totals = dict(self.totals)
+        if self.outbox is not None:
+            totals.update(published=self.outbox.published, publish_pending=self.outbox.pending,
+                          publish_dropped=self.outbox.dropped, publish_failures=self.outbox.failures)
+        return {"totals": totals, "rejected": dict(self.decoder.rejected),
                 "ignored": dict(self.decoder.ignored), "accepted": dict(self.decoder.accepted)}
 
 
@@ -159,8 +158,8 @@ def run(pipeline: AisPipeline, source: Iterable[Item], stop: Stop, batch_size: i
         batch_wait_s: float = 0.5, report_every_s: float = 60.0) -> None:
     """Feed `source` through `pipeline` until the source ends or `stop` is set.
 
-    Storing and publishing are retried separately, so positions stored before a broker
-    failure are still published once it recovers.  On stop, what is already queued is written.
+    Storing is retried until it succeeds; publishing happens behind the pipeline's queue, so a
+    broker that is away holds nothing up.  On stop, what is already queued is written.
     """
     items: queue.Queue[object] = queue.Queue(maxsize=batch_size * 10)
     threading.Thread(target=_pump, args=(source, items, stop), name="ais-source", daemon=True).start()
@@ -187,7 +186,7 @@ def run(pipeline: AisPipeline, source: Iterable[Item], stop: Stop, batch_size: i
             stored = _until_done(lambda: pipeline.store(reports), f"storing {len(reports)} AIS reports", stop,
                                  backoff)
             if stored:
-                _until_done(lambda: pipeline.publish(stored), f"publishing {len(stored)} positions", stop, backoff)
+                pipeline.publish(stored)
         if time.monotonic() - last_report > report_every_s:
             log.info("ais_stream: %s", pipeline.summary())
             last_report = time.monotonic()

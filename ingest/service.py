@@ -13,7 +13,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.features import window_hop_seconds
-from oceanwatch.kafka import WINDOWS_TOPIC, Publisher, ensure_topics
+from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, WINDOWS_TOPIC, Publisher, ensure_topics
 from oceanwatch.scenario import Scenario, Site
 from oceanwatch.service import StopFlag
 from oceanwatch.simclock import SimClock
@@ -25,9 +25,6 @@ from ingest.store import ActiveSpecs, WindowWriter, last_window_start
 log = logging.getLogger(__name__)
 SOURCES = ("simulator", "directory")
 OUTBOX_EVERY_S = 5.0  # how often unpublished windows are retried while no new batch comes
-# Short producer timeouts: with the broker away, a batch waits seconds (not minutes) before the outbox keeps it.
-PRODUCER_TIMEOUTS = dict(max_block_ms=5000, request_timeout_ms=10000, delivery_timeout_ms=15000,
-                         bootstrap_timeout_ms=5000)
 
 
 def ingest_dirs(settings: Settings) -> tuple[Path, Path, Path]:
@@ -41,7 +38,7 @@ def ingest_dirs(settings: Settings) -> tuple[Path, Path, Path]:
 def make_ingestor(settings: Settings, producer: KafkaProducer | Publisher, topic: str = WINDOWS_TOPIC) -> Ingestor:
     """The pipeline writing to the settings' database; a bare producer is wrapped in a Publisher."""
     clips = clips_root(settings.data_dir) if settings.ingest_clips else None
-    publisher = producer if isinstance(producer, Publisher) else Publisher(settings, producer, **PRODUCER_TIMEOUTS)
+    publisher = producer if isinstance(producer, Publisher) else Publisher(settings, producer, **FAST_FAIL_TIMEOUTS)
     writer = WindowWriter(settings.require_database_url(), publisher, topic, clips)
     return Ingestor(writer, ActiveSpecs(settings.database_url, settings.ingest_spec_refresh_s),
                     settings.ingest_window_s, window_hop_seconds(settings.ingest_window_s),
@@ -64,7 +61,7 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
     upgrade(url)
     ensure_default_hydrophone(url, settings)
     ensure_topics(settings.require_kafka(), settings.kafka_partitions)
-    publisher = Publisher(settings, batch_size=512 * 1024, **PRODUCER_TIMEOUTS)  # a window message is ~40 kB per spec
+    publisher = Publisher(settings, batch_size=512 * 1024, **FAST_FAIL_TIMEOUTS)  # a window message is ~40 kB per spec
     ingestor = make_ingestor(settings, publisher)
     ingestor.writer.start_outbox(OUTBOX_EVERY_S)  # at start: what a previous run stored but could not publish
     last_report = time.monotonic()

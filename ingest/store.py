@@ -220,47 +220,57 @@ class WindowWriter:
             for done in clips:
                 done.result()  # a clip that cannot be written fails the batch before anything is committed
         result.stored = len(new)
-        # Committed first, so a consumer never sees a message whose window it cannot find.
-        if self._failed_at is None or time.monotonic() - self._failed_at >= self.retry_s:
-            result.published = self.publish_pending()  # backpressure: the broker has these before more is read
+        # Committed first, so a consumer never sees a message whose window it cannot find.  Once the
+        # broker failed, only the outbox thread (if running) waits on it: storing goes on meanwhile.
+        if self._failed_at is None or (self._thread is None and time.monotonic() - self._failed_at >= self.retry_s):
+            result.published = self.publish_pending(wait=False)  # backpressure: the broker has these first
         return result
 
-    def publish_pending(self) -> int:
+    def publish_pending(self, wait: bool = True) -> int:
         """One outbox pass: publish unpublished windows oldest first, mark what the broker acknowledged.
 
         Rows are locked (`skip locked`) while they are sent, so two ingest processes never send the
         same window.  A pass stops at the first batch the broker did not fully acknowledge; the
-        rest waits for the next pass.  Returns how many windows were published.
+        rest waits for the next pass.  With `wait` False, a pass already running in this process
+        (which sends what is pending anyway) makes this one return at once.  Returns how many
+        windows were published.
         """
+        if not self._outbox_lock.acquire(blocking=wait):
+            return 0
+        try:
+            return self._outbox_pass()
+        finally:
+            self._outbox_lock.release()
+
+    def _outbox_pass(self) -> int:
         published = 0
-        with self._outbox_lock:
-            while True:
-                with session_scope(self.url) as session:
-                    windows = list(session.scalars(select(Window).where(Window.published_at.is_(None))
-                                                   .order_by(Window.id).limit(self.outbox_batch)
-                                                   .with_for_update(skip_locked=True)))
-                    if not windows:
-                        self._failed_at = None
-                        return published
-                    specs: dict[int, dict[str, PackedArray]] = {}
-                    for spec in session.scalars(select(Spectrogram).where(
-                            Spectrogram.window_id.in_([w.id for w in windows]))):
-                        specs.setdefault(spec.window_id, {})[spec.spec_hash] = PackedArray(
-                            spec.dtype, tuple(spec.shape), spec.data)
-                    acked = self.publisher.send_batch(
-                        self.topic, [(w.hydrophone_id.encode(), WindowMessage.from_stored(w, specs.get(w.id, {})).encode())
-                                     for w in windows])
-                    done = [w.id for w, ok in zip(windows, acked) if ok]
-                    if done:
-                        session.execute(update(Window).where(Window.id.in_(done)).values(published_at=func.now()))
-                    published += len(done)
-                if len(done) < len(windows):
-                    log.warning("outbox: %d windows wait for the broker", len(windows) - len(done))
-                    self._failed_at = time.monotonic()
-                    return published
-                if len(windows) < self.outbox_batch:
+        while True:
+            with session_scope(self.url) as session:
+                windows = list(session.scalars(select(Window).where(Window.published_at.is_(None))
+                                               .order_by(Window.id).limit(self.outbox_batch)
+                                               .with_for_update(skip_locked=True)))
+                if not windows:
                     self._failed_at = None
                     return published
+                specs: dict[int, dict[str, PackedArray]] = {}
+                for spec in session.scalars(select(Spectrogram).where(
+                        Spectrogram.window_id.in_([w.id for w in windows]))):
+                    specs.setdefault(spec.window_id, {})[spec.spec_hash] = PackedArray(
+                        spec.dtype, tuple(spec.shape), spec.data)
+                acked = self.publisher.send_batch(
+                    self.topic, [(w.hydrophone_id.encode(), WindowMessage.from_stored(w, specs.get(w.id, {})).encode())
+                                 for w in windows])
+                done = [w.id for w, ok in zip(windows, acked) if ok]
+                if done:
+                    session.execute(update(Window).where(Window.id.in_(done)).values(published_at=func.now()))
+                published += len(done)
+            if len(done) < len(windows):
+                log.warning("outbox: %d windows wait for the broker", len(windows) - len(done))
+                self._failed_at = time.monotonic()
+                return published
+            if len(windows) < self.outbox_batch:
+                self._failed_at = None
+                return published
 
     def start_outbox(self, every_s: float) -> None:
         """Run an outbox pass now and then every `every_s` in a thread, so windows stored while the

@@ -7,7 +7,9 @@ crash replays messages (and the unique keys in Postgres make the replay harmless
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +62,12 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     )
     options.update(overrides)
     return KafkaProducer(**options)
+
+
+# Short producer timeouts for services that must not wait on an absent broker: a batch fails in
+# seconds (not the client's default minutes) and the caller keeps it for later.
+FAST_FAIL_TIMEOUTS = dict(max_block_ms=5000, request_timeout_ms=10000, delivery_timeout_ms=15000,
+                          bootstrap_timeout_ms=5000)
 
 
 class Publisher:
@@ -124,6 +132,97 @@ class Publisher:
         if self._producer is not None:
             self._producer.close(timeout=5)
             self._producer = None
+
+
+class PublishQueue:
+    """Records handed over here are sent in order by a background thread: the caller never waits for the broker.
+
+    For data whose record is already in Postgres (AIS positions): while the broker is away the
+    service goes on storing, and what it stored goes out when the broker returns.  Unacknowledged
+    records stay at the head of the queue and are retried with backoff.  The queue is bounded by
+    `max_pending`; beyond it the oldest records are dropped from publication (they stay stored)
+    and counted, never silently.  A crash loses what was still queued, not what was stored.
+    """
+
+    def __init__(self, publisher: Publisher, topic: str, max_pending: int = 200_000, batch: int = 2000,
+                 retry_max_s: float = 30.0) -> None:
+        self.publisher, self.topic = publisher, topic
+        self.max_pending, self.batch, self.retry_max_s = max_pending, batch, retry_max_s
+        self.published = self.dropped = self.failures = 0
+        self._pending: deque[tuple[bytes | None, bytes]] = deque()
+        self._sending = 0  # records taken from the queue and not yet settled
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name=f"publish-{topic}", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending) + self._sending
+
+    def put(self, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+        with self._cond:
+            self._pending.extend(records)
+            overflow = len(self._pending) - self.max_pending
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._pending.popleft()
+                self.dropped += overflow
+                log.error("%s: %d records dropped from publication after the queue reached %d (they stay stored)",
+                          self.topic, overflow, self.max_pending)
+            self._cond.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until everything put so far was acknowledged; False if `timeout_s` passed first."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending or self._sending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """One last chance to send what is queued (up to `timeout_s`), then stop; what is left is counted."""
+        self.drain(timeout_s)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=timeout_s + 20)
+        if self._pending:
+            log.error("%s: %d records not published at shutdown (they stay stored)", self.topic, len(self._pending))
+        self.publisher.close()
+
+    def _loop(self) -> None:
+        delay = 0.0
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                records = [self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))]
+                self._sending = len(records)
+            try:
+                acked = self.publisher.send_batch(self.topic, records)
+            except Exception:  # never let the thread die: the records go back and are retried
+                log.exception("publishing to %s failed", self.topic)
+                acked = [False] * len(records)
+            failed = [r for r, ok in zip(records, acked) if not ok]
+            with self._cond:
+                self.published += len(records) - len(failed)
+                self._pending.extendleft(reversed(failed))
+                self._sending = 0
+                self._cond.notify_all()
+            if failed:
+                self.failures += 1
+                delay = min(self.retry_max_s, max(0.5, delay * 2))
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closing, timeout=delay)
+            else:
+                delay = 0.0
 
 
 def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: Any) -> KafkaConsumer:

@@ -84,6 +84,10 @@ class Supervisor:
                 continue
             if self._stopping:
                 continue
+            if proc is not None:
+                # What the dead process left in its group (gunicorn's workers after `kill -9` of the
+                # master) would hold its port and keep serving: it goes before the restart.
+                _signal_group(proc, signal.SIGKILL)
             if proc is not None and running.spec.oneshot and proc.returncode == 0:
                 log.info("%s finished", running.spec.name)
                 running.process, running.next_start = None, float("inf")

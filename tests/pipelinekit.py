@@ -48,5 +48,5 @@ def store_simulated_ais(settings: Settings, scenario: Scenario, start: float, en
     service's file source into vessels, positions and ranges (hydrophones first, so ranges are measured)."""
     ensure_default_hydrophone(settings.database_url, settings)
     log.write_text("\n".join(line for _, line in NmeaSimulator(scenario).sentences(start, end)) + "\n")
-    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", FileSource.name)
+    pipeline = AisPipeline(engine_for(settings.database_url), None, FileSource.name)
     run(pipeline, FileSource(log, StopFlag()), StopFlag(), batch_wait_s=0.05)

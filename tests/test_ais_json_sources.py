@@ -45,7 +45,7 @@ def stored_positions(url: str) -> list[AISPosition]:
 
 
 def start_pipeline(settings: Settings, source, name: str) -> tuple[AisPipeline, StopFlag, threading.Thread]:
-    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", name)
+    pipeline = AisPipeline(engine_for(settings.database_url), None, name)
     stop = source.stop
     thread = threading.Thread(target=run, args=(pipeline, source, stop), kwargs={"batch_wait_s": 0.05}, daemon=True)
     thread.start()

@@ -205,7 +205,7 @@ def test_replaying_an_untimestamped_log_stores_every_report_once(settings, tmp_p
     ensure_default_hydrophone(settings.database_url, settings)
     expected = untimestamped_log(tmp_path / "receiver.nmea")
     engine = engine_for(settings.database_url)
-    first = AisPipeline(engine, None, "unused", "file")
+    first = AisPipeline(engine, None, "file")
     run(first, FileSource(tmp_path / "receiver.nmea", StopFlag()), StopFlag(), batch_size=500, batch_wait_s=0.05)
     assert not first.decoder.rejected
     with session_scope(settings.database_url) as session:
@@ -218,7 +218,7 @@ def test_replaying_an_untimestamped_log_stores_every_report_once(settings, tmp_p
     offsets = {t - u for mmsi, truth in true_times.items()
                for t, u in zip(sorted(t.timestamp() for m, t in stored if m == mmsi), sorted(truth))}
     assert len(offsets) == 1 and abs(offsets.pop()) <= 630  # anchored at the file's time (its end, here)
-    restarted = AisPipeline(engine, None, "unused", "file")
+    restarted = AisPipeline(engine, None, "file")
     run(restarted, FileSource(tmp_path / "receiver.nmea", StopFlag()), StopFlag(), batch_size=300,
         batch_wait_s=0.05)
     assert restarted.totals["reports"] == first.totals["reports"] and restarted.totals["stored"] == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,12 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Hydrophone, PositionRange, Vessel
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.kafka import make_consumer, make_producer
+from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, Publisher, PublishQueue, ensure_topics, make_consumer
 from oceanwatch.messages import PositionMessage
 from oceanwatch.nmea_sim import NmeaSimulator
 from oceanwatch.scenario import GEOD, Scenario, Site, distance_m
 from oceanwatch.service import StopFlag
+from tests.test_ingest_outbox import broker, restart  # noqa: F401 (the fixture)
 
 SECOND_SITE = Site("NORTH", 36.95, -122.05)
 
@@ -55,7 +58,7 @@ def counts(url: str) -> tuple[int, int, int]:
 def test_file_to_postgres_stores_truthful_positions_vessels_and_ranges(settings, world, tmp_path) -> None:
     sc, t0, t1 = world
     write_log(tmp_path / "ais.log", sc, t0, t1, noise=True)
-    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", "file")
+    pipeline = AisPipeline(engine_for(settings.database_url), None, "file")
     run(pipeline, FileSource(tmp_path / "ais.log", StopFlag()), StopFlag(), batch_size=500, batch_wait_s=0.05)
     assert dict(pipeline.decoder.rejected) == {"garbage": 1, "bad_checksum": 1, "truncated": 1}
     vessels = {v.mmsi: v for v in sc.vessels_between(t0, t1)}
@@ -93,11 +96,11 @@ def test_file_to_postgres_stores_truthful_positions_vessels_and_ranges(settings,
 def test_replaying_the_feed_after_a_restart_duplicates_nothing(settings, world, tmp_path) -> None:
     sc, t0, t1 = world
     write_log(tmp_path / "ais.log", sc, t0, t0 + 600)
-    first = AisPipeline(engine_for(settings.database_url), None, "unused", "file")
+    first = AisPipeline(engine_for(settings.database_url), None, "file")
     run(first, FileSource(tmp_path / "ais.log", StopFlag()), StopFlag(), batch_size=300, batch_wait_s=0.05)
     before = counts(settings.database_url)
     assert before[1] == first.totals["stored"] > 0
-    restarted = AisPipeline(engine_for(settings.database_url), None, "unused", "file")
+    restarted = AisPipeline(engine_for(settings.database_url), None, "file")
     run(restarted, FileSource(tmp_path / "ais.log", StopFlag()), StopFlag(), batch_size=300, batch_wait_s=0.05)
     assert counts(settings.database_url) == before
     assert restarted.totals["stored"] == 0 and restarted.totals["reports"] == first.totals["reports"]
@@ -122,11 +125,12 @@ def test_static_data_merges_and_a_missing_field_never_erases_one(settings, world
 def test_new_positions_are_published_to_kafka_keyed_by_mmsi(settings, world, new_topic) -> None:
     sc, t0, _ = world
     topic = new_topic("ais")
-    producer = make_producer(settings)
-    pipeline = AisPipeline(engine_for(settings.database_url), producer, topic, "simulator")
+    outbox = PublishQueue(Publisher(settings), topic)
+    pipeline = AisPipeline(engine_for(settings.database_url), outbox, "simulator")
     lines = [(line.encode(), t) for t, line in NmeaSimulator(sc).sentences(t0, t0 + 300)]
     run(pipeline, lines + lines, StopFlag(), batch_size=200, batch_wait_s=0.05)  # the repeat publishes nothing
-    producer.close(timeout=5)
+    outbox.close(timeout_s=30)
+    assert outbox.published == pipeline.totals["stored"] and outbox.pending == 0
     stored = pipeline.totals["stored"]
     assert stored == counts(settings.database_url)[1] > 0
     consumer = make_consumer(settings, "test-ais", topic)
@@ -148,6 +152,52 @@ def test_new_positions_are_published_to_kafka_keyed_by_mmsi(settings, world, new
                                                                  "simulator")
         assert set(m.distances_m) == {settings.hydrophone_id, SECOND_SITE.id}
         assert m.ship_type == types[m.mmsi] or m.ship_type is None
+
+
+def test_positions_are_stored_while_the_broker_is_away_and_published_when_it_returns(settings, world,
+                                                                                      broker) -> None:
+    """The broker is not waited for: with it gone, the feed is stored in full and `run` ends as the
+    source does; once a restarted broker (memory storage: the old producer id is unknown there) is
+    back, every queued position reaches the topic, each once."""
+    sc, t0, _ = world
+    settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap})
+    topic = new_topic_on(broker)
+    outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), topic, retry_max_s=1.0)
+    pipeline = AisPipeline(engine_for(settings.database_url), outbox, "simulator")
+
+    def feed(a: float, b: float) -> None:
+        lines = [(line.encode(), t) for t, line in NmeaSimulator(sc).sentences(a, b)]
+        fed = threading.Thread(target=run, args=(pipeline, lines, StopFlag()), kwargs={"batch_wait_s": 0.05})
+        fed.start()
+        fed.join(timeout=60)
+        assert not fed.is_alive(), "the AIS loop waited for the broker"
+
+    try:
+        feed(t0, t0 + 300)
+        assert outbox.drain(30) and outbox.published == pipeline.totals["stored"] > 0
+        broker.stop()
+        feed(t0 + 300, t0 + 600)
+        away = pipeline.totals["stored"] - outbox.published
+        assert away > 0 and counts(settings.database_url)[1] == pipeline.totals["stored"]
+        assert outbox.pending == away  # stored, queued, not lost
+        restart(broker, 1, (topic,))
+        assert outbox.drain(60), f"{outbox.pending} positions still queued"
+        assert outbox.failures >= 1 and outbox.dropped == 0
+    finally:
+        outbox.close(timeout_s=5)
+    consumer = make_consumer(settings, "test-ais-away", topic, consumer_timeout_ms=8000)
+    keys = [(m.mmsi, m.time_ms) for m in (PositionMessage.decode(r.value) for r in consumer)]
+    consumer.close()
+    with session_scope(settings.database_url) as session:
+        later = {(p.mmsi, int(p.time.timestamp() * 1000)) for p in session.scalars(
+            select(AISPosition).where(AISPosition.time >= dt.datetime.fromtimestamp(t0 + 300, dt.timezone.utc)))}
+    assert len(keys) == len(set(keys)) == away and set(keys) == later
+
+
+def new_topic_on(broker) -> str:
+    topic = f"ais.away.{uuid.uuid4().hex[:8]}"
+    ensure_topics(broker.bootstrap, 1, (topic,))
+    return topic
 
 
 def test_sources_are_chosen_by_configuration(settings, tmp_path) -> None:
@@ -177,7 +227,7 @@ def test_the_simulator_source_fills_the_database_faster_than_real_time(settings,
     sc = Scenario(seed=5, vessels_per_hour=20, start=dt.datetime.fromtimestamp(now - 6 * 3600, dt.timezone.utc))
     clock = SimClock(anchor=now, speed=300.0)
     stop = StopFlag()
-    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", "simulator")
+    pipeline = AisPipeline(engine_for(settings.database_url), None, "simulator")
     thread = threading.Thread(target=run, args=(pipeline, SimulatorSource(NmeaSimulator(sc), clock, stop), stop),
                               kwargs={"batch_wait_s": 0.1}, daemon=True)
     thread.start()
@@ -224,7 +274,7 @@ def test_a_database_outage_keeps_the_batch_until_the_database_is_back(stack_env,
     name = f"ow_late_{uuid.uuid4().hex[:8]}"
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     site = Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
-    pipeline = AisPipeline(engine_for(url), None, "unused", "simulator", sites=[site])
+    pipeline = AisPipeline(engine_for(url), None, "simulator", sites=[site])
     lines = [(line.encode(), t) for t, line in NmeaSimulator(sc).sentences(t0, t0 + 120)]
     thread = threading.Thread(target=run, args=(pipeline, lines, StopFlag()), daemon=True)
     thread.start()
@@ -247,7 +297,7 @@ def test_a_hydrophone_added_later_gets_the_ranges_of_earlier_positions(settings,
     with session_scope(settings.database_url) as session:
         session.execute(delete(PositionRange))
         session.execute(delete(Hydrophone).where(Hydrophone.id == SECOND_SITE.id))
-    pipeline = AisPipeline(engine_for(settings.database_url), None, "unused", "simulator")
+    pipeline = AisPipeline(engine_for(settings.database_url), None, "simulator")
     pipeline.SITES_REFRESH_S = 0.0  # look at the hydrophones on every batch
     lines = [(line.encode(), t) for t, line in NmeaSimulator(sc).sentences(t0, t0 + 120)]
     run(pipeline, lines, StopFlag(), batch_wait_s=0.05)

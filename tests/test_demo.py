@@ -1,13 +1,8 @@
 """`make demo` end to end: fresh embedded stack, every service supervised, a page that shows it is up."""
 
 import io
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -16,48 +11,21 @@ import requests
 import soundfile
 from sqlalchemy import create_engine, text
 
-from oceanwatch.embedded import free_port
+from tests.demokit import start_demo, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _service(demo: psutil.Process, module: str) -> psutil.Process | None:
-    for child in demo.children(recursive=False):
-        try:
-            if module in child.cmdline():
-                return child
-        except psutil.NoSuchProcess:
-            continue
-    return None
-
-
-def _wait_for(predicate, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return None
-
-
 def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": "",
-           "EMBEDDED_PG_PORT": str(free_port()), "EMBEDDED_KAFKA_PORT": str(free_port()),
-           "WEB_PORT": str(port), "BOKEH_PORT": str(free_port()), "LOG_FORMAT": "text",
-           # a fast world and a tiny baseline, so the whole pipeline shows within a few minutes
-           "SIMULATOR_SPEED": "30", "BASELINE_PER_CLASS": "6", "BASELINE_EPOCHS": "1", "BASELINE_EVAL_HOURS": "1",
-           "BASELINE_SCENARIO_HOURS": "0.5"}
-    out = open(tmp_path / "demo.out", "w+")
-    demo = subprocess.Popen([sys.executable, "-m", "oceanwatch.demo"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, text=True)
+    demo = start_demo(tmp_path / "data")
+    port = int(demo.env["WEB_PORT"])
+    env = demo.env
     try:
-        up = _wait_for(lambda: "OceanWatch is up" in Path(out.name).read_text(), 120)
-        assert up, Path(out.name).read_text()[-3000:]
-        assert f"http://127.0.0.1:{port}/" in Path(out.name).read_text()
+        up = wait_for(lambda: "OceanWatch is up" in demo.printed(), 120)
+        assert up, demo.printed()[-3000:]
+        assert f"http://127.0.0.1:{port}/" in demo.printed()
 
-        printed = re.search(r"log in as admin / (\S+)", Path(out.name).read_text())
+        printed = re.search(r"log in as admin / (\S+)", demo.printed())
         assert printed, "the demo did not print the admin's password"
         web = requests.Session()
         form = web.get(f"http://127.0.0.1:{port}/login", timeout=60).text  # the machine may be busy training
@@ -74,7 +42,7 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
 
         # The pipeline runs end to end: simulated audio and AIS in, the baseline trained and deployed by
         # the one-shot task, predictions from the predict stream, truth from the labeller.
-        engine = create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{env['EMBEDDED_PG_PORT']}/oceanwatch")
+        engine = create_engine(demo.database_url)
 
         def pipeline() -> tuple[int, ...]:
             with engine.connect() as conn:
@@ -83,7 +51,7 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
                     "(select count(*) from truth_labels), (select count(*) from predictions p join models m "
                     "on m.id = p.model_id where m.name = 'baseline' and m.status = 'active')")).one())
 
-        flowing = _wait_for(lambda: all(n > 0 for n in pipeline()), 300)
+        flowing = wait_for(lambda: all(n > 0 for n in pipeline()), 300)
         assert flowing, f"windows, positions, truth labels, baseline predictions: {pipeline()}"
 
         # The live page's player: a window that ingest stored, with its truth, plays its clip.
@@ -101,19 +69,18 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
         for service in ("ingest", "ais_stream", "predict_stream", "truth_labeller", "visualization"):
             assert re.search(rf'id="service-{service}" data-up="true"', status), f"{service} has no live heartbeat"
 
-        proc = psutil.Process(demo.pid)
-        ingest = _wait_for(lambda: _service(proc, "ingest"), 10)
+        proc = psutil.Process(demo.process.pid)
+        ingest = wait_for(lambda: demo.service("ingest"), 10)
         assert ingest is not None
         first_pid = ingest.pid
         ingest.kill()
-        restarted = _wait_for(lambda: (s := _service(proc, "ingest")) is not None and s.pid != first_pid, 15)
+        restarted = wait_for(lambda: (s := demo.service("ingest")) is not None and s.pid != first_pid, 15)
         assert restarted, "the supervisor did not restart the killed service"
-        assert "ingest exited" in (tmp_path / "demo.out").read_text()
+        assert "ingest exited" in demo.printed()
 
         children = proc.children(recursive=True)
         assert len(children) >= 6
-        demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 0
+        assert demo.stop() == 0
         gone, alive = psutil.wait_procs(children, timeout=10)
         assert alive == [], f"left running: {[p.cmdline() for p in alive]}"
         with pytest.raises(requests.ConnectionError):
@@ -122,7 +89,4 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
             with pytest.raises(OSError):
                 socket.create_connection(("127.0.0.1", int(embedded_port)), timeout=2).close()
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        out.close()
+        demo.stop()

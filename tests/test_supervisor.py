@@ -94,3 +94,28 @@ def test_run_stops_on_sigterm_and_calls_on_started(tmp_path: Path) -> None:
     sup.run(on_started=announced.set, poll_s=0.05)
     assert announced.is_set()
     assert sup.pids() == {"a": None}
+
+
+def test_what_a_dead_service_left_in_its_group_is_killed_before_the_restart(tmp_path: Path) -> None:
+    """As after `kill -9` of gunicorn's master: its workers must not keep the port and serve on."""
+    pidfile = tmp_path / "worker.pid"
+    parent = (f"import subprocess, time\np = subprocess.Popen(['sleep', '120'])\n"
+              f"open({str(pidfile)!r}, 'w').write(str(p.pid))\nwhile True: time.sleep(0.1)\n")
+    sup = Supervisor([ServiceSpec("master", [sys.executable, "-c", parent])], tmp_path, max_backoff_s=0.2)
+    sup.start_all()
+    try:
+        assert _wait(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+        worker = int(pidfile.read_text())
+        pidfile.unlink()
+        os.kill(sup.pids()["master"], signal.SIGKILL)
+        assert _wait(lambda: (sup.poll_once(), not _alive(worker) or _zombie(worker))[1])
+    finally:
+        sup.stop()
+
+
+def _zombie(pid: int) -> bool:
+    """A killed child of a dead parent waits for init to reap it; it runs no more."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
