@@ -18,16 +18,16 @@ venv: $(STAMP)
 
 ## demo: embedded Postgres + broker, migrations, every service under one supervisor; prints the URL.
 demo: venv
-	$(BIN)/python -m oceanwatch.demo
+	$(BIN)/python -m oceanwatch.runtime.demo
 
 ## test: a throwaway embedded stack on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then pytest.
 test: venv
-	$(BIN)/python -m oceanwatch.stack run --data-dir .data/test --fresh --free-ports -- \
+	$(BIN)/python -m oceanwatch.runtime.stack run --data-dir .data/test --fresh --free-ports -- \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every benchmark in benchmarks/, each printing JSON.
 bench: venv
-	$(BIN)/python -m oceanwatch.stack run --data-dir .data/bench --fresh --free-ports -- \
+	$(BIN)/python -m oceanwatch.runtime.stack run --data-dir .data/bench --fresh --free-ports -- \
 		$(BIN)/python -m benchmarks
 
 clean:

@@ -8,7 +8,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, POSITIONS_TOPIC, Publisher, PublishQueue, ensure_topics
-from oceanwatch.service import StopFlag, run_service
+from oceanwatch.runtime.service import StopFlag, run_service
 
 
 def main(settings: Settings, stop: StopFlag) -> None:

@@ -23,7 +23,7 @@ from pyais.exceptions import InvalidNMEAMessageException, UnknownMessageExceptio
 from pyais.messages import AISSentence, NMEASentenceFactory, TagBlock
 from pyais.util import compute_checksum
 
-from oceanwatch.metrics import AIS_REJECTS
+from oceanwatch.runtime.counters import AIS_REJECTS
 
 log = logging.getLogger(__name__)
 

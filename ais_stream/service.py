@@ -24,15 +24,25 @@ from typing import TypeVar
 from sqlalchemy import Engine
 
 from ais_stream.decode import AISSTREAM_KINDS, AisDecoder, PositionReport, Report
-from ais_stream.sources import (AisStreamSource, Backoff, FileSource, HttpSource, Item, SimulatorSource, Stop,
-                                TcpSource, UdpSource)
+from ais_stream.sources import (
+    AisStreamSource,
+    Backoff,
+    FileSource,
+    HttpSource,
+    Item,
+    SimulatorSource,
+    Stop,
+    TcpSource,
+    UdpSource,
+)
 from ais_stream.store import StoredPosition, fill_missing_ranges, load_sites, store_reports
 from oceanwatch.config import Settings
+from oceanwatch.geo import GEOD, Site
 from oceanwatch.kafka import PublishQueue
 from oceanwatch.messages import PositionMessage
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import GEOD, Scenario, Site
-from oceanwatch.simclock import SimClock
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from ais_stream.decode import LogAnchor
-from oceanwatch.nmea_sim import NmeaSimulator, live_sentences
-from oceanwatch.simclock import SimClock
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.nmea import NmeaSimulator, live_sentences
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ MAX_LINE = 4096  # an NMEA sentence is at most 82 characters; a tag block adds a
 
 
 class Stop(Protocol):
-    """What sources need of `oceanwatch.service.StopFlag`: ask, and sleep unless stopped."""
+    """What sources need of `oceanwatch.runtime.service.StopFlag`: ask, and sleep unless stopped."""
 
     def is_set(self) -> bool: ...
 

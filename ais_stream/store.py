@@ -20,8 +20,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ais_stream.decode import PositionReport, Report, StaticReport
 from oceanwatch.db.models import AISPosition, Hydrophone, Vessel
-from oceanwatch.scenario import GEOD, Site
-from oceanwatch.shipclasses import designation
+from oceanwatch.geo import GEOD, Site
+from oceanwatch.truth.shipclasses import designation
 
 STATIC_FIELDS = ("name", "call_sign", "imo", "ship_type", "length_m", "beam_m", "draught_m", "destination")
 

@@ -46,11 +46,32 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from app import (admin, api, auth, bokeh_assets, classify_pages, data_pages, health, live, metrics_pages,
-                     model_pages, prometheus, review_pages, security_headers, session_cookie, training_pages,
-                     upload_limit, users)
     # these declare their routes on api.bp, so they are imported before it is registered
-    from app import data_api, export_api, metrics_api, prototype_api, review_api, training_api  # noqa: F401
+    from app import (  # noqa: F401
+        admin,
+        api,
+        auth,
+        bokeh_assets,
+        classify_pages,
+        data_api,
+        data_pages,
+        export_api,
+        health,
+        live,
+        metrics_api,
+        metrics_pages,
+        model_pages,
+        prometheus,
+        prototype_api,
+        review_api,
+        review_pages,
+        security_headers,
+        session_cookie,
+        training_api,
+        training_pages,
+        upload_limit,
+        users,
+    )
 
     for module in (health, auth, live, model_pages, metrics_pages, data_pages, review_pages, classify_pages,
                    training_pages, bokeh_assets, users, admin, prometheus):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.auth import current_user_id, requires_role
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Backup, Job
-from scripts.backup import JOB_KIND, request_backup
+from oceanwatch.jobs import JobKind, enqueue_once
 
 bp = Blueprint("backups_admin", __name__, url_prefix="/admin/backups")
 
@@ -30,7 +30,7 @@ def _database_url() -> str:
 def index():
     with session_scope(_database_url()) as session:
         backups = session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
-        pending = session.scalars(select(Job).where(Job.kind == JOB_KIND, Job.status.in_(("queued", "running")))
+        pending = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_(("queued", "running")))
                                   .order_by(Job.id)).all()
     return render_template("admin_backups.html", backups=backups, pending=pending)
 
@@ -38,6 +38,6 @@ def index():
 @bp.post("/now")
 @requires_role("admin")
 def backup_now():
-    job_id = request_backup(_database_url(), current_user_id())
+    job_id = enqueue_once(_database_url(), JobKind.BACKUP, current_user_id())
     flash(f"Backup queued (job {job_id}); the backup service runs it within seconds.")
     return redirect(url_for("backups_admin.index"))

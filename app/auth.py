@@ -23,8 +23,8 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 
 from app.extensions import db, login_manager
-from oceanwatch.accounts import authenticate, end_sessions, has_role, session_holder, token_holder
-from oceanwatch.audit import record
+from oceanwatch.access.accounts import authenticate, end_sessions, has_role, session_holder, token_holder
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import AuditLog, User
 
 bp = Blueprint("auth", __name__)

@@ -1,8 +1,8 @@
 """Classify an uploaded clip with registered models: what the "Classify a clip" page and
 `POST /api/v1/predict` both do.
 
-Models stay loaded in the web process (`ModelCache`, keyed by model id and artifact
-checksum, so a re-registered artifact is never served from a stale copy); features are
+Models stay loaded in the web process (`oceanwatch.inference.loading.ModelCache`, keyed by model id
+and artifact checksum, so a re-registered artifact is never served from a stale copy); features are
 computed once per distinct feature spec however many models share it, exactly as the live
 predict stream does, and the per-window rows come from the stream's own `prediction_rows`.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,15 +19,13 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from oceanwatch.audit import record
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec, compute, compute_batch
+from oceanwatch.audio.uploads import Clip, ClipError, ClipWindows, read_clip, require_real_audio, split_windows
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import MLModel, Upload
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute, compute_batch
-from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
-from oceanwatch.registry.store import sha256_file
-from oceanwatch.uncertainty import summarize
-from oceanwatch.uploaded_clip import Clip, ClipError, ClipWindows, read_clip, require_real_audio, split_windows
-from predict_stream.predictions import prediction_rows
+from oceanwatch.inference.loading import ModelCache
+from oceanwatch.inference.predictions import prediction_rows
+from oceanwatch.inference.uncertainty import summarize
 
 log = logging.getLogger(__name__)
 OUTPUT_FIELDS = ("probabilities", "predicted", "confidence", "entropy", "epistemic", "aleatoric")
@@ -41,36 +37,6 @@ class ModelChoiceError(LookupError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-class ModelCache:
-    """Loaded models of this process, least recently used dropped beyond `size`.
-
-    Loading is serialised by one lock: two requests for the same new model load it once.
-    """
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, row: MLModel) -> LoadedModel:
-        key = (row.id, row.sha256)
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            path = Path(row.artifact_path)
-            if not path.is_file() or sha256_file(path) != row.sha256:
-                raise ValueError(f"model {row.id}: artifact missing or its checksum does not match the registry")
-            loaded = LoadedModel.from_artifact(row.id, parse_manifest(row.manifest), path)
-            self._models[key] = loaded
-            while len(self._models) > self.size:
-                self._models.popitem(last=False)
-            return loaded
-
-    def __contains__(self, key: tuple[int, str]) -> bool:
-        return key in self._models
 
 
 def model_cache() -> ModelCache:

@@ -9,7 +9,7 @@ from flask import Blueprint, render_template, request
 from app import classifier
 from app.auth import current_user_id, requires_role
 from app.spectrogram_image import data_uri
-from oceanwatch.uploaded_clip import ClipError
+from oceanwatch.audio.uploads import ClipError
 
 bp = Blueprint("classify", __name__, url_prefix="/classify")
 

@@ -1,6 +1,6 @@
 """What the data management page and the JSON API both do: class edits with a preview, listings, jobs.
 
-`oceanwatch.classmap` owns the edits, their validation and audit; this module turns web input
+`oceanwatch.truth.classmap` owns the edits, their validation and audit; this module turns web input
 (a form or a JSON body) into one `ClassEdit`, rehearses it to count the labels it would change,
 and on confirmation applies it and queues the relabel job.  Role rules live here too, so the
 page and the API refuse the same things.
@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from app import params
 from app.extensions import db
-from oceanwatch import classmap, jobs
+from oceanwatch import jobs
 from oceanwatch.db.models import AudioFile, ClassMapping, Job, ShipClass, User, Vessel, VesselClassOverride
+from oceanwatch.truth import classmap
 
 ACTION_ROLES = {"mapping": "operator", "override": "operator", "class": "operator", "merge": "admin",
                 "remove": "admin"}
@@ -253,7 +254,7 @@ def job_dict(job: Job) -> dict[str, Any]:
             "finished_at": _iso(job.finished_at)}
 
 
-def list_jobs(kind: str | None = classmap.RELABEL, limit: int = 20) -> list[dict[str, Any]]:
+def list_jobs(kind: str | None = jobs.JobKind.RELABEL, limit: int = 20) -> list[dict[str, Any]]:
     db.session.expire_all()
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if kind:

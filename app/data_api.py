@@ -2,7 +2,7 @@
 relabel previews and jobs.
 
 Every write takes the same fields as the page's forms (see `app.data_actions.parse_edit`),
-applies the edit through `oceanwatch.classmap` (which audits it) and queues the relabel job,
+applies the edit through `oceanwatch.truth.classmap` (which audits it) and queues the relabel job,
 from `since` or over all history.  `POST /relabel/preview` says how many labels an edit would
 change without keeping anything.
 """
@@ -17,7 +17,7 @@ from flask_login import current_user
 from app import data_actions
 from app.api import BadRequest, _param, endpoint
 from app.auth import current_user_id
-from oceanwatch.classmap import ClassEditError
+from oceanwatch.truth.classmap import ClassEditError
 
 SINCE = {"type": "string", "format": "date-time", "nullable": True,
          "description": "relabel windows ending from this time; null or absent: all history"}

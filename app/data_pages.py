@@ -3,7 +3,7 @@ statistics per type, relabelling with a preview, and the recordings ingested (or
 
 Every edit form posts to `preview` first, which counts the labels the edit would change without
 keeping anything; the confirm form it shows posts the same fields to `apply`, which makes the
-edit (audited by `oceanwatch.classmap`) and queues the relabel job shown in the jobs list.
+edit (audited by `oceanwatch.truth.classmap`) and queues the relabel job shown in the jobs list.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from app import data_actions
 from app.auth import current_user_id, requires_role
-from oceanwatch.classmap import ClassEditError
+from oceanwatch.truth.classmap import ClassEditError
 
 bp = Blueprint("data", __name__, url_prefix="/data")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
-from oceanwatch.health import Check, check_broker, check_database
-from oceanwatch.heartbeat import ServiceState, service_states, stale_after_s
+from oceanwatch.runtime.health import Check, check_broker, check_database
+from oceanwatch.runtime.heartbeat import ServiceState, service_states, stale_after_s
 
 bp = Blueprint("health", __name__)
 

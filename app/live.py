@@ -2,7 +2,7 @@
 
 Only this page can open a Bokeh session: the Bokeh server accepts signed ids only and never
 makes its own, and the id is signed here, after the login and role check, together with a grant
-(`oceanwatch.live_grants`) that binds it to the user and expires.
+(`oceanwatch.access.live_grants`) that binds it to the user and expires.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from flask_login import current_user
 from app.auth import requires_role
 from app.extensions import db
 from app.security_headers import BOKEH_SERVER_SESSION, bokeh_embed
-from oceanwatch.clips import UnsafeClipPath, clip_file
+from oceanwatch.access.live_grants import GRANT_HEADER, LIVE_PATH, Grant, issue_grant
+from oceanwatch.audio.clips import UnsafeClipPath, clip_file
 from oceanwatch.config import Settings
 from oceanwatch.db.models import Window
-from oceanwatch.live_grants import GRANT_HEADER, Grant, issue_grant
-from visualization.server import LIVE_PATH
 
 log = logging.getLogger(__name__)
 bp = Blueprint("live", __name__, url_prefix="/live")

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from oceanwatch.config import Settings
-from oceanwatch.embedded import free_port, wait_for_port
+from oceanwatch.runtime.embedded import free_port, wait_for_port
 
 
 @contextmanager

@@ -1,7 +1,7 @@
-"""What the metrics page and the JSON API both compute: `oceanwatch.scoring` over a chosen selection.
+"""What the metrics page and the JSON API both compute: `oceanwatch.scoring.scores` over a chosen selection.
 
 A `Selection` is the request's models, radius, time range and bucket, validated once; the
-scores themselves come from `oceanwatch.scoring` unchanged, so the page, the API and the
+scores themselves come from `oceanwatch.scoring.scores` unchanged, so the page, the API and the
 scoring tests agree by construction.
 """
 
@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 from app import params
 from app.extensions import db
-from oceanwatch import scoring
 from oceanwatch.db.models import MLModel
+from oceanwatch.scoring import reports as scoring
 
 BUCKETS = ("day", "week")
 PRESETS = {"7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "all": None}
@@ -108,7 +108,7 @@ def parse(args: Mapping[str, Any], model_ids: Sequence[str], preset_default: str
 def metrics(selection: Selection) -> list[dict[str, Any]]:
     """Each selected model's report, trend, calibration and uncertainty AUROCs, in the selection's order.
 
-    Every kind of score is one query for all the models (`oceanwatch.scoring` groups by model), so the
+    Every kind of score is one query for all the models (`oceanwatch.scoring.scores` groups by model), so the
     database round trips do not grow with the number of models chosen.
     """
     conn = db.session.connection()

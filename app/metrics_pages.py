@@ -11,7 +11,7 @@ from flask import Blueprint, render_template, request
 from app import bokeh_assets, metrics_actions
 from app.auth import requires_role
 from app.security_headers import BOKEH_CUSTOM_JS, bokeh_embed
-from visualization.metric_plots import confusion_figure, reliability_figure, trend_figure
+from oceanwatch.scoring.plots import confusion_figure, reliability_figure, trend_figure
 
 bp = Blueprint("metrics", __name__, url_prefix="/scores")
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from oceanwatch.audit import record
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import AuditLog, MLModel, User
 from oceanwatch.registry import store
 from oceanwatch.registry.artifact import ArtifactError

@@ -1,7 +1,7 @@
 """`/metrics`: the platform's Prometheus metrics, computed from Postgres and the broker at each scrape.
 
 Nothing is kept in the web process, so every gunicorn worker answers the same figures
-(see `oceanwatch.metrics`).  Viewers and up only: Prometheus scrapes with an API token
+(see `oceanwatch.runtime.prometheus`).  Viewers and up only: Prometheus scrapes with an API token
 (`authorization: {credentials: <token>}` in its scrape config).
 """
 
@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth import requires_role
 from oceanwatch.config import Settings
-from oceanwatch.heartbeat import stale_after_s
-from oceanwatch.metrics import render
+from oceanwatch.runtime.heartbeat import stale_after_s
+from oceanwatch.runtime.prometheus import render
 
 bp = Blueprint("prometheus", __name__)
 

@@ -8,7 +8,7 @@ from flask import current_app, jsonify, request
 
 from app.api import _param, endpoint
 from app.auth import current_user_id
-from oceanwatch import prototypes
+from oceanwatch.training import prototypes
 
 MODEL_ID = _param("model_id", "path", "id of a prototype model version", {"type": "integer"})
 WINDOWS = {"type": "array", "items": {"type": "integer"}, "description": "reviewed window ids (at least 3)"}

@@ -3,7 +3,7 @@
 The queue is ranked in Postgres (one query per strategy, `limit` rows back), never by
 loading predictions into Python.  Windows that already carry a human label are done and
 never come back.  A human label overrides AIS truth everywhere labels are used
-(`oceanwatch.scoring` prefers it), so every label and verdict is audited with who and when.
+(`oceanwatch.scoring.scores` prefers it), so every label and verdict is audited with who and when.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
-from oceanwatch.audit import record
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import (
-    HumanLabel, MLModel, Prediction, PredictionFeedback, ShipClass, Spectrogram, User, Window,
+    HumanLabel,
+    MLModel,
+    Prediction,
+    PredictionFeedback,
+    ShipClass,
+    Spectrogram,
+    User,
+    Window,
 )
 from oceanwatch.messages import PackedArray
-from oceanwatch.truth import window_truths
+from oceanwatch.truth.labels import window_truths
 
 STRATEGIES = {
     "entropy": "highest normalised predictive entropy",

@@ -12,7 +12,7 @@ from flask import current_app, jsonify, request
 from app import classifier, params, review
 from app.api import MODEL_ID, BadRequest, _int_arg, _param, _time, bp, endpoint
 from app.auth import current_user_id
-from oceanwatch.uploaded_clip import ClipError
+from oceanwatch.audio.uploads import ClipError
 
 MAX_QUEUE = 1000
 TRUE = {"1", "true", "yes", "on"}

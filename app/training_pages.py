@@ -8,7 +8,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app import data_actions, model_actions
 from app.auth import current_user_id, requires_role
-from oceanwatch.training.trainjob import KIND, SOURCES, enqueue_training
+from oceanwatch.jobs import JobKind
+from oceanwatch.training.trainjob import SOURCES, enqueue_training
 
 bp = Blueprint("training", __name__, url_prefix="/training")
 
@@ -28,7 +29,7 @@ def form_params(form: Any) -> dict[str, Any]:
 @bp.get("/")
 @requires_role("viewer")
 def index() -> Any:
-    return render_template("training.html", jobs=data_actions.list_jobs(KIND), models=model_actions.list_models(),
+    return render_template("training.html", jobs=data_actions.list_jobs(JobKind.TRAIN), models=model_actions.list_models(),
                            sources=SOURCES)
 
 

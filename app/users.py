@@ -19,8 +19,18 @@ from sqlalchemy import select
 
 from app.auth import current_user_id, requires_role
 from app.extensions import db
-from oceanwatch.accounts import (MAX_TOKEN_DAYS, ROLES, TOKEN_SCOPES, AccountError, create_user, issue_token,
-                                 revoke_token, set_active, set_role, user_tokens)
+from oceanwatch.access.accounts import (
+    MAX_TOKEN_DAYS,
+    ROLES,
+    TOKEN_SCOPES,
+    AccountError,
+    create_user,
+    issue_token,
+    revoke_token,
+    set_active,
+    set_role,
+    user_tokens,
+)
 from oceanwatch.db.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")

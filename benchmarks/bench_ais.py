@@ -3,7 +3,7 @@
 Input is the simulator's traffic (a busy scenario, encoded once before timing): a realistic mix
 of class A and B positions and two-part static messages.  Storing runs in the service's batch
 size, into the stack's database, with ranges from the configured hydrophone; the rows written
-are removed afterwards.  Run under the stack: `python -m oceanwatch.stack run ... -- python -m
+are removed afterwards.  Run under the stack: `python -m oceanwatch.runtime.stack run ... -- python -m
 benchmarks.bench_ais`.
 """
 
@@ -22,8 +22,8 @@ from oceanwatch.db import engine_for
 from oceanwatch.db.models import AISPosition, Vessel
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import Publisher, PublishQueue, ensure_topics
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import Scenario
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
 
 SOURCE = "bench"
 

@@ -4,7 +4,7 @@ A private database is seeded with WINDOWS windows, each with its 160 x 128 float
 spectrogram (the bulk of a real database) and a prediction from each of MODELS models, then:
 - backup: one `run_backup` (pg_dump -Fc from a snapshot + row counts + verification), in s and MB/s;
 - restore: `restore` into a fresh empty database, including the row-count check;
-- scrape: `oceanwatch.metrics.render` (what /metrics does: database counts + consumer lag), p50/p95.
+- scrape: `oceanwatch.runtime.prometheus.render` (what /metrics does: database counts + consumer lag), p50/p95.
 Figures follow the report convention: {"value", "unit", "goal", "higher_is_better"}.
 """
 
@@ -23,11 +23,11 @@ from sqlalchemy import insert, text
 
 from benchmarks.common import metric
 from oceanwatch.config import Settings
-from oceanwatch.db.scratch import create_database, drop_database
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.models import Hydrophone, MLModel, Prediction, Spectrogram, Window
-from oceanwatch.metrics import render
+from oceanwatch.runtime.prometheus import render
+from oceanwatch.testing.scratch import create_database, drop_database
 from scripts.backup import run_backup
 from scripts.restore import restore
 

@@ -2,7 +2,7 @@
 
 Everything a real deployment does is timed: reading WAV files from the watched directory,
 windowing, log-mel features (default spec), FLAC clips, Postgres rows and Kafka messages.
-Run under the stack runner: `python -m oceanwatch.stack run --free-ports -- python -m benchmarks.bench_ingest`.
+Run under the stack runner: `python -m oceanwatch.runtime.stack run --free-ports -- python -m benchmarks.bench_ingest`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import soundfile as sf
 from sqlalchemy.dialects.postgresql import insert
 
 from ingest.service import make_directory_source, make_ingestor
-from oceanwatch.acoustics import render_sources, synthesize
+from oceanwatch.audio.features import DEFAULT_SPEC, compute
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.models import Hydrophone
-from oceanwatch.features import DEFAULT_SPEC, compute
 from oceanwatch.kafka import ensure_topics, make_producer
-from oceanwatch.scenario import Scenario
+from oceanwatch.sim.acoustics import render_sources, synthesize
+from oceanwatch.sim.scenario import Scenario
 
 SAMPLE_RATE = 8000
 FILE_SECONDS = 600

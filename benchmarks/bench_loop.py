@@ -24,13 +24,13 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import median_ms, metric
-from oceanwatch.accounts import create_user, issue_token
+from oceanwatch.access.accounts import create_user, issue_token
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.models import MLModel, Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import DEFAULT_SPEC
 from oceanwatch.registry import store
 from oceanwatch.training.baseline import build_baseline, write_package
 

@@ -20,14 +20,14 @@ from sqlalchemy import text
 
 from benchmarks.common import median_ms
 from oceanwatch import jobs
-from oceanwatch.accounts import create_user, issue_token
-from oceanwatch.classmap import run_relabel
+from oceanwatch.access.accounts import create_user, issue_token
 from oceanwatch.config import Settings
-from oceanwatch.db.scratch import scratch_database
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import MLModel
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.truth import derive_classes
+from oceanwatch.testing.scratch import scratch_database
+from oceanwatch.truth.classmap import run_relabel
+from oceanwatch.truth.labels import derive_classes
 
 STEP_S = 22.5
 VESSELS = 200

@@ -26,15 +26,15 @@ import numpy as np
 from sqlalchemy import delete, func, select
 
 from benchmarks.common import metric
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Prediction
-from oceanwatch.features import DEFAULT_SPEC
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.kafka import ensure_topics, make_consumer, make_producer
 from oceanwatch.registry import store
-from oceanwatch.registry.runtime import LoadedModel
 from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.synthetic import publish, store_windows
+from oceanwatch.testing.synthetic import publish, store_windows
 from oceanwatch.training.baseline import build_baseline, write_package
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 

@@ -23,12 +23,13 @@ from sqlalchemy import text
 
 from benchmarks.common import metric
 from oceanwatch import jobs
-from oceanwatch.classmap import enqueue_relabel, run_relabel, set_mapping
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.scoring import Scope, calibration, refresh_rollup, report, trend
+from oceanwatch.scoring.reports import Scope, calibration, report, trend
+from oceanwatch.scoring.rollup import refresh_rollup
+from oceanwatch.truth.classmap import enqueue_relabel, run_relabel, set_mapping
 
 WINDOWS = 1_401_600
 MODELS = 6

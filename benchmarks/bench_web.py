@@ -19,14 +19,14 @@ import numpy as np
 from sqlalchemy.orm import sessionmaker
 
 from benchmarks.common import median_ms
-from oceanwatch.accounts import create_user, issue_token
+from oceanwatch.access.accounts import create_user, issue_token
+from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
-from oceanwatch.db.scratch import scratch_database
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, MLModel, Prediction, Spectrogram, Vessel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import FeatureSpec
 from oceanwatch.messages import PackedArray
+from oceanwatch.testing.scratch import scratch_database
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 SPEC = FeatureSpec()

@@ -28,14 +28,14 @@ from sqlalchemy import text
 from app.localserve import serve
 from benchmarks.bench_truth import build_year
 from benchmarks.common import metric
-from oceanwatch.accounts import create_user, issue_token
+from oceanwatch.access.accounts import create_user, issue_token
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.scratch import scratch_database
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import DEFAULT_SPEC
 from oceanwatch.messages import PackedArray
-from oceanwatch.scoring import refresh_rollup
+from oceanwatch.scoring.rollup import refresh_rollup
+from oceanwatch.testing.scratch import scratch_database
 
 VIEWERS = 20
 ROUNDS = 3

@@ -1,6 +1,6 @@
 """Entry point: `python -m ingest` (INGEST_SOURCE picks the simulator or a watched directory)."""
 
 from ingest.service import run
-from oceanwatch.service import run_service
+from oceanwatch.runtime.service import run_service
 
 run_service("ingest", run)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from oceanwatch.features import grid_starts
+from oceanwatch.audio.features import grid_starts
 
 
 @dataclass(frozen=True)

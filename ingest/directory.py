@@ -32,13 +32,13 @@ import soundfile as sf
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from ingest.assembler import Segment
+from ingest.pipeline import Ingestor
+from ingest.timing import FileTiming, StartTimeError, file_timing, sidecar_path
 from oceanwatch.checksums import sha256_file
 from oceanwatch.config import AlignMode
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, Hydrophone
-from ingest.assembler import Segment
-from ingest.pipeline import Ingestor
-from ingest.timing import FileTiming, StartTimeError, file_timing, sidecar_path
 
 log = logging.getLogger(__name__)
 

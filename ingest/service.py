@@ -8,19 +8,20 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from oceanwatch.clips import clips_root
-from oceanwatch.config import Settings
-from oceanwatch.db.migrate import upgrade
-from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import window_hop_seconds
-from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, WINDOWS_TOPIC, Publisher, ensure_topics
-from oceanwatch.scenario import Scenario, Site
-from oceanwatch.service import StopFlag
-from oceanwatch.simclock import SimClock
 from ingest.directory import DirectorySource
 from ingest.pipeline import Ingestor
 from ingest.simulator import SimulatorSource
 from ingest.store import ActiveSpecs, WindowWriter, last_window_start
+from oceanwatch.audio.clips import clips_root
+from oceanwatch.audio.features import window_hop_seconds
+from oceanwatch.config import Settings
+from oceanwatch.db.migrate import upgrade
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.geo import Site
+from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, WINDOWS_TOPIC, Publisher, ensure_topics
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
 SOURCES = ("simulator", "directory")

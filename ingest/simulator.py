@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oceanwatch.acoustics import synthesize
-from oceanwatch.scenario import Scenario, Site
-from oceanwatch.service import StopFlag
-from oceanwatch.simclock import SimClock
 from ingest.assembler import Segment
+from oceanwatch.geo import Site
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.acoustics import synthesize
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.scenario import Scenario
 
 
 def chunk_audio(scenario: Scenario, site: Site, index: int, chunk_seconds: float, sample_rate: int) -> np.ndarray:

@@ -26,14 +26,14 @@ import soundfile as sf
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from oceanwatch.clips import clip_relpath
+from ingest.assembler import AudioWindow
+from oceanwatch.audio.clips import clip_relpath
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec, compute_batch
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute_batch
 from oceanwatch.kafka import Publisher
 from oceanwatch.messages import PackedArray, WindowMessage
 from oceanwatch.registry.store import mark_unhealthy
-from ingest.assembler import AudioWindow
 
 log = logging.getLogger(__name__)
 

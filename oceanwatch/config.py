@@ -2,7 +2,7 @@
 
 Every service reads its settings here so a variable means the same thing everywhere and
 the README's configuration table has a single source.  `DATABASE_URL` and
-`KAFKA_BOOTSTRAP_SERVERS` left empty mean "use the embedded stack" (see `oceanwatch.stack`).
+`KAFKA_BOOTSTRAP_SERVERS` left empty mean "use the embedded stack" (see `oceanwatch.runtime.stack`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 AlignMode = Literal["grid", "file"]
 """Where a directory file's windows start: on the global grid, or at the file's own start."""
@@ -146,7 +145,7 @@ class Settings(BaseSettings):
     def require_database_url(self) -> str:
         """The database URL, or a clear error telling how to get one."""
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set: run through `make demo` / `python -m oceanwatch.stack` "
+            raise RuntimeError("DATABASE_URL is not set: run through `make demo` / `python -m oceanwatch.runtime.stack` "
                                "or point DATABASE_URL at a Postgres server")
         return self.database_url
 
@@ -154,7 +153,7 @@ class Settings(BaseSettings):
         """The broker list, or a clear error telling how to get one."""
         if not self.kafka_bootstrap_servers:
             raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: run through `make demo` / "
-                               "`python -m oceanwatch.stack` or point it at a Kafka cluster")
+                               "`python -m oceanwatch.runtime.stack` or point it at a Kafka cluster")
         return self.kafka_bootstrap_servers
 
     def resolved_bokeh_url(self) -> str:

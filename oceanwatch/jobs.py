@@ -9,15 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from oceanwatch.audit import record
 from oceanwatch.db import session_scope
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import Job
-
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-BACKFILL = "backfill"
-"""Kind of the job that runs one model over a past time range (run by the predict stream)."""
+class JobKind(StrEnum):
+    """Every kind of job, named once; the comment says which service runs it."""
+
+    BACKFILL = "backfill"  # one model over a past time range: the predict stream
+    TRAIN = "train"  # train (or fine-tune) a model on labelled windows: the predict stream
+    RELABEL = "relabel"  # re-derive truth after a ship-class mapping edit: the truth labeller
+    BACKUP = "backup"  # "back up now" from the backups page: the backup service
 
 
 def enqueue(url: str, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
@@ -56,8 +61,15 @@ def add_backfill(session: Session, model_id: int, start: dt.datetime, end: dt.da
     """Queue a backfill of `model_id` over [start, end) in the caller's transaction."""
     if end <= start:
         raise ValueError("backfill end must be after its start")
-    return add(session, BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
+    return add(session, JobKind.BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
                user_id)
+
+
+def enqueue_once(url: str, kind: JobKind, user_id: int | None = None) -> int:
+    """Queue a job that takes no parameters unless one of its kind is queued already (a second click reuses it)."""
+    with session_scope(url) as session:
+        queued = session.scalar(select(Job.id).where(Job.kind == kind, Job.status == "queued").limit(1))
+    return queued if queued is not None else enqueue(url, kind, {}, user_id)
 
 
 def claim(url: str, kinds: tuple[str, ...]) -> Job | None:

@@ -14,7 +14,7 @@ from functools import partial
 from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.kafka import PREDICTIONS_TOPIC, WINDOWS_TOPIC, make_consumer, make_producer
-from oceanwatch.service import StopFlag, run_service
+from oceanwatch.runtime.service import StopFlag, run_service
 from oceanwatch.training import trainjob
 from predict_stream import backfill
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
@@ -40,7 +40,7 @@ def main(settings: Settings, stop: StopFlag) -> None:
     worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict_max_batch,
                            settings.predict_catchup_hours)
     train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
-    for name, runners in (("backfill", {backfill.KIND: backfill.run_backfill}), ("training", {trainjob.KIND: train})):
+    for name, runners in (("backfill", {jobs.JobKind.BACKFILL: backfill.run_backfill}), ("training", {jobs.JobKind.TRAIN: train})):
         threading.Thread(target=_job_loop, args=(settings, stop, runners), name=name, daemon=True).start()
     try:
         run_forever(worker, settings.predict_interval_s, stop.is_set, reconcile_every_s=settings.predict_reconcile_s)

@@ -9,7 +9,6 @@ from the model are skipped, so a re-run or an overlap with the live stream costs
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -17,12 +16,9 @@ from sqlalchemy import and_, func, select
 from oceanwatch import jobs
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Spectrogram, Window
+from oceanwatch.inference.loading import load_verified
+from oceanwatch.inference.predictions import lacks_prediction, prediction_rows, stack_features, store_predictions
 from oceanwatch.messages import PackedArray
-from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
-from predict_stream.predictions import lacks_prediction, prediction_rows, stack_features, store_predictions
-
-KIND = jobs.BACKFILL
 
 
 def enqueue_backfill(url: str, model_id: int, start: dt.datetime, end: dt.datetime,
@@ -43,10 +39,9 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
         row = session.get(MLModel, model_id)
         if row is None:
             raise ValueError(f"no model with id {model_id}")
-        manifest, artifact = parse_manifest(row.manifest), Path(row.artifact_path)
+        model = load_verified(row)
         total = session.scalar(select(func.count()).select_from(Window).where(_pending(model_id, start, end)))
-    model = LoadedModel.from_artifact(model_id, manifest, artifact)
-    spec_hash = manifest.feature_spec.hash
+    spec_hash = model.manifest.feature_spec.hash
     counts = {"total": int(total or 0), "predicted": 0, "missing_features": 0}
     after_id = 0
     while True:
@@ -71,4 +66,4 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
 
 def run_next_job(url: str) -> int | None:
     """Claim and run one queued backfill job, recording its outcome; returns its id or None."""
-    return jobs.run_next(url, {KIND: run_backfill})
+    return jobs.run_next(url, {jobs.JobKind.BACKFILL: run_backfill})

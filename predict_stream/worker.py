@@ -19,7 +19,6 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
@@ -27,12 +26,17 @@ from sqlalchemy import and_, func, or_, select, tuple_
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
+from oceanwatch.inference.loading import ModelCache
+from oceanwatch.inference.predictions import (
+    lacks_prediction,
+    prediction_rows,
+    stack_features,
+    store_predictions,
+    utcnow_ms,
+)
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.messages import PackedArray, PredictionMessage, WindowMessage
-from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
-from oceanwatch.registry.store import mark_unhealthy, sha256_file
-from predict_stream.predictions import (lacks_prediction, prediction_rows, stack_features, store_predictions,
-                                        utcnow_ms)
+from oceanwatch.registry.store import mark_unhealthy
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,11 @@ RECONCILE_LOCK = 0x6F77_7072_6564  # pg advisory lock key ("owpred"): one reconc
 
 
 class ModelPool:
-    """Active, healthy models loaded once and kept in memory between batches."""
+    """Active, healthy models, loaded once (verified) and kept in memory between batches."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._loaded: dict[int, LoadedModel] = {}
+        self._cache = ModelCache(size=None)
 
     def refresh(self) -> list[LoadedModel]:
         """Load newly active models, drop deactivated or unhealthy ones; returns the active set."""
@@ -52,26 +56,24 @@ class ModelPool:
             rows = session.execute(select(MLModel.id, MLModel.manifest, MLModel.artifact_path, MLModel.sha256)
                                    .where(MLModel.status == "active", MLModel.healthy.is_(True))
                                    .order_by(MLModel.id)).all()
-        wanted = {row.id for row in rows}
-        for model_id in set(self._loaded) - wanted:
+        for model_id in self._cache.retain(row.id for row in rows):
             log.info("unloading model %d", model_id)
-            del self._loaded[model_id]
+        loaded = []
         for row in rows:
-            if row.id in self._loaded:
-                continue
+            fresh = (row.id, row.sha256) not in self._cache
             try:
-                path = Path(row.artifact_path)
-                if sha256_file(path) != row.sha256:
-                    raise ValueError("artifact checksum does not match the registry")
-                self._loaded[row.id] = LoadedModel.from_artifact(row.id, parse_manifest(row.manifest), path)
-                log.info("loaded model %d", row.id)
+                loaded.append(self._cache.get(row))
             except Exception as exc:  # one bad model must not stop the others
                 log.exception("model %d failed to load", row.id)
                 mark_unhealthy(self.url, row.id, f"load failed: {type(exc).__name__}: {exc}")
-        return [self._loaded[row.id] for row in rows if row.id in self._loaded]
+                continue
+            if fresh:
+                log.info("loaded model %d", row.id)
+        return loaded
 
     def drop(self, model_id: int) -> None:
-        self._loaded.pop(model_id, None)
+        """Forget a model that failed (marked unhealthy): it is not run again unless redeployed."""
+        self._cache.discard(model_id)
 
 
 @dataclass

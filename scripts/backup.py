@@ -34,22 +34,20 @@ from pathlib import Path
 from typing import Any
 
 import schedule
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 
-from oceanwatch.checksums import sha256_file
 from oceanwatch import jobs
+from oceanwatch.checksums import sha256_file
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import Backup, Job
-from oceanwatch.logs import configure_logging
-from oceanwatch.service import StopFlag, run_service
+from oceanwatch.db.models import Backup
+from oceanwatch.runtime.logs import configure_logging
+from oceanwatch.runtime.service import StopFlag, run_service
 from scripts.pgtools import PgTools, find_tools, libpq_args, stderr_tail
-from scripts.retention import (PREFIX, companions, dump_name, parse_dump_name, schedule_times,
-                               select_for_deletion)
+from scripts.retention import PREFIX, companions, dump_name, parse_dump_name, schedule_times, select_for_deletion
 
 log = logging.getLogger("backup")
 
-JOB_KIND = "backup"
 # Serialises backups across processes (a scheduled run and a "backup now" job, or two replicas).
 _LOCK_KEY = 0x0CEA_BAC0
 
@@ -268,17 +266,10 @@ def run_backup(settings: Settings, kind: str = "scheduled",
     return Outcome(backup_id, "failed", error=error, attempts=attempts)
 
 
-def request_backup(url: str, user_id: int | None = None) -> int:
-    """Queue a "backup now" job for the backup service; a backup already queued is reused, not doubled."""
-    with session_scope(url) as session:
-        queued = session.scalar(select(Job.id).where(Job.kind == JOB_KIND, Job.status == "queued").limit(1))
-    return queued if queued is not None else jobs.enqueue(url, JOB_KIND, {}, user_id)
-
-
 def run_next_job(settings: Settings, wait: Callable[[float], object] = time.sleep) -> int | None:
     """Claim and run one queued "backup now" job; returns its id, or None when none was queued."""
     url = settings.require_database_url()
-    job = jobs.claim(url, (JOB_KIND,))
+    job = jobs.claim(url, (jobs.JobKind.BACKUP,))
     if job is None:
         return None
     outcome = run_backup(settings, kind="requested", wait=wait)

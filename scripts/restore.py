@@ -31,7 +31,7 @@ from oceanwatch.checksums import sha256_file
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import Backup
-from oceanwatch.logs import configure_logging
+from oceanwatch.runtime.logs import configure_logging
 from scripts.backup import count_rows
 from scripts.pgtools import find_tools, libpq_args, stderr_tail
 from scripts.retention import companions

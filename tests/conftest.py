@@ -19,9 +19,10 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.models import ClassMapping, ShipClass
-from oceanwatch.db.scratch import create_database, drop_database
 from oceanwatch.kafka import ensure_topics
-from oceanwatch.shipclasses import reference_rows
+from oceanwatch.testing.scratch import create_database, drop_database
+from oceanwatch.truth.shipclasses import reference_rows
+
 
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
@@ -30,7 +31,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         yield {"DATABASE_URL": os.environ["DATABASE_URL"],
                "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"]}
         return
-    from oceanwatch.stack import up
+    from oceanwatch.runtime.stack import up
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("stack"), embedded_pg_port=0, embedded_kafka_port=0)
     stack = up(settings, migrate=False)
@@ -38,12 +39,6 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         yield stack.env()
     finally:
         stack.down()
-
-
-
-
-
-
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import IO, TypeVar
 
 import psutil
 
-from oceanwatch.embedded import free_port
+from oceanwatch.runtime.embedded import free_port
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def wait_for(predicate: Callable[[], T], timeout_s: float, poll_s: float = 0.2) 
 
 @dataclass
 class Demo:
-    """`python -m oceanwatch.demo` on free ports in its own data directory."""
+    """`python -m oceanwatch.runtime.demo` on free ports in its own data directory."""
 
     process: subprocess.Popen[str]
     env: dict[str, str]
@@ -95,6 +95,6 @@ def start_demo(data_dir: Path, **env_overrides: str) -> Demo:
            "WEB_PORT": str(free_port()), "BOKEH_PORT": str(free_port()), **FAST_DEMO, **env_overrides}
     data_dir.mkdir(parents=True, exist_ok=True)
     output = open(data_dir.parent / f"{data_dir.name}.out", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "oceanwatch.demo"], env=env, stdout=output,
+    process = subprocess.Popen([sys.executable, "-m", "oceanwatch.runtime.demo"], env=env, stdout=output,
                                stderr=subprocess.STDOUT, text=True)
     return Demo(process, env, output)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from oceanwatch.features import FeatureSpec
+from oceanwatch.audio.features import FeatureSpec
 
 # A tiny spec: 3 s windows, 16 mels -> input (16, 16, 1); models on it build and run in milliseconds.
 TINY_SPEC = FeatureSpec(window_seconds=3.0, n_mels=16, fmax=2000.0)

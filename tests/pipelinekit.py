@@ -9,15 +9,15 @@ from ais_stream.service import AisPipeline, run
 from ais_stream.sources import FileSource
 from ingest.service import make_ingestor
 from ingest.simulator import SimulatorSource
+from oceanwatch.audio.features import window_hop_seconds
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import window_hop_seconds
 from oceanwatch.kafka import make_producer
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import Scenario
-from oceanwatch.service import StopFlag
-from oceanwatch.simclock import SimClock
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
 
 
 def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: float, end: float) -> None:

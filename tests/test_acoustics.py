@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from oceanwatch.acoustics import (
+from oceanwatch.geo import distance_m
+from oceanwatch.sim.acoustics import (
     BOUNDARY_LOSS_DB_PER_KM,
     Ambient,
     Source,
@@ -22,7 +23,7 @@ from oceanwatch.acoustics import (
     thorp_db_per_km,
     transmission_loss_db,
 )
-from oceanwatch.scenario import DEFAULT_SITE, Scenario, distance_m
+from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
 
 SR = 8000
 QUIET = Ambient(wind_knots=5.0, shipping=0.2)
@@ -134,7 +135,7 @@ def test_classes_are_learnable_but_not_trivially() -> None:
     from sklearn.metrics import f1_score
     from sklearn.model_selection import cross_val_predict
 
-    from oceanwatch.features import DEFAULT_SPEC, compute_batch
+    from oceanwatch.audio.features import DEFAULT_SPEC, compute_batch
 
     rng = np.random.default_rng(42)
     codes = "ABCDE"

@@ -7,8 +7,8 @@ from pyais import encode_dict
 from pyais.messages import TagBlock
 from pyais.util import compute_checksum
 
-from oceanwatch.metrics import AIS_REJECTS
 from ais_stream.decode import AisDecoder, PositionReport, StaticReport, parse_log_time, report_time
+from oceanwatch.runtime.counters import AIS_REJECTS
 
 T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
 

@@ -23,8 +23,8 @@ from ais_stream.sources import AisStreamSource, HttpSource
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Vessel
-from oceanwatch.scenario import GEOD
-from oceanwatch.service import StopFlag
+from oceanwatch.geo import GEOD
+from oceanwatch.runtime.service import StopFlag
 from tests.test_ais_sources import _Api, api  # noqa: F401 (the fixture)
 
 UTC = dt.timezone.utc

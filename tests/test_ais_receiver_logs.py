@@ -22,13 +22,13 @@ from sqlalchemy import select
 from ais_stream.decode import AisDecoder, LogAnchor, PositionReport, StaticReport, report_time
 from ais_stream.service import AisPipeline, run
 from ais_stream.sources import FileSource
-from tests.test_ais_decode import position as one_position
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import Scenario
-from oceanwatch.service import StopFlag
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
+from tests.test_ais_decode import position as one_position
 
 T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
 STATIC = dict(msg_type=5, mmsi=366_000_001, callsign="WXYZ1", shipname="OCEAN GRACE", ship_type=70, to_bow=150,

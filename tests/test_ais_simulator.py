@@ -9,10 +9,9 @@ import pytest
 from pyais.util import compute_checksum
 
 from ais_stream.decode import AisDecoder, PositionReport, StaticReport
-from oceanwatch.nmea_sim import (CLASS_B_INTERVAL_S, STATIC_INTERVAL_S, NmeaSimulator, class_a_interval_s,
-                                 live_sentences)
-from oceanwatch.scenario import Scenario
-from oceanwatch.simclock import SimClock
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.nmea import CLASS_B_INTERVAL_S, STATIC_INTERVAL_S, NmeaSimulator, class_a_interval_s, live_sentences
+from oceanwatch.sim.scenario import Scenario
 
 LATLON_RESOLUTION = 1 / 600_000  # AIS positions are in 1/10000 minute
 
@@ -142,7 +141,7 @@ def test_vessels_under_way_are_found_whatever_hour_their_closest_approach_is_in(
 
 def test_command_line_writes_the_configured_world_as_a_log(tmp_path, monkeypatch) -> None:
     from oceanwatch.config import get_settings
-    from oceanwatch.nmea_sim import main
+    from oceanwatch.sim.nmea import main
 
     monkeypatch.setenv("SCENARIO_SEED", "11")
     monkeypatch.setenv("SCENARIO_VESSELS_PER_HOUR", "6")
@@ -166,7 +165,7 @@ def test_command_line_sends_live_datagrams_that_decode_cleanly() -> None:
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(10)
     env = dict(os.environ, SIMULATOR_SPEED="600", SCENARIO_VESSELS_PER_HOUR="30")
-    proc = subprocess.Popen([sys.executable, "-m", "oceanwatch.nmea_sim", "--udp",
+    proc = subprocess.Popen([sys.executable, "-m", "oceanwatch.sim.nmea", "--udp",
                              f"127.0.0.1:{receiver.getsockname()[1]}"], env=env)
     decoder = AisDecoder()
     try:

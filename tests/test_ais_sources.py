@@ -13,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from ais_stream.sources import (Backoff, FileSource, HttpSource, TcpSource, UdpSource, json_records,
-                                rate_limit_wait_s, retry_after_s, split_lines)
-from oceanwatch.service import StopFlag
+from ais_stream.sources import (
+    Backoff,
+    FileSource,
+    HttpSource,
+    TcpSource,
+    UdpSource,
+    json_records,
+    rate_limit_wait_s,
+    retry_after_s,
+    split_lines,
+)
+from oceanwatch.runtime.service import StopFlag
 
 LINES = [b"!AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,0*2A", b"!AIVDM,1,1,,B,B52Er4P0<UlHM059Uh0000040000,0*06"]
 

@@ -19,11 +19,12 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Hydrophone, PositionRange, Vessel
 from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.geo import GEOD, Site, distance_m
 from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, Publisher, PublishQueue, ensure_topics, make_consumer
 from oceanwatch.messages import PositionMessage
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import GEOD, Scenario, Site, distance_m
-from oceanwatch.service import StopFlag
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
 from tests.test_ingest_outbox import broker, restart  # noqa: F401 (the fixture)
 
 SECOND_SITE = Site("NORTH", 36.95, -122.05)
@@ -221,7 +222,7 @@ def test_the_simulator_source_fills_the_database_faster_than_real_time(settings,
     import threading
     import time
 
-    from oceanwatch.simclock import SimClock
+    from oceanwatch.sim.clock import SimClock
 
     now = time.time()
     sc = Scenario(seed=5, vessels_per_hour=20, start=dt.datetime.fromtimestamp(now - 6 * 3600, dt.timezone.utc))
@@ -264,9 +265,9 @@ def test_a_database_outage_keeps_the_batch_until_the_database_is_back(stack_env,
     import time
     import uuid
 
+    from conftest import create_database, drop_database
     from sqlalchemy.engine import make_url
 
-    from conftest import create_database, drop_database
     from oceanwatch.db.migrate import upgrade
 
     sc, t0, _ = world
@@ -363,7 +364,7 @@ def test_a_restarted_simulator_source_resumes_where_it_stopped(settings) -> None
 
 def test_simulator_start_bounds() -> None:
     from ais_stream.service import simulator_start
-    from oceanwatch.simclock import SimClock
+    from oceanwatch.sim.clock import SimClock
 
     clock = SimClock(anchor=0.0, speed=1.0)
     now = clock.now()

@@ -17,7 +17,8 @@ from sqlalchemy import func, select, text
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import Backup, Hydrophone, Job, Spectrogram, Window
-from scripts.backup import request_backup, run_backup, run_next_job
+from oceanwatch.jobs import JobKind, enqueue_once
+from scripts.backup import run_backup, run_next_job
 from scripts.restore import RestoreRefused, restore
 from scripts.retention import companions, dump_name
 
@@ -153,7 +154,8 @@ def test_one_shot_exits_non_zero_with_a_log_line_on_a_bad_binary_or_a_wrong_port
         assert session.scalar(select(Backup.status).where(Backup.id == failed[0]["backup_id"])) == "failed"
 
     from sqlalchemy.engine import make_url
-    from oceanwatch.embedded import free_port
+
+    from oceanwatch.runtime.embedded import free_port
 
     wrong = make_url(settings.database_url).set(port=free_port()).render_as_string(hide_password=False)
     proc = _one_shot(settings, DATABASE_URL=wrong)
@@ -206,8 +208,8 @@ def test_restore_by_id_from_the_command_line(settings: Settings, empty_database:
 
 def test_backup_now_job_runs_once_even_if_requested_twice(settings: Settings) -> None:
     url = settings.database_url
-    job_id = request_backup(url)
-    assert request_backup(url) == job_id, "a second click while queued reuses the queued job"
+    job_id = enqueue_once(url, JobKind.BACKUP)
+    assert enqueue_once(url, JobKind.BACKUP) == job_id, "a second click while queued reuses the queued job"
     assert run_next_job(fast(settings)) == job_id
     assert run_next_job(fast(settings)) is None
     with session_scope(url) as session:

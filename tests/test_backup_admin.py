@@ -9,7 +9,8 @@ from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Backup, Job, User
-from scripts.backup import JOB_KIND, run_next_job
+from oceanwatch.jobs import JobKind
+from scripts.backup import run_next_job
 from tests.webkit import csrf_token, logged_in
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ def test_only_admins_get_in(settings: Settings) -> None:
     assert viewer.post("/admin/backups/now", headers={"X-CSRFToken": csrf_token(viewer, "/live/")}).status_code == 403
     assert logged_in(app, settings, "admin").get("/admin/backups/").status_code == 200
     with session_scope(settings.database_url) as session:
-        assert session.scalar(select(Job.id).where(Job.kind == JOB_KIND)) is None
+        assert session.scalar(select(Job.id).where(Job.kind == JobKind.BACKUP)) is None
 
 
 def test_backup_now_queues_a_job_that_the_service_runs_and_the_page_lists(settings: Settings) -> None:
@@ -35,7 +36,7 @@ def test_backup_now_queues_a_job_that_the_service_runs_and_the_page_lists(settin
     response = client.post("/admin/backups/now", headers=admin)
     assert response.status_code == 302
     with session_scope(settings.database_url) as session:
-        job = session.scalars(select(Job).where(Job.kind == JOB_KIND)).one()
+        job = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP)).one()
     assert job.status == "queued" and job.created_by == admin_id, "queued in the admin's name (audited)"
     page = client.get("/admin/backups/", headers=admin).get_data(as_text=True)
     assert f"job {job.id} (queued)" in page

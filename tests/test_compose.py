@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from oceanwatch.config import Settings
-from oceanwatch.demo import GUNICORN_WORKER_ARGS, service_specs
+from oceanwatch.runtime.demo import GUNICORN_WORKER_ARGS, service_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"  # copied in, see tests/schemas/README.md

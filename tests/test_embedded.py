@@ -6,8 +6,8 @@ import psycopg2
 import pytest
 
 from oceanwatch.config import Settings
-from oceanwatch.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from oceanwatch.kafka import admin_client
+from oceanwatch.runtime.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_embedded_broker_lifecycle(tmp_path: Path) -> None:
 
 
 def test_external_urls_start_nothing(stack_env: dict[str, str], tmp_path: Path) -> None:
-    from oceanwatch.stack import up
+    from oceanwatch.runtime.stack import up
 
     settings = Settings(data_dir=tmp_path, database_url=stack_env["DATABASE_URL"],
                         kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
@@ -56,7 +56,7 @@ def test_the_stack_restarts_a_killed_embedded_server_on_its_port(tmp_path: Path)
     import signal
     import time
 
-    from oceanwatch.stack import up
+    from oceanwatch.runtime.stack import up
 
     stack = up(Settings(data_dir=tmp_path, database_url="", kafka_bootstrap_servers="", embedded_pg_port=0,
                         embedded_kafka_port=0), migrate=False)  # its own servers, even under the stack runner

@@ -30,11 +30,12 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, text
 
+from oceanwatch.audio.features import window_hop_seconds
 from oceanwatch.config import Settings
-from oceanwatch.features import window_hop_seconds
-from oceanwatch.nmea_sim import NmeaSimulator
-from oceanwatch.scenario import Scenario, Site
-from oceanwatch.simclock import SimClock
+from oceanwatch.geo import Site
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.nmea import NmeaSimulator
+from oceanwatch.sim.scenario import Scenario
 from tests.demokit import Demo, start_demo, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
@@ -42,7 +43,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.integration]
 SPEED = 10.0
 RECOVERY_S = 180.0  # the longest a case waits for the platform to be whole again
 POSITION_TYPES = (1, 2, 3, 18)
-SERVICES = ("ingest", "predict_stream", "ais_stream", "ais_stream.labeller", "visualization", "gunicorn",
+SERVICES = ("ingest", "predict_stream", "ais_stream", "ais_stream.truth_labeller", "visualization", "gunicorn",
             "scripts.backup")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec, compute, compute_batch, grid_starts, window_hop_seconds
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec, compute, compute_batch, grid_starts, window_hop_seconds
 
 
 def reference(spec: FeatureSpec, mono: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 
 
 def test_default_spec_gives_the_model_input_of_the_original_deployment() -> None:

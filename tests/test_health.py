@@ -12,8 +12,8 @@ from alembic.script import ScriptDirectory
 from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db.migrate import alembic_config
-from oceanwatch.embedded import free_port
-from oceanwatch.heartbeat import Heartbeat, beat
+from oceanwatch.runtime.embedded import free_port
+from oceanwatch.runtime.heartbeat import Heartbeat, beat
 from tests.webkit import logged_in
 
 pytestmark = pytest.mark.integration

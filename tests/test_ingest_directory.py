@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 
 from ingest.directory import DirectorySource
 from ingest.service import make_directory_source, make_ingestor
+from oceanwatch.audio.features import DEFAULT_SPEC, compute
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, MLModel, Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import DEFAULT_SPEC, compute
 from oceanwatch.kafka import make_consumer, make_producer
 from oceanwatch.messages import WindowMessage
 from tests.modelkit import TINY_SPEC

@@ -20,12 +20,12 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.embedded import EmbeddedBroker, free_port
 from oceanwatch.kafka import WINDOWS_TOPIC, ensure_topics, make_consumer, make_producer
 from oceanwatch.messages import WindowMessage
-from oceanwatch.scenario import DEFAULT_SITE, Scenario
-from oceanwatch.service import StopFlag
-from oceanwatch.simclock import SimClock
+from oceanwatch.runtime.embedded import EmbeddedBroker, free_port
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
 from tests.test_ingest_service import wait_for
 
 pytestmark = pytest.mark.integration

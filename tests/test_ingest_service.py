@@ -23,9 +23,9 @@ from oceanwatch.db.models import MLModel, Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import make_producer
 from oceanwatch.registry import store as registry
-from oceanwatch.scenario import DEFAULT_SITE, Scenario
-from oceanwatch.service import StopFlag
-from oceanwatch.simclock import SimClock
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 

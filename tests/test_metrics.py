@@ -19,11 +19,10 @@ from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, Backup, Hydrophone, Job, MLModel, Prediction, Window
-from oceanwatch.embedded import free_port
-from oceanwatch.heartbeat import beat
 from oceanwatch.kafka import make_consumer, make_producer
-from oceanwatch.metrics import merge_snapshots, snapshot
-
+from oceanwatch.runtime.counters import merge_snapshots, snapshot
+from oceanwatch.runtime.embedded import free_port
+from oceanwatch.runtime.heartbeat import beat
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -116,6 +115,7 @@ def test_stale_heartbeats_mean_down(settings: Settings) -> None:
     stale = dt.datetime.now(UTC) - dt.timedelta(hours=1)
     beat(settings.database_url, "predict_stream", "host:9", stale, {})
     from sqlalchemy import text
+
     from oceanwatch.db import engine_for
 
     with engine_for(settings.database_url).begin() as conn:
@@ -176,7 +176,7 @@ def test_instances_gone_for_a_week_are_forgotten(settings: Settings) -> None:
 
     from oceanwatch.db import engine_for
     from oceanwatch.db.models import ServiceHeartbeat
-    from oceanwatch.heartbeat import FORGET_AFTER, forget_stale
+    from oceanwatch.runtime.heartbeat import FORGET_AFTER, forget_stale
 
     now = dt.datetime.now(UTC)
     for instance in ("old:1", "recent:2"):

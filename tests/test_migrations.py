@@ -87,7 +87,7 @@ def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_databas
     from alembic import command
 
     from app import create_app
-    from oceanwatch.accounts import TOKEN_PREFIX, hash_token
+    from oceanwatch.access.accounts import TOKEN_PREFIX, hash_token
     from oceanwatch.config import Settings
 
     before = ScriptDirectory.from_config(alembic_config(empty_database)).get_revision("0012").down_revision

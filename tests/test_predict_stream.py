@@ -21,12 +21,12 @@ from oceanwatch.db.models import Job, MLModel, Prediction, Window
 from oceanwatch.kafka import make_consumer, make_producer
 from oceanwatch.messages import PredictionMessage
 from oceanwatch.registry import store
-from oceanwatch.scenario import Scenario
+from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.synthetic import T0, publish
+from oceanwatch.testing.synthetic import store_windows as _store_windows
 from predict_stream import __main__ as predict_main
-from predict_stream.backfill import KIND, enqueue_backfill, run_backfill, run_next_job
+from predict_stream.backfill import enqueue_backfill, run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
-from oceanwatch.synthetic import T0, publish
-from oceanwatch.synthetic import store_windows as _store_windows
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 from tests.pipelinekit import ingest_simulated
 from tests.webkit import make_token, make_user
@@ -257,6 +257,21 @@ def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tm
         enqueue_backfill(settings.database_url, model_id, end, start)
 
 
+def test_a_backfill_refuses_an_artifact_that_is_not_the_registered_one(settings: Settings, tmp_path: Path) -> None:
+    """Every path that loads a model checks its artifact: a replaced file fails the job, predicts nothing."""
+    model_id = _register(settings, tmp_path, "swapped", deploy=False)
+    store_windows(settings, 4)
+    with session_scope(settings.database_url) as s:
+        artifact = Path(s.get(MLModel, model_id).artifact_path)
+    tiny_model(seed=99).save(artifact)  # a different model under the registered path
+    job_id = enqueue_backfill(settings.database_url, model_id, T0, T0 + dt.timedelta(hours=1))
+    assert run_next_job(settings.database_url) == job_id
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        assert job.status == "failed" and "checksum" in job.message
+    assert _count(settings.database_url, model_id) == 0
+
+
 def _ingest(settings: Settings, topic: str, world: Scenario, hours_ago: float, seconds: float) -> set[int]:
     """Ids of the windows the ingest service's own writer stores for that span (publishing them to `topic`)."""
     start = time.time() - hours_ago * 3600
@@ -357,7 +372,7 @@ def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
     span = dt.datetime.fromisoformat(job["params"]["end"]) - dt.datetime.fromisoformat(job["params"]["start"])
     assert span == dt.timedelta(hours=settings.predict_catchup_hours)
     stop = threading.Event()
-    thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {KIND: run_backfill}), daemon=True)
+    thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {jobs.JobKind.BACKFILL: run_backfill}), daemon=True)
     thread.start()
     try:
         assert _wait(lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]

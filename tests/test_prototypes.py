@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from oceanwatch import prototypes
+from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
-from oceanwatch.features import FeatureSpec
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.registry import store
 from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
-from oceanwatch.synthetic import store_windows
+from oceanwatch.testing.synthetic import store_windows
+from oceanwatch.training import prototypes
 from oceanwatch.training.baseline import train_baseline, write_package
 from oceanwatch.training.simdata import class_examples
 from tests.modelkit import CLASSES, TINY_SPEC

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from benchmarks import headlines
 from oceanwatch import config_table
-from oceanwatch.accounts import ROLES
+from oceanwatch.access.accounts import ROLES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

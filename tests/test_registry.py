@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AuditLog, MLModel
-from oceanwatch.features import FeatureSpec
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.registry import store
 from oceanwatch.registry.artifact import ArtifactError
 from oceanwatch.registry.manifest import ManifestError, parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from oceanwatch.scenario import DEFAULT_SITE, KNOT_MPS, VESSEL_KINDS, Scenario, distance_m
+from oceanwatch.geo import KNOT_MPS, distance_m
+from oceanwatch.sim.scenario import DEFAULT_SITE, VESSEL_KINDS, Scenario
 
 DAY = 86400.0
 
@@ -35,7 +36,7 @@ def test_tracks_move_at_the_stated_speed_and_pass_within_the_region() -> None:
     for v in sc.vessels_between(sc.start, sc.start + DAY)[:20]:
         times = np.array([v.start_time, v.start_time + 600.0])
         lats, lons = v.track(times)
-        from oceanwatch.scenario import GEOD
+        from oceanwatch.geo import GEOD
 
         _, _, moved = GEOD.inv(lons[0], lats[0], lons[1], lats[1])
         assert abs(moved - v.speed_knots * KNOT_MPS * 600.0) < 1.0
@@ -57,7 +58,7 @@ def test_states_at_reports_only_vessels_on_transit() -> None:
 
 
 def test_sim_clock_agrees_across_processes_and_runs_faster() -> None:
-    from oceanwatch.simclock import SimClock
+    from oceanwatch.sim.clock import SimClock
 
     a = SimClock.from_settings("2026-11-22T00:00:00+00:00", 10.0)
     b = SimClock.from_settings("2026-11-22T00:00:00", 10.0)  # naive means UTC

@@ -6,8 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support,
-                             roc_auc_score)
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from sqlalchemy import text
 
@@ -15,8 +14,20 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import HumanLabel, MLModel, Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.scoring import (UNCERTAINTY_COLUMNS, Scope, auroc_from_groups, calibration, calibrations, compare,
-                                refresh_rollup, report, reports, trend, trends, uncertainty_auroc, uncertainty_aurocs)
+from oceanwatch.scoring.measures import auroc_from_groups
+from oceanwatch.scoring.reports import (
+    Scope,
+    calibration,
+    calibrations,
+    compare,
+    report,
+    reports,
+    trend,
+    trends,
+    uncertainty_auroc,
+    uncertainty_aurocs,
+)
+from oceanwatch.scoring.rollup import UNCERTAINTY_COLUMNS, refresh_rollup
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from oceanwatch.supervisor import ServiceSpec, Supervisor
+from oceanwatch.runtime.supervisor import ServiceSpec, Supervisor
 
 SLEEPER = "import time\nwhile True: time.sleep(0.1)\n"
 STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.1)\n"

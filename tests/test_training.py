@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
-from oceanwatch.features import DEFAULT_SPEC
-from oceanwatch.scenario import DEFAULT_SITE, Scenario, distance_m
-from oceanwatch.shipclasses import default_class
+from oceanwatch.geo import distance_m
+from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
 from oceanwatch.training.simdata import class_examples, scenario_examples
+from oceanwatch.truth.shipclasses import default_class
 
 CLASSES = ["A", "B", "C", "D", "E"]
 

@@ -15,10 +15,10 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import HumanLabel, Job, MLModel, TruthLabel
 from oceanwatch.registry import store
-from oceanwatch.synthetic import store_windows
+from oceanwatch.testing.synthetic import store_windows
 from oceanwatch.training.baseline import build_baseline, evaluate, write_package
 from oceanwatch.training.simdata import class_examples
-from oceanwatch.training.trainjob import KIND, enqueue_training, labelled_set, run_training
+from oceanwatch.training.trainjob import enqueue_training, labelled_set, run_training
 from tests.modelkit import CLASSES, TINY_SPEC
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def test_fine_tuning_job_improves_a_weak_model_and_registers_a_new_version(setti
     job_id = enqueue_training(settings.database_url, {"base_model_id": weak_id, "name": "weak", "epochs": 15,
                                                       "labels": "both", "radius_km": 20, "learning_rate": 3e-3})
     runner = partial(run_training, models_dir=settings.data_dir / "models")
-    assert jobs.run_next(settings.database_url, {KIND: runner}) == job_id
+    assert jobs.run_next(settings.database_url, {jobs.JobKind.TRAIN: runner}) == job_id
     with session_scope(settings.database_url) as s:
         job = s.get(Job, job_id)
         assert job.status == "succeeded", job.message
@@ -88,7 +88,7 @@ def test_a_training_job_can_be_cancelled_and_bad_requests_are_refused(settings: 
     job_id = enqueue_training(settings.database_url, {"name": "slow", "epochs": 500, "labels": "both",
                                                       "feature_spec": TINY_SPEC.to_dict()})
     runner = partial(run_training, models_dir=settings.data_dir / "models")
-    worker = threading.Thread(target=jobs.run_next, args=(settings.database_url, {KIND: runner}))
+    worker = threading.Thread(target=jobs.run_next, args=(settings.database_url, {jobs.JobKind.TRAIN: runner}))
     worker.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

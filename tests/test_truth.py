@@ -9,17 +9,24 @@ import pytest
 from sqlalchemy import select, text
 
 from oceanwatch import jobs
-from oceanwatch.classmap import (ClassEditError, enqueue_relabel, merge_class, rehearse, remove_class, run_relabel,
-                                 set_mapping, set_override)
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import (AISPosition, AuditLog, ClassMapping, Job, PositionRange, TruthLabel, Vessel,
-                                  Window)
+from oceanwatch.db.models import AISPosition, AuditLog, ClassMapping, Job, PositionRange, TruthLabel, Vessel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.labelling import Track, closest_approach_m, positions_at, split_by_radius
-from oceanwatch.scenario import GEOD, KNOT_MPS, Site, distance_m
-from oceanwatch.truth import TruthConfig, label_windows
-from ais_stream.labeller import Labeller
+from oceanwatch.geo import GEOD, KNOT_MPS, Site, distance_m
+from oceanwatch.truth.classmap import (
+    ClassEditError,
+    enqueue_relabel,
+    merge_class,
+    rehearse,
+    remove_class,
+    run_relabel,
+    set_mapping,
+    set_override,
+)
+from oceanwatch.truth.labeller import Labeller
+from oceanwatch.truth.labelling import Track, closest_approach_m, positions_at, split_by_radius
+from oceanwatch.truth.labels import TruthConfig, label_windows
 
 pytestmark = pytest.mark.integration
 

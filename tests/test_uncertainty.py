@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from oceanwatch.uncertainty import summarize
+from oceanwatch.inference.uncertainty import summarize
 
 
 def test_confident_agreeing_passes_have_no_uncertainty() -> None:

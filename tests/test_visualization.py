@@ -10,21 +10,21 @@ from bokeh.util.token import generate_jwt_token, generate_session_id
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from ais_stream.labeller import Labeller
+from oceanwatch.access.live_grants import GRANT_HEADER, Grant, issue_grant
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
-from oceanwatch.live_grants import GRANT_HEADER, Grant, issue_grant
 from oceanwatch.messages import PackedArray
-from oceanwatch.scenario import Scenario
+from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.synthetic import T0
+from oceanwatch.testing.synthetic import store_windows as _store_windows
+from oceanwatch.truth.labeller import Labeller
+from tests.modelkit import TINY_SPEC
+from tests.pipelinekit import ingest_simulated, store_simulated_ais
+from tests.test_web_api import add_model, add_predictions
+from tests.webkit import bokeh_server, make_user, websocket_status
 from visualization import plots, queries
 from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
-from tests.pipelinekit import ingest_simulated, store_simulated_ais
-from tests.webkit import bokeh_server, make_user, websocket_status
-from tests.test_web_api import add_model, add_predictions
-from tests.modelkit import TINY_SPEC
-from oceanwatch.synthetic import T0
-from oceanwatch.synthetic import store_windows as _store_windows
 
 # Eight minutes of this world in which one vessel passes inside 20 km while another sits in the buffer
 # beyond it for part of the time: at 20 km some windows are labelled, some ambiguous, and 30 km differs.

@@ -11,7 +11,7 @@ from app.api import openapi_document
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AISPosition, MLModel, Prediction, Vessel
-from oceanwatch.synthetic import T0, store_windows
+from oceanwatch.testing.synthetic import T0, store_windows
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from app import create_app
 from app.auth import LOGIN_FAILURES_PER_ADDRESS
-from oceanwatch.accounts import hash_token, set_active
+from oceanwatch.access.accounts import hash_token, set_active
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import ApiToken, AuditLog, User
@@ -327,7 +327,7 @@ def test_deactivation_ends_a_users_sessions_for_good(app, settings: Settings) ->
 
 def test_unknown_and_inactive_names_cost_the_same_password_check_as_known_ones(app, settings: Settings,
                                                                                 monkeypatch) -> None:
-    import oceanwatch.accounts as accounts
+    import oceanwatch.access.accounts as accounts
 
     checked: list[str] = []
     real_check = accounts.check_password_hash

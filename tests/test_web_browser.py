@@ -9,13 +9,13 @@ import pytest
 
 from app.localserve import serve
 from oceanwatch.config import Settings
-from oceanwatch.scenario import Scenario
-from tests.pipelinekit import ingest_simulated
+from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.synthetic import store_windows
 from tests.modelkit import manifest, tiny_model, write_package
+from tests.pipelinekit import ingest_simulated
 from tests.test_visualization import labelled_world
 from tests.test_web_api import add_model, add_predictions
 from tests.webkit import PASSWORD, make_user
-from oceanwatch.synthetic import store_windows
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -145,9 +145,10 @@ def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> N
     scenario = Scenario(seed=5)
     start = scenario.start + 3600.0
     ingest_simulated(settings, new_topic("clips"), scenario, start, start + 100.0)
+    from sqlalchemy import select
+
     from oceanwatch.db import session_scope
     from oceanwatch.db.models import Window
-    from sqlalchemy import select
 
     with session_scope(settings.database_url) as session:
         window_ids = list(session.scalars(select(Window.id).order_by(Window.start_time)))
@@ -192,9 +193,10 @@ def test_truth_lane_shows_the_ais_truth_beside_the_predictions(web, browser, new
     settings, base = web
     make_user(settings, "watcher", "viewer")
     labelled_world(settings, new_topic("truth"), tmp_path)
+    from sqlalchemy import select
+
     from oceanwatch.db import session_scope
     from oceanwatch.db.models import TruthLabel, Vessel, Window
-    from sqlalchemy import select
 
     with session_scope(settings.database_url) as session:
         windows = session.scalars(select(Window.id).order_by(Window.start_time)).all()

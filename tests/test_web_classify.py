@@ -11,13 +11,13 @@ import soundfile
 from sqlalchemy import select
 
 from app import create_app
+from oceanwatch.audio.features import compute_batch, grid_starts, window_hop_seconds
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AuditLog, Upload
-from oceanwatch.features import compute_batch, grid_starts, window_hop_seconds
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.registry import store
 from oceanwatch.registry.manifest import parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 

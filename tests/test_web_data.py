@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 
 from app import create_app
 from oceanwatch import jobs
-from oceanwatch.classmap import run_relabel
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AuditLog, ClassMapping, Job, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.truth import derive_classes
+from oceanwatch.truth.classmap import run_relabel
+from oceanwatch.truth.labels import derive_classes
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from oceanwatch.db import session_scope
 from oceanwatch.db.models import HumanLabel, MLModel, Spectrogram, TruthLabel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
-from oceanwatch.synthetic import T0, store_windows
+from oceanwatch.testing.synthetic import T0, store_windows
 from tests.modelkit import TINY_SPEC
 from tests.test_web_classify import register
 from tests.webkit import make_token, make_user

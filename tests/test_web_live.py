@@ -14,12 +14,12 @@ from bokeh.util.token import check_session_id_signature
 from sqlalchemy import select
 
 from app import create_app
-from oceanwatch.clips import UnsafeClipPath, clip_file, clip_relpath, clips_root
+from oceanwatch.audio.clips import UnsafeClipPath, clip_file, clip_relpath, clips_root
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import User, Window
-from oceanwatch.scenario import Scenario
-from oceanwatch.synthetic import store_windows
+from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.synthetic import store_windows
 from tests.pipelinekit import ingest_simulated
 from tests.webkit import bokeh_server, csrf_token, logged_in, websocket_status
 

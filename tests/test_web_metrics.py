@@ -1,4 +1,4 @@
-"""The metrics page and /api/v1/metrics: the numbers are oceanwatch.scoring's, the plots render, input is checked."""
+"""The metrics page and /api/v1/metrics: the numbers are oceanwatch.scoring.scores's, the plots render, input is checked."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from sqlalchemy import select, text
 from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
-from oceanwatch.scoring import UNCERTAINTY_COLUMNS, Scope, calibration, compare, report, trend, uncertainty_auroc
+from oceanwatch.scoring.plots import TREND_METRICS, confusion_figure, reliability_figure, trend_figure
+from oceanwatch.scoring.reports import Scope, calibration, compare, report, trend, uncertainty_auroc
+from oceanwatch.scoring.rollup import UNCERTAINTY_COLUMNS
 from tests.metrickit import scored_world
 from tests.webkit import logged_in, make_token, make_user
-from visualization.metric_plots import TREND_METRICS, confusion_figure, reliability_figure, trend_figure
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def api(app, settings: Settings):
 
 
 def _expected(settings: Settings, scope: Scope, bucket: str) -> dict:
-    """What oceanwatch.scoring says for the scope, as JSON would carry it."""
+    """What oceanwatch.scoring.scores says for the scope, as JSON would carry it."""
     with engine_for(settings.database_url).connect() as conn:
         return {"report": report(conn, scope), "trend": trend(conn, scope, bucket),
                 "calibration": calibration(conn, scope, 10),

@@ -12,10 +12,10 @@ import pytest
 
 from app.localserve import serve
 from oceanwatch import jobs
-from oceanwatch.classmap import run_relabel
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
-from oceanwatch.scoring import Scope, report
+from oceanwatch.scoring.reports import Scope, report
+from oceanwatch.truth.classmap import run_relabel
 from tests.metrickit import scored_world
 from tests.test_web_browser import SCREENSHOTS, browser, csp_violations  # noqa: F401 - the shared Chromium fixture
 from tests.test_web_data import world  # noqa: F401 - the fixture: vessels of known types in truth

@@ -8,13 +8,19 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from oceanwatch import scoring
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import (
-    AuditLog, HumanLabel, MLModel, Prediction, PredictionFeedback, TruthLabel, Vessel,
+    AuditLog,
+    HumanLabel,
+    MLModel,
+    Prediction,
+    PredictionFeedback,
+    TruthLabel,
+    Vessel,
 )
-from oceanwatch.synthetic import T0, store_windows
+from oceanwatch.scoring import reports as scoring
+from oceanwatch.testing.synthetic import T0, store_windows
 from tests.modelkit import CLASSES, TINY_SPEC
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 

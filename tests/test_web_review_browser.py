@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
+from oceanwatch.audio.features import grid_starts, window_hop_seconds
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import HumanLabel, TruthLabel, Vessel
-from oceanwatch.features import grid_starts, window_hop_seconds
-from oceanwatch.synthetic import store_windows
+from oceanwatch.testing.synthetic import store_windows
 from tests.modelkit import CLASSES, TINY_SPEC
 from tests.test_web_browser import SCREENSHOTS, _log_in, browser, web  # noqa: F401  (fixtures)
 from tests.test_web_classify import register

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from oceanwatch.config import Settings
-from oceanwatch.demo import service_specs
-from oceanwatch.embedded import free_port, wait_for_port
+from oceanwatch.runtime.demo import service_specs
+from oceanwatch.runtime.embedded import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HALF_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: the headers never end

@@ -9,7 +9,7 @@ import pytest
 from app import create_app
 from oceanwatch import jobs
 from oceanwatch.config import Settings
-from oceanwatch.training.trainjob import KIND, run_training
+from oceanwatch.training.trainjob import run_training
 from tests.modelkit import TINY_SPEC
 from tests.test_training_jobs import store_labelled
 from tests.webkit import csrf_token, logged_in
@@ -34,7 +34,7 @@ def test_operators_start_training_jobs_and_watch_their_curves(settings: Settings
     job_id = started.get_json()["job_id"]
 
     runner = partial(run_training, models_dir=settings.data_dir / "models")
-    assert jobs.run_next(settings.database_url, {KIND: runner}) == job_id
+    assert jobs.run_next(settings.database_url, {jobs.JobKind.TRAIN: runner}) == job_id
     job = viewer.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
     assert job["status"] == "succeeded", job["message"]
     assert [e["epoch"] for e in job["result"]["history"]] == [1, 2]

@@ -14,10 +14,10 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from oceanwatch.accounts import create_user, issue_token
+from oceanwatch.access.accounts import create_user, issue_token
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.embedded import free_port, wait_for_port
+from oceanwatch.runtime.embedded import free_port, wait_for_port
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')

@@ -16,8 +16,8 @@ from bokeh.util.token import check_token_signature, get_session_id, get_token_pa
 from sqlalchemy.orm import Session
 from tornado.web import HTTPError, RequestHandler
 
-from oceanwatch.accounts import session_holder
-from oceanwatch.live_grants import GRANT_HEADER, Grant, read_grant
+from oceanwatch.access.accounts import session_holder
+from oceanwatch.access.live_grants import GRANT_HEADER, Grant, read_grant
 
 
 def _grant_and_session(handler: RequestHandler) -> tuple[str | None, str | None]:

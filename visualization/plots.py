@@ -9,13 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from bokeh.models import (CDSView, ColumnDataSource, FactorRange, GroupFilter, HoverTool, Legend,
-                          LinearColorMapper, TapTool)
-from bokeh.palettes import Category10_10, Viridis256
+from bokeh.models import (
+    CDSView,
+    ColumnDataSource,
+    FactorRange,
+    GroupFilter,
+    HoverTool,
+    Legend,
+    LinearColorMapper,
+    TapTool,
+)
+from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
-from pyproj import Geod
 
-GEOD = Geod(ellps="WGS84")
+from oceanwatch.geo import GEOD
+from oceanwatch.scoring.plots import model_color
+
 RANGE_RINGS_KM = (20, 30, 40)
 UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
 UNKNOWN_COLOR = "#9e9e9e"
@@ -90,10 +99,6 @@ def truth_figure(source: ColumnDataSource, radius_km: int, x_range=None, height:
     fig.add_tools(HoverTool(tooltips=[("truth", "@label"), ("classes", "@classes"), ("vessels", "@vessels"),
                                       ("in the buffer", "@buffer"), ("window", "@window_id")]))
     return fig
-
-
-def model_color(index: int) -> str:
-    return Category10_10[index % len(Category10_10)]
 
 
 def confidence_figure(source: ColumnDataSource, model_labels: Sequence[str], x_range=None, height: int = 200):

@@ -15,10 +15,20 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from oceanwatch.db.models import (AISPosition, ClassMapping, MLModel, Prediction, ShipClass, Spectrogram, TruthLabel,
-                                  Vessel, VesselClassOverride, Window)
+from oceanwatch.db.models import (
+    AISPosition,
+    ClassMapping,
+    MLModel,
+    Prediction,
+    ShipClass,
+    Spectrogram,
+    TruthLabel,
+    Vessel,
+    VesselClassOverride,
+    Window,
+)
 from oceanwatch.messages import PackedArray
-from oceanwatch.truth import window_truths
+from oceanwatch.truth.labels import window_truths
 
 
 @dataclass(frozen=True)

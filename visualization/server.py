@@ -18,15 +18,15 @@ from bokeh.application.handlers.function import FunctionHandler
 from bokeh.server.server import Server
 from sqlalchemy.orm import sessionmaker
 
+from oceanwatch.access.live_grants import LIVE_PATH
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
-from oceanwatch.service import StopFlag
+from oceanwatch.runtime.service import StopFlag
 from visualization.access import GrantAuth
 from visualization.live import make_document
 
 log = logging.getLogger(__name__)
 
-LIVE_PATH = "/live"
 
 
 def url_prefix(settings: Settings) -> str:

@@ -282,7 +282,7 @@ def upgrade() -> None:
 
 def _seed_reference_data() -> None:
     """Default classes A-E and the mapping of every AIS ship-type code (editable afterwards)."""
-    from oceanwatch.shipclasses import reference_rows
+    from oceanwatch.truth.shipclasses import reference_rows
 
     classes, mappings = reference_rows()
     op.bulk_insert(sa.table("ship_classes", *(sa.column(c) for c in classes[0])), classes)

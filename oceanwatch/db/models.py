@@ -341,7 +341,7 @@ class ScoreDaily(Base):
 
     One row per (truth class, predicted class, confidence decile) with its count and summed
     confidence, so a year of metrics is a sum over a few thousand rows.  Triggers on
-    predictions, truth and human labels mark changed days in `score_dirty`; oceanwatch.scoring
+    predictions, truth and human labels mark changed days in `score_dirty`; oceanwatch.scoring.scores
     recomputes those days from the raw rows before it reads.
     """
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from oceanwatch.features import FeatureSpec
+from oceanwatch.audio.features import FeatureSpec
 
 TASKS = ("multi_class", "multi_label")
 UNCERTAINTY_METHODS = ("none", "mc_dropout")

@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import select
 
 from oceanwatch import jobs
-from oceanwatch.audit import record
+from oceanwatch.audio.features import check_computes
 from oceanwatch.checksums import sha256_file
-from oceanwatch.db import session_scope
 from oceanwatch.config import get_settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import MLModel
-from oceanwatch.features import check_computes
-from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
 from oceanwatch.registry import zipsafe
+from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
 from oceanwatch.registry.manifest import Manifest, ManifestError, parse_manifest
 
 MAX_PACKAGE_BYTES = 512 * 1024 * 1024

@@ -17,16 +17,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import get_settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel
-from oceanwatch.features import DEFAULT_SPEC
-from oceanwatch.logs import configure_logging
+from oceanwatch.geo import Site
 from oceanwatch.registry import store
-from oceanwatch.scenario import Scenario, Site
-from oceanwatch.shipclasses import DEFAULT_CLASSES
+from oceanwatch.runtime.logs import configure_logging
+from oceanwatch.sim.scenario import Scenario
 from oceanwatch.training.baseline import evaluate, train_baseline, write_package
 from oceanwatch.training.simdata import class_examples, merge_sets, scenario_examples
+from oceanwatch.truth.shipclasses import DEFAULT_CLASSES
 
 log = logging.getLogger("training")
 HELD_OUT_START = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)

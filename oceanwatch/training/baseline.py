@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from oceanwatch.features import FeatureSpec
+from oceanwatch.audio.features import FeatureSpec
 
 
 def build_baseline(spec: FeatureSpec, n_classes: int, dropout: float = 0.3, width: int = 16,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oceanwatch.acoustics import render_sources, sample_source, synthesize
-from oceanwatch.features import FeatureSpec, compute_batch
-from oceanwatch.labelling import split_by_radius
-from oceanwatch.scenario import Scenario, Site, distance_m
-from oceanwatch.shipclasses import BACKGROUND_CLASS, default_class
+from oceanwatch.audio.features import FeatureSpec, compute_batch
+from oceanwatch.geo import Site, distance_m
+from oceanwatch.sim.acoustics import render_sources, sample_source, synthesize
+from oceanwatch.sim.scenario import Scenario
+from oceanwatch.truth.labelling import split_by_radius
+from oceanwatch.truth.shipclasses import BACKGROUND_CLASS, default_class
 
 CHUNK = 64  # windows per feature batch: bounded memory, vectorised FFTs
 

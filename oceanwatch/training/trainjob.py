@@ -20,17 +20,16 @@ import numpy as np
 from sqlalchemy import text
 
 from oceanwatch import jobs
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import Job, MLModel
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
 from oceanwatch.registry.artifact import load_safely
 from oceanwatch.registry.manifest import parse_manifest
 from oceanwatch.training.baseline import evaluate, train_baseline, write_package
-from oceanwatch.truth import LABEL, LABEL_JOINS, LABEL_USABLE
+from oceanwatch.truth.labels import LABEL, LABEL_JOINS, LABEL_USABLE
 
-KIND = "train"
 SOURCES = ("ais", "human", "both")
 
 
@@ -45,7 +44,7 @@ def enqueue_training(url: str, params: dict[str, Any], user_id: int | None = Non
     for key in ("start", "end"):
         if params.get(key):
             dt.datetime.fromisoformat(params[key])
-    return jobs.enqueue(url, KIND, params, user_id)
+    return jobs.enqueue(url, jobs.JobKind.TRAIN, params, user_id)
 
 
 def labelled_set(url: str, spec: FeatureSpec, classes: list[str], radius_km: int, labels: str,

@@ -2,7 +2,7 @@
 
 Every edit is audited with its user in the same transaction, and says which vessels it can
 affect; the relabel job then re-derives classes only for truth rows holding those vessels,
-over all history or from a date the user chooses (`oceanwatch.truth.derive_classes`).
+over all history or from a date the user chooses (`oceanwatch.truth.labels.derive_classes`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from oceanwatch import jobs
-from oceanwatch.audit import record
 from oceanwatch.db import engine_for, session_scope
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import ClassMapping, ShipClass, Vessel, VesselClassOverride
-from oceanwatch.truth import affected_windows, derive_classes, preview_changes
-
-RELABEL = "relabel"
+from oceanwatch.truth.labels import affected_windows, derive_classes, preview_changes
 
 _REHEARSAL: contextvars.ContextVar[Connection | None] = contextvars.ContextVar("classmap_rehearsal", default=None)
 
@@ -173,7 +171,7 @@ def remove_class(url: str, code: str, user_id: int | None) -> Edit:
 
 def enqueue_relabel(url: str, edit: Edit, since: dt.datetime | None, user_id: int | None) -> int:
     """Queue the cascade after an edit: all history (since=None) or windows starting from `since`."""
-    return jobs.enqueue(url, RELABEL, {"mmsis": edit.mmsis, "since": since.isoformat() if since else None},
+    return jobs.enqueue(url, jobs.JobKind.RELABEL, {"mmsis": edit.mmsis, "since": since.isoformat() if since else None},
                         user_id)
 
 

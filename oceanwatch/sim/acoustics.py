@@ -30,8 +30,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from oceanwatch.scenario import KNOT_MPS, VESSEL_KINDS, Scenario, Site, VesselKind, distance_m
-from oceanwatch.shipclasses import BACKGROUND_CLASS, default_class
+from oceanwatch.geo import KNOT_MPS, Site, distance_m
+from oceanwatch.sim.scenario import VESSEL_KINDS, Scenario, VesselKind
+from oceanwatch.truth.shipclasses import BACKGROUND_CLASS, default_class
 
 FULL_SCALE_DB = 160.0
 """Pressure (dB re 1 µPa) of audio value 1.0: a -160 dB re 1 V/µPa sensor into a ±1 V converter."""

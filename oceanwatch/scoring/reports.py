@@ -26,18 +26,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from oceanwatch.truth import LABEL, LABEL_JOINS, LABEL_USABLE, label_joins
+from oceanwatch.scoring.measures import (
+    auroc_from_groups,
+    calibration_scores,
+    confusion_matrix,
+    multiclass_scores,
+    multilabel_scores,
+)
+from oceanwatch.scoring.rollup import ROLLUP_BINS, UNCERTAINTY_COLUMNS, refresh_rollup, utc_date
+from oceanwatch.truth.labels import LABEL, LABEL_JOINS, LABEL_USABLE
 
-ROLLUP_BINS = 10  # confidence deciles kept in score_daily
-UNCERTAINTY_BINS = 100  # bins per uncertainty measure kept in uncertainty_daily (AUROC to within 0.01)
-MAX_REFRESH_DAYS = 31  # days recomputed per statement
 MAX_SYNC_REFRESH_DAYS = 7  # more dirty days than this in a range: answer from the raw rows instead
-UNCERTAINTY_COLUMNS = {"entropy": "p.entropy", "epistemic": "p.epistemic", "aleatoric": "p.aleatoric",
-                       "one_minus_confidence": "1 - p.confidence"}
 
 
 @dataclass(frozen=True)
@@ -92,176 +94,6 @@ def _scored(scope: Scope, model_ids: Sequence[int], multi_label: bool) -> tuple[
             "where c.models_predicted = :n_others and c.model_id = any(:model_ids)"), params
 
 
-# ---------------------------------------------------------------- pure scoring of tallies
-
-def confusion_matrix(pairs: Sequence[tuple[str, str, int]], classes: Sequence[str]) -> np.ndarray:
-    """K x K counts (rows truth, columns prediction) from (truth, predicted, count) tallies."""
-    index = {c: i for i, c in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for truth, predicted, count in pairs:
-        if truth in index and predicted in index:
-            matrix[index[truth], index[predicted]] += count
-    return matrix
-
-
-def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall, F1 per class; 0 where undefined (as scikit-learn's zero_division=0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return precision, recall, f1
-
-
-def _summary(classes: Sequence[str], tp: np.ndarray, fp: np.ndarray, fn: np.ndarray,
-             support: np.ndarray, only_present: bool) -> dict[str, Any]:
-    """Per-class and macro/weighted averages.
-
-    Macro averages run over the classes seen in truth or prediction when `only_present`
-    (single-label scoring) and over every class otherwise (label sets), as scikit-learn does.
-    """
-    precision, recall, f1 = _prf(tp, fp, fn)
-    present = (support + fp) > 0 if only_present else np.ones(len(classes), dtype=bool)
-    weights = support / support.sum() if support.sum() else np.zeros_like(support, dtype=float)
-
-    def avg(values: np.ndarray) -> dict[str, float]:
-        return {"macro": float(values[present].mean()) if present.any() else 0.0,
-                "weighted": float((values * weights).sum())}
-
-    return {
-        "per_class": {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                          "support": int(support[i])} for i, c in enumerate(classes)},
-        "precision": avg(precision), "recall": avg(recall), "f1": avg(f1),
-    }
-
-
-def multiclass_scores(matrix: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, per-class and averaged precision/recall/F1, support, and the matrix itself."""
-    tp = np.diag(matrix).astype(float)
-    support = matrix.sum(axis=1).astype(float)
-    fp = matrix.sum(axis=0) - tp
-    fn = support - tp
-    total = int(matrix.sum())
-    return {"n": total, "accuracy": float(tp.sum() / total) if total else 0.0, "classes": list(classes),
-            "confusion": matrix.tolist(), **_summary(classes, tp, fp, fn, support, only_present=True)}
-
-
-def multilabel_scores(tallies: dict[str, tuple[int, int, int]], n: int, exact: int,
-                      classes: Sequence[str]) -> dict[str, Any]:
-    """Scores from per-class (tp, fp, fn) tallies over n label sets, `exact` of them predicted exactly."""
-    tp, fp, fn = (np.array([tallies.get(c, (0, 0, 0))[k] for c in classes], dtype=float) for k in range(3))
-    micro_p, micro_r, micro_f1 = _prf(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))
-    return {"n": n, "subset_accuracy": exact / n if n else 0.0, "classes": list(classes),
-            "micro": {"precision": float(micro_p[0]), "recall": float(micro_r[0]), "f1": float(micro_f1[0])},
-            **_summary(classes, tp, fp, fn, tp + fn, only_present=False)}
-
-
-def calibration_scores(bins: Sequence[tuple[int, int, float, int]], n_bins: int) -> dict[str, Any]:
-    """Reliability bins and expected calibration error from (bin, count, sum_confidence, correct) rows."""
-    total = sum(count for _, count, _, _ in bins)
-    table, ece = [], 0.0
-    for b, count, conf_sum, correct in sorted(bins):
-        confidence, accuracy = conf_sum / count, correct / count
-        ece += count / total * abs(accuracy - confidence)
-        table.append({"bin": b, "lower": (b - 1) / n_bins, "upper": b / n_bins, "count": count,
-                      "confidence": confidence, "accuracy": accuracy})
-    return {"n": total, "ece": ece if total else 0.0, "bins": table}
-
-
-def auroc_from_groups(groups: Sequence[tuple[float, int, int]]) -> float | None:
-    """AUROC of a score separating errors from correct predictions, from (value, errors, correct) tie groups.
-
-    Mann-Whitney with ties counted half: the probability that a random error scores above a
-    random correct prediction. None when either side is empty.
-    """
-    errors = sum(e for _, e, _ in groups)
-    correct = sum(c for _, _, c in groups)
-    if not errors or not correct:
-        return None
-    below, area = 0, 0.0
-    for _, e, c in sorted(groups):
-        area += e * (below + c / 2)
-        below += c
-    return area / (errors * correct)
-
-
-# ---------------------------------------------------------------- the daily rollup
-
-_REFRESH = f"""
-    insert into score_daily (model_id, radius_km, day, hydrophone_id, truth, predicted, conf_bin, n, conf_sum)
-    select p.model_id, r.radius_km, (w.start_time at time zone 'UTC')::date, w.hydrophone_id, ({LABEL})[1],
-           p.predicted[1], least(greatest(width_bucket(p.confidence, 0, 1, {ROLLUP_BINS}), 1), {ROLLUP_BINS}),
-           count(*), sum(p.confidence)
-    from windows w
-    cross join (select distinct t2.radius_km from truth_labels t2 join windows w2 on w2.id = t2.window_id
-                where w2.start_time >= :lo and w2.start_time < :hi) r
-    join predictions p on p.window_id = w.id
-    join models m on m.id = p.model_id and m.task = 'multi_class'
-    {label_joins("r.radius_km")}
-    where w.start_time >= :lo and w.start_time < :hi and {LABEL_USABLE} and cardinality({LABEL}) = 1
-    group by 1, 2, 3, 4, 5, 6, 7"""
-
-
-_MEASURES = ", ".join(f"('{name}', {column})" for name, column in UNCERTAINTY_COLUMNS.items())
-_REFRESH_UNCERTAINTY = f"""
-    insert into uncertainty_daily (model_id, radius_km, day, hydrophone_id, measure, bin, errors, correct)
-    select p.model_id, r.radius_km, (w.start_time at time zone 'UTC')::date, w.hydrophone_id, u.measure,
-           least(greatest(width_bucket(u.value, 0, 1, {UNCERTAINTY_BINS}), 1), {UNCERTAINTY_BINS}),
-           count(*) filter (where ({LABEL})[1] <> p.predicted[1]), count(*) filter (where ({LABEL})[1] = p.predicted[1])
-    from windows w
-    cross join (select distinct t2.radius_km from truth_labels t2 join windows w2 on w2.id = t2.window_id
-                where w2.start_time >= :lo and w2.start_time < :hi) r
-    join predictions p on p.window_id = w.id
-    join models m on m.id = p.model_id and m.task = 'multi_class'
-    cross join lateral (values {_MEASURES}) as u(measure, value)
-    {label_joins("r.radius_km")}
-    where w.start_time >= :lo and w.start_time < :hi and {LABEL_USABLE} and cardinality({LABEL}) = 1
-      and u.value is not null
-    group by 1, 2, 3, 4, 5, 6"""
-
-
-def _runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Sorted days as [first, last + 1) ranges of consecutive days, each at most MAX_REFRESH_DAYS long."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(days):
-        if runs and runs[-1][1] == day and (day - runs[-1][0]).days < MAX_REFRESH_DAYS:
-            runs[-1] = (runs[-1][0], day + dt.timedelta(days=1))
-        else:
-            runs.append((day, day + dt.timedelta(days=1)))
-    return runs
-
-
-def _utc_date(t: dt.datetime | None) -> dt.date | None:
-    return t.astimezone(dt.timezone.utc).date() if t is not None else None
-
-
-def _utc_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-
-
-def refresh_rollup(engine: Engine, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                   limit: int = 10_000) -> int:
-    """Recompute the dirty days (within [start, end) if given) from the raw rows; returns how many.
-
-    Runs in its own transaction. A day marked again while it is recomputed stays dirty
-    (its mark is newer than the one read here), so no change is ever lost.
-    """
-    with engine.begin() as conn:
-        conn.execute(text("set local work_mem = '256MB'"))
-        marks = conn.execute(text(
-            "select day, marked_at from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
-            "and (cast(:d1 as date) is null or day <= :d1) order by day limit :limit for update skip locked"),
-            {"d0": _utc_date(start), "d1": _utc_date(end), "limit": limit}).all()
-        for lo, hi in _runs([m.day for m in marks]):
-            for table, refresh in (("score_daily", _REFRESH), ("uncertainty_daily", _REFRESH_UNCERTAINTY)):
-                conn.execute(text(f"delete from {table} where day >= :lo and day < :hi"), {"lo": lo, "hi": hi})
-                conn.execute(text(refresh), {"lo": _utc_midnight(lo), "hi": _utc_midnight(hi)})
-        for m in marks:
-            conn.execute(text("delete from score_dirty where day = :day and marked_at <= :at"),
-                         {"day": m.day, "at": m.marked_at})
-    return len(marks)
-
-
 def _day_aligned(t: dt.datetime | None) -> bool:
     return t is None or t.astimezone(dt.timezone.utc).time() == dt.time(0)
 
@@ -280,7 +112,7 @@ def _rollup(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[st
         return None, list(models)
     dirty = conn.execute(text("select count(*) from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
                               "and (cast(:d1 as date) is null or day <= :d1)"),
-                         {"d0": _utc_date(scope.start), "d1": _utc_date(scope.end)}).scalar_one()
+                         {"d0": utc_date(scope.start), "d1": utc_date(scope.end)}).scalar_one()
     if dirty > MAX_SYNC_REFRESH_DAYS:  # e.g. just after a relabel of history: raw rows until the labeller catches up
         return None, list(models)
     if dirty:
@@ -289,10 +121,10 @@ def _rollup(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[st
     params: dict[str, Any] = {"model_ids": served, "radius": scope.radius_km}
     if scope.start is not None:
         clauses.append("day >= :d0")
-        params["d0"] = _utc_date(scope.start)
+        params["d0"] = utc_date(scope.start)
     if scope.end is not None:
         clauses.append("day < :d1")
-        params["d1"] = _utc_date(scope.end)
+        params["d1"] = utc_date(scope.end)
     if scope.hydrophone_id is not None:
         clauses.append("hydrophone_id = :hydrophone")
         params["hydrophone"] = scope.hydrophone_id

@@ -1,6 +1,6 @@
 """The storage and transport a run needs: external if configured, embedded otherwise.
 
-`python -m oceanwatch.stack run -- CMD...` brings the stack up (embedded Postgres and broker
+`python -m oceanwatch.runtime.stack run -- CMD...` brings the stack up (embedded Postgres and broker
 unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point elsewhere), migrates, runs CMD with
 those variables exported, then stops what it started.  `make test` uses it so the suite
 runs against real servers on a fresh machine.
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oceanwatch.config import Settings
-from oceanwatch.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from oceanwatch.kafka import ensure_topics
-from oceanwatch.supervisor import restart_delay
+from oceanwatch.runtime.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from oceanwatch.runtime.supervisor import restart_delay
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from oceanwatch.logs import configure_logging
+    from oceanwatch.runtime.logs import configure_logging
 
-    parser = argparse.ArgumentParser(prog="python -m oceanwatch.stack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m oceanwatch.runtime.stack", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="bring the stack up, run a command with it, bring it down")
     run.add_argument("--data-dir", help="override DATA_DIR for this run")

@@ -1,7 +1,7 @@
 """Service heartbeats: every running service instance says "alive" in Postgres, with its counters.
 
 `run_service` starts one for every service, so readiness per service and the in-process
-counters (see `oceanwatch.metrics.REGISTRY`) are visible to any process that can read the
+counters (see `oceanwatch.runtime.counters.REGISTRY`) are visible to any process that can read the
 database — the web app's `/metrics` in particular, whichever gunicorn worker answers.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import ServiceHeartbeat
+from oceanwatch.runtime.counters import REGISTRY, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ class Heartbeat(threading.Thread):
         self._failing = False
 
     def _beat(self, stopped: bool = False) -> None:
-        from oceanwatch.metrics import REGISTRY, snapshot
-
         try:
             beat(self.url, self.service, self.instance, self.started_at, snapshot(REGISTRY), stopped)
         except Exception as exc:  # the database being down must not stop the service; readiness shows it

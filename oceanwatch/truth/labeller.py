@@ -1,14 +1,12 @@
-"""The truth labeller service: labels windows as soon as their AIS has arrived, revises them on late AIS.
+"""The truth labeller's pass: label windows as soon as their AIS has arrived, revise them on late AIS.
 
-Each pass (every TRUTH_INTERVAL_S):
+A pass:
 1. windows without truth whose end is behind the newest AIS fix (or that waited TRUTH_MAX_WAIT_S
    because AIS is silent) get geometry and classes;
 2. labelled windows near fixes received since the last pass are recomputed, as long as those
    fixes are within TRUTH_REVISE_LAG_S of the newest one - a late report moves the truth, an
-   ancient one does not;
-3. queued relabel jobs (after a class-mapping edit) run;
-4. days whose labels or predictions changed are re-tallied for the metrics rollup.
-Run as `python -m ais_stream.labeller`.
+   ancient one does not.
+The service (`python -m ais_stream.truth_labeller`) runs passes in a loop.
 """
 
 from __future__ import annotations
@@ -19,15 +17,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from oceanwatch import jobs
-from oceanwatch.classmap import RELABEL, run_relabel
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
-from oceanwatch.scoring import MAX_REFRESH_DAYS, refresh_rollup
-from oceanwatch.service import StopFlag, run_service
-from oceanwatch.truth import TruthConfig, label_windows, windows_to_label, windows_touched_by
+from oceanwatch.truth.labels import TruthConfig, label_windows, windows_to_label, windows_touched_by
 
-log = logging.getLogger("ais_stream.labeller")
+log = logging.getLogger(__name__)
 RECEIVE_OVERLAP = dt.timedelta(seconds=5)  # rows committed slightly out of received_at order are not missed
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -68,21 +62,3 @@ class Labeller:
         if newest_receipt is not None:
             self.received_until = max(self.received_until, newest_receipt)
         return {"labelled": len(fresh), "revised": len(revised)}
-
-
-def main(settings: Settings, stop: StopFlag) -> None:
-    labeller = Labeller.from_settings(settings)
-    while not stop.is_set():
-        try:
-            counts = labeller.run_pass()
-            if counts["labelled"] or counts["revised"]:
-                log.info("truth pass", extra=counts)
-            jobs.run_next(labeller.url, {RELABEL: run_relabel})
-            refresh_rollup(engine_for(labeller.url), limit=MAX_REFRESH_DAYS)
-        except Exception:  # a database hiccup must not end the service; the next pass retries
-            log.exception("truth pass failed")
-        stop.wait(settings.truth_interval_s)
-
-
-if __name__ == "__main__":
-    run_service("truth_labeller", main)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bokeh.util.token import check_token_signature, generate_jwt_token, get_session_id, get_token_payload
 
 GRANT_HEADER = "Ow-Grant"
+LIVE_PATH = "/live"  # where the Bokeh server serves the live dashboard, and the web app embeds it from
 
 
 @dataclass(frozen=True)

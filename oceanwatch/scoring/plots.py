@@ -1,4 +1,4 @@
-"""Pure plot builders for the metrics page: scores from `oceanwatch.scoring` in, Bokeh figures out.
+"""Pure plot builders for the metrics page: scores from `oceanwatch.scoring.scores` in, Bokeh figures out.
 
 The metrics page is static (one request, one set of numbers), so these figures are embedded
 with `bokeh.embed.components` rather than served by the live Bokeh server.  Nothing here
@@ -20,13 +20,19 @@ from typing import Any
 import numpy as np
 from bokeh.core.property.vectorization import Field
 from bokeh.layouts import column
-from bokeh.models import (CDSView, ColumnDataSource, CustomJS, FactorRange, GroupFilter, HoverTool,
-                          LinearColorMapper, Select)
-from bokeh.palettes import Blues256
+from bokeh.models import (
+    CDSView,
+    ColumnDataSource,
+    CustomJS,
+    FactorRange,
+    GroupFilter,
+    HoverTool,
+    LinearColorMapper,
+    Select,
+)
+from bokeh.palettes import Blues256, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
-
-from visualization.plots import model_color
 
 TREND_METRICS = {"accuracy": "solid", "macro_f1": "dashed"}
 CONFUSION_COLUMNS = ("truth", "predicted", "count", "share", "label", "text_color", "line")
@@ -39,6 +45,10 @@ y_range.factors = [...classes].reverse()
 title.text = `Confusion: ${cb_obj.value}`
 """
 
+
+def model_color(index: int) -> str:
+    """The colour of the `index`-th model, the same on the live view and the score pages."""
+    return Category10_10[index % len(Category10_10)]
 
 def _columns(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in names}

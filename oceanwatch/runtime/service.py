@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from oceanwatch.config import Settings, get_settings
-from oceanwatch.logs import configure_logging
+from oceanwatch.runtime.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class StopFlag:
 def run_service(name: str, main: Callable[[Settings, StopFlag], None] | None) -> None:
     """Run `main` until it returns or a stop signal arrives, with a heartbeat in Postgres meanwhile.
 
-    The heartbeat (`oceanwatch.heartbeat`) is what `/metrics` reports readiness per service from,
-    and how counters in `oceanwatch.metrics.REGISTRY` reach it from this process.
+    The heartbeat (`oceanwatch.runtime.heartbeat`) is what `/metrics` reports readiness per service from,
+    and how counters in `oceanwatch.runtime.counters.REGISTRY` reach it from this process.
 
     A service whose issue is not built yet passes `main=None`: it starts, says so, and idles
     until stopped, so the supervisor and deployment files already treat it as a real service.
@@ -49,8 +49,8 @@ def run_service(name: str, main: Callable[[Settings, StopFlag], None] | None) ->
     configure_logging(name, settings.log_level, settings.log_format)
     stop = StopFlag().install()
     heartbeat = None
-    if settings.database_url:  # readiness and counters for /metrics (see oceanwatch.heartbeat)
-        from oceanwatch.heartbeat import Heartbeat
+    if settings.database_url:  # readiness and counters for /metrics (see oceanwatch.runtime.heartbeat)
+        from oceanwatch.runtime.heartbeat import Heartbeat
 
         heartbeat = Heartbeat(settings.database_url, name, settings.heartbeat_interval_s)
         heartbeat.start()

@@ -29,8 +29,9 @@ from pyais.encode import ais_to_nmea_0183, data_to_payload
 from pyais.messages import TagBlock
 
 from oceanwatch.config import get_settings
-from oceanwatch.scenario import Scenario, SimVessel, Site
-from oceanwatch.simclock import SimClock
+from oceanwatch.geo import Site
+from oceanwatch.sim.clock import SimClock
+from oceanwatch.sim.scenario import Scenario, SimVessel
 
 STATIC_INTERVAL_S = 360
 CLASS_B_INTERVAL_S = 30
@@ -199,12 +200,12 @@ def live_sentences(sim: NmeaSimulator, clock: SimClock, should_stop: Callable[[]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m oceanwatch.nmea_sim`: write a period of traffic as an NMEA log, or send it live over UDP.
+    """`python -m oceanwatch.sim.nmea`: write a period of traffic as an NMEA log, or send it live over UDP.
 
     The world is the configured one (SCENARIO_SEED, SCENARIO_VESSELS_PER_HOUR, HYDROPHONE_*), so a
     log written here and the ais_stream simulator source describe the same ships.
     """
-    parser = argparse.ArgumentParser(prog="python -m oceanwatch.nmea_sim", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m oceanwatch.sim.nmea", description=main.__doc__)
     parser.add_argument("--start", help="ISO time the log starts (UTC if no zone); default: the last --minutes")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the log")
     parser.add_argument("--out", help="log file (default: standard output)")

@@ -11,11 +11,11 @@ import numpy as np
 from kafka import KafkaProducer
 from sqlalchemy.dialects.postgresql import insert
 
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Hydrophone, Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.messages import PackedArray, WindowMessage, to_epoch_ms
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)

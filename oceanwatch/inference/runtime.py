@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from oceanwatch.inference.uncertainty import Uncertainty, summarize
 from oceanwatch.registry.artifact import STOCHASTIC_LAYERS, all_layers, load_safely
 from oceanwatch.registry.manifest import Manifest
-from oceanwatch.uncertainty import Uncertainty, summarize
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from oceanwatch.audit import record
+from oceanwatch.db.audit import record
 from oceanwatch.db.models import ApiToken, User
 
 ROLES = ("viewer", "operator", "admin")

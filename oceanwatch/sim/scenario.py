@@ -18,21 +18,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from pyproj import Geod
 
-GEOD = Geod(ellps="WGS84")
-KNOT_MPS = 1852.0 / 3600.0
+from oceanwatch.geo import GEOD, KNOT_MPS, Site
+
 BLOCK_S = 3600
 MAX_TRANSIT_S = 4 * 3600
-
-
-@dataclass(frozen=True)
-class Site:
-    """A hydrophone position."""
-
-    id: str
-    latitude: float
-    longitude: float
 
 
 DEFAULT_SITE = Site("MARS", 36.7125, -122.1875)
@@ -143,15 +133,6 @@ class SimVessel:
         lat, lon = self.track(np.array([t]))
         return VesselState(t, float(lat[0]), float(lon[0]), self.speed_knots, self.course_deg,
                            float(round(self.course_deg) % 360), self.nav_status)
-
-
-def distance_m(site: Site, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Geodesic distance (WGS84) from a site to each point, in metres."""
-    lats = np.asarray(lats, dtype=float)
-    lons = np.asarray(lons, dtype=float)
-    _, _, dist = GEOD.inv(np.full(lats.size, site.longitude), np.full(lats.size, site.latitude),
-                          lons.ravel(), lats.ravel())
-    return np.asarray(dist).reshape(lats.shape)
 
 
 class Scenario:

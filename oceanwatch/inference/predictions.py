@@ -16,9 +16,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Prediction, Window
-from oceanwatch.registry.runtime import LoadedModel
-from oceanwatch.uncertainty import Uncertainty
-
+from oceanwatch.inference.runtime import LoadedModel
+from oceanwatch.inference.uncertainty import Uncertainty
 
 
 def lacks_prediction(model_id: int) -> ColumnElement[bool]:

@@ -7,14 +7,14 @@ import os
 import secrets
 import sys
 
-from oceanwatch.accounts import ensure_admin
+from oceanwatch.access.accounts import ensure_admin
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.embedded import wait_for_port
-from oceanwatch.logs import configure_logging
-from oceanwatch.stack import up
-from oceanwatch.supervisor import ServiceSpec, Supervisor
+from oceanwatch.runtime.embedded import wait_for_port
+from oceanwatch.runtime.logs import configure_logging
+from oceanwatch.runtime.stack import up
+from oceanwatch.runtime.supervisor import ServiceSpec, Supervisor
 
 log = logging.getLogger("demo")
 
@@ -33,7 +33,7 @@ def service_specs(settings: Settings, python: str = sys.executable) -> list[Serv
     """Every service of the platform, as the supervisor runs them (compose runs the same modules)."""
     web = [python, "-m", "gunicorn", "--bind", f"{settings.web_host}:{settings.web_port}", "--workers", "2",
            *GUNICORN_WORKER_ARGS, "--preload", "app:create_app()"]
-    modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.labeller", "ingest", "scripts.backup"]
+    modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.truth_labeller", "ingest", "scripts.backup"]
     train = ServiceSpec("train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"],
                         oneshot=True)
     return [ServiceSpec("web", web), train] + [ServiceSpec(m.split(".")[-1], [python, "-m", m]) for m in modules]

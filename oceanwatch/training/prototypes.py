@@ -36,11 +36,11 @@ from sqlalchemy import select, text, update
 
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import MLModel
+from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
 from oceanwatch.registry.artifact import load_safely
 from oceanwatch.registry.manifest import Manifest, parse_manifest
-from oceanwatch.registry.runtime import LoadedModel
 
 UNKNOWN = "unknown"
 SCALE = 10.0  # logit of a window on its class's centroid; 0 at the radius, negative beyond

@@ -5,7 +5,7 @@ Two sources, because the web app (several gunicorn workers) is not where the wor
   stored, jobs and their durations, backups (last success time), service readiness from
   heartbeats, and consumer-group lag from the broker;
 - counters that only exist inside a service process (AIS rejects by reason, ...): services
-  increment them in `REGISTRY` here, their heartbeat (`oceanwatch.heartbeat`) copies a
+  increment them in `oceanwatch.runtime.counters`, their heartbeat (`oceanwatch.runtime.heartbeat`) copies a
   snapshot into Postgres, and the scrape sums the snapshots of every instance.
 `render()` is what `/metrics` returns.
 """
@@ -18,43 +18,15 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from sqlalchemy import text
 
 from oceanwatch.db import engine_for
-from oceanwatch.heartbeat import service_states
+from oceanwatch.runtime.counters import REGISTRY, Snapshot, merge_snapshots, snapshot
+from oceanwatch.runtime.heartbeat import service_states
 
 log = logging.getLogger(__name__)
-
-# In-process counters; a service increments them, its heartbeat publishes them.
-REGISTRY = CollectorRegistry(auto_describe=True)
-AIS_REJECTS = Counter("oceanwatch_ais_rejects", "AIS messages rejected, by reason.", ["reason"], registry=REGISTRY)
-
-Snapshot = dict[str, dict[str, Any]]
-
-
-def snapshot(registry: CollectorRegistry = REGISTRY) -> Snapshot:
-    """The counters of a registry as JSON-able data: {family: {"help", "samples": [[labels, value]]}}."""
-    out: Snapshot = {}
-    for family in registry.collect():
-        if family.type != "counter":
-            continue
-        samples = [[dict(s.labels), s.value] for s in family.samples if s.name.endswith("_total")]
-        out[family.name] = {"help": family.documentation, "samples": samples}
-    return out
-
-
-def merge_snapshots(snapshots: Iterable[Snapshot]) -> dict[str, tuple[str, dict[tuple[tuple[str, str], ...], float]]]:
-    """Sum the same counter (same labels) across instances: {family: (help, {sorted label pairs: total})}."""
-    merged: dict[str, tuple[str, dict[tuple[tuple[str, str], ...], float]]] = {}
-    for snap in snapshots:
-        for name, family in (snap or {}).items():
-            help_text, totals = merged.setdefault(name, (family.get("help", ""), {}))
-            for labels, value in family.get("samples", []):
-                key = tuple(sorted(labels.items()))
-                totals[key] = totals.get(key, 0.0) + float(value)
-    return merged
 
 
 def _process_counters(snapshots: Iterable[Snapshot]) -> Iterator[Metric]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oceanwatch.scenario import GEOD, KNOT_MPS, Site
+from oceanwatch.geo import GEOD, KNOT_MPS, Site
 
 METRES_PER_DEG_LAT = 111_320.0
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from oceanwatch.features import window_hop_seconds
+from oceanwatch.audio.features import window_hop_seconds
 
 if TYPE_CHECKING:
     import soundfile

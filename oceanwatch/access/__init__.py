@@ -1,0 +1,1 @@
+"""Who may do what: accounts, roles, API tokens and the live-dashboard grants."""

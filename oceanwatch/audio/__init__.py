@@ -1,0 +1,1 @@
+"""Audio as the platform handles it: feature specs and spectrograms, clips, uploaded recordings."""

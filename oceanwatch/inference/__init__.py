@@ -1,0 +1,1 @@
+"""Running registered models: loading, uncertainty, and the prediction rows they produce."""

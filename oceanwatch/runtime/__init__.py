@@ -1,0 +1,1 @@
+"""Running the platform: the embedded stack, the supervisor, service scaffolding, health and Prometheus."""
