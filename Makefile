@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test files run on this many workers (one file stays on one worker: module fixtures such as the fault
+# suite's demo are set up once); most tests wait on servers more than they compute.
+TEST_WORKERS ?= 2
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,11 @@ demo: venv
 ## test: a throwaway embedded stack on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then pytest.
 test: venv
 	$(BIN)/python -m oceanwatch.runtime.stack run --data-dir .data/test --fresh --free-ports -- \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+## test-fast: the unit tests only (no servers, no browser, no fault suite): seconds, not minutes.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not integration and not browser and not fault" $(PYTEST_ARGS)
 
 ## bench: every benchmark in benchmarks/, each printing JSON.
 bench: venv
