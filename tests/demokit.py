@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,7 +79,7 @@ class Demo:
 
     def stop(self, timeout_s: float = 60) -> int:
         if self.process.poll() is None:
-            self.process.send_signal(2)  # SIGINT, as Ctrl-C
+            self.process.send_signal(signal.SIGINT)  # as Ctrl-C
         try:
             return self.process.wait(timeout=timeout_s)
         finally:
