@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # once in three such runs against the one embedded broker, so one process (0) stays the default.
 TEST_WORKERS ?= 0
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo lint test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,17 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/python -m oceanwatch.runtime.demo
 
+## lint: ruff (pyproject.toml says which rules), before any test runs.
+lint: venv
+	$(BIN)/ruff check .
+
 ## test: a throwaway embedded stack on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then pytest.
-test: venv
+test: lint
 	$(BIN)/python -m oceanwatch.runtime.stack run --data-dir .data/test --fresh --free-ports -- \
 		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## test-fast: the unit tests only (no servers, no browser, no fault suite): seconds, not minutes.
-test-fast: venv
+test-fast: lint
 	$(BIN)/python -m pytest -m "not integration and not browser and not fault" $(PYTEST_ARGS)
 
 ## bench: every benchmark in benchmarks/, each printing JSON.

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.auth import current_user_id, requires_role
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import Backup, Job
+from oceanwatch.db.models import Backup, Job, JobStatus
 from oceanwatch.jobs import JobKind, enqueue_once
 
 bp = Blueprint("backups_admin", __name__, url_prefix="/admin/backups")
@@ -30,7 +30,7 @@ def _database_url() -> str:
 def index():
     with session_scope(_database_url()) as session:
         backups = session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
-        pending = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_(("queued", "running")))
+        pending = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
                                   .order_by(Job.id)).all()
     return render_template("admin_backups.html", backups=backups, pending=pending)
 

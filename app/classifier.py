@@ -22,7 +22,7 @@ from app.extensions import db
 from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec, compute, compute_batch
 from oceanwatch.audio.uploads import Clip, ClipError, ClipWindows, read_clip, require_real_audio, split_windows
 from oceanwatch.db.audit import record
-from oceanwatch.db.models import MLModel, Upload
+from oceanwatch.db.models import MLModel, ModelStatus, Upload
 from oceanwatch.inference.loading import ModelCache
 from oceanwatch.inference.predictions import prediction_rows
 from oceanwatch.inference.uncertainty import summarize
@@ -62,11 +62,11 @@ def choose_models(model_id: int | None, name: str | None) -> list[MLModel]:
         return [row]
     if name:
         row = db.session.scalars(select(MLModel).where(MLModel.name == name)
-                                 .order_by((MLModel.status == "active").desc(), MLModel.id.desc()).limit(1)).first()
+                                 .order_by((MLModel.status == ModelStatus.ACTIVE).desc(), MLModel.id.desc()).limit(1)).first()
         if row is None:
             raise ModelChoiceError(f"no model named {name!r}", 404)
         return [row]
-    rows = list(db.session.scalars(select(MLModel).where(MLModel.status == "active", MLModel.healthy.is_(True))
+    rows = list(db.session.scalars(select(MLModel).where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True))
                                    .order_by(MLModel.id)))
     if not rows:
         raise ModelChoiceError("no model is active; deploy one or name one with model_id", 409)

@@ -11,6 +11,7 @@ from flask import Blueprint, render_template, request
 from app import bokeh_assets, metrics_actions
 from app.auth import requires_role
 from app.security_headers import BOKEH_CUSTOM_JS, bokeh_embed
+from oceanwatch.db.models import ModelStatus
 from oceanwatch.scoring.plots import confusion_figure, reliability_figure, trend_figure
 
 bp = Blueprint("metrics", __name__, url_prefix="/scores")
@@ -18,7 +19,7 @@ bp = Blueprint("metrics", __name__, url_prefix="/scores")
 
 def _default_model_ids(models: list[Any]) -> list[str]:
     """Active models first; else the newest model."""
-    active = [str(m.id) for m in models if m.status == "active"]
+    active = [str(m.id) for m in models if m.status == ModelStatus.ACTIVE]
     return active or ([str(max(m.id for m in models))] if models else [])
 
 

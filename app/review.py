@@ -17,9 +17,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from oceanwatch.db.audit import record
+from oceanwatch.db.clauses import time_range
 from oceanwatch.db.models import (
     HumanLabel,
     MLModel,
+    ModelStatus,
     Prediction,
     PredictionFeedback,
     ShipClass,
@@ -80,13 +82,11 @@ def _filters(q: QueueQuery) -> tuple[str, dict[str, Any]]:
         clauses.append("p.model_id = :model_id")
         params["model_id"] = q.model_id
     else:
-        clauses.append("p.model_id in (select id from models where status = 'active')")
-    if q.start is not None:
-        clauses.append("w.start_time >= :start")
-        params["start"] = q.start
-    if q.end is not None:
-        clauses.append("w.start_time < :end")
-        params["end"] = q.end
+        clauses.append("p.model_id in (select id from models where status = :active_status)")
+        params["active_status"] = ModelStatus.ACTIVE.value
+    in_range, range_params = time_range("w.start_time", q.start, q.end)
+    clauses += in_range
+    params |= range_params
     return " and ".join(clauses), params
 
 

@@ -30,7 +30,7 @@ from ingest.assembler import AudioWindow
 from oceanwatch.audio.clips import clip_relpath
 from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec, compute_batch
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Spectrogram, Window
+from oceanwatch.db.models import MLModel, ModelStatus, Spectrogram, Window
 from oceanwatch.kafka import Publisher
 from oceanwatch.messages import PackedArray, WindowMessage
 from oceanwatch.registry.store import mark_unhealthy
@@ -52,7 +52,7 @@ def active_feature_specs(url: str) -> tuple[list[DeployedSpec], dict[int, str]]:
     and the healthy active models whose stored spec is not a valid spec at all, with the reason."""
     with session_scope(url) as session:
         rows = session.execute(select(MLModel.id, MLModel.healthy, MLModel.feature_spec)
-                               .where(MLModel.status == "active").order_by(MLModel.id)).all()
+                               .where(MLModel.status == ModelStatus.ACTIVE).order_by(MLModel.id)).all()
     specs: dict[str, DeployedSpec] = {}
     invalid: dict[int, str] = {}
     for model_id, healthy, data in rows:

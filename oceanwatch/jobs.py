@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.audit import record
-from oceanwatch.db.models import Job
+from oceanwatch.db.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def enqueue(url: str, kind: str, params: dict[str, Any], user_id: int | None = N
 
 def add(session: Session, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
     """Queue a job in the caller's transaction, so it exists exactly if the change that asks for it commits."""
-    job = Job(kind=kind, params=params, status="queued", created_by=user_id)
+    job = Job(kind=kind, params=params, status=JobStatus.QUEUED, created_by=user_id)
     session.add(job)
     session.flush()
     record(session, user_id, "job.enqueue", "job", job.id, kind=kind, params=params)
@@ -68,18 +68,18 @@ def add_backfill(session: Session, model_id: int, start: dt.datetime, end: dt.da
 def enqueue_once(url: str, kind: JobKind, user_id: int | None = None) -> int:
     """Queue a job that takes no parameters unless one of its kind is queued already (a second click reuses it)."""
     with session_scope(url) as session:
-        queued = session.scalar(select(Job.id).where(Job.kind == kind, Job.status == "queued").limit(1))
+        queued = session.scalar(select(Job.id).where(Job.kind == kind, Job.status == JobStatus.QUEUED).limit(1))
     return queued if queued is not None else enqueue(url, kind, {}, user_id)
 
 
 def claim(url: str, kinds: tuple[str, ...]) -> Job | None:
     """Take the oldest queued job of these kinds, or None; the job is `running` when returned."""
     with session_scope(url) as session:
-        job = session.scalar(select(Job).where(Job.status == "queued", Job.kind.in_(kinds))
+        job = session.scalar(select(Job).where(Job.status == JobStatus.QUEUED, Job.kind.in_(kinds))
                              .order_by(Job.id).limit(1).with_for_update(skip_locked=True))
         if job is None:
             return None
-        job.status, job.started_at, job.heartbeat_at = "running", _now(), _now()
+        job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, _now(), _now()
         return job
 
 
@@ -98,18 +98,18 @@ def finish(url: str, job_id: int, status: str, message: str = "", result: dict[s
     with session_scope(url) as session:
         session.execute(update(Job).where(Job.id == job_id).values(
             status=status, message=message[:4000], result=result, finished_at=_now(),
-            progress=1.0 if status == "succeeded" else Job.progress))
+            progress=1.0 if status == JobStatus.SUCCEEDED else Job.progress))
 
 
 def request_cancel(url: str, job_id: int, user_id: int | None = None) -> bool:
     """Ask a job to stop; a queued job is cancelled at once, a running one at its next progress report."""
     with session_scope(url) as session:
         job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status not in ("queued", "running"):
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return False
         job.cancel_requested = True
-        if job.status == "queued":
-            job.status, job.finished_at = "cancelled", _now()
+        if job.status == JobStatus.QUEUED:
+            job.status, job.finished_at = JobStatus.CANCELLED, _now()
         record(session, user_id, "job.cancel", "job", job_id)
         return True
 
@@ -122,10 +122,10 @@ def run_next(url: str, runners: Mapping[str, Runner]) -> int | None:
     try:
         result = runners[job.kind](url, job.id, job.params)
     except JobCancelled:
-        finish(url, job.id, "cancelled", "cancelled on request")
+        finish(url, job.id, JobStatus.CANCELLED, "cancelled on request")
     except Exception as exc:
         log.exception("%s job %d failed", job.kind, job.id)
-        finish(url, job.id, "failed", f"{type(exc).__name__}: {exc}")
+        finish(url, job.id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
     else:
-        finish(url, job.id, "succeeded", str(result.pop("message", "")), result)
+        finish(url, job.id, JobStatus.SUCCEEDED, str(result.pop("message", "")), result)
     return job.id

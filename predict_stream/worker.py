@@ -25,7 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import and_, func, or_, select, tuple_
 
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Prediction, Spectrogram, Window
+from oceanwatch.db.models import MLModel, ModelStatus, Prediction, Spectrogram, Window
 from oceanwatch.inference.loading import ModelCache
 from oceanwatch.inference.predictions import (
     lacks_prediction,
@@ -54,7 +54,7 @@ class ModelPool:
         """Load newly active models, drop deactivated or unhealthy ones; returns the active set."""
         with session_scope(self.url) as session:
             rows = session.execute(select(MLModel.id, MLModel.manifest, MLModel.artifact_path, MLModel.sha256)
-                                   .where(MLModel.status == "active", MLModel.healthy.is_(True))
+                                   .where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True))
                                    .order_by(MLModel.id)).all()
         for model_id in self._cache.retain(row.id for row in rows):
             log.info("unloading model %d", model_id)

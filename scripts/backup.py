@@ -40,7 +40,7 @@ from oceanwatch import jobs
 from oceanwatch.checksums import sha256_file
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import Backup
+from oceanwatch.db.models import Backup, BackupStatus
 from oceanwatch.runtime.logs import configure_logging
 from oceanwatch.runtime.service import StopFlag, run_service
 from scripts.pgtools import PgTools, find_tools, libpq_args, stderr_tail
@@ -231,7 +231,7 @@ def run_backup(settings: Settings, kind: str = "scheduled",
     url = settings.require_database_url()
     started = _utcnow()
     with session_scope(url) as session:
-        row = Backup(kind=kind, status="running", attempts=0, verified=False, started_at=started)
+        row = Backup(kind=kind, status=BackupStatus.RUNNING, attempts=0, verified=False, started_at=started)
         session.add(row)
         session.flush()
         backup_id = row.id
@@ -252,18 +252,18 @@ def run_backup(settings: Settings, kind: str = "scheduled",
                 wait(settings.backup_retry_delay_s * 2 ** (attempt - 1))
             continue
         seconds = round(time.monotonic() - clock, 3)
-        _record(url, backup_id, status="succeeded", path=str(dump), size_bytes=manifest["dump"]["size_bytes"],
+        _record(url, backup_id, status=BackupStatus.SUCCEEDED, path=str(dump), size_bytes=manifest["dump"]["size_bytes"],
                 sha256=manifest["dump"]["sha256"], verified=True, error=None, finished_at=_utcnow())
         log.info("backup %d succeeded: %s", backup_id, dump,
                  extra={"event": "backup.succeeded", "backup_id": backup_id, "path": str(dump),
                         "size_bytes": manifest["dump"]["size_bytes"], "sha256": manifest["dump"]["sha256"],
                         "tables": len(manifest["row_counts"]), "rows": sum(manifest["row_counts"].values()),
                         "seconds": seconds, "attempts": attempt})
-        return Outcome(backup_id, "succeeded", dump, attempts=attempt, pruned=prune(settings))
-    _record(url, backup_id, status="failed", error=error, finished_at=_utcnow())
+        return Outcome(backup_id, BackupStatus.SUCCEEDED, dump, attempts=attempt, pruned=prune(settings))
+    _record(url, backup_id, status=BackupStatus.FAILED, error=error, finished_at=_utcnow())
     log.error("backup %d failed after %d attempt(s): %s", backup_id, attempts, error,
               extra={"event": "backup.failed", "backup_id": backup_id, "attempts": attempts, "error": error})
-    return Outcome(backup_id, "failed", error=error, attempts=attempts)
+    return Outcome(backup_id, BackupStatus.FAILED, error=error, attempts=attempts)
 
 
 def run_next_job(settings: Settings, wait: Callable[[float], object] = time.sleep) -> int | None:
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("backup could not start: %s", exc, extra={"event": "backup.failed", "error": str(exc)})
         return 1
     print(json.dumps(outcome.as_dict()), flush=True)
-    return 0 if outcome.status == "succeeded" else 1
+    return 0 if outcome.status == BackupStatus.SUCCEEDED else 1
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from oceanwatch.checksums import sha256_file
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import Backup
+from oceanwatch.db.models import Backup, BackupStatus
 from oceanwatch.runtime.logs import configure_logging
 from scripts.backup import count_rows
 from scripts.pgtools import find_tools, libpq_args, stderr_tail
@@ -72,7 +72,7 @@ def resolve(backup: str, settings: Settings) -> tuple[Path, str | None]:
             row = session.get(Backup, int(backup))
         if row is None:
             raise RestoreRefused(f"no backup with id {backup}")
-        if row.status != "succeeded" or not row.path:
+        if row.status != BackupStatus.SUCCEEDED or not row.path:
             raise RestoreRefused(f"backup {backup} is {row.status}, not a restorable backup")
         return Path(row.path), row.sha256
     return Path(backup), None

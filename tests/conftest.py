@@ -23,6 +23,9 @@ from oceanwatch.kafka import ensure_topics
 from oceanwatch.testing.scratch import create_database, drop_database
 from oceanwatch.truth.shipclasses import reference_rows
 
+# Fixtures several test modules share, as plugins rather than imported across modules.
+pytest_plugins = ["tests.aisapikit", "tests.brokerkit", "tests.ingestkit"]
+
 
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:

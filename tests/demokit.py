@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
@@ -21,17 +19,6 @@ T = TypeVar("T")
 # A fast world and a tiny baseline, so the whole pipeline shows within a few minutes.
 FAST_DEMO = {"SIMULATOR_SPEED": "30", "BASELINE_PER_CLASS": "6", "BASELINE_EPOCHS": "1", "BASELINE_EVAL_HOURS": "1",
              "BASELINE_SCENARIO_HOURS": "0.5", "LOG_FORMAT": "text"}
-
-
-def wait_for(predicate: Callable[[], T], timeout_s: float, poll_s: float = 0.2) -> T | None:
-    """The first truthy value of `predicate()` within `timeout_s`, else None."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll_s)
-    return None
 
 
 @dataclass

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -25,16 +24,10 @@ from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Vessel
 from oceanwatch.geo import GEOD
 from oceanwatch.runtime.service import StopFlag
-from tests.test_ais_sources import _Api, api  # noqa: F401 (the fixture)
+from oceanwatch.testing.waiting import wait_for
+from tests.aisapikit import AisApi
 
 UTC = dt.timezone.utc
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def stored_positions(url: str) -> list[AISPosition]:
@@ -53,7 +46,7 @@ def start_pipeline(settings: Settings, source, name: str) -> tuple[AisPipeline, 
 
 
 # -- HTTP records whose `timestamp` is AIS's UTC second (issue 13, item 11) ---------------------------
-# (the local API is test_ais_sources' `_Api`: it answers its queued answers, then empty lists)
+# (the local API is tests/aisapikit's `AisApi`: it answers its queued answers, then empty lists)
 
 def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings, api) -> None:
     polled = time.time()
@@ -66,10 +59,10 @@ def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings,
         {"mmsi": 366000014, "latitude": 36.73, "longitude": -122.23, "timestamp": "1995-06-01T00:00:00Z"},
         {"mmsi": 366000015, "latitude": 36.74, "longitude": -122.24, "time": polled + 86400},
     ]
-    _Api.answers = [(200, {}, records)]
+    AisApi.answers = [(200, {}, records)]
     pipeline, stop, thread = start_pipeline(settings, HttpSource(api, StopFlag(), interval_s=0.05), "http")
     try:
-        wait_until(lambda: pipeline.totals["items"] >= 5 and pipeline.totals["stored"] >= 3, "the records")
+        assert wait_for(lambda: pipeline.totals["items"] >= 5 and pipeline.totals["stored"] >= 3, 30, poll_s=0.05), "the records"
     finally:
         stop.set()
         thread.join(10)
@@ -185,11 +178,11 @@ def test_aisstream_messages_reach_postgres_through_errors_and_a_server_restart(s
     replacement = AisStreamStandIn([AFTER_RESTART])
     pipeline, stop, thread = start_pipeline(settings, source, "aisstream")
     try:
-        wait_until(lambda: pipeline.totals["items"] >= len(FIRST), "the first connection's messages")
+        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST), 30, poll_s=0.05), "the first connection's messages"
         stand_in.kill()  # mid-stream: the client's connection drops, then reconnects are refused
         time.sleep(1.5)
         replacement.start(port)
-        wait_until(lambda: pipeline.totals["items"] >= len(FIRST) + len(AFTER_RESTART), "the restarted server")
+        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST) + len(AFTER_RESTART), 30, poll_s=0.05), "the restarted server"
     finally:
         stop.set()
         thread.join(10)

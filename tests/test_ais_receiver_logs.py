@@ -28,6 +28,7 @@ from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.nmea import NmeaSimulator
 from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.waiting import wait_for
 from tests.test_ais_decode import position as one_position
 
 T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
@@ -167,11 +168,11 @@ def test_lines_a_followed_log_gains_are_dated_by_arrival_not_by_its_clock(tmp_pa
     reader = threading.Thread(target=lambda: items.extend(FileSource(path, stop, follow=True, poll_s=0.05)),
                               daemon=True)
     reader.start()
-    wait_until(lambda: len(items) == 1)
+    assert wait_for(lambda: len(items) == 1, 10, poll_s=0.02)
     time.sleep(1.0)  # the reader reaches the end of the backlog
     with path.open("a") as out:
         out.write(position(second=40) + "\n")
-    wait_until(lambda: len(items) == 2)
+    assert wait_for(lambda: len(items) == 2, 10, poll_s=0.02)
     stop.set()
     reader.join(5)
     (backlog, anchor), (live, arrived) = items
@@ -182,13 +183,6 @@ def test_lines_a_followed_log_gains_are_dated_by_arrival_not_by_its_clock(tmp_pa
     [new] = d.feed(live, arrived)
     assert old.time == T + 4, "the backlog keeps the log's clock"
     assert new.time == report_time(arrived, 40), "a live line is dated by its arrival and its own second"
-
-
-def wait_until(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def untimestamped_log(path: Path) -> list:

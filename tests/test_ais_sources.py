@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,7 @@ from ais_stream.sources import (
     split_lines,
 )
 from oceanwatch.runtime.service import StopFlag
+from tests.aisapikit import AisApi
 
 LINES = [b"!AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,0*2A", b"!AIVDM,1,1,,B,B52Er4P0<UlHM059Uh0000040000,0*06"]
 
@@ -157,40 +155,9 @@ def test_file_follow_sees_appends_partial_writes_and_rotation(tmp_path: Path) ->
     assert got == [LINES[0], LINES[1], LINES[0]]
 
 
-class _Api(BaseHTTPRequestHandler):
-    """A tiny AIS API: the first request is rate-limited, then records; it remembers what it saw."""
-
-    seen: list[tuple[float, dict[str, str]]] = []
-    answers: list[tuple[int, dict[str, str], object]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        type(self).seen.append((time.monotonic(), dict(self.headers)))
-        status, headers, body = type(self).answers.pop(0) if type(self).answers else (200, {}, [])
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def api() -> Iterator[str]:
-    _Api.seen, _Api.answers = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/vessels"
-    server.shutdown()
-    server.server_close()
-
-
 def test_http_poller_sends_the_key_honours_429_retry_after_and_yields_records(api: str) -> None:
     record = {"MMSI": 366000001, "LATITUDE": 36.8, "LONGITUDE": -122.3}
-    _Api.answers = [
+    AisApi.answers = [
         (429, {"Retry-After": "1"}, {"error": "slow down"}),
         (500, {}, {"error": "oops"}),
         (200, {"ETag": '"v1"'}, [{"ERROR": False}, [record, {"nmea": LINES[0].decode()}]]),
@@ -199,7 +166,7 @@ def test_http_poller_sends_the_key_honours_429_retry_after_and_yields_records(ap
     source = HttpSource(api, stop, interval_s=0.05, api_key="s3cret", backoff=Backoff(0.2, 1.0))
     items = take(source, 2, stop)
     assert [payload for payload, _ in items] == [record, {"nmea": LINES[0].decode()}]
-    (t429, h429), (t500, _), (t200, _) = _Api.seen[:3]
+    (t429, h429), (t500, _), (t200, _) = AisApi.seen[:3]
     assert h429["X-API-Key"] == "s3cret"
     assert t500 - t429 >= 0.95  # waited as long as the server asked, not the 0.05 s interval
     assert t200 - t500 >= 0.19  # a server error backs off
@@ -207,7 +174,7 @@ def test_http_poller_sends_the_key_honours_429_retry_after_and_yields_records(ap
 
 
 def test_http_poller_uses_etag_and_waits_for_an_exhausted_quota(api: str) -> None:
-    _Api.answers = [
+    AisApi.answers = [
         (200, {"ETag": '"v1"', "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}, {"data": [{"mmsi": 1}]}),
         (304, {}, None),
         (200, {}, {"data": [{"mmsi": 2}]}),
@@ -216,7 +183,7 @@ def test_http_poller_uses_etag_and_waits_for_an_exhausted_quota(api: str) -> Non
     source = HttpSource(api, stop, interval_s=0.05, api_key="k", api_key_header="Authorization")
     items = take(source, 2, stop)
     assert [p["mmsi"] for p, _ in items] == [1, 2]
-    (t1, h1), (t2, h2) = _Api.seen[:2]
+    (t1, h1), (t2, h2) = AisApi.seen[:2]
     assert h1["Authorization"] == "Bearer k"
     assert h2["If-None-Match"] == '"v1"'
     assert t2 - t1 >= 0.95

@@ -25,7 +25,7 @@ from oceanwatch.messages import PositionMessage
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.nmea import NmeaSimulator
 from oceanwatch.sim.scenario import Scenario
-from tests.test_ingest_outbox import broker, restart  # noqa: F401 (the fixture)
+from tests.brokerkit import restart
 
 SECOND_SITE = Site("NORTH", 36.95, -122.05)
 

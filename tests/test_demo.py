@@ -11,7 +11,8 @@ import requests
 import soundfile
 from sqlalchemy import create_engine, text
 
-from tests.demokit import start_demo, wait_for
+from oceanwatch.testing.waiting import wait_for
+from tests.demokit import start_demo
 
 pytestmark = pytest.mark.integration
 

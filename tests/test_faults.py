@@ -36,7 +36,8 @@ from oceanwatch.geo import Site
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.nmea import NmeaSimulator
 from oceanwatch.sim.scenario import Scenario
-from tests.demokit import Demo, start_demo, wait_for
+from oceanwatch.testing.waiting import wait_for
+from tests.demokit import Demo, start_demo
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,55 +13,19 @@ import soundfile as sf
 from sqlalchemy import func, select
 
 from ingest.directory import DirectorySource
-from ingest.service import make_directory_source, make_ingestor
 from oceanwatch.audio.features import DEFAULT_SPEC, compute
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, MLModel, Spectrogram, Window
-from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.kafka import make_consumer, make_producer
+from oceanwatch.kafka import make_consumer
 from oceanwatch.messages import WindowMessage
+from tests.ingestkit import T0, Clock, noise, poll_until_stable, windows
 from tests.modelkit import TINY_SPEC
 
 pytestmark = pytest.mark.integration
 
-T0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)  # on the 22.5 s grid
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def topic(new_topic: Callable[..., str]) -> str:
-    return new_topic("windows")
-
-
-@pytest.fixture
-def ingest(settings: Settings, topic: str) -> Iterator[tuple[DirectorySource, Clock]]:
-    ensure_default_hydrophone(settings.database_url, settings)
-    settings = settings.model_copy(update={"ingest_stable_s": 2.0})
-    producer = make_producer(settings)
-    source = make_directory_source(settings, make_ingestor(settings, producer, topic))
-    clock = Clock()
-    source.clock = clock
-    yield source, clock
-    producer.close()
-
-
 def name_at(offset_s: float, suffix: str = ".wav") -> str:
     return f"MARS_{(T0 + dt.timedelta(seconds=offset_s)):%Y%m%dT%H%M%S}{suffix}"
-
-
-def noise(seconds: float, sample_rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    tone = 0.2 * np.sin(2 * np.pi * 300 * t)[:, None]
-    return (tone + 0.1 * rng.normal(size=(t.size, channels))).astype(np.float32)
 
 
 def drop(source: DirectorySource, clock: Clock, name: str, audio: np.ndarray, sample_rate: int,
@@ -71,17 +34,6 @@ def drop(source: DirectorySource, clock: Clock, name: str, audio: np.ndarray, sa
     sf.write(path, audio, sample_rate, subtype=subtype)
     poll_until_stable(source, clock)
     return path
-
-
-def poll_until_stable(source: DirectorySource, clock: Clock) -> None:
-    source.poll()  # first sight of the file
-    clock.now += source.stable_s + 0.1
-    source.poll()
-
-
-def windows(url: str) -> list[Window]:
-    with session_scope(url) as session:
-        return list(session.scalars(select(Window).order_by(Window.start_time)))
 
 
 def consume(settings: Settings, topic: str, count: int) -> list[WindowMessage]:

@@ -8,7 +8,6 @@ import datetime as dt
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,11 +21,12 @@ from oceanwatch.db.models import Window
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import WINDOWS_TOPIC, ensure_topics, make_consumer, make_producer
 from oceanwatch.messages import WindowMessage
-from oceanwatch.runtime.embedded import EmbeddedBroker, free_port
+from oceanwatch.runtime.embedded import EmbeddedBroker
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
-from tests.test_ingest_service import wait_for
+from oceanwatch.testing.waiting import wait_for
+from tests.brokerkit import restart
 
 pytestmark = pytest.mark.integration
 
@@ -45,21 +45,6 @@ def published_ids(settings: Settings, topic: str) -> list[int]:
         consumer.close()
 
 
-@pytest.fixture
-def broker(tmp_path: Path):
-    """A private broker (memory storage) this test may stop and restart on the same port."""
-    server = EmbeddedBroker(tmp_path / "broker", free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-def restart(broker: EmbeddedBroker, partitions: int, topics: tuple[str, ...]) -> None:
-    """What the stack's supervisor does with a dead broker: start it on its port, recreate the topics."""
-    broker.start()
-    ensure_topics(broker.bootstrap, partitions, topics)
-
-
 def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_when_it_returns(
         settings: Settings, broker: EmbeddedBroker) -> None:
     settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap, "ingest_source": "simulator",
@@ -68,17 +53,17 @@ def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_whe
     thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
     thread.start()
     try:
-        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3, timeout=120.0)
+        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3, timeout_s=120.0)
         broker.stop()  # memory storage: what it had is gone; what it acknowledged is marked published
         outage_start = len(windows(settings))
-        assert wait_for(lambda: len(windows(settings)) >= outage_start + 8 or not thread.is_alive(), timeout=120.0)
+        assert wait_for(lambda: len(windows(settings)) >= outage_start + 8 or not thread.is_alive(), timeout_s=120.0)
         assert thread.is_alive(), "ingest stopped while the broker was away"
         acked_before = max(w.id for w in windows(settings) if w.published_at is not None)
         waiting = [w.id for w in windows(settings) if w.published_at is None]
         assert len(waiting) >= 8 and waiting == [w.id for w in windows(settings) if w.id > acked_before]
         restart(broker, settings.kafka_partitions, (WINDOWS_TOPIC,))
         assert wait_for(lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive(),
-                        timeout=120.0)
+                        timeout_s=120.0)
         assert thread.is_alive(), "ingest stopped when the broker came back"
     finally:
         stop.set()
@@ -102,7 +87,7 @@ def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(
         thread.start()
         count = len(windows(settings))
         try:
-            assert wait_for(lambda: len(windows(settings)) >= count + 3 or not thread.is_alive(), timeout=120.0)
+            assert wait_for(lambda: len(windows(settings)) >= count + 3 or not thread.is_alive(), timeout_s=120.0)
         finally:
             stop.set()
             thread.join(60)

@@ -21,7 +21,7 @@ from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, Hydrophone
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import make_producer
-from tests.test_ingest_directory import T0, Clock, ingest, noise, poll_until_stable, topic, windows  # noqa: F401
+from tests.ingestkit import T0, Clock, noise, poll_until_stable, windows
 from tests.webkit import logged_in
 
 pytestmark = pytest.mark.integration

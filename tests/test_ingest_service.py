@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from oceanwatch.registry import store as registry
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
+from oceanwatch.testing.waiting import wait_for
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 
@@ -35,15 +35,6 @@ def test_simulated_chunks_are_reproducible() -> None:
     assert a.shape == (180_000,) and a.dtype == np.float32
     assert np.array_equal(a, chunk_audio(Scenario(seed=3), DEFAULT_SITE, 78_000_000, 22.5, 8000))
     assert not np.array_equal(a, chunk_audio(scenario, DEFAULT_SITE, 78_000_001, 22.5, 8000))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def stored(settings: Settings) -> list[Window]:

@@ -24,6 +24,7 @@ from oceanwatch.registry import store
 from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.synthetic import T0, publish
 from oceanwatch.testing.synthetic import store_windows as _store_windows
+from oceanwatch.testing.waiting import wait_for
 from predict_stream import __main__ as predict_main
 from predict_stream.backfill import enqueue_backfill, run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
@@ -55,15 +56,6 @@ def _count(url: str, model_id: int | None = None) -> int:
         return s.scalar(query)
 
 
-def _wait(predicate: Callable[[], bool], timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def _worker(settings: Settings, topic: str, out_topic: str, group: str, max_batch: int = 256) -> PredictWorker:
     consumer = make_consumer(settings, group, topic)
     return PredictWorker(settings.database_url, ModelPool(settings.database_url), consumer,
@@ -81,7 +73,7 @@ def test_every_active_model_predicts_every_window_once(settings: Settings, tmp_p
     publish(producer, topic, messages)
     publish(producer, topic, messages[:4])  # a replayed/duplicated message must not duplicate rows
     worker = _worker(settings, topic, out, f"g-{topic}")
-    assert _wait(lambda: (worker.step(500), _count(settings.database_url) >= 24)[1])
+    assert wait_for(lambda: (worker.step(500), _count(settings.database_url) >= 24)[1])
     worker.step(500)
     assert _count(settings.database_url, mc) == 12 and _count(settings.database_url, plain) == 12
     with session_scope(settings.database_url) as s:
@@ -94,7 +86,7 @@ def test_every_active_model_predicts_every_window_once(settings: Settings, tmp_p
         assert (row.epistemic is None) == (row.model_id == plain)
     consumer = make_consumer(settings, f"read-{out}", out)
     got = []
-    assert _wait(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= 24)[1])
+    assert wait_for(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= 24)[1])
     consumer.close()
     decoded = [PredictionMessage.decode(r.value) for r in got]
     assert {(m.window_id, m.model_id) for m in decoded} == {(r.window_id, r.model_id) for r in rows}
@@ -113,14 +105,14 @@ def test_deploy_and_deactivate_are_picked_up_without_restart(settings: Settings,
     producer = make_producer(settings)
     try:
         publish(producer, topic, store_windows(settings, 3, first=0))
-        assert _wait(lambda: _count(settings.database_url, a) == 3)
+        assert wait_for(lambda: _count(settings.database_url, a) == 3)
         store.deploy(settings.database_url, b)
         publish(producer, topic, store_windows(settings, 3, first=3))
-        assert _wait(lambda: _count(settings.database_url, b) == 3 and _count(settings.database_url, a) == 6)
+        assert wait_for(lambda: _count(settings.database_url, b) == 3 and _count(settings.database_url, a) == 6)
         store.deactivate(settings.database_url, a)
         time.sleep(1.0)  # more than one interval
         publish(producer, topic, store_windows(settings, 3, first=6))
-        assert _wait(lambda: _count(settings.database_url, b) == 6)
+        assert wait_for(lambda: _count(settings.database_url, b) == 6)
         time.sleep(1.0)
         assert _count(settings.database_url, a) == 6
     finally:
@@ -142,7 +134,7 @@ def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(settings: Sett
 
     loaded[bad].predict = explode  # fault injection into one loaded model
     publish(make_producer(settings), topic, store_windows(settings, 5))
-    assert _wait(lambda: (worker.step(500), _count(settings.database_url, good) == 5)[1])
+    assert wait_for(lambda: (worker.step(500), _count(settings.database_url, good) == 5)[1])
     with session_scope(settings.database_url) as s:
         row = s.get(MLModel, bad)
         assert row.healthy is False and "GPU on fire" in row.last_error
@@ -163,7 +155,7 @@ def test_garbage_and_unknown_windows_are_counted_not_fatal(settings: Settings, t
     ghost = type(real[0])(**{**real[0].__dict__, "window_id": 10_000_000})
     publish(producer, topic, real + [ghost])
     worker = _worker(settings, topic, out, f"g-{topic}")
-    assert _wait(lambda: (worker.step(500), _count(settings.database_url) == 2)[1])
+    assert wait_for(lambda: (worker.step(500), _count(settings.database_url) == 2)[1])
     assert worker.totals["bad_message"] == 1 and worker.totals["unknown_window"] == 1
 
 
@@ -188,14 +180,14 @@ def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_
             f"g-{topic}"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _wait(lambda: _count(settings.database_url) >= 40, 120), "worker made no progress"
+        assert wait_for(lambda: _count(settings.database_url) >= 40, 120), "worker made no progress"
         os.kill(first.pid, signal.SIGKILL)  # no chance to commit offsets or finish the batch
         first.wait()
         partial = _count(settings.database_url)
         assert partial < 400, "the kill must land mid-run to test anything"
         second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            assert _wait(lambda: _count(settings.database_url) >= 400, 180)
+            assert wait_for(lambda: _count(settings.database_url) >= 400, 180)
             time.sleep(1.5)
         finally:
             second.kill()
@@ -221,12 +213,12 @@ def test_two_workers_in_one_group_split_the_partitions(settings: Settings, tmp_p
     for t in threads:
         t.start()
     try:
-        assert _wait(lambda: all(w.consumer.assignment() for w in workers), 60), "both must get partitions"
+        assert wait_for(lambda: all(w.consumer.assignment() for w in workers), 60), "both must get partitions"
         parts = [{tp.partition for tp in w.consumer.assignment()} for w in workers]
         assert parts[0].isdisjoint(parts[1]) and parts[0] | parts[1] == {0, 1, 2, 3}
         publish(make_producer(settings), topic, store_windows(settings, 40, hydrophones=8))
-        assert _wait(lambda: _count(settings.database_url) == 40)
-        assert _wait(lambda: sum(w.totals["windows"] for w in workers) == 40), "each window handled once"
+        assert wait_for(lambda: _count(settings.database_url) == 40)
+        assert wait_for(lambda: sum(w.totals["windows"] for w in workers) == 40), "each window handled once"
         assert all(w.totals["windows"] > 0 for w in workers), "both workers must have done work"
     finally:
         stop.set()
@@ -291,7 +283,7 @@ def _published_pairs(settings: Settings, topic: str, expected: int) -> list[tupl
     """(window, model) of every prediction message on `topic`, read until `expected` arrived and a poll more."""
     consumer = make_consumer(settings, f"read-{topic}", topic)
     got = []
-    assert _wait(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= expected)[1])
+    assert wait_for(lambda: (got.extend(r for b in consumer.poll(500).values() for r in b), len(got) >= expected)[1])
     got.extend(r for b in consumer.poll(1000).values() for r in b)
     consumer.close()
     return sorted((m.window_id, m.model_id) for m in (PredictionMessage.decode(r.value) for r in got))
@@ -317,7 +309,7 @@ def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
     thread = threading.Thread(target=run_forever, args=(worker, 0.3, stop.is_set), daemon=True)
     thread.start()  # its first reconcile pass runs at start, as after an outage
     try:
-        assert _wait(lambda: len(_pairs(settings.database_url)) >= 2 * len(recent), 120)
+        assert wait_for(lambda: len(_pairs(settings.database_url)) >= 2 * len(recent), 120)
     finally:
         stop.set()
         thread.join(30)
@@ -342,8 +334,8 @@ def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_w
     for t in threads:
         t.start()  # both reconcile at start, racing each other and the Kafka loop for the published windows
     try:
-        assert _wait(lambda: len(_pairs(settings.database_url)) >= len(models) * len(windows), 120)
-        assert _wait(lambda: sum(w.totals["windows"] for w in workers) >= len(published), 60), "Kafka delivered"
+        assert wait_for(lambda: len(_pairs(settings.database_url)) >= len(models) * len(windows), 120)
+        assert wait_for(lambda: sum(w.totals["windows"] for w in workers) >= len(published), 60), "Kafka delivered"
     finally:
         stop.set()
         for t in threads:
@@ -375,7 +367,7 @@ def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
     thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {jobs.JobKind.BACKFILL: run_backfill}), daemon=True)
     thread.start()
     try:
-        assert _wait(lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]
+        assert wait_for(lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]
                      not in ("queued", "running"), 120)
     finally:
         stop.set()

@@ -8,18 +8,10 @@ import time
 from pathlib import Path
 
 from oceanwatch.runtime.supervisor import ServiceSpec, Supervisor
+from oceanwatch.testing.waiting import wait_for
 
 SLEEPER = "import time\nwhile True: time.sleep(0.1)\n"
 STUBBORN = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: time.sleep(0.1)\n"
-
-
-def _wait(predicate, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _alive(pid: int) -> bool:
@@ -44,7 +36,7 @@ def test_dead_service_is_restarted_and_logged(tmp_path: Path) -> None:
             pid = sup.pids()["a"]
             return pid is not None and pid != first
 
-        assert _wait(restarted)
+        assert wait_for(restarted)
         assert sup.pids()["b"] is not None
     finally:
         sup.stop()
@@ -63,7 +55,7 @@ def test_a_oneshot_task_runs_until_it_succeeds(tmp_path: Path) -> None:
             sup.poll_once()
             return marker.read_text() if marker.exists() else ""
 
-        assert _wait(lambda: poll_tries() == "2")
+        assert wait_for(lambda: poll_tries() == "2")
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             sup.poll_once()
@@ -104,11 +96,11 @@ def test_what_a_dead_service_left_in_its_group_is_killed_before_the_restart(tmp_
     sup = Supervisor([ServiceSpec("master", [sys.executable, "-c", parent])], tmp_path, max_backoff_s=0.2)
     sup.start_all()
     try:
-        assert _wait(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+        assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
         worker = int(pidfile.read_text())
         pidfile.unlink()
         os.kill(sup.pids()["master"], signal.SIGKILL)
-        assert _wait(lambda: (sup.poll_once(), not _alive(worker) or _zombie(worker))[1])
+        assert wait_for(lambda: (sup.poll_once(), not _alive(worker) or _zombie(worker))[1])
     finally:
         sup.stop()
 

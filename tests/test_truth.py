@@ -27,6 +27,7 @@ from oceanwatch.truth.classmap import (
 from oceanwatch.truth.labeller import Labeller
 from oceanwatch.truth.labelling import Track, closest_approach_m, positions_at, split_by_radius
 from oceanwatch.truth.labels import TruthConfig, label_windows
+from visualization.queries import vessel_positions
 
 pytestmark = pytest.mark.integration
 
@@ -202,6 +203,25 @@ def test_override_merge_and_removal_of_classes(url: str) -> None:
         remove_class(url, "E", None)
     with pytest.raises(ClassEditError):
         set_mapping(url, [70], "Z", None)
+
+
+def test_the_live_map_and_truth_give_a_vessel_the_same_class(url: str) -> None:
+    """One rule (the vessel_classes view): an override wins over the type mapping on the map and in truth."""
+    add_vessel(url, 1, 70)  # cargo -> D
+    add_vessel(url, 2, None)  # no type: no class on either side
+    add_fixes(url, 1, pass_track(5.0, 10.0, -600, 600))
+    add_fixes(url, 2, pass_track(50.0, 10.0, -600, 600))
+    w = add_window(url, 0)
+
+    def map_classes() -> dict[int, str]:
+        with session_scope(url) as s:
+            return {v["mmsi"]: v["class_code"] for v in vessel_positions(s, T_CPA - dt.timedelta(hours=1), T_CPA)}
+
+    label_windows(url, [w], CONFIG)
+    assert map_classes() == {1: "D", 2: "unknown"} and labels(url, w)[20] == (["D"], False)
+    enqueue_relabel(url, set_override(url, 1, "A", None, reason="survey ship"), None, None)
+    jobs.run_next(url, {"relabel": run_relabel})
+    assert map_classes() == {1: "A", 2: "unknown"} and labels(url, w)[20] == (["A"], False)
 
 
 def test_labeller_labels_when_ais_arrives_and_revises_on_late_ais(settings: Settings) -> None:

@@ -17,15 +17,15 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.db.models import (
     AISPosition,
-    ClassMapping,
     MLModel,
+    ModelStatus,
     Prediction,
     ShipClass,
     Spectrogram,
     TruthLabel,
     Vessel,
-    VesselClassOverride,
     Window,
+    vessel_classes,
 )
 from oceanwatch.messages import PackedArray
 from oceanwatch.truth.labels import window_truths
@@ -45,7 +45,7 @@ class ModelInfo:
 
 def active_models(session: Session) -> list[ModelInfo]:
     rows = session.execute(select(MLModel.id, MLModel.name, MLModel.version, MLModel.class_names)
-                           .where(MLModel.status == "active").order_by(MLModel.name, MLModel.id)).all()
+                           .where(MLModel.status == ModelStatus.ACTIVE).order_by(MLModel.name, MLModel.id)).all()
     return [ModelInfo(r.id, r.name, r.version, tuple(r.class_names)) for r in rows]
 
 
@@ -152,11 +152,9 @@ def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> 
                    AISPosition.sog_knots)
             .where(AISPosition.time >= start, AISPosition.time <= end)
             .ext(distinct_on(AISPosition.mmsi)).order_by(AISPosition.mmsi, AISPosition.time.desc()).subquery())
-    query = (select(last, Vessel.name, Vessel.ship_type,
-                    func.coalesce(VesselClassOverride.class_code, ClassMapping.class_code).label("class_code"))
+    query = (select(last, Vessel.name, Vessel.ship_type, vessel_classes.c.class_code)
              .join(Vessel, Vessel.mmsi == last.c.mmsi)
-             .outerjoin(VesselClassOverride, VesselClassOverride.mmsi == last.c.mmsi)
-             .outerjoin(ClassMapping, ClassMapping.ship_type == Vessel.ship_type))
+             .join(vessel_classes, vessel_classes.c.mmsi == last.c.mmsi))
     return [{"mmsi": r.mmsi, "time": r.time, "lat": r.latitude, "lon": r.longitude, "sog": r.sog_knots,
              "name": r.name or "", "ship_type": r.ship_type, "class_code": r.class_code or "unknown"}
             for r in session.execute(query).all()]

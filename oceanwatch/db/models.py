@@ -8,6 +8,7 @@ what lets consumers commit offsets after the database write and replay after a c
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import column, table
 
 Timestamp = DateTime(timezone=True)
 
@@ -50,6 +52,37 @@ class Base(DeclarativeBase):
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
     })
+
+
+class ModelStatus(StrEnum):
+    """A model version's deployment state: registered (never deployed), active (predicting), inactive."""
+
+    REGISTERED = "registered"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class JobStatus(StrEnum):
+    """A background job's state; queued and running are the unfinished ones."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class BackupStatus(StrEnum):
+    """A backup run's state."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK expression allowing exactly an enum's values, so the database and the code share one list."""
+    return f"{column} in ({','.join(repr(v.value) for v in values)})"
 
 
 def _now() -> Any:
@@ -268,7 +301,7 @@ class MLModel(Base):
     __table_args__ = (
         UniqueConstraint("name", "version"),
         CheckConstraint("task in ('multi_class','multi_label')", name="task_valid"),
-        CheckConstraint("status in ('registered','active','inactive')", name="status_valid"),
+        CheckConstraint(_one_of("status", ModelStatus), name="status_valid"),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
@@ -286,7 +319,7 @@ class MLModel(Base):
     artifact_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     manifest: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), default="registered")
+    status: Mapped[str] = mapped_column(String(16), default=ModelStatus.REGISTERED)
     healthy: Mapped[bool] = mapped_column(Boolean, default=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_prediction_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
@@ -455,13 +488,13 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("status in ('queued','running','succeeded','failed','cancelled')", name="status_valid"),
+        CheckConstraint(_one_of("status", JobStatus), name="status_valid"),
         Index("ix_jobs_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str] = mapped_column(Text, default="")
@@ -481,7 +514,7 @@ class Backup(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="scheduled")
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=BackupStatus.RUNNING)
     path: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -510,9 +543,14 @@ class ServiceHeartbeat(Base):
     counters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
 
+# The vessel-class rule (override, else ship-type mapping) as one SQL view (migration 0013): the truth
+# labeller and the live map read it, so they cannot disagree. A lightweight table, not a mapped class:
+# it is not part of the metadata that migrations compare against.
+vessel_classes = table("vessel_classes", column("mmsi", BigInteger), column("class_code", String(16)))
+
 __all__ = [
-    "AISPosition", "AudioFile", "AuditLog", "Backup", "Base", "ClassMapping", "HumanLabel", "Hydrophone",
-    "Job", "MLModel", "PositionRange", "Prediction", "PredictionFeedback", "ScoreDaily", "ScoreDirty",
+    "AISPosition", "AudioFile", "AuditLog", "Backup", "BackupStatus", "Base", "ClassMapping", "HumanLabel", "Hydrophone",
+    "Job", "JobStatus", "MLModel", "ModelStatus", "PositionRange", "Prediction", "PredictionFeedback", "ScoreDaily", "ScoreDirty",
     "ServiceHeartbeat", "ShipClass", "Spectrogram", "TruthLabel", "UncertaintyDaily", "Upload", "User", "Vessel",
-    "VesselClassOverride", "Window",
+    "VesselClassOverride", "Window", "vessel_classes",
 ]

@@ -25,7 +25,7 @@ from oceanwatch.checksums import sha256_file
 from oceanwatch.config import get_settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.audit import record
-from oceanwatch.db.models import MLModel
+from oceanwatch.db.models import MLModel, ModelStatus
 from oceanwatch.registry import zipsafe
 from oceanwatch.registry.artifact import ArtifactError, check_against_manifest, load_safely
 from oceanwatch.registry.manifest import Manifest, ManifestError, parse_manifest
@@ -104,7 +104,7 @@ def register(url: str, models_dir: Path, keras_path: Path, manifest_data: dict[s
                       feature_spec_hash=manifest.feature_spec.hash, uncertainty_method=manifest.uncertainty_method,
                       mc_passes=manifest.passes, description=manifest.description, owner=manifest.owner,
                       artifact_path=str(artifact.resolve()), sha256=sha256_file(artifact),
-                      manifest=manifest.to_dict(), status="registered", created_by=user_id)
+                      manifest=manifest.to_dict(), status=ModelStatus.REGISTERED, created_by=user_id)
         session.add(row)
         session.flush()
         record(session, user_id, "model.register", "model", row.id, name=manifest.name, version=manifest.version,
@@ -134,17 +134,17 @@ def deploy(url: str, model_id: int, user_id: int | None = None, action: str | No
     hours = get_settings().predict_catchup_hours if catchup_hours is None else catchup_hours
     with session_scope(url) as session:
         row = _get(session, model_id)
-        if row.status == "active" and row.healthy:
+        if row.status == ModelStatus.ACTIVE and row.healthy:
             return None
         if sha256_file(Path(row.artifact_path)) != row.sha256:
             raise RegistryError(f"artifact of model {model_id} does not match its checksum; re-register it")
         others = session.scalars(select(MLModel).where(MLModel.name == row.name, MLModel.id != row.id,
-                                                       MLModel.status == "active").with_for_update()).all()
+                                                       MLModel.status == ModelStatus.ACTIVE).with_for_update()).all()
         for other in others:
-            other.status = "inactive"
+            other.status = ModelStatus.INACTIVE
             record(session, user_id, "model.deactivate", "model", other.id, reason=f"replaced by {row.version}")
         verb = action or ("model.reactivate" if row.deployed_at is not None else "model.deploy")
-        row.status, row.healthy, row.last_error = "active", True, None
+        row.status, row.healthy, row.last_error = ModelStatus.ACTIVE, True, None
         row.deployed_at = dt.datetime.now(dt.timezone.utc)
         record(session, user_id, verb, "model", row.id, name=row.name, version=row.version)
         return jobs.add_backfill(session, row.id, row.deployed_at - dt.timedelta(hours=hours), row.deployed_at,
@@ -154,16 +154,16 @@ def deploy(url: str, model_id: int, user_id: int | None = None, action: str | No
 def deactivate(url: str, model_id: int, user_id: int | None = None) -> None:
     with session_scope(url) as session:
         row = _get(session, model_id)
-        if row.status != "active":
+        if row.status != ModelStatus.ACTIVE:
             raise RegistryError(f"model {model_id} is not active (status {row.status})")
-        row.status = "inactive"
+        row.status = ModelStatus.INACTIVE
         record(session, user_id, "model.deactivate", "model", row.id, name=row.name, version=row.version)
 
 
 def rollback(url: str, name: str, user_id: int | None = None) -> int:
     """Deploy the version of `name` that was deployed before the current one; returns its id."""
     with session_scope(url) as session:
-        current = session.scalar(select(MLModel).where(MLModel.name == name, MLModel.status == "active"))
+        current = session.scalar(select(MLModel).where(MLModel.name == name, MLModel.status == ModelStatus.ACTIVE))
         if current is None:
             raise RegistryError(f"no active version of {name} to roll back from")
         previous = session.scalar(

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy import text
 
 from oceanwatch.db import engine_for
+from oceanwatch.db.models import ModelStatus
 from oceanwatch.runtime.counters import REGISTRY, Snapshot, merge_snapshots, snapshot
 from oceanwatch.runtime.heartbeat import service_states
 
@@ -67,7 +68,7 @@ def database_metrics(url: str, stale_after_s: float) -> Iterator[Metric]:
                 "left join (select model_id, count(*) as n from predictions group by model_id) p on p.model_id = m.id "
                 "order by 1, 2")):
             predictions.add_metric([name, version], count)
-            active.add_metric([name, version], 1.0 if status == "active" else 0.0)
+            active.add_metric([name, version], 1.0 if status == ModelStatus.ACTIVE else 0.0)
         yield predictions
         yield active
 

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from oceanwatch.db.clauses import time_range
 from oceanwatch.scoring.measures import (
     auroc_from_groups,
     calibration_scores,
@@ -68,12 +69,9 @@ def _scored(scope: Scope, model_ids: Sequence[int], multi_label: bool) -> tuple[
     params: dict[str, Any] = {"model_ids": list(model_ids), "radius": scope.radius_km}
     if not multi_label:
         clauses.append(f"cardinality({LABEL}) = 1")
-    if scope.start is not None:
-        clauses.append("w.start_time >= :start")
-        params["start"] = scope.start
-    if scope.end is not None:
-        clauses.append("w.start_time < :end")
-        params["end"] = scope.end
+    in_range, range_params = time_range("w.start_time", scope.start, scope.end)
+    clauses += in_range
+    params |= range_params
     if scope.hydrophone_id is not None:
         clauses.append("w.hydrophone_id = :hydrophone")
         params["hydrophone"] = scope.hydrophone_id

@@ -35,7 +35,7 @@ import numpy as np
 from sqlalchemy import select, text, update
 
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import MLModel
+from oceanwatch.db.models import MLModel, ModelStatus
 from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
@@ -174,7 +174,7 @@ def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None,
         if base_row is None or base_row.sha256 != proto["base_sha256"]:
             raise PrototypeError("the base model of this prototype model is gone or has changed")
         versions = session.scalars(select(MLModel.version).where(MLModel.name == row.name)).all()
-        was_active = row.status == "active"
+        was_active = row.status == ModelStatus.ACTIVE
         name = row.name
         session.expunge(base_row)
     classes = change(dict(proto["classes"]), base_row)

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from oceanwatch import jobs
 from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.db import engine_for, session_scope
+from oceanwatch.db.clauses import time_range
 from oceanwatch.db.models import Job, MLModel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
@@ -56,12 +57,9 @@ def labelled_set(url: str, spec: FeatureSpec, classes: list[str], radius_km: int
     elif labels == "ais":  # AIS only: ignore reviews, use truth as the labeller made it
         clauses[0] = "(t.window_id is not null and not t.ambiguous)"
     params: dict[str, Any] = {"radius": radius_km, "classes": classes, "spec": spec.hash}
-    if start is not None:
-        clauses.append("w.start_time >= :start")
-        params["start"] = start
-    if end is not None:
-        clauses.append("w.start_time < :end")
-        params["end"] = end
+    in_range, range_params = time_range("w.start_time", start, end)
+    clauses += in_range
+    params |= range_params
     label = "t.classes::text[]" if labels == "ais" else LABEL
     with engine_for(url).connect() as conn:
         rows = conn.execute(text(f"""

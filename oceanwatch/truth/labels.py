@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from oceanwatch.db import engine_for
+from oceanwatch.db.clauses import time_range
 from oceanwatch.db.models import TruthLabel, Vessel
 from oceanwatch.geo import Site
 from oceanwatch.truth.labelling import Track, closest_approach_m, split_by_radius
@@ -124,12 +125,7 @@ def label_windows(url: str, window_ids: Sequence[int], config: TruthConfig) -> i
 
 
 _DERIVE = """
-with vc as materialized (
-    select v.mmsi, coalesce(o.class_code, m.class_code) as class_code
-    from vessels v
-    left join vessel_class_overrides o on o.mmsi = v.mmsi
-    left join class_mappings m on m.ship_type = v.ship_type
-),
+with vc as materialized (select mmsi, class_code from vessel_classes),
 background as (
     select coalesce((select array[code]::varchar[] from ship_classes where is_background and active
                      order by sort_order limit 1), '{{}}') as codes
@@ -177,12 +173,9 @@ def _scope(window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since:
         params["mmsis"] = sorted(set(mmsis))
     if since is not None or until is not None:
         join = "join windows w on w.id = t.window_id"
-    if since is not None:
-        clauses.append("w.start_time >= :since")
-        params["since"] = since
-    if until is not None:
-        clauses.append("w.start_time < :until")
-        params["until"] = until
+    in_range, range_params = time_range("w.start_time", since, until)
+    clauses += in_range
+    params |= range_params
     return join, " and ".join(clauses) or "true", params
 
 
