@@ -25,7 +25,6 @@ import numpy as np
 import psutil
 from sqlalchemy import text
 
-from app.localserve import serve
 from benchmarks.bench_truth import build_year
 from benchmarks.common import metric
 from oceanwatch.access.accounts import create_user, issue_token
@@ -35,6 +34,7 @@ from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.messages import PackedArray
 from oceanwatch.scoring.rollup import refresh_rollup
+from oceanwatch.testing.localserve import serve
 from oceanwatch.testing.scratch import scratch_database
 
 VIEWERS = 20

@@ -7,6 +7,7 @@ the README's configuration table has a single source.  `DATABASE_URL` and
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -137,6 +138,17 @@ class Settings(BaseSettings):
         0.8, ge=0.0, le=1.0,
         description="Least share of a model's window that an uploaded clip must fill with real audio; a shorter "
                     "clip is refused for that model rather than answered from zero padding.")
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment a child process reads them back from (JSON for lists and maps).
+
+        How a process hands settings it changed (free ports, a scratch database) to the services it
+        starts, so that they read exactly what it would have.
+        """
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            env[name.upper()] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        return env
 
     def resolved_backup_dir(self) -> Path:
         """BACKUP_DIR, or DATA_DIR/backups when it is not set."""

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.localserve import serve
 from oceanwatch.config import Settings
 from oceanwatch.sim.scenario import Scenario
+from oceanwatch.testing.localserve import serve
 from oceanwatch.testing.synthetic import store_windows
 from tests.modelkit import manifest, tiny_model, write_package
 from tests.pipelinekit import ingest_simulated

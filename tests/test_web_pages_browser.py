@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from app.localserve import serve
 from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.scoring.reports import Scope, report
+from oceanwatch.testing.localserve import serve
 from oceanwatch.truth.classmap import run_relabel
 from tests.metrickit import scored_world
 from tests.test_web_browser import SCREENSHOTS, browser, csp_violations  # noqa: F401 - the shared Chromium fixture

@@ -1,0 +1,72 @@
+"""The web app and the Bokeh server as real processes on free local ports, for browser tests and benchmarks.
+
+They are started with the very commands the demo's supervisor runs (`service_specs`: gunicorn with
+the shared worker settings, `python -m visualization`), with these settings handed over through the
+environment, so a browser test exercises the served platform rather than an in-process stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from oceanwatch.config import Settings
+from oceanwatch.runtime.demo import service_specs
+from oceanwatch.runtime.embedded import free_port, wait_for_port
+from oceanwatch.testing.waiting import wait_for
+
+STARTUP_TIMEOUT_S = 90.0
+
+
+@contextmanager
+def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tuple[Settings, str]]:
+    """(settings with the ports used, base URL of the app); every server started stops on exit.
+
+    Logs go to `log_dir/web.log` and `log_dir/bokeh.log`.
+    """
+    settings = settings.model_copy(update={"web_port": free_port(), "bokeh_port": free_port(),
+                                           "log_format": "text"})
+    env = {**os.environ, **settings.to_env(), "SECRET_KEY": settings.resolved_secret_key(),
+           "DATA_DIR": str(settings.data_dir.resolve())}
+    specs = {spec.name: spec for spec in service_specs(settings)}
+    wanted = [("web", "web", settings.web_port)] + ([("visualization", "bokeh", settings.bokeh_port)] if bokeh else [])
+    with ExitStack() as stack:
+        for name, log_name, port in wanted:
+            process = stack.enter_context(_process(specs[name].argv, env, log_dir / f"{log_name}.log"))
+            _wait_until_listening(process, settings.web_host, port, log_dir / f"{log_name}.log")
+        yield settings, f"http://{settings.web_host}:{settings.web_port}"
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int, log_path: Path) -> None:
+    """Wait for the port, failing at once with the log's tail if the process died starting up."""
+    if not wait_for(lambda: process.poll() is not None or _listening(host, port), STARTUP_TIMEOUT_S, poll_s=0.1):
+        raise TimeoutError(f"nothing listens on {host}:{port} after {STARTUP_TIMEOUT_S:.0f}s")
+    if process.poll() is not None:
+        raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        wait_for_port(host, port, 0)
+    except TimeoutError:
+        return False
+    return True
+
+
+@contextmanager
+def _process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process writing to `log_path`, terminated (then killed) on exit."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
