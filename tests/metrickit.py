@@ -12,18 +12,11 @@ import numpy as np
 
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import MLModel, Prediction, TruthLabel, Window
+from oceanwatch.db.models import Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
+from tests.modelkit import registered_model
 
 CLASSES = ["A", "B", "C", "D", "E"]
-
-
-def add_model(session, name: str, task: str = "multi_class", status: str = "active") -> int:  # noqa: ANN001
-    row = MLModel(name=name, version="1", task=task, class_names=CLASSES, feature_spec={}, feature_spec_hash="x",
-                  artifact_path="/nowhere", sha256="0" * 64, manifest={}, status=status)
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tuple[str, ...] = ("alpha", "beta"),
@@ -36,8 +29,8 @@ def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tu
     ensure_default_hydrophone(url, settings)
     rng = np.random.default_rng(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ids = {name: registered_model(settings, name) for name in models}
     with session_scope(url) as s:
-        ids = {name: add_model(s, name) for name in models}
         for k in range(n):
             start = now - dt.timedelta(days=days) + dt.timedelta(days=days) * k / n
             w = Window(hydrophone_id=settings.hydrophone_id, start_time=start,

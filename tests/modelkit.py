@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from oceanwatch.audio.features import FeatureSpec
+from oceanwatch.config import Settings
+from oceanwatch.db.models import ModelStatus
+from oceanwatch.registry import store
 
 # A tiny spec: 3 s windows, 16 mels -> input (16, 16, 1); models on it build and run in milliseconds.
 TINY_SPEC = FeatureSpec(window_seconds=3.0, n_mels=16, fmax=2000.0)
@@ -46,3 +51,32 @@ def write_package(directory: Path, model: Any, manifest_data: dict[str, Any]) ->
     model.save(directory / "model.keras")
     (directory / "manifest.json").write_text(json.dumps(manifest_data))
     return directory
+
+
+@cache
+def _tiny_package(task: str, n_classes: int, spec_json: str) -> Path:
+    """One tiny Keras file per kind of model, built once per test process (registering copies it)."""
+    spec = FeatureSpec.from_dict(json.loads(spec_json))
+    activation = "sigmoid" if task == "multi_label" else "softmax"
+    directory = Path(tempfile.mkdtemp(prefix="ow-tiny-"))
+    tiny_model(spec, n_classes, activation=activation).save(directory / "model.keras")
+    return directory / "model.keras"
+
+
+def registered_model(settings: Settings, name: str, *, task: str = "multi_class", classes: list[str] | None = None,
+                     version: str = "1", spec: FeatureSpec = TINY_SPEC,
+                     status: ModelStatus = ModelStatus.ACTIVE) -> int:
+    """A model version as the registry makes one (a real package, validated, checksummed), in `status`.
+
+    For tests that need models to exist (scores, review, dashboards) rather than to run.
+    """
+    classes = classes or CLASSES
+    keras_file = _tiny_package(task, len(classes), json.dumps(spec.to_dict(), sort_keys=True))
+    url = settings.database_url
+    model_id = store.register(url, settings.data_dir / "models", keras_file,
+                              manifest(name, version, task, classes, spec, method="none", passes=1))
+    if status != ModelStatus.REGISTERED:
+        store.deploy(url, model_id)
+    if status == ModelStatus.INACTIVE:
+        store.deactivate(url, model_id)
+    return model_id

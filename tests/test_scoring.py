@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import HumanLabel, MLModel, Prediction, TruthLabel, Window
+from oceanwatch.db.models import HumanLabel, Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.scoring.measures import auroc_from_groups
 from oceanwatch.scoring.reports import (
@@ -28,19 +28,12 @@ from oceanwatch.scoring.reports import (
     uncertainty_aurocs,
 )
 from oceanwatch.scoring.rollup import UNCERTAINTY_COLUMNS, refresh_rollup
+from tests.modelkit import registered_model
 
 pytestmark = pytest.mark.integration
 
 CLASSES = ["A", "B", "C", "D", "E"]
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)  # a Monday
-
-
-def add_model(session, task: str, name: str) -> int:  # noqa: ANN001 - a Session
-    m = MLModel(name=name, version="1", task=task, class_names=CLASSES, feature_spec={}, feature_spec_hash="x",
-                artifact_path="/nowhere", sha256="0" * 64, manifest={}, status="active")
-    session.add(m)
-    session.flush()
-    return m.id
 
 
 @pytest.fixture
@@ -50,9 +43,9 @@ def world(settings: Settings) -> dict:
     ensure_default_hydrophone(url, settings)
     rng = np.random.default_rng(7)
     rows = []
+    mc, mc2, ml = (registered_model(settings, "mc"), registered_model(settings, "mc2"),
+                   registered_model(settings, "ml", task="multi_label"))
     with session_scope(url) as s:
-        mc, mc2, ml = add_model(s, "multi_class", "mc"), add_model(s, "multi_class", "mc2"), \
-            add_model(s, "multi_label", "ml")
         for k in range(400):
             start = T0 + dt.timedelta(hours=1.3 * k)
             w = Window(hydrophone_id=settings.hydrophone_id, start_time=start,

@@ -19,9 +19,9 @@ from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.synthetic import T0
 from oceanwatch.testing.synthetic import store_windows as _store_windows
 from oceanwatch.truth.labeller import Labeller
-from tests.modelkit import TINY_SPEC
+from tests.modelkit import TINY_SPEC, registered_model
 from tests.pipelinekit import ingest_simulated, store_simulated_ais
-from tests.test_web_api import add_model, add_predictions
+from tests.test_web_api import add_predictions
 from tests.webkit import bokeh_server, make_user, websocket_status
 from visualization import plots, queries
 from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
@@ -177,8 +177,7 @@ def test_audio_player_points_at_the_web_apps_clip_route() -> None:
 @pytest.mark.integration
 def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     windows = store_windows(settings, 4)
-    with session_scope(settings.database_url) as session:
-        model_id = add_model(session, "alpha")
+    model_id = registered_model(settings, "alpha")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
     dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
@@ -192,8 +191,7 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     assert "has no clip" in dashboard.audio.text
 
     more = store_windows(settings, 3, first=4)
-    with session_scope(settings.database_url) as session:
-        beta = add_model(session, "beta")
+    beta = registered_model(settings, "beta")
     add_predictions(settings, [w.window_id for w in more], model_id)
     add_predictions(settings, [w.window_id for w in more], beta, seed=1)
     dashboard.tick()
@@ -227,8 +225,7 @@ def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settin
     dashboard.reload()
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
-    with session_scope(settings.database_url) as session:
-        model_id = add_model(session, "late")
+    model_id = registered_model(settings, "late")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     dashboard.tick()
     assert list(dashboard.timeline_fig.y_range.factors) == ["late v1"]

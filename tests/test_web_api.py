@@ -10,8 +10,9 @@ from app import create_app
 from app.api import openapi_document
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import AISPosition, MLModel, Prediction, Vessel
+from oceanwatch.db.models import AISPosition, Prediction, Vessel
 from oceanwatch.testing.synthetic import T0, store_windows
+from tests.modelkit import registered_model
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -21,14 +22,6 @@ pytestmark = pytest.mark.integration
 def client_and_auth(settings: Settings):
     token = make_token(settings, make_user(settings, "reader", "viewer"))
     return create_app(settings=settings).test_client(), {"Authorization": f"Bearer {token}"}
-
-
-def add_model(session, name: str = "m", version: str = "1", status: str = "active") -> int:
-    row = MLModel(name=name, version=version, task="multi_class", class_names=["A", "B"], feature_spec={},
-                  feature_spec_hash="x", artifact_path="/nonexistent", sha256="0" * 64, manifest={}, status=status)
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def add_predictions(settings: Settings, window_ids: list[int], model_id: int, seed: int = 0) -> None:
@@ -44,8 +37,7 @@ def add_predictions(settings: Settings, window_ids: list[int], model_id: int, se
 def test_predictions_and_windows_by_time_range(client_and_auth, settings: Settings) -> None:
     client, auth = client_and_auth
     windows = store_windows(settings, 6)
-    with session_scope(settings.database_url) as session:
-        model_id = add_model(session)
+    model_id = registered_model(settings, "m")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     start = (T0 + dt.timedelta(seconds=22.5 * 2)).isoformat()
     end = (T0 + dt.timedelta(seconds=22.5 * 4)).isoformat()

@@ -11,10 +11,10 @@ from oceanwatch.config import Settings
 from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.localserve import serve
 from oceanwatch.testing.synthetic import store_windows
-from tests.modelkit import manifest, tiny_model, write_package
+from tests.modelkit import manifest, registered_model, tiny_model, write_package
 from tests.pipelinekit import ingest_simulated
 from tests.test_visualization import labelled_world
-from tests.test_web_api import add_model, add_predictions
+from tests.test_web_api import add_predictions
 from tests.webkit import PASSWORD, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -94,8 +94,8 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     windows = store_windows(settings, 4)
     from oceanwatch.db import session_scope
 
+    model_id = registered_model(settings, "alpha")
     with session_scope(settings.database_url) as session:
-        model_id = add_model(session, "alpha")
         add_vessels(session, settings, windows[-1])
     add_predictions(settings, [w.window_id for w in windows], model_id)
 

@@ -20,6 +20,7 @@ from oceanwatch.scoring.plots import TREND_METRICS, confusion_figure, reliabilit
 from oceanwatch.scoring.reports import Scope, calibration, compare, report, trend, uncertainty_auroc
 from oceanwatch.scoring.rollup import UNCERTAINTY_COLUMNS
 from tests.metrickit import scored_world
+from tests.modelkit import registered_model
 from tests.webkit import logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -184,11 +185,11 @@ def test_metrics_page_shows_tables_plots_and_comparison(app, settings: Settings)
 def test_multi_label_models_get_label_set_scores(app, settings: Settings) -> None:
     from oceanwatch.db import session_scope
     from oceanwatch.db.models import Prediction
-    from tests.metrickit import CLASSES, add_model
+    from tests.metrickit import CLASSES
 
     ids = scored_world(settings, n=30, models=("alpha",))
+    gamma = registered_model(settings, "gamma", task="multi_label")
     with session_scope(settings.database_url) as s:
-        gamma = add_model(s, "gamma", task="multi_label")
         for k, p in enumerate(s.scalars(select(Prediction).where(Prediction.model_id == ids["alpha"])).all()):
             s.add(Prediction(window_id=p.window_id, model_id=gamma, probabilities=p.probabilities,
                              predicted=sorted({p.predicted[0], CLASSES[k % 5]}), confidence=p.confidence,

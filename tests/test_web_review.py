@@ -13,7 +13,7 @@ from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import (
     AuditLog,
     HumanLabel,
-    MLModel,
+    ModelStatus,
     Prediction,
     PredictionFeedback,
     TruthLabel,
@@ -21,7 +21,7 @@ from oceanwatch.db.models import (
 )
 from oceanwatch.scoring import reports as scoring
 from oceanwatch.testing.synthetic import T0, store_windows
-from tests.modelkit import CLASSES, TINY_SPEC
+from tests.modelkit import CLASSES, TINY_SPEC, registered_model
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -37,15 +37,6 @@ def client(app, settings: Settings):
     """An operator's API client: (test client, auth headers)."""
     token = make_token(settings, make_user(settings, "reviewer", "operator"))
     return app.test_client(), {"Authorization": f"Bearer {token}"}
-
-
-def add_model(session, name: str, status: str = "active") -> int:
-    row = MLModel(name=name, version="1", task="multi_class", class_names=CLASSES, feature_spec=TINY_SPEC.to_dict(),
-                  feature_spec_hash=TINY_SPEC.hash, artifact_path="/nonexistent", sha256="0" * 64, manifest={},
-                  status=status)
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def add_predictions(session, window_ids: list[int], model_id: int, rng: np.random.Generator,
@@ -69,9 +60,9 @@ def world(settings: Settings) -> dict:
     """30 windows, three active models and one inactive, AIS truth on most windows at 20 km."""
     windows = [m.window_id for m in store_windows(settings, 30, spec=TINY_SPEC)]
     rng = np.random.default_rng(7)
+    models = [registered_model(settings, n) for n in ("alpha", "beta", "gamma")]
+    old = registered_model(settings, "old", status=ModelStatus.INACTIVE)
     with session_scope(settings.database_url) as session:
-        models = [add_model(session, n) for n in ("alpha", "beta", "gamma")]
-        old = add_model(session, "old", status="inactive")
         agreed = {w: "D" for w in windows[:8]}  # the three active models agree on these
         for m in models:
             add_predictions(session, windows, m, rng, agreed)
@@ -277,8 +268,8 @@ def test_bad_feedback_is_refused(client, settings: Settings, world, body, status
 def test_a_wrong_verdict_with_classes_overrides_ais_truth_in_the_scores(client, settings: Settings) -> None:
     c, auth = client
     windows = [m.window_id for m in store_windows(settings, 4, spec=TINY_SPEC)]
+    model = registered_model(settings, "scored")
     with session_scope(settings.database_url) as session:
-        model = add_model(session, "scored")
         for w in windows:
             session.add(TruthLabel(window_id=w, radius_km=20, classes=["A"], ambiguous=False, vessels=[],
                                    buffer_vessels=[]))
