@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -52,12 +53,16 @@ _END = object()
 T = TypeVar("T")
 
 
+# Every field of a decoded report travels as is, except its time (epoch seconds -> milliseconds): derived
+# from the dataclass, so a field added to PositionReport reaches the topic (or fails loudly) without a mapper.
+_REPORT_FIELDS = tuple(f.name for f in fields(PositionReport) if f.name != "time")
+
+
 def position_message(stored: StoredPosition, source: str) -> PositionMessage:
-    p: PositionReport = stored.report
-    return PositionMessage(mmsi=p.mmsi, time_ms=int(round(p.time * 1000)), latitude=p.latitude,
-                           longitude=p.longitude, sog_knots=p.sog_knots, cog_deg=p.cog_deg,
-                           heading_deg=p.heading_deg, nav_status=p.nav_status, msg_type=p.msg_type, source=source,
-                           ship_type=stored.ship_type, distances_m=stored.distances_m)
+    """The `ais.positions` message of a stored position: its report, where it came from, its ranges."""
+    report: PositionReport = stored.report
+    return PositionMessage(time_ms=int(round(report.time * 1000)), source=source, ship_type=stored.ship_type,
+                           distances_m=stored.distances_m, **{name: getattr(report, name) for name in _REPORT_FIELDS})
 
 
 class AisPipeline:

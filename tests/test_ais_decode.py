@@ -1,6 +1,7 @@
 """The decoder: broken input is counted by reason and skipped, never fatal; times and fields come out right."""
 
 import datetime as dt
+from dataclasses import fields
 
 import pytest
 from pyais import encode_dict
@@ -8,6 +9,9 @@ from pyais.messages import TagBlock
 from pyais.util import compute_checksum
 
 from ais_stream.decode import AisDecoder, PositionReport, StaticReport, parse_log_time, report_time
+from ais_stream.service import position_message
+from ais_stream.store import StoredPosition
+from oceanwatch.messages import PositionMessage
 from oceanwatch.runtime.counters import AIS_REJECTS
 
 T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
@@ -172,3 +176,14 @@ def test_fragments_from_different_receivers_do_not_mix() -> None:
                               station(b2, "south")) for r in d.feed(line, T)]
     assert [(r.mmsi, r.name) for r in reports] == [(366_000_001, "ALPHA"), (366_000_002, "BRAVO")]
     assert not d.rejected
+
+
+def test_a_position_message_carries_every_field_of_its_report() -> None:
+    """No hand-written mapper: each report field reaches the topic message unchanged (time in ms)."""
+    report = PositionReport(mmsi=366999001, time=1_780_000_000.25, latitude=36.7, longitude=-122.1, sog_knots=11.5,
+                            cog_deg=271.0, heading_deg=270.0, nav_status=0, msg_type=1)
+    message = PositionMessage.decode(position_message(StoredPosition(report, 70, {"MARS": 1234.5}), "tcp").encode())
+    assert message.time_ms == 1_780_000_000_250
+    assert {f.name: getattr(message, f.name) for f in fields(report) if f.name != "time"} == \
+        {f.name: getattr(report, f.name) for f in fields(report) if f.name != "time"}
+    assert (message.source, message.ship_type, message.distances_m) == ("tcp", 70, {"MARS": 1234.5})
