@@ -15,6 +15,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from bokeh.core.types import ID
 from bokeh.util.token import check_token_signature, generate_jwt_token, get_session_id, get_token_payload
 
 GRANT_HEADER = "Ow-Grant"
@@ -30,7 +31,7 @@ class Grant:
 
 
 def issue_grant(session_id: str, grant: Grant, secret_key: bytes, expiry_s: int) -> str:
-    return generate_jwt_token(session_id, secret_key=secret_key, signed=True, expiration=expiry_s,
+    return generate_jwt_token(ID(session_id), secret_key=secret_key, signed=True, expiration=expiry_s,
                               extra_payload={"user_id": grant.user_id, "session_version": grant.session_version})
 
 

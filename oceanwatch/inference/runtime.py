@@ -34,6 +34,8 @@ class LoadedModel:
         for layer in all_layers(keras_model):
             if type(layer).__name__.startswith("BatchNormalization"):
                 layer.trainable = False
+        self._trunk: Any
+        self._head: Any
         self._trunk, self._head = _split(keras_model) if manifest.passes > 1 else (None, None)
         # Fixed signatures with a free batch dimension: one trace per function, whatever the batch size.
         spec = [tf.TensorSpec([None, *manifest.feature_spec.input_shape], tf.float32)]

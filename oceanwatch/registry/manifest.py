@@ -92,7 +92,9 @@ def parse_manifest(data: Any) -> Manifest:
     if problems:
         raise ManifestError(problems)
     known = {"name", "version", "task", "class_names", "feature_spec", "uncertainty", "description", "owner"}
-    assert spec is not None and isinstance(passes, int)
+    # no problem found: every field has the type checked above
+    assert spec is not None and isinstance(passes, int) and isinstance(method, str)
+    assert isinstance(name, str) and isinstance(version, str) and isinstance(task, str) and isinstance(classes, list)
     return Manifest(name=name, version=version, task=task, class_names=tuple(classes), feature_spec=spec,
                     uncertainty_method=method, mc_passes=passes, description=data.get("description", ""),
                     owner=data.get("owner", ""), extra={k: v for k, v in data.items() if k not in known})

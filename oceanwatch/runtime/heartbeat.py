@@ -13,10 +13,11 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import CursorResult
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import ServiceHeartbeat
@@ -63,7 +64,7 @@ def forget_stale(url: str, service: str, older_than: dt.timedelta) -> int:
     with session_scope(url) as session:
         result = session.execute(delete(ServiceHeartbeat).where(ServiceHeartbeat.service == service,
                                                                  ServiceHeartbeat.beat_at < _now() - older_than))
-        return result.rowcount or 0
+        return cast(CursorResult[Any], result).rowcount or 0  # a DELETE answers with a cursor result
 
 
 class Heartbeat(threading.Thread):

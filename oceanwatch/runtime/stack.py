@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from oceanwatch.config import Settings
 from oceanwatch.kafka import ensure_topics
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
-    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
     if args.free_ports:
         overrides.update(embedded_pg_port=0, embedded_kafka_port=0)
     settings = Settings(**overrides)

@@ -22,14 +22,16 @@ from bokeh.core.property.vectorization import Field
 from bokeh.layouts import column
 from bokeh.models import (
     CDSView,
+    Column,
     ColumnDataSource,
     CustomJS,
     FactorRange,
     GroupFilter,
     HoverTool,
     LinearColorMapper,
-    Select,
+    Range1d,
 )
+from bokeh.models.widgets import Select
 from bokeh.palettes import Blues256, Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
@@ -77,8 +79,13 @@ def _confusion_cells(classes: Sequence[str], matrix: Sequence[Sequence[int]],
             for i, t in enumerate(classes) for j, p in enumerate(classes)]
 
 
+def _hover(fig: figure) -> HoverTool:
+    """The figure's hover tool (made by `tools="hover,..."`), to set its tooltips."""
+    return next(tool for tool in fig.tools if isinstance(tool, HoverTool))
+
+
 def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], Sequence[Sequence[int]]]],
-                     highlight: str | None = None, name: str = "confusion", size: int = 380):
+                     highlight: str | None = None, name: str = "confusion", size: int = 380) -> Column:
     """Every model's counts per (truth, prediction) cell in one figure (`{name}-matrix`), one model at a time:
     the select above it (`{name}-model`, hidden for a single model) switches the model shown.
 
@@ -91,8 +98,8 @@ def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], Sequence[Sequen
                              for label, (classes, matrix) in matrices.items()}, CONFUSION_COLUMNS)
     first = list(matrices[labels[0]][0])
     view = CDSView(filter=GroupFilter(column_name="model", group=labels[0]))
-    fig = figure(title=f"Confusion: {labels[0]}", x_range=FactorRange(*first),
-                 y_range=FactorRange(*reversed(first)), width=size, height=size, tools="hover,save",
+    fig = figure(title=f"Confusion: {labels[0]}", x_range=FactorRange(factors=first),
+                 y_range=FactorRange(factors=first[::-1]), width=size, height=size, tools="hover,save",
                  toolbar_location="right", name=f"{name}-matrix", x_axis_location="above")
     mapper = LinearColorMapper(palette=list(reversed(Blues256)), low=0.0, high=1.0)
     fig.rect(x="predicted", y="truth", width=1, height=1, source=source, view=view,
@@ -100,20 +107,21 @@ def confusion_figure(matrices: Mapping[str, tuple[Sequence[str], Sequence[Sequen
     fig.text(x="predicted", y="truth", text="label", source=source, view=view, text_align="center",
              text_baseline="middle", text_color="text_color", text_font_size="11pt")
     fig.xaxis.axis_label, fig.yaxis.axis_label = "predicted", "truth"
-    fig.select_one(HoverTool).tooltips = [("truth", "@truth"), ("predicted", "@predicted"), ("windows", "@count"),
-                                          ("share of truth row", "@share{0.0%}")]
+    _hover(fig).tooltips = [("truth", "@truth"), ("predicted", "@predicted"), ("windows", "@count"),
+                            ("share of truth row", "@share{0.0%}")]
     fig.grid.visible = False
-    select = Select(title="Model", value=labels[0], options=labels, visible=len(labels) > 1, name=f"{name}-model")
+    choices: list[str | None] = list(labels)  # the option type Select declares
+    select = Select(title="Model", value=labels[0], options=choices, visible=len(labels) > 1, name=f"{name}-model")
     select.js_on_change("value", CustomJS(code=SHOW_MODEL_JS, args={
         "filter": view.filter, "x_range": fig.x_range, "y_range": fig.y_range, "title": fig.title,
         "all_classes": [list(classes) for classes, _ in matrices.values()]}))
     return column(select, fig, name=name)
 
 
-def trend_figure(series: Mapping[str, Sequence[Mapping[str, Any]]], bucket: str, name: str = "trend"):
+def trend_figure(series: Mapping[str, Sequence[Mapping[str, Any]]], bucket: str, name: str = "trend") -> figure:
     """Accuracy (solid) and macro-F1 (dashed) per day or week, one colour per model."""
     fig = figure(title=f"Accuracy and macro-F1 per {bucket}", x_axis_type="datetime", height=300,
-                 sizing_mode="stretch_width", y_range=(0, 1.02), tools="xpan,xwheel_zoom,reset,save", name=name)
+                 sizing_mode="stretch_width", y_range=Range1d(start=0, end=1.02), tools="xpan,xwheel_zoom,reset,save", name=name)
     rows = {label: [{**p, "x": dt.datetime.fromisoformat(p["bucket"])} for p in points]
             for label, points in series.items()}
     names = ("x", "n", *TREND_METRICS)
@@ -133,10 +141,10 @@ def trend_figure(series: Mapping[str, Sequence[Mapping[str, Any]]], bucket: str,
     return fig
 
 
-def reliability_figure(series: Mapping[str, Mapping[str, Any]], name: str = "reliability", size: int = 380):
+def reliability_figure(series: Mapping[str, Mapping[str, Any]], name: str = "reliability", size: int = 380) -> figure:
     """Accuracy against mean confidence per confidence bin (the diagonal is perfect calibration)."""
-    fig = figure(title="Reliability (top-class confidence)", width=size + 120, height=size, x_range=(0, 1),
-                 y_range=(0, 1), tools="hover,save", name=name)
+    fig = figure(title="Reliability (top-class confidence)", width=size + 120, height=size, x_range=Range1d(start=0, end=1),
+                 y_range=Range1d(start=0, end=1), tools="hover,save", name=name)
     fig.line([0, 1], [0, 1], color="#9e9e9e", line_dash="dotted", legend_label="perfect")
     rows = {label: cal["bins"] for label, cal in series.items()}
     names = ("confidence", "accuracy", "count", "lower", "upper")
@@ -145,8 +153,8 @@ def reliability_figure(series: Mapping[str, Mapping[str, Any]], name: str = "rel
                  color=model_color(i), line_width=2, legend_label=f"{label} (ECE {cal['ece']:.3f})")
     fig.scatter("confidence", "accuracy", source=_models_source(rows, names), color=_model_colors(list(rows)),
                 size=8)
-    fig.select_one(HoverTool).tooltips = [("bin", "@lower{0.0}-@upper{0.0}"), ("windows", "@count"),
-                                          ("confidence", "@confidence{0.000}"), ("accuracy", "@accuracy{0.000}")]
+    _hover(fig).tooltips = [("bin", "@lower{0.0}-@upper{0.0}"), ("windows", "@count"),
+                            ("confidence", "@confidence{0.000}"), ("accuracy", "@accuracy{0.000}")]
     fig.xaxis.axis_label, fig.yaxis.axis_label = "mean confidence", "accuracy"
     fig.legend.location = "top_left"
     return fig

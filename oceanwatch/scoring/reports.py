@@ -226,7 +226,7 @@ def trends(conn: Connection, scopes: Sequence[Scope], bucket: str = "day") -> di
                     "{where} group by 1, 2, 3, 4 order by 2",
                     "select s.model_id, date_trunc(:bucket, s.start_time at time zone 'UTC')::date, s.truth[1], "
                     "s.predicted[1], count(*) from s group by 1, 2, 3, 4 order by 2", {"bucket": bucket})
-    out = {}
+    out: dict[int, list[dict[str, Any]]] = {}
     for model_id, (_, classes) in models.items():
         by_bucket: dict[dt.date, list[tuple[str, str, int]]] = {}
         for b, truth, predicted, count in rows[model_id]:

@@ -344,8 +344,8 @@ def _add_transients(audio: np.ndarray, sample_rate: int, rng: np.random.Generato
             t = np.arange(length) / sample_rate
             f0, f1 = rng.uniform(60, 220), rng.uniform(15, 60)
             phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * t[-1]))
-            at = int(rng.integers(0, n - length))
-            audio[at:at + length] += floor * rng.uniform(1.0, 8.0) * np.sin(phase) * np.hanning(length)
+            start = int(rng.integers(0, n - length))
+            audio[start:start + length] += floor * rng.uniform(1.0, 8.0) * np.sin(phase) * np.hanning(length)
 
 
 def render_sources(sources: Sequence[Source | tuple[str, float, float, float]], seconds: float, sample_rate: int,

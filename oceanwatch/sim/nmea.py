@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pyais import encode_dict
 from pyais.encode import ais_to_nmea_0183, data_to_payload
@@ -32,6 +33,9 @@ from oceanwatch.config import get_settings
 from oceanwatch.geo import Site
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.scenario import Scenario, SimVessel
+
+AisFields = dict[str, str | int | float | bytes | bool]
+"""The field values pyais encodes (its `encode_dict` argument)."""
 
 STATIC_INTERVAL_S = 360
 CLASS_B_INTERVAL_S = 30
@@ -68,17 +72,17 @@ def _armor(value: int, chars: int) -> str:
     return "".join(out)
 
 
-def encode_static(data: dict[str, object], channel: str, seq_id: int | None = None) -> list[str]:
+def encode_static(data: AisFields, channel: str, seq_id: int | None = None) -> list[str]:
     """`encode_dict` for types 5 and 24 B that keeps the exact ship type code.
 
     pyais folds codes it calls reserved (76-78, 86-88...) into their group's first code; the
     class mapping is per code, so the simulator writes the real 8 bits itself.
     """
-    payload, fill_bits = data_to_payload(int(data["msg_type"]), data).encode()  # type: ignore[call-overload]
+    payload, fill_bits = data_to_payload(int(data["msg_type"]), data).encode()
     bits = len(payload) * 6
-    start = SHIP_TYPE_BIT[int(data["msg_type"])]  # type: ignore[call-overload]
+    start = SHIP_TYPE_BIT[int(data["msg_type"])]
     shift = bits - start - 8
-    value = (_unarmor(payload) & ~(0xFF << shift)) | (int(data["ship_type"]) << shift)  # type: ignore[call-overload]
+    value = (_unarmor(payload) & ~(0xFF << shift)) | (int(data["ship_type"]) << shift)
     return ais_to_nmea_0183(_armor(value, len(payload)), "AI", "VDM", channel, fill_bits, seq_id=seq_id)
 
 
@@ -134,19 +138,20 @@ class NmeaSimulator:
     def _wrap(self, t: int, sentences: list[str]) -> tuple[str, ...]:
         if not self.tag_blocks:
             return tuple(sentences)
-        tag = TagBlock.create(source_station=self.station, receiver_timestamp=str(t)).decode("ascii")
+        fields: dict[str, Any] = {"source_station": self.station, "receiver_timestamp": str(t)}
+        tag = TagBlock.create(**fields).decode("ascii")  # pyais annotates **fields as dicts: they are strings
         return tuple(f"\\{tag}\\{s}" for s in sentences)
 
     def _position(self, vessel: SimVessel, t: int, k: int) -> AisEvent:
         state = vessel.state(t)
         assert state is not None  # `_grid` keeps t inside the transit
         channel = "AB"[(vessel.mmsi + k) % 2]
-        common = dict(mmsi=vessel.mmsi, speed=state.sog_knots, lon=state.longitude, lat=state.latitude,
+        common: AisFields = dict(mmsi=vessel.mmsi, speed=state.sog_knots, lon=state.longitude, lat=state.latitude,
                       course=round(state.cog_deg, 1) % 360.0, heading=int(state.heading_deg) % 360,
                       second=t % 60, accuracy=True)
         # `msg_type`, not `type`: pyais only writes types 2 and 3 into the payload when given so.
         if vessel.ais_class == "B":
-            data = dict(msg_type=18, cs=True, **common)
+            data: AisFields = dict(msg_type=18, cs=True, **common)
         else:
             # Mostly autonomous (1); some ships run an assigned schedule (2); now and then a
             # reply to a base-station interrogation (3).
@@ -157,18 +162,18 @@ class NmeaSimulator:
 
     def _static(self, vessel: SimVessel, t: int) -> list[AisEvent]:
         length, beam = round(vessel.length_m), round(vessel.beam_m)
-        dims = dict(to_bow=min(511, round(length * 0.8)), to_stern=min(511, length - round(length * 0.8)),
+        dims: AisFields = dict(to_bow=min(511, round(length * 0.8)), to_stern=min(511, length - round(length * 0.8)),
                     to_port=min(63, beam // 2), to_starboard=min(63, beam - beam // 2))
         channel = "AB"[(vessel.mmsi + t) % 2]
         if vessel.ais_class == "B":
-            part_a = dict(msg_type=24, partno=0, mmsi=vessel.mmsi, shipname=vessel.name)
-            part_b = dict(msg_type=24, partno=1, mmsi=vessel.mmsi, ship_type=vessel.ship_type,
+            part_a: AisFields = dict(msg_type=24, partno=0, mmsi=vessel.mmsi, shipname=vessel.name)
+            part_b: AisFields = dict(msg_type=24, partno=1, mmsi=vessel.mmsi, ship_type=vessel.ship_type,
                           callsign=vessel.call_sign, vendorid="OWS", **dims)
             return [AisEvent(t, vessel.mmsi, 24, self._wrap(t, encode_dict(part_a, sentence_type="VDM",
                                                                            radio_channel=channel))),
                     AisEvent(t, vessel.mmsi, 24, self._wrap(t, encode_static(part_b, channel)))]
         eta = dt.datetime.fromtimestamp(t, dt.timezone.utc) + dt.timedelta(hours=20)
-        data = dict(msg_type=5, mmsi=vessel.mmsi, ais_version=2, imo=vessel.imo or 0, callsign=vessel.call_sign,
+        data: AisFields = dict(msg_type=5, mmsi=vessel.mmsi, ais_version=2, imo=vessel.imo or 0, callsign=vessel.call_sign,
                     shipname=vessel.name, ship_type=vessel.ship_type, epfd=1, month=eta.month, day=eta.day,
                     hour=eta.hour, minute=eta.minute, draught=min(25.5, vessel.draught_m),
                     destination=vessel.destination, dte=False, **dims)

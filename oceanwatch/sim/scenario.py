@@ -181,7 +181,7 @@ class Scenario:
         # earlier ones may still be at t0 (a whole MAX_TRANSIT_S either side is a safe bound).
         first = math.floor((t0 - MAX_TRANSIT_S - self.start) / BLOCK_S)
         last = math.floor((t1 + MAX_TRANSIT_S - self.start) / BLOCK_S)
-        found = []
+        found: list[SimVessel] = []
         for index in range(max(0, first), last + 1):
             found.extend(v for v in self.block(index) if v.active(t0, t1))
         return found

@@ -45,7 +45,7 @@ def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int
     if not wait_for(lambda: process.poll() is not None or _listening(host, port), STARTUP_TIMEOUT_S, poll_s=0.1):
         raise TimeoutError(f"nothing listens on {host}:{port} after {STARTUP_TIMEOUT_S:.0f}s")
     if process.poll() is not None:
-        raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
 
 
 def _listening(host: str, port: int) -> bool:

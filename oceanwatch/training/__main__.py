@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("data ready: %d train, %d validation, %d held-out windows in %.0f s", len(train.y), len(val.y),
              len(held_out.y), time.perf_counter() - started)
     result = train_baseline(spec, classes, train.x, train.y, val.x, val.y, epochs=args.epochs, seed=args.seed)
-    report = {"validation": result.report,
+    report: dict[str, Any] = {"validation": result.report,
               "held_out_scenario": {"seed": args.eval_seed, "hours": args.eval_hours,
                                     **evaluate(result.model, classes, held_out.x, held_out.y)},
               "train_windows": int(len(train.y)), "epochs_run": len(result.history.get("loss", [])),

@@ -76,7 +76,7 @@ def epoch_reporter(url: str, job_id: int, epochs: int) -> Any:
     """A Keras callback writing each epoch's history into the job row; cancellation stops training."""
     import keras
 
-    class EpochReporter(keras.callbacks.Callback):
+    class EpochReporter(keras.callbacks.Callback):  # type: ignore[misc]  # Keras ships no type stubs
         def __init__(self) -> None:
             super().__init__()
             self.history: list[dict[str, float]] = []
@@ -84,7 +84,9 @@ def epoch_reporter(url: str, job_id: int, epochs: int) -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
             with session_scope(url) as session:
-                session.get(Job, job_id).result = {"history": self.history}
+                job = session.get(Job, job_id)
+                if job is not None:  # a job deleted while training just stops being reported on
+                    job.result = {"history": self.history}
             jobs.progress(url, job_id, (epoch + 1) / epochs,
                           f"epoch {epoch + 1}/{epochs}: loss {self.history[-1].get('loss', 0.0):.3f}")
 

@@ -164,7 +164,9 @@ where t.window_id = d.window_id and t.radius_km = d.radius_km
 def _scope(window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since: dt.datetime | None,
            until: dt.datetime | None) -> tuple[str, str, dict[str, object]]:
     """SQL join/where/params selecting the truth rows an edit can change."""
-    clauses, params, join = [], {}, ""
+    clauses: list[str] = []
+    params: dict[str, object] = {}
+    join = ""
     if window_ids is not None:
         clauses.append("t.window_id = any(:window_ids)")
         params["window_ids"] = list(window_ids)

@@ -77,5 +77,5 @@ def reference_rows() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """Default rows of `ship_classes` and `class_mappings`, as the initial migration seeds them."""
     classes = [{"code": c.code, "name": c.name, "description": c.description, "is_background": c.is_background,
                 "active": True, "sort_order": i, "color": c.color} for i, c in enumerate(DEFAULT_CLASSES)]
-    mappings = [{"ship_type": t, "designation": designation(t), "class_code": default_class(t)} for t in range(100)]
+    mappings: list[dict[str, object]] = [{"ship_type": t, "designation": designation(t), "class_code": default_class(t)} for t in range(100)]
     return classes, mappings
