@@ -8,11 +8,11 @@ Access: admins only (`app.auth.requires_role`).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from app.auth import current_user_id, requires_role
-from oceanwatch.db import session_scope
+from app.extensions import db
 from oceanwatch.db.models import Backup, Job, JobStatus
 from oceanwatch.jobs import JobKind, enqueue_once
 
@@ -21,16 +21,11 @@ bp = Blueprint("backups_admin", __name__, url_prefix="/admin/backups")
 PAGE_SIZE = 100
 
 
-def _database_url() -> str:
-    return current_app.config["SQLALCHEMY_DATABASE_URI"]
-
-
 @bp.get("/")
 @requires_role("admin")
 def index():
-    with session_scope(_database_url()) as session:
-        backups = session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
-        pending = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+    backups = db.session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
+    pending = db.session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
                                   .order_by(Job.id)).all()
     return render_template("admin_backups.html", backups=backups, pending=pending)
 
@@ -38,6 +33,7 @@ def index():
 @bp.post("/now")
 @requires_role("admin")
 def backup_now():
-    job_id = enqueue_once(_database_url(), JobKind.BACKUP, current_user_id())
+    job_id = enqueue_once(db.session, JobKind.BACKUP, current_user_id())
+    db.session.commit()
     flash(f"Backup queued (job {job_id}); the backup service runs it within seconds.")
     return redirect(url_for("backups_admin.index"))

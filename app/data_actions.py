@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import params
 from app.extensions import db
@@ -54,18 +54,18 @@ class ClassEdit:
     def role(self) -> str:
         return ACTION_ROLES[self.action]
 
-    def run(self, url: str, user_id: int | None) -> classmap.Edit:
-        """Call the classmap function this edit stands for."""
+    def run(self, session: Session, user_id: int | None) -> classmap.Edit:
+        """Call the classmap function this edit stands for, in `session`."""
         if self.action == "mapping":
-            return classmap.set_mapping(url, list(self.ship_types), self.class_code, user_id)
+            return classmap.set_mapping(session, list(self.ship_types), self.class_code, user_id)
         if self.action == "override":
-            return classmap.set_override(url, int(self.mmsi or 0), self.class_code, user_id, self.reason)
+            return classmap.set_override(session, int(self.mmsi or 0), self.class_code, user_id, self.reason)
         if self.action == "class":
-            return classmap.save_class(url, self.code, self.name, self.description, user_id, color=self.color,
+            return classmap.save_class(session, self.code, self.name, self.description, user_id, color=self.color,
                                        is_background=self.is_background)
         if self.action == "merge":
-            return classmap.merge_class(url, self.code, self.into, user_id)
-        return classmap.remove_class(url, self.code, user_id)
+            return classmap.merge_class(session, self.code, self.into, user_id)
+        return classmap.remove_class(session, self.code, user_id)
 
     def describe(self) -> str:
         """One line for the confirmation panel."""
@@ -87,10 +87,6 @@ class ClassEdit:
                 "description": self.description, "color": self.color,
                 "is_background": "1" if self.is_background else "",
                 "since": self.since.date().isoformat() if self.since else ""}
-
-
-def _url() -> str:
-    return current_app.config["SQLALCHEMY_DATABASE_URI"]
 
 
 def _ship_types(raw: Any) -> tuple[int, ...]:
@@ -164,19 +160,19 @@ def parse_edit(data: Mapping[str, Any]) -> ClassEdit:
 
 def preview(edit: ClassEdit, user_id: int | None) -> dict[str, Any]:
     """Labels the edit's relabel would change, over all history and from `since`; nothing is kept."""
-    url = _url()
-    applied, (all_history, changed) = classmap.rehearse(url, lambda: edit.run(url, user_id), (None, edit.since))
+    applied, (all_history, changed) = classmap.rehearse(db.session, lambda session: edit.run(session, user_id),
+                                                        (None, edit.since))
     return {"edit": edit.describe(), "vessels": _vessel_count(applied), "changed": changed,
             "changed_all_history": all_history, "since": edit.since.isoformat() if edit.since else None}
 
 
 def apply(edit: ClassEdit, user_id: int | None) -> dict[str, Any]:
     """Make the edit (audited by classmap) and queue its relabel when it can change any label."""
-    url = _url()
-    applied = edit.run(url, user_id)
+    applied = edit.run(db.session, user_id)
     job_id = None
     if applied.mmsis is None or applied.mmsis:
-        job_id = classmap.enqueue_relabel(url, applied, edit.since, user_id)
+        job_id = classmap.enqueue_relabel(db.session, applied, edit.since, user_id)
+    db.session.commit()
     return {"edit": edit.describe(), "vessels": _vessel_count(applied), "job_id": job_id,
             "since": edit.since.isoformat() if edit.since else None}
 
@@ -189,7 +185,6 @@ def _vessel_count(edit: classmap.Edit) -> int | None:
 # ---------------------------------------------------------------- listings
 
 def classes() -> list[dict[str, Any]]:
-    db.session.expire_all()  # classmap commits through its own sessions
     rows = db.session.scalars(select(ShipClass).order_by(ShipClass.sort_order, ShipClass.code))
     return [{"code": c.code, "name": c.name, "description": c.description, "color": c.color,
              "is_background": c.is_background, "active": c.active} for c in rows]
@@ -255,7 +250,6 @@ def job_dict(job: Job) -> dict[str, Any]:
 
 
 def list_jobs(kind: str | None = jobs.JobKind.RELABEL, limit: int = 20) -> list[dict[str, Any]]:
-    db.session.expire_all()
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if kind:
         query = query.where(Job.kind == kind)
@@ -263,13 +257,14 @@ def list_jobs(kind: str | None = jobs.JobKind.RELABEL, limit: int = 20) -> list[
 
 
 def get_job(job_id: int) -> dict[str, Any] | None:
-    db.session.expire_all()
     job = db.session.get(Job, job_id)
     return job_dict(job) if job is not None else None
 
 
 def cancel_job(job_id: int, user_id: int | None) -> bool:
-    return jobs.request_cancel(_url(), job_id, user_id)
+    cancelled = jobs.request_cancel(db.session, job_id, user_id)
+    db.session.commit()
+    return cancelled
 
 
 def _iso(value: dt.datetime | None) -> str | None:

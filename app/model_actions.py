@@ -1,7 +1,8 @@
 """What the model page and the JSON API both do to the registry: upload, state changes, listings.
 
 The registry (`oceanwatch.registry.store`) owns the rules; this module only turns web input
-(uploaded files, an action name) into its calls and its answers into plain dicts.
+(uploaded files, an action name) into its calls and its answers into plain dicts.  The calls run
+in the request's session and this module commits them: the request owns the transaction.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ class UploadError(ValueError):
         self.problems = problems
 
 
-def _url() -> str:
-    return current_app.config["SQLALCHEMY_DATABASE_URI"]
-
-
 def _models_dir() -> Path:
     return current_app.config["OCEANWATCH_SETTINGS"].data_dir / "models"
 
@@ -61,8 +58,11 @@ def upload(files: dict[str, FileStorage], user_id: int | None) -> int:
             raise UploadError(problems)
         try:
             with store.open_package(target) as (keras_path, manifest):
-                return store.register(_url(), _models_dir(), keras_path, manifest, user_id=user_id)
+                model_id = store.register(db.session, _models_dir(), keras_path, manifest, user_id=user_id)
+            db.session.commit()
+            return model_id
         except UPLOAD_ERRORS as exc:
+            db.session.rollback()
             problems = exc.problems if isinstance(exc, ManifestError) else [str(exc)]
             _record_rejection(problems, user_id)
             raise UploadError(problems) from None
@@ -78,16 +78,18 @@ def apply(model_id: int, action: str, user_id: int | None) -> int:
     """Run a registry action on a model; returns the id of the model that is active afterwards (or this one)."""
     if action not in ACTIONS:
         raise store.RegistryError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    active = model_id
     if action == "deactivate":
-        store.deactivate(_url(), model_id, user_id)
-        return model_id
-    if action == "rollback":
+        store.deactivate(db.session, model_id, user_id)
+    elif action == "rollback":
         row = db.session.get(MLModel, model_id)
         if row is None:
             raise store.RegistryError(f"no model with id {model_id}")
-        return store.rollback(_url(), row.name, user_id)
-    store.deploy(_url(), model_id, user_id, action="model.reactivate" if action == "reactivate" else None)
-    return model_id
+        active = store.rollback(db.session, row.name, user_id)
+    else:
+        store.deploy(db.session, model_id, user_id, action="model.reactivate" if action == "reactivate" else None)
+    db.session.commit()
+    return active
 
 
 def model_dict(row: MLModel) -> dict[str, Any]:
@@ -100,7 +102,6 @@ def model_dict(row: MLModel) -> dict[str, Any]:
 
 
 def list_models() -> list[MLModel]:
-    db.session.expire_all()  # the registry commits through its own sessions
     return list(db.session.scalars(select(MLModel).order_by(MLModel.name, MLModel.id.desc())))
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from app.api import endpoint
 from app.auth import current_user_id
+from app.extensions import db
 from oceanwatch.training.trainjob import enqueue_training
 
 TRAINING_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
@@ -28,7 +29,8 @@ def start_training() -> Any:
     if not isinstance(body, dict):
         return jsonify(error="the request body must be a JSON object"), 400
     try:
-        job_id = enqueue_training(current_app.config["SQLALCHEMY_DATABASE_URI"], body, current_user_id())
+        job_id = enqueue_training(db.session, body, current_user_id())
+        db.session.commit()
     except (ValueError, TypeError) as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(job_id=job_id), 202

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import data_actions, model_actions
 from app.auth import current_user_id, requires_role
+from app.extensions import db
 from oceanwatch.jobs import JobKind
 from oceanwatch.training.trainjob import SOURCES, enqueue_training
 
@@ -37,8 +38,8 @@ def index() -> Any:
 @requires_role("operator")
 def start() -> Any:
     try:
-        job_id = enqueue_training(current_app.config["SQLALCHEMY_DATABASE_URI"], form_params(request.form),
-                                  current_user_id())
+        job_id = enqueue_training(db.session, form_params(request.form), current_user_id())
+        db.session.commit()
     except ValueError as exc:
         flash(f"Not started: {exc}")
         return redirect(url_for("training.index")), 303

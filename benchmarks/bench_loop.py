@@ -96,8 +96,8 @@ def run(settings: Settings, root: Path) -> dict:
         package = write_package(root / f"m{i}", build_baseline(DEFAULT_SPEC, 5, seed=i), DEFAULT_SPEC, CLASSES,
                                 f"bench-{i}", "1", {}, passes=10)
         with store.open_package(package) as (keras_path, manifest):
-            store.deploy(settings.database_url,
-                         store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest))
+            with session_scope(settings.database_url) as session:
+                store.deploy(session, store.register(session, settings.data_dir / "models", keras_path, manifest))
     rate = 8000
     clip = io.BytesIO()
     soundfile.write(clip, np.random.default_rng(1).normal(0, 0.1, CLIP_SECONDS * rate).astype(np.float32), rate,

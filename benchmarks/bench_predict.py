@@ -50,7 +50,8 @@ def _register_models(settings: Settings, count: int, root: Path) -> list[int]:
         model = build_baseline(DEFAULT_SPEC, len(CLASSES), seed=i)
         pkg = write_package(root / f"m{i}", model, DEFAULT_SPEC, CLASSES, f"bench-{i}", "1", {}, passes=10)
         with store.open_package(pkg) as (keras_path, manifest):
-            ids.append(store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest))
+            with session_scope(settings.database_url) as session:
+                ids.append(store.register(session, settings.data_dir / "models", keras_path, manifest))
     return ids
 
 
@@ -59,9 +60,11 @@ def _activate(url: str, ids: list[int], active: int) -> None:
         with session_scope(url) as s:
             status = s.get(MLModel, model_id).status
         if i < active and status != "active":
-            store.deploy(url, model_id)
+            with session_scope(url) as session:
+                store.deploy(session, model_id)
         elif i >= active and status == "active":
-            store.deactivate(url, model_id)
+            with session_scope(url) as session:
+                store.deactivate(session, model_id)
 
 
 def _count(url: str) -> int:

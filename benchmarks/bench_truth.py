@@ -24,7 +24,7 @@ from sqlalchemy import text
 from benchmarks.common import metric
 from oceanwatch import jobs
 from oceanwatch.config import Settings
-from oceanwatch.db import engine_for
+from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.scoring.reports import Scope, calibration, report, trend
@@ -122,8 +122,9 @@ def main() -> None:
 
     with engine.connect() as conn:  # flip cargo between D and C so a reused year still changes
         current = conn.execute(text("select class_code from class_mappings where ship_type = 70")).scalar_one()
-    edit = set_mapping(url, [70, 71], "C" if current == "D" else "D", user_id=None)
-    job_id = enqueue_relabel(url, edit, None, None)
+    with session_scope(url) as session:
+        edit = set_mapping(session, [70, 71], "C" if current == "D" else "D", user_id=None)
+        job_id = enqueue_relabel(session, edit, None, None)
     started = time.perf_counter()
     jobs.run_next(url, {"relabel": run_relabel})
     relabel_s = time.perf_counter() - started

@@ -101,7 +101,8 @@ class ActiveSpecs:
         counts["feature_spec_failures"] += 1
         log.error("feature spec failed for models %s, marked unhealthy: %s", model_ids, reason)
         for model_id in model_ids:
-            mark_unhealthy(self.url, model_id, reason)
+            with session_scope(self.url) as session:
+                mark_unhealthy(session, model_id, reason)
 
 
 def features_for(windows: list[AudioWindow], specs: ActiveSpecs, counts: Counter) -> dict[str, np.ndarray]:

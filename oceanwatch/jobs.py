@@ -2,6 +2,10 @@
 
 Claiming uses `FOR UPDATE SKIP LOCKED`, so several workers can poll the same table and
 never run one job twice; progress and heartbeats are plain updates pages can poll.
+
+Queueing and cancelling take the caller's Session (a job exists exactly if the change asking for it
+commits); claiming, progress and finishing commit on their own, because a running job's progress must
+be visible while it runs.
 """
 
 from __future__ import annotations
@@ -42,11 +46,6 @@ class JobKind(StrEnum):
     BACKUP = "backup"  # "back up now" from the backups page: the backup service
 
 
-def enqueue(url: str, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
-    with session_scope(url) as session:
-        return add(session, kind, params, user_id)
-
-
 def add(session: Session, kind: str, params: dict[str, Any], user_id: int | None = None) -> int:
     """Queue a job in the caller's transaction, so it exists exactly if the change that asks for it commits."""
     job = Job(kind=kind, params=params, status=JobStatus.QUEUED, created_by=user_id)
@@ -65,11 +64,10 @@ def add_backfill(session: Session, model_id: int, start: dt.datetime, end: dt.da
                user_id)
 
 
-def enqueue_once(url: str, kind: JobKind, user_id: int | None = None) -> int:
+def enqueue_once(session: Session, kind: JobKind, user_id: int | None = None) -> int:
     """Queue a job that takes no parameters unless one of its kind is queued already (a second click reuses it)."""
-    with session_scope(url) as session:
-        queued = session.scalar(select(Job.id).where(Job.kind == kind, Job.status == JobStatus.QUEUED).limit(1))
-    return queued if queued is not None else enqueue(url, kind, {}, user_id)
+    queued = session.scalar(select(Job.id).where(Job.kind == kind, Job.status == JobStatus.QUEUED).limit(1))
+    return queued if queued is not None else add(session, kind, {}, user_id)
 
 
 def claim(url: str, kinds: tuple[str, ...]) -> Job | None:
@@ -101,17 +99,16 @@ def finish(url: str, job_id: int, status: str, message: str = "", result: dict[s
             progress=1.0 if status == JobStatus.SUCCEEDED else Job.progress))
 
 
-def request_cancel(url: str, job_id: int, user_id: int | None = None) -> bool:
+def request_cancel(session: Session, job_id: int, user_id: int | None = None) -> bool:
     """Ask a job to stop; a queued job is cancelled at once, a running one at its next progress report."""
-    with session_scope(url) as session:
-        job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return False
-        job.cancel_requested = True
-        if job.status == JobStatus.QUEUED:
-            job.status, job.finished_at = JobStatus.CANCELLED, _now()
-        record(session, user_id, "job.cancel", "job", job_id)
-        return True
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return False
+    job.cancel_requested = True
+    if job.status == JobStatus.QUEUED:
+        job.status, job.finished_at = JobStatus.CANCELLED, _now()
+    record(session, user_id, "job.cancel", "job", job_id)
+    return True
 
 
 def run_next(url: str, runners: Mapping[str, Runner]) -> int | None:

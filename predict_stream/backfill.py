@@ -21,12 +21,6 @@ from oceanwatch.inference.predictions import lacks_prediction, prediction_rows, 
 from oceanwatch.messages import PackedArray
 
 
-def enqueue_backfill(url: str, model_id: int, start: dt.datetime, end: dt.datetime,
-                     user_id: int | None = None) -> int:
-    with session_scope(url) as session:
-        return jobs.add_backfill(session, model_id, start, end, user_id)
-
-
 def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:
     return (Window.start_time >= start) & (Window.start_time < end) & lacks_prediction(model_id)
 

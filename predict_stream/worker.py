@@ -65,7 +65,8 @@ class ModelPool:
                 loaded.append(self._cache.get(row))
             except Exception as exc:  # one bad model must not stop the others
                 log.exception("model %d failed to load", row.id)
-                mark_unhealthy(self.url, row.id, f"load failed: {type(exc).__name__}: {exc}")
+                with session_scope(self.url) as session:
+                    mark_unhealthy(session, row.id, f"load failed: {type(exc).__name__}: {exc}")
                 continue
             if fresh:
                 log.info("loaded model %d", row.id)
@@ -212,7 +213,8 @@ class PredictWorker:
                 result = model.predict(stack_features([features[spec_hash][i] for i in todo]))
             except Exception as exc:
                 log.exception("model %d failed on a batch", model.model_id)
-                mark_unhealthy(self.url, model.model_id, f"inference failed: {type(exc).__name__}: {exc}")
+                with session_scope(self.url) as session:
+                    mark_unhealthy(session, model.model_id, f"inference failed: {type(exc).__name__}: {exc}")
                 self.pool.drop(model.model_id)
                 stats.counts["model_failure"] += 1
                 continue

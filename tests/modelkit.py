@@ -10,6 +10,7 @@ from typing import Any
 
 from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
 from oceanwatch.db.models import ModelStatus
 from oceanwatch.registry import store
 
@@ -72,11 +73,11 @@ def registered_model(settings: Settings, name: str, *, task: str = "multi_class"
     """
     classes = classes or CLASSES
     keras_file = _tiny_package(task, len(classes), json.dumps(spec.to_dict(), sort_keys=True))
-    url = settings.database_url
-    model_id = store.register(url, settings.data_dir / "models", keras_file,
-                              manifest(name, version, task, classes, spec, method="none", passes=1))
-    if status != ModelStatus.REGISTERED:
-        store.deploy(url, model_id)
-    if status == ModelStatus.INACTIVE:
-        store.deactivate(url, model_id)
+    with session_scope(settings.database_url) as session:
+        model_id = store.register(session, settings.data_dir / "models", keras_file,
+                                  manifest(name, version, task, classes, spec, method="none", passes=1))
+        if status != ModelStatus.REGISTERED:
+            store.deploy(session, model_id)
+        if status == ModelStatus.INACTIVE:
+            store.deactivate(session, model_id)
     return model_id

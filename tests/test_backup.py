@@ -208,8 +208,10 @@ def test_restore_by_id_from_the_command_line(settings: Settings, empty_database:
 
 def test_backup_now_job_runs_once_even_if_requested_twice(settings: Settings) -> None:
     url = settings.database_url
-    job_id = enqueue_once(url, JobKind.BACKUP)
-    assert enqueue_once(url, JobKind.BACKUP) == job_id, "a second click while queued reuses the queued job"
+    with session_scope(url) as session:
+        job_id = enqueue_once(session, JobKind.BACKUP)
+    with session_scope(url) as session:
+        assert enqueue_once(session, JobKind.BACKUP) == job_id, "a second click while queued reuses the queued job"
     assert run_next_job(fast(settings)) == job_id
     assert run_next_job(fast(settings)) is None
     with session_scope(url) as session:

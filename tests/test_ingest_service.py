@@ -98,15 +98,16 @@ def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Setting
                                                                caplog: pytest.LogCaptureFixture) -> None:
     models_dir = settings.data_dir / "models"
     good_pkg = write_package(tmp_path / "good", tiny_model(), manifest(name="good"))
-    good = registry.register(settings.database_url, models_dir, good_pkg / "model.keras", manifest(name="good"))
     bad_spec = dataclasses.replace(TINY_SPEC, window="boxcar; rm -rf /")
     legacy = manifest(name="legacy", spec=bad_spec)
-    with monkeypatch.context() as registry_before_the_check:  # registered before registration computed specs
-        registry_before_the_check.setattr(registry, "check_computes", lambda spec: None, raising=False)
-        bad = registry.register(settings.database_url, models_dir,
-                                write_package(tmp_path / "bad", tiny_model(bad_spec), legacy) / "model.keras", legacy)
-    for model_id in (good, bad):
-        registry.deploy(settings.database_url, model_id)
+    bad_pkg = write_package(tmp_path / "bad", tiny_model(bad_spec), legacy)
+    with session_scope(settings.database_url) as session:
+        good = registry.register(session, models_dir, good_pkg / "model.keras", manifest(name="good"))
+        with monkeypatch.context() as registry_before_the_check:  # registered before registration computed specs
+            registry_before_the_check.setattr(registry, "check_computes", lambda spec: None, raising=False)
+            bad = registry.register(session, models_dir, bad_pkg / "model.keras", legacy)
+        for model_id in (good, bad):
+            registry.deploy(session, model_id)
 
     settings = settings.model_copy(update={"ingest_source": "directory", "ingest_poll_s": 0.2,
                                            "ingest_stable_s": 0.3})

@@ -26,7 +26,7 @@ from oceanwatch.testing.synthetic import T0, publish
 from oceanwatch.testing.synthetic import store_windows as _store_windows
 from oceanwatch.testing.waiting import wait_for
 from predict_stream import __main__ as predict_main
-from predict_stream.backfill import enqueue_backfill, run_backfill, run_next_job
+from predict_stream.backfill import run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 from tests.pipelinekit import ingest_simulated
@@ -38,9 +38,11 @@ pytestmark = pytest.mark.integration
 def _register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **manifest_kwargs) -> int:
     data = manifest(name=name, **manifest_kwargs)
     pkg = write_package(tmp_path / name, tiny_model(seed=len(name)), data)
-    model_id = store.register(settings.database_url, settings.data_dir / "models", pkg / "model.keras", data)
+    with session_scope(settings.database_url) as session:
+        model_id = store.register(session, settings.data_dir / "models", pkg / "model.keras", data)
     if deploy:
-        store.deploy(settings.database_url, model_id)
+        with session_scope(settings.database_url) as session:
+            store.deploy(session, model_id)
     return model_id
 
 
@@ -106,10 +108,12 @@ def test_deploy_and_deactivate_are_picked_up_without_restart(settings: Settings,
     try:
         publish(producer, topic, store_windows(settings, 3, first=0))
         assert wait_for(lambda: _count(settings.database_url, a) == 3)
-        store.deploy(settings.database_url, b)
+        with session_scope(settings.database_url) as session:
+            store.deploy(session, b)
         publish(producer, topic, store_windows(settings, 3, first=3))
         assert wait_for(lambda: _count(settings.database_url, b) == 3 and _count(settings.database_url, a) == 6)
-        store.deactivate(settings.database_url, a)
+        with session_scope(settings.database_url) as session:
+            store.deactivate(session, a)
         time.sleep(1.0)  # more than one interval
         publish(producer, topic, store_windows(settings, 3, first=6))
         assert wait_for(lambda: _count(settings.database_url, b) == 6)
@@ -140,7 +144,8 @@ def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(settings: Sett
         assert row.healthy is False and "GPU on fire" in row.last_error
     assert _count(settings.database_url, bad) == 0
     assert worker.totals["model_failure"] == 1
-    store.deploy(settings.database_url, bad)  # redeploying clears the failure
+    with session_scope(settings.database_url) as session:
+        store.deploy(session, bad)  # redeploying clears the failure
     with session_scope(settings.database_url) as s:
         assert s.get(MLModel, bad).healthy is True
 
@@ -232,21 +237,26 @@ def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tm
     model_id = _register(settings, tmp_path, "late", deploy=False)
     store_windows(settings, 30)
     start, end = T0 + dt.timedelta(seconds=22.5 * 5), T0 + dt.timedelta(seconds=22.5 * 25)
-    job_id = enqueue_backfill(settings.database_url, model_id, start, end)
+    with session_scope(settings.database_url) as session:
+        job_id = jobs.add_backfill(session, model_id, start, end)
     assert run_next_job(settings.database_url) == job_id
     assert _count(settings.database_url, model_id) == 20
     with session_scope(settings.database_url) as s:
         job = s.get(Job, job_id)
         assert job.status == "succeeded" and job.progress == 1.0 and job.result["predicted"] == 20
-    again = enqueue_backfill(settings.database_url, model_id, T0, end)
+    with session_scope(settings.database_url) as session:
+        again = jobs.add_backfill(session, model_id, T0, end)
     run_next_job(settings.database_url)  # overlaps the first run: only the 5 new windows are predicted
     with session_scope(settings.database_url) as s:
         assert s.get(Job, again).result == {"total": 5, "predicted": 5, "missing_features": 0}
-    cancelled = enqueue_backfill(settings.database_url, model_id, T0, end)
-    assert jobs.request_cancel(settings.database_url, cancelled)
+    with session_scope(settings.database_url) as session:
+        cancelled = jobs.add_backfill(session, model_id, T0, end)
+    with session_scope(settings.database_url) as session:
+        assert jobs.request_cancel(session, cancelled)
     assert run_next_job(settings.database_url) is None
     with pytest.raises(ValueError):
-        enqueue_backfill(settings.database_url, model_id, end, start)
+        with session_scope(settings.database_url) as session:
+            jobs.add_backfill(session, model_id, end, start)
 
 
 def test_a_backfill_refuses_an_artifact_that_is_not_the_registered_one(settings: Settings, tmp_path: Path) -> None:
@@ -256,7 +266,8 @@ def test_a_backfill_refuses_an_artifact_that_is_not_the_registered_one(settings:
     with session_scope(settings.database_url) as s:
         artifact = Path(s.get(MLModel, model_id).artifact_path)
     tiny_model(seed=99).save(artifact)  # a different model under the registered path
-    job_id = enqueue_backfill(settings.database_url, model_id, T0, T0 + dt.timedelta(hours=1))
+    with session_scope(settings.database_url) as session:
+        job_id = jobs.add_backfill(session, model_id, T0, T0 + dt.timedelta(hours=1))
     assert run_next_job(settings.database_url) == job_id
     with session_scope(settings.database_url) as s:
         job = s.get(Job, job_id)

@@ -80,13 +80,15 @@ def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Sett
     package = write_package(tmp_path / "base", base, SPEC, BASE_CLASSES, "base", "1", {})
     models_dir = settings.data_dir / "models"
     with store.open_package(package) as (keras_path, manifest):
-        base_id = store.register(settings.database_url, models_dir, keras_path, manifest)
+        with session_scope(settings.database_url) as session:
+            base_id = store.register(session, models_dir, keras_path, manifest)
 
     ids = _store(settings, data.x, SPEC)
     by_class = {c: [i for i, y in zip(ids, data.y) if CLASSES[y] == c] for c in CLASSES}
     proto_id = prototypes.create(settings.database_url, models_dir, base_id, "proto",
                                  {c: by_class[c][:10] for c in ("A", "B", "D", "E")})
-    store.deploy(settings.database_url, proto_id)
+    with session_scope(settings.database_url) as session:
+        store.deploy(session, proto_id)
 
     new_id = prototypes.add_class(settings.database_url, models_dir, proto_id, "C", by_class["C"][:10])
     with session_scope(settings.database_url) as s:
@@ -121,7 +123,8 @@ def test_bad_prototype_requests_are_refused(settings: Settings, tmp_path) -> Non
     package = write_package(tmp_path / "base", base, TINY_SPEC, CLASSES, "base", "1", {})
     models_dir = settings.data_dir / "models"
     with store.open_package(package) as (keras_path, manifest):
-        base_id = store.register(settings.database_url, models_dir, keras_path, manifest)
+        with session_scope(settings.database_url) as session:
+            base_id = store.register(session, models_dir, keras_path, manifest)
     ids = _store(settings, data.x)
     with pytest.raises(prototypes.PrototypeError, match="at least 3"):
         prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": ids[:2]})
@@ -144,7 +147,8 @@ def test_operators_manage_prototype_classes_through_the_api(settings: Settings, 
     base = train_baseline(TINY_SPEC, CLASSES, data.x, data.y, data.x, data.y, epochs=1).model
     package = write_package(tmp_path / "base", base, TINY_SPEC, CLASSES, "base", "1", {})
     with store.open_package(package) as (keras_path, manifest):
-        base_id = store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest)
+        with session_scope(settings.database_url) as session:
+            base_id = store.register(session, settings.data_dir / "models", keras_path, manifest)
     ids = _store(settings, data.x)
     client = create_app(settings=settings).test_client()
     operator = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'op', 'operator'))}"}

@@ -158,12 +158,16 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
     ids = []
     for version in ("1", "2"):
         pkg = write_package(tmp_path / version, tiny_model(seed=int(version)), manifest(version=version))
-        ids.append(store.register(url, models_dir, pkg / "model.keras", manifest(version=version), user_id=None))
+        with session_scope(url) as session:
+            ids.append(store.register(session, models_dir, pkg / "model.keras", manifest(version=version), user_id=None))
     with pytest.raises(store.RegistryError, match="already registered"):
-        store.register(url, models_dir, tmp_path / "1" / "model.keras", manifest(version="1"))
+        with session_scope(url) as session:
+            store.register(session, models_dir, tmp_path / "1" / "model.keras", manifest(version="1"))
 
-    store.deploy(url, ids[0])
-    store.deploy(url, ids[1])  # deploying v2 retires v1: one active version per name
+    with session_scope(url) as session:
+        store.deploy(session, ids[0])
+    with session_scope(url) as session:
+        store.deploy(session, ids[1])  # deploying v2 retires v1: one active version per name
     with session_scope(url) as s:
         status = dict(s.execute(select(MLModel.version, MLModel.status)).all())
         v2 = s.get(MLModel, ids[1])
@@ -171,11 +175,15 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
         assert v2.feature_spec_hash == TINY_SPEC.hash and v2.mc_passes == 8
     assert status == {"1": "inactive", "2": "active"}
 
-    assert store.rollback(url, "tiny") == ids[0]
-    store.deactivate(url, ids[0])
+    with session_scope(url) as session:
+        assert store.rollback(session, "tiny") == ids[0]
+    with session_scope(url) as session:
+        store.deactivate(session, ids[0])
     with pytest.raises(store.RegistryError, match="not active"):
-        store.deactivate(url, ids[0])
-    store.deploy(url, ids[0])
+        with session_scope(url) as session:
+            store.deactivate(session, ids[0])
+    with session_scope(url) as session:
+        store.deploy(session, ids[0])
     with session_scope(url) as s:
         actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
     assert actions == ["model.register", "model.register", "model.deploy", "job.enqueue", "model.deactivate",
@@ -186,12 +194,14 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
 @pytest.mark.integration
 def test_tampered_artifact_cannot_be_deployed(settings: Settings, tmp_path: Path) -> None:
     pkg = write_package(tmp_path / "p", tiny_model(), manifest())
-    model_id = store.register(settings.database_url, settings.data_dir / "models", pkg / "model.keras", manifest())
+    with session_scope(settings.database_url) as session:
+        model_id = store.register(session, settings.data_dir / "models", pkg / "model.keras", manifest())
     with session_scope(settings.database_url) as s:
         path = Path(s.get(MLModel, model_id).artifact_path)
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(store.RegistryError, match="checksum"):
-        store.deploy(settings.database_url, model_id)
+        with session_scope(settings.database_url) as session:
+            store.deploy(session, model_id)
 
 
 @pytest.mark.integration

@@ -42,7 +42,8 @@ def register_weak(settings: Settings, tmp_path) -> int:  # noqa: ANN001
     model = build_baseline(TINY_SPEC, len(CLASSES), seed=3)  # untrained: chance level
     package = write_package(tmp_path / "weak", model, TINY_SPEC, CLASSES, "weak", "1", {})
     with store.open_package(package) as (keras_path, manifest):
-        return store.register(settings.database_url, settings.data_dir / "models", keras_path, manifest)
+        with session_scope(settings.database_url) as session:
+            return store.register(session, settings.data_dir / "models", keras_path, manifest)
 
 
 def test_labelled_set_reads_human_over_ais_in_time_order(settings: Settings) -> None:
@@ -64,8 +65,9 @@ def test_fine_tuning_job_improves_a_weak_model_and_registers_a_new_version(setti
 
     cut = int(len(y) * 0.8)
     weak = evaluate(load_safely(weak_path), CLASSES, x[cut:], y[cut:])
-    job_id = enqueue_training(settings.database_url, {"base_model_id": weak_id, "name": "weak", "epochs": 15,
-                                                      "labels": "both", "radius_km": 20, "learning_rate": 3e-3})
+    with session_scope(settings.database_url) as session:
+        job_id = enqueue_training(session, {"base_model_id": weak_id, "name": "weak", "epochs": 15, "labels": "both",
+                                            "radius_km": 20, "learning_rate": 3e-3})
     runner = partial(run_training, models_dir=settings.data_dir / "models")
     assert jobs.run_next(settings.database_url, {jobs.JobKind.TRAIN: runner}) == job_id
     with session_scope(settings.database_url) as s:
@@ -81,12 +83,13 @@ def test_fine_tuning_job_improves_a_weak_model_and_registers_a_new_version(setti
 
 def test_a_training_job_can_be_cancelled_and_bad_requests_are_refused(settings: Settings, tmp_path) -> None:
     store_labelled(settings, 10, seed=3)
-    with pytest.raises(ValueError):
-        enqueue_training(settings.database_url, {"name": "x", "labels": "rumour"})
-    with pytest.raises(ValueError):
-        enqueue_training(settings.database_url, {"name": "", "labels": "both"})
-    job_id = enqueue_training(settings.database_url, {"name": "slow", "epochs": 500, "labels": "both",
-                                                      "feature_spec": TINY_SPEC.to_dict()})
+    with session_scope(settings.database_url) as session:
+        with pytest.raises(ValueError):
+            enqueue_training(session, {"name": "x", "labels": "rumour"})
+        with pytest.raises(ValueError):
+            enqueue_training(session, {"name": "", "labels": "both"})
+        job_id = enqueue_training(session, {"name": "slow", "epochs": 500, "labels": "both",
+                                            "feature_spec": TINY_SPEC.to_dict()})
     runner = partial(run_training, models_dir=settings.data_dir / "models")
     worker = threading.Thread(target=jobs.run_next, args=(settings.database_url, {jobs.JobKind.TRAIN: runner}))
     worker.start()
@@ -96,7 +99,8 @@ def test_a_training_job_can_be_cancelled_and_bad_requests_are_refused(settings: 
             if s.get(Job, job_id).progress > 0:
                 break
         time.sleep(0.2)
-    assert jobs.request_cancel(settings.database_url, job_id)
+    with session_scope(settings.database_url) as session:
+        assert jobs.request_cancel(session, job_id)
     worker.join(timeout=120)
     with session_scope(settings.database_url) as s:
         assert s.get(Job, job_id).status == "cancelled"

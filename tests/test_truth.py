@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from oceanwatch import jobs
 from oceanwatch.config import Settings
@@ -16,6 +18,7 @@ from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.geo import GEOD, KNOT_MPS, Site, distance_m
 from oceanwatch.truth.classmap import (
     ClassEditError,
+    Edit,
     enqueue_relabel,
     merge_class,
     rehearse,
@@ -159,16 +162,19 @@ def test_mapping_change_cascades_to_labels_with_audit_and_preview(url: str) -> N
     assert labels(url, early)[20] == (["D"], False) and labels(url, later)[20] == (["A", "D"], False)
 
     since = T_CPA + dt.timedelta(hours=12)
-    rehearsed, counts = rehearse(url, lambda: set_mapping(url, [70], "C", user_id=None), since=(None, since))
+    with session_scope(url) as s:
+        rehearsed, counts = rehearse(s, lambda session: set_mapping(session, [70], "C", user_id=None),
+                                     since=(None, since))
+        assert s.get(ClassMapping, 70).class_code == "D", "the caller's transaction is as it was"
     assert rehearsed.mmsis == [1] and counts == [9, 6]  # three windows x three radii; two windows from `since`
     assert labels(url, early)[20] == (["D"], False), "a rehearsal writes nothing"
     with session_scope(url) as s:
         assert s.get(ClassMapping, 70).class_code == "D" and s.scalars(select(AuditLog)).first() is None
 
-    edit = set_mapping(url, [70], "C", user_id=None)
-    assert edit.mmsis == [1]
-
-    job_id = enqueue_relabel(url, edit, since, user_id=None)
+    with session_scope(url) as s:
+        edit = set_mapping(s, [70], "C", user_id=None)
+        assert edit.mmsis == [1]
+        job_id = enqueue_relabel(s, edit, since, user_id=None)
     assert jobs.run_next(url, {"relabel": run_relabel}) == job_id
     assert labels(url, early)[20] == (["D"], False), "windows before the chosen date keep their labels"
     assert labels(url, late)[20] == (["A", "C"], False) and labels(url, later)[40] == (["A", "C"], False)
@@ -188,21 +194,22 @@ def test_override_merge_and_removal_of_classes(url: str) -> None:
     label_windows(url, [w], CONFIG)
     assert labels(url, w)[20] == (["B", "D"], False)
 
-    def relabel(edit) -> None:  # noqa: ANN001 - an Edit
-        enqueue_relabel(url, edit, None, None)
+    def relabel(edit: Callable[[Session], Edit]) -> None:
+        with session_scope(url) as s:
+            enqueue_relabel(s, edit(s), None, None)
         jobs.run_next(url, {"relabel": run_relabel})
 
-    relabel(set_override(url, 1, "A", None, reason="survey ship"))
+    relabel(lambda s: set_override(s, 1, "A", None, reason="survey ship"))
     assert labels(url, w)[20] == (["A", "B"], False)
-    relabel(merge_class(url, "B", "A", None))
+    relabel(lambda s: merge_class(s, "B", "A", None))
     assert labels(url, w)[20] == (["A"], False)
-    relabel(remove_class(url, "A", None))
+    relabel(lambda s: remove_class(s, "A", None))
     # vessel 1 loses its override and falls back to its type's class; vessel 2's type is now unmapped
     assert labels(url, w)[20] == (["D"], True)
-    with pytest.raises(ClassEditError):
-        remove_class(url, "E", None)
-    with pytest.raises(ClassEditError):
-        set_mapping(url, [70], "Z", None)
+    with pytest.raises(ClassEditError), session_scope(url) as s:
+        remove_class(s, "E", None)
+    with pytest.raises(ClassEditError), session_scope(url) as s:
+        set_mapping(s, [70], "Z", None)
 
 
 def test_the_live_map_and_truth_give_a_vessel_the_same_class(url: str) -> None:
@@ -219,7 +226,8 @@ def test_the_live_map_and_truth_give_a_vessel_the_same_class(url: str) -> None:
 
     label_windows(url, [w], CONFIG)
     assert map_classes() == {1: "D", 2: "unknown"} and labels(url, w)[20] == (["D"], False)
-    enqueue_relabel(url, set_override(url, 1, "A", None, reason="survey ship"), None, None)
+    with session_scope(url) as s:
+        enqueue_relabel(s, set_override(s, 1, "A", None, reason="survey ship"), None, None)
     jobs.run_next(url, {"relabel": run_relabel})
     assert map_classes() == {1: "A", 2: "unknown"} and labels(url, w)[20] == (["A"], False)
 

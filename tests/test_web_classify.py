@@ -27,9 +27,11 @@ pytestmark = pytest.mark.integration
 def register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **kwargs) -> int:
     data = manifest(name=name, **kwargs)
     package = write_package(tmp_path / name, tiny_model(spec=kwargs.get("spec", TINY_SPEC), seed=len(name)), data)
-    model_id = store.register(settings.database_url, settings.data_dir / "models", package / "model.keras", data)
+    with session_scope(settings.database_url) as session:
+        model_id = store.register(session, settings.data_dir / "models", package / "model.keras", data)
     if deploy:
-        store.deploy(settings.database_url, model_id)
+        with session_scope(settings.database_url) as session:
+            store.deploy(session, model_id)
     return model_id
 
 

@@ -91,8 +91,8 @@ def test_a_downloaded_model_package_registers_again(client, settings: Settings, 
     assert zipfile.ZipFile(package).read("model.keras") == artifact.read_bytes()
     with store.open_package(package) as (keras_path, data):
         assert data == manifest
-        again = store.register(settings.database_url, settings.data_dir / "models", keras_path,
-                               {**data, "version": "2"})
+        with session_scope(settings.database_url) as session:
+            again = store.register(session, settings.data_dir / "models", keras_path, {**data, "version": "2"})
     assert again != model_id
     assert c.get("/api/v1/models/9999/package", headers=auth).status_code == 404
     artifact.write_bytes(artifact.read_bytes() + b"tampered")

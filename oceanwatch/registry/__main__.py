@@ -32,10 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "register":
             with store.open_package(args.package) as (keras_path, manifest):
-                model_id = store.register(url, settings.data_dir / "models", keras_path, manifest)
+                with session_scope(url) as session:
+                    model_id = store.register(session, settings.data_dir / "models", keras_path, manifest)
             print(f"registered model {model_id}")
             if args.deploy:
-                store.deploy(url, model_id)
+                with session_scope(url) as session:
+                    store.deploy(session, model_id)
                 print(f"deployed model {model_id}")
         elif args.action == "list":
             with session_scope(url) as session:
@@ -43,11 +45,14 @@ def main(argv: list[str] | None = None) -> int:
                     health = "" if row.healthy else f"  UNHEALTHY: {row.last_error}"
                     print(f"{row.id:>4}  {row.name} {row.version}  {row.task}  {row.status}{health}")
         elif args.action == "deploy":
-            store.deploy(url, args.model_id)
+            with session_scope(url) as session:
+                store.deploy(session, args.model_id)
         elif args.action == "deactivate":
-            store.deactivate(url, args.model_id)
+            with session_scope(url) as session:
+                store.deactivate(session, args.model_id)
         elif args.action == "rollback":
-            print(f"rolled back to model {store.rollback(url, args.name)}")
+            with session_scope(url) as session:
+                print(f"rolled back to model {store.rollback(session, args.name)}")
     except (ArtifactError, ManifestError, store.RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -100,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"package": str(out), "held_out_macro_f1": held["macro_f1"], "seconds": report["seconds"]}))
     if args.register:
         with store.open_package(out) as (keras_path, manifest):
-            model_id = store.register(url, settings.data_dir / "models", keras_path, manifest)
+            with session_scope(url) as session:
+                model_id = store.register(session, settings.data_dir / "models", keras_path, manifest)
         if args.deploy:
-            store.deploy(url, model_id)
+            with session_scope(url) as session:
+                store.deploy(session, model_id)
         log.info("registered model %d%s", model_id, " and deployed it" if args.deploy else "")
     return 0
 

@@ -140,9 +140,9 @@ def _register(url: str, models_dir: Path, base_row: MLModel, name: str, version:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        model_id = store.register(url, models_dir, path, manifest, user_id)
-    with session_scope(url) as session:
-        session.execute(update(MLModel).where(MLModel.id == model_id).values(kind="prototype"))
+        with session_scope(url) as session:
+            model_id = store.register(session, models_dir, path, manifest, user_id)
+            session.execute(update(MLModel).where(MLModel.id == model_id).values(kind="prototype"))
     return model_id
 
 
@@ -181,7 +181,8 @@ def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None,
     version = str(max(int(v) for v in versions if v.isdigit()) + 1)
     new_id = _register(url, models_dir, base_row, name, version, classes, user_id)
     if was_active:
-        store.deploy(url, new_id, user_id)
+        with session_scope(url) as session:
+            store.deploy(session, new_id, user_id)
     return new_id
 
 

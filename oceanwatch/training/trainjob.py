@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from oceanwatch import jobs
 from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
@@ -34,7 +35,7 @@ from oceanwatch.truth.labels import LABEL, LABEL_JOINS, LABEL_USABLE
 SOURCES = ("ais", "human", "both")
 
 
-def enqueue_training(url: str, params: dict[str, Any], user_id: int | None = None) -> int:
+def enqueue_training(session: Session, params: dict[str, Any], user_id: int | None = None) -> int:
     """Validate the request now (a bad job should fail at the form, not minutes later) and queue it."""
     if params.get("labels", "both") not in SOURCES:
         raise ValueError(f"labels must be one of {SOURCES}")
@@ -45,7 +46,7 @@ def enqueue_training(url: str, params: dict[str, Any], user_id: int | None = Non
     for key in ("start", "end"):
         if params.get(key):
             dt.datetime.fromisoformat(params[key])
-    return jobs.enqueue(url, jobs.JobKind.TRAIN, params, user_id)
+    return jobs.add(session, jobs.JobKind.TRAIN, params, user_id)
 
 
 def labelled_set(url: str, spec: FeatureSpec, classes: list[str], radius_km: int, labels: str,
@@ -137,7 +138,8 @@ def run_training(url: str, job_id: int, params: dict[str, Any], *, models_dir: P
                                 passes=int(params.get("passes", 10)),
                                 description=params.get("description", "Trained from labelled windows"))
         with store.open_package(package) as (keras_path, manifest_data):
-            model_id = store.register(url, models_dir, keras_path, manifest_data)
+            with session_scope(url) as session:
+                model_id = store.register(session, models_dir, keras_path, manifest_data)
     return {"model_id": model_id, "version": version, "history": reporter.history, "evaluation": report,
             "train_windows": cut, "test_windows": len(y) - cut,
             "message": f"registered model {model_id}: held-out macro-F1 {report['macro_f1']:.3f}"}
