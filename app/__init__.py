@@ -61,9 +61,9 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     from app.training import api as training_api
     from app.training import pages as training_pages
     from app.users import api as users_api
-    from app.users import auth, cli
+    from app.users import cli
     from app.users import pages as users_pages
-    from app.web import bokeh_assets, errors, health, prometheus, security_headers, session_cookie, upload_limit
+    from app.web import auth, bokeh_assets, errors, health, prometheus, security_headers, session_cookie, upload_limit
     from app.web.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)

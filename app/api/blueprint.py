@@ -22,8 +22,8 @@ from werkzeug.exceptions import HTTPException
 from app.api import openapi
 from app.api.args import hostile_input
 from app.api.routes import Routes
-from app.users.auth import requires_role
 from app.web import errors
+from app.web.auth import requires_role
 from app.web.extensions import csrf, db
 
 PREFIX = "/api/v1"

@@ -3,15 +3,17 @@
 "Backup now" only queues a `backup` job; the backup service (`python -m scripts.backup`)
 claims and runs it, so the web request never waits for pg_dump.
 
-Access: admins only (`app.users.auth.requires_role`).
+Access: admins only (`app.web.auth.requires_role`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Backup, Job, JobStatus
 from oceanwatch.jobs import JobKind, enqueue_once
@@ -27,7 +29,7 @@ def _database_url() -> str:
 
 @bp.get("/")
 @requires_role("admin")
-def index():
+def index() -> Any:
     with session_scope(_database_url()) as session:
         backups = session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
         pending = session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
@@ -37,7 +39,7 @@ def index():
 
 @bp.post("/now")
 @requires_role("admin")
-def backup_now():
+def backup_now() -> Any:
     job_id = enqueue_once(_database_url(), JobKind.BACKUP, current_user_id())
     flash(f"Backup queued (job {job_id}); the backup service runs it within seconds.")
     return redirect(url_for("backups_admin.index"))

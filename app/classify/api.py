@@ -13,7 +13,7 @@ from flask import jsonify, request
 from app.api.args import parse_integer
 from app.api.routes import Routes, param
 from app.classify import classifier
-from app.users.auth import current_user_id
+from app.web.auth import current_user_id
 from app.web.errors import InputError
 
 routes = Routes()

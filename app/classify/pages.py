@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 
 from app.classify import classifier
 from app.models.actions import list_models
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from app.web.spectrogram_image import data_uri
 from oceanwatch.audio.uploads import ClipError
 

@@ -17,7 +17,7 @@ from flask_login import current_user
 
 from app.api.routes import Routes, json_body, param
 from app.data import actions
-from app.users.auth import current_user_id
+from app.web.auth import current_user_id
 from app.web.errors import InputError
 
 routes = Routes()

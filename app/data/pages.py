@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from app.data import actions
 from app.jobs import actions as jobs
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from app.web.errors import InputError
 from oceanwatch.truth.classmap import ClassEditError
 

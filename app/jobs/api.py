@@ -8,7 +8,7 @@ from flask import jsonify, request
 
 from app.api.routes import Routes, param
 from app.jobs import actions
-from app.users.auth import current_user_id
+from app.web.auth import current_user_id
 
 routes = Routes()
 JOB_ID = param("job_id", "path", "job id", {"type": "integer"})

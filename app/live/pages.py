@@ -15,7 +15,7 @@ from bokeh.util.token import generate_session_id
 from flask import Blueprint, abort, current_app, render_template, send_file
 from flask_login import current_user
 
-from app.users.auth import requires_role
+from app.web.auth import requires_role
 from app.web.extensions import db
 from app.web.security_headers import BOKEH_SERVER_SESSION, bokeh_embed
 from oceanwatch.access.live_grants import GRANT_HEADER, LIVE_PATH, Grant, issue_grant

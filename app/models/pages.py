@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.models import actions
 from app.models.actions import UploadError
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from oceanwatch.registry.store import RegistryError
 
 bp = Blueprint("models", __name__, url_prefix="/models")

@@ -12,7 +12,7 @@ from flask import jsonify, request
 
 from app.api.routes import MODEL_ID, Routes, param
 from app.review import actions
-from app.users.auth import current_user_id
+from app.web.auth import current_user_id
 from app.web.errors import InputError
 
 routes = Routes()

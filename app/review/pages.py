@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app.review import actions
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from app.web.errors import InputError
 from app.web.spectrogram_image import data_uri
 

@@ -13,8 +13,8 @@ from flask import Blueprint, render_template, request
 
 from app.models.actions import list_models
 from app.scores import actions
-from app.users.auth import requires_role
 from app.web import bokeh_assets
+from app.web.auth import requires_role
 from app.web.errors import InputError
 from app.web.security_headers import BOKEH_CUSTOM_JS, bokeh_embed
 from oceanwatch.db.models import ModelStatus

@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from app.api.routes import Routes, json_body, param
-from app.users.auth import current_user_id
+from app.web.auth import current_user_id
 from oceanwatch.training import prototypes
 from oceanwatch.training.trainjob import enqueue_training
 

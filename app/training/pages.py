@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app.jobs.actions import list_jobs
 from app.models.actions import list_models
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from oceanwatch.jobs import JobKind
 from oceanwatch.training.trainjob import SOURCES, enqueue_training
 

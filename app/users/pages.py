@@ -11,7 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.users.auth import current_user_id, requires_role
+from app.web.auth import current_user_id, requires_role
 from app.web.extensions import db
 from oceanwatch.access.accounts import (
     MAX_TOKEN_DAYS,

@@ -12,7 +12,7 @@ import bokeh
 from bokeh.util.paths import bokehjs_path
 from flask import Blueprint, send_from_directory, url_for
 
-from app.users.auth import requires_role
+from app.web.auth import requires_role
 
 bp = Blueprint("bokeh_assets", __name__, url_prefix="/bokehjs")
 SCRIPTS = ("js/bokeh.min.js", "js/bokeh-widgets.min.js")  # widgets: the confusion matrix's model select

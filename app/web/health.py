@@ -8,6 +8,8 @@ attacker more than a load balancer, so they are for signed-in users.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
@@ -29,13 +31,13 @@ def _checks() -> list[Check]:
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> Any:
     """Liveness: the process answers. Dependencies are readiness's business."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> Any:
     """Readiness: 200 only when the database and the broker both answer; each check's details signed in only."""
     checks = _checks()
     ready = all(c.ok for c in checks)
@@ -62,7 +64,7 @@ def beat_age(seconds: float) -> str:
 
 
 @bp.get("/status")
-def status():
+def status() -> Any:
     """A human-readable page of the same checks, and each service's heartbeat: up or down for anyone;
     details, latency, age of the last beat and live instances for signed-in users."""
     checks = _checks()
@@ -72,6 +74,6 @@ def status():
 
 
 @bp.get("/")
-def index():
+def index() -> Any:
     """Signed-in users land on the live page; anyone else sees the status page (and its login link)."""
     return redirect(url_for("live.page" if current_user.is_authenticated else "health.status"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.users.auth import requires_role
+from app.web.auth import requires_role
 from oceanwatch.config import Settings
 from oceanwatch.runtime.heartbeat import stale_after_s
 from oceanwatch.runtime.prometheus import render

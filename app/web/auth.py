@@ -150,19 +150,19 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
-        return render_template("users/login.html", next=request.args.get("next", ""))
+        return render_template("web/login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")
     ip = _client_ip()
     if (recent_failures(ip, username) >= LOGIN_FAILURES_ALLOWED
             or recent_failures(ip) >= LOGIN_FAILURES_PER_ADDRESS):
-        return render_template("users/login.html", next=request.form.get("next", ""),
+        return render_template("web/login.html", next=request.form.get("next", ""),
                                error="Too many failed logins; wait a minute and try again."), 429
     user = authenticate(db.session, username, password)
     if user is None:
         record(db.session, None, "auth.login_failed", "user", username, ip=ip)
         db.session.commit()
-        return render_template("users/login.html", next=request.form.get("next", ""),
+        return render_template("web/login.html", next=request.form.get("next", ""),
                                error="Unknown user or wrong password."), 401
     record(db.session, user.id, "auth.login", "user", user.id, ip=ip)
     db.session.commit()
