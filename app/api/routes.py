@@ -1,7 +1,7 @@
 """How an area declares its /api/v1 routes: one `Routes` per area, one `route(...)` decorator per route.
 
 The decorator records the view with its rule, method, role and OpenAPI operation and changes
-nothing else; `create_app` hands every area's `Routes` to `app.api.blueprint.make`, which adds them
+nothing else; `create_app` hands every area's `Routes` to `app.api.blueprint.register`, which adds them
 to the API blueprint (behind `requires_role`) and to the OpenAPI document, so the document cannot
 drift from the routes.  `param` and the shared parameter objects describe query and path arguments.
 """
