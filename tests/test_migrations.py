@@ -107,7 +107,7 @@ def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_databas
         me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json["username"] == "olduser", me.get_data(as_text=True)
         with app.app_context():
-            from app.extensions import db
+            from app.web.extensions import db
             db.engine.dispose()
         command.downgrade(alembic_config(empty_database), before)  # and back: the token returns to the user
         with engine.connect() as conn:

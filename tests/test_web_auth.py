@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app import create_app
-from app.auth import LOGIN_FAILURES_PER_ADDRESS
+from app.web.auth import LOGIN_FAILURES_PER_ADDRESS
 from oceanwatch.access.accounts import hash_token, set_active
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope

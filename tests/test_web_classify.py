@@ -373,7 +373,7 @@ def test_a_worker_classifies_only_so_many_uploads_at_once(settings: Settings, mo
     import threading
     import time
 
-    from app import classifier
+    from app.classify import classifier
 
     app = create_app(settings=settings.model_copy(update={"classify_concurrency": 1}))
     token = make_token(settings, make_user(settings, "op", "operator"))

@@ -111,7 +111,7 @@ def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) 
 def test_a_comparison_too_slow_for_a_page_is_refused_with_a_reason(app, api, settings: Settings,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The real Postgres statement timeout cancels it; the page still shows everything else."""
-    from app import metrics_actions
+    from app.scores import actions as metrics_actions
 
     def slow_compare(conn, *_args: Any) -> dict:  # noqa: ANN001
         conn.execute(text("select pg_sleep(5)"))

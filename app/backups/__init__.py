@@ -1,0 +1,1 @@
+"""The backups admin page (`pages`): backup runs and "backup now"."""

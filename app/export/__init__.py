@@ -1,0 +1,1 @@
+"""Downloads for training elsewhere: labelled datasets and model packages (`api`)."""

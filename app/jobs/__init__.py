@@ -1,0 +1,1 @@
+"""Background jobs as the web shows them (`actions`) and their API (`api`)."""

@@ -1,0 +1,2 @@
+"""The model registry area: upload, state changes and listings (`actions`), the page (`pages`) and the
+API (`api`)."""
