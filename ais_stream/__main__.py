@@ -14,14 +14,14 @@ from oceanwatch.runtime.service import StopFlag, run_service
 def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
     ensure_default_hydrophone(url, settings)
-    ensure_topics(settings.require_kafka(), settings.kafka_partitions, (POSITIONS_TOPIC,))
+    ensure_topics(settings.require_kafka(), settings.kafka.partitions, (POSITIONS_TOPIC,))
     engine = engine_for(url)
     with engine.connect() as conn:
-        source = open_source(settings, stop, last_stored_time(conn, settings.ais_source))
+        source = open_source(settings, stop, last_stored_time(conn, settings.ais.source))
     outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), POSITIONS_TOPIC)
     try:
-        pipeline = AisPipeline(engine, outbox, settings.ais_source)
-        run(pipeline, source, stop, settings.ais_batch_size, settings.ais_batch_wait_s)
+        pipeline = AisPipeline(engine, outbox, settings.ais.source)
+        run(pipeline, source, stop, settings.ais.batch_size, settings.ais.batch_wait_s)
     finally:
         outbox.close(timeout_s=5)
 

@@ -234,36 +234,36 @@ def open_source(settings: Settings, stop: Stop, last_stored: float | None = None
 
     `last_stored` (the newest stored time of this source) lets the simulator resume there.
     """
-    kind = settings.ais_source
+    kind = settings.ais.source
     if kind == "simulator":
-        scenario = Scenario(seed=settings.scenario_seed, vessels_per_hour=settings.scenario_vessels_per_hour,
-                            sites=(Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon),))
-        clock = SimClock.from_settings(settings.simulator_anchor, settings.simulator_speed)
+        scenario = Scenario(seed=settings.simulator.seed, vessels_per_hour=settings.simulator.vessels_per_hour,
+                            sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),))
+        clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
         return SimulatorSource(NmeaSimulator(scenario), clock, stop, simulator_start(clock, last_stored))
     if kind == "tcp":
-        return TcpSource(settings.ais_tcp_host, settings.ais_tcp_port, stop,
-                         Backoff(1.0, settings.ais_reconnect_max_s))
+        return TcpSource(settings.ais.tcp_host, settings.ais.tcp_port, stop,
+                         Backoff(1.0, settings.ais.reconnect_max_s))
     if kind == "udp":
-        return UdpSource(settings.ais_udp_host, settings.ais_udp_port, stop)
+        return UdpSource(settings.ais.udp_host, settings.ais.udp_port, stop)
     if kind == "file":
-        if not settings.ais_file:
+        if not settings.ais.file:
             raise ValueError("AIS_SOURCE=file needs AIS_FILE (path of an NMEA log)")
-        return FileSource(Path(settings.ais_file), stop, follow=settings.ais_file_follow)
+        return FileSource(Path(settings.ais.file), stop, follow=settings.ais.file_follow)
     if kind == "http":
-        if not settings.ais_http_url:
+        if not settings.ais.http_url:
             raise ValueError("AIS_SOURCE=http needs AIS_HTTP_URL")
-        return HttpSource(settings.ais_http_url, stop, settings.ais_http_interval_s, settings.ais_http_api_key,
-                          settings.ais_http_api_key_header)
+        return HttpSource(settings.ais.http_url, stop, settings.ais.http_interval_s, settings.ais.http_api_key,
+                          settings.ais.http_api_key_header)
     if kind == "aisstream":
-        if not settings.ais_aisstream_api_key:
+        if not settings.ais.aisstream_api_key:
             raise ValueError("AIS_SOURCE=aisstream needs AIS_AISSTREAM_API_KEY (free at aisstream.io)")
-        boxes = settings.ais_aisstream_bboxes or [box_around(
-            settings.hydrophone_lat, settings.hydrophone_lon,
-            (max(settings.truth_radii_km) + settings.truth_buffer_km) * 1000.0)]
+        boxes = settings.ais.aisstream_bboxes or [box_around(
+            settings.hydrophone.lat, settings.hydrophone.lon,
+            (max(settings.truth.radii_km) + settings.truth.buffer_km) * 1000.0)]
         for box in boxes:
             if not all(-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 for lat, lon in box):
                 raise ValueError(f"AIS_AISSTREAM_BBOXES: {box} is not two [latitude, longitude] corners")
-        types = [t.strip() for t in settings.ais_aisstream_message_types.split(",") if t.strip()]
-        return AisStreamSource(settings.ais_aisstream_url, settings.ais_aisstream_api_key, boxes, stop,
-                               types or sorted(AISSTREAM_KINDS), Backoff(1.0, settings.ais_reconnect_max_s))
+        types = [t.strip() for t in settings.ais.aisstream_message_types.split(",") if t.strip()]
+        return AisStreamSource(settings.ais.aisstream_url, settings.ais.aisstream_api_key, boxes, stop,
+                               types or sorted(AISSTREAM_KINDS), Backoff(1.0, settings.ais.reconnect_max_s))
     raise ValueError(f"AIS_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")

@@ -31,7 +31,7 @@ def main(settings: Settings, stop: StopFlag) -> None:
             refresh_rollup(engine_for(labeller.url), limit=MAX_REFRESH_DAYS)
         except Exception:  # a database hiccup must not end the service; the next pass retries
             log.exception("truth pass failed")
-        stop.wait(settings.truth_interval_s)
+        stop.wait(settings.truth.interval_s)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
         SECRET_KEY=settings.resolved_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.database_url or "postgresql+psycopg2://unset/unset",
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         OCEANWATCH_SETTINGS=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -38,8 +38,8 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     )
     if overrides:
         app.config.update(overrides)
-    if settings.web_proxy_hops > 0:  # the client's address (login limits) and scheme come from the proxy
-        hops = settings.web_proxy_hops
+    if settings.web.proxy_hops > 0:  # the client's address (login limits) and scheme come from the proxy
+        hops = settings.web.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from app.api import blueprint as api
@@ -79,7 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
                        export_api.routes))
     errors.init_app(app)
     upload_limit.init_app(app)
-    session_cookie.init_app(app, app.config.get("WEB_COOKIE_SECURE", settings.web_cookie_secure))
+    session_cookie.init_app(app, app.config.get("WEB_COOKIE_SECURE", settings.web.cookie_secure))
     security_headers.init_app(app)
     app.cli.add_command(cli.cli)
     return app

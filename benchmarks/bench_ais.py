@@ -43,7 +43,7 @@ def main() -> None:
     positions = sum(isinstance(r, PositionReport) for r in reports)
 
     engine = engine_for(url)
-    batch = settings.ais_batch_size
+    batch = settings.ais.batch_size
     store_only = AisPipeline(engine, None, SOURCE)
     store_only.sites  # read the hydrophones before timing
     half = len(reports) // 2
@@ -52,7 +52,7 @@ def main() -> None:
     store_s = time.perf_counter() - start
 
     topic = f"bench.ais.{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings.require_kafka(), settings.kafka_partitions, (topic,))
+    ensure_topics(settings.require_kafka(), settings.kafka.partitions, (topic,))
     outbox = PublishQueue(Publisher(settings), topic)
     publishing = AisPipeline(engine, outbox, SOURCE)
     start = time.perf_counter()

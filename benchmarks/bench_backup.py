@@ -78,8 +78,7 @@ def main() -> None:
         upgrade(source_url)
         _seed(source_url)
         with tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp:
-            settings = base.model_copy(update={"database_url": source_url, "data_dir": Path(tmp),
-                                               "backup_retry_delay_s": 0.0})
+            settings = base.updated(database_url=source_url, data_dir=Path(tmp), backup={"retry_delay_s": 0.0})
             clock = time.perf_counter()
             outcome = run_backup(settings, kind="oneshot")
             backup_s = time.perf_counter() - clock

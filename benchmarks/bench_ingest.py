@@ -64,13 +64,12 @@ def main() -> int:
     upgrade(url)
     hydrophone = f"BENCH{uuid.uuid4().hex[:6].upper()}"
     topic = f"bench.windows.{uuid.uuid4().hex[:8]}"
-    ensure_topics(base.require_kafka(), base.kafka_partitions, (topic,))
+    ensure_topics(base.require_kafka(), base.kafka.partitions, (topic,))
     with session_scope(url) as session:
         session.execute(insert(Hydrophone).values(id=hydrophone, name=hydrophone, latitude=36.7, longitude=-122.2,
                                                   channels=1, description="benchmark"))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        settings = base.model_copy(update={"data_dir": Path(tmp), "hydrophone_id": hydrophone,
-                                           "ingest_filename_pattern": r"-(?P<ts>\d{8}T\d{6})"})
+        settings = base.updated(data_dir=Path(tmp), hydrophone={"id": hydrophone}, ingest={"filename_pattern": r"-(?P<ts>\d{8}T\d{6})"})
         incoming = Path(tmp) / "incoming"
         incoming.mkdir()
         audio_seconds = make_files(incoming, dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), hydrophone)
@@ -112,7 +111,7 @@ def main() -> int:
         "windows": windows,
         "sample_rate": SAMPLE_RATE,
         "feature_specs": 1,
-        "clips": settings.ingest_clips,
+        "clips": settings.ingest.clips,
         "stage_seconds": {k: round(ingestor.counts[k], 2) for k in ("features_s", "write_s", "wait_writer_s")},
     }
     print(json.dumps(result))

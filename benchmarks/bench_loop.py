@@ -49,7 +49,7 @@ def _fill(settings: Settings, model_ids: list[int]) -> None:
     rng = np.random.default_rng(0)
     with session_scope(settings.database_url) as session:
         window_ids = session.scalars(insert(Window).returning(Window.id), [
-            {"hydrophone_id": settings.hydrophone_id, "start_time": T0 + dt.timedelta(seconds=22.5 * k),
+            {"hydrophone_id": settings.hydrophone.id, "start_time": T0 + dt.timedelta(seconds=22.5 * k),
              "end_time": T0 + dt.timedelta(seconds=22.5 * k + 30), "sample_rate": 4000, "channels": 1,
              "source": "bench"} for k in range(WINDOWS)]).all()
         rows = []

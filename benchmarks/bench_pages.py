@@ -51,13 +51,13 @@ def _fill(settings: Settings, days: float, model_ids: list[int]) -> int:
             "insert into windows (hydrophone_id, start_time, end_time, sample_rate, channels, source) "
             "select :h, :t0 + make_interval(secs => g * :step), :t0 + make_interval(secs => g * :step + :step), "
             "4000, 1, 'bench' from generate_series(0, :n - 1) g"),
-            {"h": settings.hydrophone_id, "t0": t0, "step": STEP_S, "n": n})
+            {"h": settings.hydrophone.id, "t0": t0, "step": STEP_S, "n": n})
         conn.execute(text(
             "insert into truth_labels (window_id, radius_km, classes, ambiguous, vessels, buffer_vessels) "
             "select w.id, r, '{}', true, "
             "case when random() < 0.3 then '{}'::bigint[] else array[1 + floor(random() * :v)::bigint] end, '{}' "
             "from windows w cross join unnest(cast(:radii as int[])) r"),
-            {"v": VESSELS, "radii": list(settings.truth_radii_km)})
+            {"v": VESSELS, "radii": list(settings.truth.radii_km)})
         derive_classes(conn)
         conn.execute(text(
             "insert into predictions (window_id, model_id, probabilities, predicted, confidence, entropy, epistemic, "
@@ -125,7 +125,7 @@ def run(settings: Settings, days: float) -> tuple[dict[str, Any], dict[str, Any]
         "relabel_job": {"value": round(relabel_s, 2), "unit": "s", "goal": 30, "higher_is_better": False},
         "vessel_stats_api": ms(stats_ms, 200),
         "data_page": ms(data_page_ms, 500),
-    }, {"days": days, "windows": windows, "truth_rows": windows * len(settings.truth_radii_km), "models": 2,
+    }, {"days": days, "windows": windows, "truth_rows": windows * len(settings.truth.radii_km), "models": 2,
         "vessels": VESSELS, "scored_windows_per_model": scored, "labels_changed_by_relabel": changed}
 
 

@@ -86,7 +86,7 @@ def _run(settings: Settings, ids: list[int], active: int, first: int) -> tuple[d
     with session_scope(url) as s:
         s.execute(delete(Prediction))
     topic, out = f"bench.windows.{uuid.uuid4().hex[:8]}", f"bench.predictions.{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings.kafka_bootstrap_servers, 3, (topic, out))
+    ensure_topics(settings.kafka.bootstrap_servers, 3, (topic, out))
     worker = PredictWorker(url, ModelPool(url), make_consumer(settings, f"bench-{topic}", topic),
                            make_producer(settings), out)
     stop = threading.Event()
@@ -147,7 +147,7 @@ def _old_approach(settings: Settings, ids: list[int], active: int) -> dict:
 
 def main() -> None:
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-predict-")))
-    settings = settings.model_copy(update={"database_url": settings.require_database_url()})
+    settings = settings.updated(database_url=settings.require_database_url())
     with tempfile.TemporaryDirectory() as tmp:
         ids = _register_models(settings, 6, Path(tmp))
     results: dict[str, object] = {}

@@ -103,7 +103,7 @@ def main() -> None:
     ensure_default_hydrophone(url, settings)
     with engine_for(url).connect() as conn:  # BENCH_REUSE=1 keeps a year built by an earlier run
         built = conn.execute(text("select count(*) from windows where source = 'bench'")).scalar_one() == WINDOWS
-    build_s = 0.0 if built and os.environ.get("BENCH_REUSE") else build_year(url, settings.hydrophone_id)
+    build_s = 0.0 if built and os.environ.get("BENCH_REUSE") else build_year(url, settings.hydrophone.id)
     engine = engine_for(url)
     scope = Scope(model_id=1, radius_km=20)
     with engine.begin() as conn:  # the whole year counts as changed: the rollup build is measured in full

@@ -40,7 +40,7 @@ def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng:
     with session_scope(settings.database_url) as session:
         for k in range(first, first + count):
             start = T0 + dt.timedelta(seconds=STEP_S * k)
-            window = Window(hydrophone_id=settings.hydrophone_id, start_time=start,
+            window = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
                             end_time=start + dt.timedelta(seconds=SPEC.window_seconds), sample_rate=SPEC.sample_rate,
                             channels=1, source="bench")
             session.add(window)
@@ -93,8 +93,8 @@ def run(settings: Settings) -> tuple[dict, int]:
     _fill(settings, 0, windows, model_ids, rng)
 
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
-                              settings.truth_radii_km)
+    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
+                              settings.truth.radii_km)
     reload_ms = median_ms(dashboard.reload, 5)
     image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
     next_window = windows

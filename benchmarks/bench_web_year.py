@@ -158,8 +158,8 @@ def main() -> None:
             tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret", log_format="text")
         ensure_default_hydrophone(url, settings)
-        build_s = build_year(url, settings.hydrophone_id)
-        _newest_extras(url, settings.hydrophone_id)
+        build_s = build_year(url, settings.hydrophone.id)
+        _newest_extras(url, settings.hydrophone.id)
         started = time.perf_counter()
         refresh_rollup(engine_for(url))
         rollup_s = time.perf_counter() - started

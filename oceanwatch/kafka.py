@@ -232,8 +232,8 @@ def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: 
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 3),
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=max(500, settings.kafka.session_timeout_ms // 3),
         max_partition_fetch_bytes=8 * 1024 * 1024,
         client_id=f"oceanwatch-{group_id}",
     )

@@ -27,7 +27,7 @@ def _job_loop(settings: Settings, stop: StopFlag, runners: dict[str, jobs.Runner
     while not stop.is_set():
         try:
             if jobs.run_next(url, runners) is None:
-                stop.wait(settings.predict_interval_s * 2)
+                stop.wait(settings.predict.interval_s * 2)
         except Exception:  # a database hiccup must not kill the thread
             log.exception("job poll failed")
             stop.wait(5.0)
@@ -35,15 +35,15 @@ def _job_loop(settings: Settings, stop: StopFlag, runners: dict[str, jobs.Runner
 
 def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
-    consumer = make_consumer(settings, settings.predict_group_id, WINDOWS_TOPIC)
+    consumer = make_consumer(settings, settings.predict.group_id, WINDOWS_TOPIC)
     producer = make_producer(settings)
-    worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict_max_batch,
-                           settings.predict_catchup_hours)
+    worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict.max_batch,
+                           settings.predict.catchup_hours)
     train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
     for name, runners in (("backfill", {jobs.JobKind.BACKFILL: backfill.run_backfill}), ("training", {jobs.JobKind.TRAIN: train})):
         threading.Thread(target=_job_loop, args=(settings, stop, runners), name=name, daemon=True).start()
     try:
-        run_forever(worker, settings.predict_interval_s, stop.is_set, reconcile_every_s=settings.predict_reconcile_s)
+        run_forever(worker, settings.predict.interval_s, stop.is_set, reconcile_every_s=settings.predict.reconcile_s)
     finally:
         consumer.close(autocommit=False)
         producer.close(timeout=5)

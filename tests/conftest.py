@@ -36,7 +36,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         return
     from oceanwatch.runtime.stack import up
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("stack"), embedded_pg_port=0, embedded_kafka_port=0)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("stack")).updated(embedded={"pg_port": 0, "kafka_port": 0})
     stack = up(settings, migrate=False)
     try:
         yield stack.env()
@@ -102,5 +102,4 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
 @pytest.fixture
 def settings(clean_db: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings pointing at the clean test database, the real broker and a private DATA_DIR."""
-    return Settings(database_url=clean_db, kafka_bootstrap_servers=kafka_bootstrap, data_dir=tmp_path / "data",
-                    secret_key="test-secret", log_format="text")
+    return Settings(database_url=clean_db, data_dir=tmp_path / "data", secret_key="test-secret", log_format="text").updated(kafka={"bootstrap_servers": kafka_bootstrap})

@@ -48,7 +48,7 @@ def ingest(settings: Settings, topic: str) -> Iterator[tuple[DirectorySource, Cl
     from ingest.service import make_directory_source, make_ingestor
 
     ensure_default_hydrophone(settings.database_url, settings)
-    settings = settings.model_copy(update={"ingest_stable_s": 2.0})
+    settings = settings.updated(ingest={"stable_s": 2.0})
     producer = make_producer(settings)
     source = make_directory_source(settings, make_ingestor(settings, producer, topic))
     clock = Clock()

@@ -33,12 +33,12 @@ def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tu
     with session_scope(url) as s:
         for k in range(n):
             start = now - dt.timedelta(days=days) + dt.timedelta(days=days) * k / n
-            w = Window(hydrophone_id=settings.hydrophone_id, start_time=start,
+            w = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
                        end_time=start + dt.timedelta(seconds=22.5), sample_rate=4000, channels=1, source="test")
             s.add(w)
             s.flush()
             truth = [str(rng.choice(CLASSES))] if rng.random() < 0.85 else sorted(rng.choice(CLASSES, 2, False))
-            for radius in settings.truth_radii_km:
+            for radius in settings.truth.radii_km:
                 s.add(TruthLabel(window_id=w.id, radius_km=radius, classes=truth, ambiguous=bool(rng.random() < 0.1),
                                  vessels=[]))
             for i, model_id in enumerate(ids.values()):

@@ -170,9 +170,7 @@ class AisStreamStandIn:
 def test_aisstream_messages_reach_postgres_through_errors_and_a_server_restart(settings) -> None:
     stand_in = AisStreamStandIn([[ERROR], FIRST])
     port = stand_in.start()
-    configured = settings.model_copy(update={
-        "ais_source": "aisstream", "ais_aisstream_url": f"ws://127.0.0.1:{port}/v0/stream",
-        "ais_aisstream_api_key": KEY, "ais_aisstream_bboxes": BOXES, "ais_reconnect_max_s": 1.0})
+    configured = settings.updated(ais={"source": "aisstream", "aisstream_url": f"ws://127.0.0.1:{port}/v0/stream", "aisstream_api_key": KEY, "aisstream_bboxes": BOXES, "reconnect_max_s": 1.0})
     source = open_source(configured, StopFlag())
     assert isinstance(source, AisStreamSource)
     replacement = AisStreamStandIn([AFTER_RESTART])
@@ -245,19 +243,17 @@ def test_aisstream_static_parts_extended_class_b_and_configuration(settings) -> 
     assert (dict(d.ignored), dict(d.rejected)) == ({"type_20": 1}, {"bad_record": 1})
 
     stop = StopFlag()
-    around = open_source(settings.model_copy(update={"ais_source": "aisstream", "ais_aisstream_api_key": "k"}), stop)
+    around = open_source(settings.updated(ais={"source": "aisstream", "aisstream_api_key": "k"}), stop)
     assert around.url == "wss://stream.aisstream.io/v0/stream"
     [[(south, west), (north, east)]] = around.subscription["BoundingBoxes"]
-    assert south < settings.hydrophone_lat < north and west < settings.hydrophone_lon < east
-    reach_m = (max(settings.truth_radii_km) + settings.truth_buffer_km) * 1000.0  # 50 km by default
-    for lat, lon in ((north, settings.hydrophone_lon), (south, settings.hydrophone_lon),
-                     (settings.hydrophone_lat, east), (settings.hydrophone_lat, west)):
-        _, _, edge_m = GEOD.inv(settings.hydrophone_lon, settings.hydrophone_lat, lon, lat)
+    assert south < settings.hydrophone.lat < north and west < settings.hydrophone.lon < east
+    reach_m = (max(settings.truth.radii_km) + settings.truth.buffer_km) * 1000.0  # 50 km by default
+    for lat, lon in ((north, settings.hydrophone.lon), (south, settings.hydrophone.lon),
+                     (settings.hydrophone.lat, east), (settings.hydrophone.lat, west)):
+        _, _, edge_m = GEOD.inv(settings.hydrophone.lon, settings.hydrophone.lat, lon, lat)
         assert edge_m == pytest.approx(reach_m, abs=5.0)  # a geodesic due east bends a little south
-    typed = open_source(settings.model_copy(update={"ais_source": "aisstream", "ais_aisstream_api_key": "k",
-                                                    "ais_aisstream_message_types": "PositionReport"}), stop)
+    typed = open_source(settings.updated(ais={"source": "aisstream", "aisstream_api_key": "k", "aisstream_message_types": "PositionReport"}), stop)
     assert typed.subscription["FilterMessageTypes"] == ["PositionReport"]
-    for bad in ({"ais_aisstream_api_key": ""},
-                {"ais_aisstream_api_key": "k", "ais_aisstream_bboxes": [[[95, 0], [0, 0]]]}):
+    for bad in ({"aisstream_api_key": ""}, {"aisstream_api_key": "k", "aisstream_bboxes": [[[95, 0], [0, 0]]]}):
         with pytest.raises(ValueError):
-            open_source(settings.model_copy(update={"ais_source": "aisstream", **bad}), stop)
+            open_source(settings.updated(ais={"source": "aisstream", **bad}), stop)

@@ -83,7 +83,7 @@ def test_file_to_postgres_stores_truthful_positions_vessels_and_ranges(settings,
     # Ranges: every position from both hydrophones, geodesic, the distance the scenario itself computes.
     assert len(ranges) == 2 * len(positions)
     by_position = {(r.position_id, r.hydrophone_id): r for r in ranges}
-    sites = {s.id: s for s in (Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon),
+    sites = {s.id: s for s in (Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),
                                SECOND_SITE)}
     for p in positions[::25]:
         for site_id, site in sites.items():
@@ -110,7 +110,7 @@ def test_replaying_the_feed_after_a_restart_duplicates_nothing(settings, world, 
 def test_static_data_merges_and_a_missing_field_never_erases_one(settings, world) -> None:
     sc, t0, _ = world
     engine = engine_for(settings.database_url)
-    sites = [Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)]
+    sites = [Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon)]
     store_reports(engine, [StaticReport(1, t0, name="SEA WITCH"),
                            PositionReport(1, t0 + 5, 36.7, -122.2, 5.0, 10.0, None, None, 18)], "test", sites)
     store_reports(engine, [StaticReport(1, t0 - 50, ship_type=37, call_sign="WX1", length_m=12.0)], "test", sites)
@@ -151,7 +151,7 @@ def test_new_positions_are_published_to_kafka_keyed_by_mmsi(settings, world, new
         row = rows[(m.mmsi, m.time_ms / 1000)]
         assert (m.latitude, m.longitude, m.msg_type, m.source) == (row.latitude, row.longitude, row.msg_type,
                                                                  "simulator")
-        assert set(m.distances_m) == {settings.hydrophone_id, SECOND_SITE.id}
+        assert set(m.distances_m) == {settings.hydrophone.id, SECOND_SITE.id}
         assert m.ship_type == types[m.mmsi] or m.ship_type is None
 
 
@@ -161,7 +161,7 @@ def test_positions_are_stored_while_the_broker_is_away_and_published_when_it_ret
     source does; once a restarted broker (memory storage: the old producer id is unknown there) is
     back, every queued position reaches the topic, each once."""
     sc, t0, _ = world
-    settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap})
+    settings = settings.updated(kafka={"bootstrap_servers": broker.bootstrap})
     topic = new_topic_on(broker)
     outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), topic, retry_max_s=1.0)
     pipeline = AisPipeline(engine_for(settings.database_url), outbox, "simulator")
@@ -204,18 +204,17 @@ def new_topic_on(broker) -> str:
 def test_sources_are_chosen_by_configuration(settings, tmp_path) -> None:
     stop = StopFlag()
     assert isinstance(open_source(settings, stop), SimulatorSource)
-    assert isinstance(open_source(settings.model_copy(update={"ais_source": "tcp"}), stop), TcpSource)
-    udp = open_source(settings.model_copy(update={"ais_source": "udp", "ais_udp_host": "127.0.0.1",
-                                                  "ais_udp_port": 0}), stop)
+    assert isinstance(open_source(settings.updated(ais={"source": "tcp"}), stop), TcpSource)
+    udp = open_source(settings.updated(ais={"source": "udp", "udp_host": "127.0.0.1", "udp_port": 0}), stop)
     assert isinstance(udp, UdpSource)
     udp.sock.close()
-    assert isinstance(open_source(settings.model_copy(update={"ais_source": "file", "ais_file": "x"}), stop),
+    assert isinstance(open_source(settings.updated(ais={"source": "file", "file": "x"}), stop),
                       FileSource)
-    assert isinstance(open_source(settings.model_copy(update={"ais_source": "http", "ais_http_url": "http://h/"}),
+    assert isinstance(open_source(settings.updated(ais={"source": "http", "http_url": "http://h/"}),
                                   stop), HttpSource)
-    for bad in ({"ais_source": "carrier-pigeon"}, {"ais_source": "file"}, {"ais_source": "http"}):
+    for bad in ({"source": "carrier-pigeon"}, {"source": "file"}, {"source": "http"}):
         with pytest.raises(ValueError):
-            open_source(settings.model_copy(update=bad), stop)
+            open_source(settings.updated(ais=bad), stop)
 
 
 def test_the_simulator_source_fills_the_database_faster_than_real_time(settings, world) -> None:
@@ -251,8 +250,7 @@ def test_the_service_entry_point_runs_a_configured_source_to_its_end(settings, t
 
     sc = Scenario(seed=8, vessels_per_hour=10)
     write_log(tmp_path / "feed.nmea", sc, sc.start + 7200, sc.start + 7500)
-    main(settings.model_copy(update={"ais_source": "file", "ais_file": str(tmp_path / "feed.nmea"),
-                                     "ais_file_follow": False, "ais_batch_wait_s": 0.05}), StopFlag())
+    main(settings.updated(ais={"source": "file", "file": str(tmp_path / "feed.nmea"), "file_follow": False, "batch_wait_s": 0.05}), StopFlag())
     events = NmeaSimulator(sc).events(sc.start + 7200, sc.start + 7500)
     vessels, positions, ranges = counts(settings.database_url)
     assert positions == sum(e.msg_type in (1, 2, 3, 18) for e in events) > 0
@@ -274,7 +272,7 @@ def test_a_database_outage_keeps_the_batch_until_the_database_is_back(stack_env,
     server = stack_env["DATABASE_URL"]
     name = f"ow_late_{uuid.uuid4().hex[:8]}"
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    site = Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    site = Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon)
     pipeline = AisPipeline(engine_for(url), None, "simulator", sites=[site])
     lines = [(line.encode(), t) for t, line in NmeaSimulator(sc).sentences(t0, t0 + 120)]
     thread = threading.Thread(target=run, args=(pipeline, lines, StopFlag()), daemon=True)
@@ -307,7 +305,7 @@ def test_a_hydrophone_added_later_gets_the_ranges_of_earlier_positions(settings,
     with session_scope(settings.database_url) as session:
         session.add(Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude,
                                longitude=SECOND_SITE.longitude))
-    assert [s.id for s in pipeline.sites] == sorted([settings.hydrophone_id, SECOND_SITE.id])
+    assert [s.id for s in pipeline.sites] == sorted([settings.hydrophone.id, SECOND_SITE.id])
     assert counts(settings.database_url)[2] == 2 * positions
     with session_scope(settings.database_url) as session:
         rows = session.execute(select(AISPosition.latitude, AISPosition.longitude, PositionRange.distance_m)
@@ -337,8 +335,7 @@ def test_a_restarted_simulator_source_resumes_where_it_stopped(settings) -> None
 
     from ais_stream.__main__ import main
 
-    fast = settings.model_copy(update={"simulator_speed": 300.0, "scenario_vessels_per_hour": 30.0,
-                                       "ais_batch_wait_s": 0.1})
+    fast = settings.updated(simulator={"speed": 300.0, "vessels_per_hour": 30.0}, ais={"batch_wait_s": 0.1})
 
     def run_for(seconds: float) -> None:
         stop = StopFlag()

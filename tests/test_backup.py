@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fast(settings: Settings, **changes: object) -> Settings:
-    return settings.model_copy(update={"backup_retry_delay_s": 0.0, **changes})
+    """No waiting between retries, plus `changes` to the backup settings."""
+    return settings.updated(backup={"retry_delay_s": 0.0, **changes})
 
 
 def _seed_hydrophone(url: str) -> None:
@@ -121,7 +122,7 @@ def test_a_failing_pg_dump_is_recorded_logged_and_retried(settings: Settings, tm
                           'echo "pg_dump: error: connection to server failed: simulated outage" >&2; exit 1\n')
         script.chmod(0o755)
     with caplog.at_level(logging.INFO, logger="backup"):
-        outcome = run_backup(fast(settings, pg_bin_dir=str(fake), backup_retries=2), kind="oneshot")
+        outcome = run_backup(fast(settings, pg_bin_dir=str(fake), retries=2), kind="oneshot")
     assert outcome.status == "failed" and "simulated outage" in outcome.error
     with session_scope(settings.database_url) as session:
         row = session.get(Backup, outcome.backup_id)
@@ -221,7 +222,7 @@ def test_backup_now_job_runs_once_even_if_requested_twice(settings: Settings) ->
 
 
 def test_retention_runs_after_a_successful_backup(settings: Settings) -> None:
-    settings = fast(settings, backup_keep_daily=2, backup_keep_weekly=0)
+    settings = fast(settings, keep_daily=2, keep_weekly=0)
     out = settings.resolved_backup_dir()
     out.mkdir(parents=True)
     now = dt.datetime.now(dt.timezone.utc)

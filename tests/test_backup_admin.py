@@ -41,7 +41,7 @@ def test_backup_now_queues_a_job_that_the_service_runs_and_the_page_lists(settin
     page = client.get("/admin/backups/", headers=admin).get_data(as_text=True)
     assert f"job {job.id} (queued)" in page
 
-    assert run_next_job(settings.model_copy(update={"backup_retry_delay_s": 0.0})) == job.id
+    assert run_next_job(settings.updated(backup={"retry_delay_s": 0.0})) == job.id
     with session_scope(settings.database_url) as session:
         backup = session.scalars(select(Backup)).one()
     page = client.get("/admin/backups/", headers=admin).get_data(as_text=True)

@@ -168,9 +168,9 @@ def test_bad_schedules_are_refused_clearly(at: str, every: int) -> None:
 
 def test_install_schedule_registers_one_daily_job_per_time() -> None:
     scheduler = schedule.Scheduler()
-    install_schedule(scheduler, Settings(backup_at="01:30", backup_every_hours=8), lambda: None)
+    install_schedule(scheduler, Settings().updated(backup={"at": "01:30", "every_hours": 8}), lambda: None)
     assert sorted(str(j.at_time) for j in scheduler.jobs) == ["01:30:00", "09:30:00", "17:30:00"]
     assert all(j.unit == "days" and j.interval == 1 for j in scheduler.jobs)
     every_two_days = schedule.Scheduler()
-    install_schedule(every_two_days, Settings(backup_at="04:00", backup_every_hours=48), lambda: None)
+    install_schedule(every_two_days, Settings().updated(backup={"at": "04:00", "every_hours": 48}), lambda: None)
     assert [(j.interval, str(j.at_time)) for j in every_two_days.jobs] == [(2, "04:00:00")]

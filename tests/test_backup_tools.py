@@ -36,7 +36,7 @@ def test_no_suitable_client_is_a_clear_error_listing_what_was_tried() -> None:
 
 
 def test_pg_bin_dir_is_the_only_candidate_when_set(tmp_path: Path) -> None:
-    assert candidate_dirs(Settings(pg_bin_dir=str(tmp_path))) == [tmp_path]
+    assert candidate_dirs(Settings().updated(backup={"pg_bin_dir": str(tmp_path)})) == [tmp_path]
     assert tool_major(tmp_path) is None
 
 

@@ -76,7 +76,7 @@ class Figures:
 
 
 SETTINGS = Settings()
-HOP_S = window_hop_seconds(SETTINGS.ingest_window_s)
+HOP_S = window_hop_seconds(SETTINGS.ingest.window_s)
 
 
 class Platform:
@@ -85,9 +85,9 @@ class Platform:
     def __init__(self, demo: Demo, clock: SimClock) -> None:
         self.demo, self.clock = demo, clock
         self.engine: Engine = create_engine(demo.database_url, pool_pre_ping=True)
-        site = Site(SETTINGS.hydrophone_id, SETTINGS.hydrophone_lat, SETTINGS.hydrophone_lon)
-        self.ais = NmeaSimulator(Scenario(seed=SETTINGS.scenario_seed,
-                                          vessels_per_hour=SETTINGS.scenario_vessels_per_hour, sites=(site,)))
+        site = Site(SETTINGS.hydrophone.id, SETTINGS.hydrophone.lat, SETTINGS.hydrophone.lon)
+        self.ais = NmeaSimulator(Scenario(seed=SETTINGS.simulator.seed,
+                                          vessels_per_hour=SETTINGS.simulator.vessels_per_hour, sites=(site,)))
 
     def ready(self) -> bool:
         try:
@@ -107,7 +107,7 @@ class Platform:
         now = self.clock.now()
         starts = [float(s) for s in conn.execute(text(
             "select extract(epoch from start_time) from windows where hydrophone_id = :h order by start_time"),
-            {"h": SETTINGS.hydrophone_id}).scalars()]
+            {"h": SETTINGS.hydrophone.id}).scalars()]
         cutoff = (starts[-1] - 3 * HOP_S) if starts else 0.0
         steps = [round((b - a) / HOP_S) for a, b in zip(starts, starts[1:])]
         counts = conn.execute(text(
@@ -116,7 +116,7 @@ class Platform:
             "from (select (select count(*) from predictions p where p.window_id = w.id and p.model_id = m.id) n "
             "      from windows w cross join models m "
             "      where m.status = 'active' and w.hydrophone_id = :h and w.start_time <= to_timestamp(:cut)) x"),
-            {"h": SETTINGS.hydrophone_id, "cut": cutoff}).one()
+            {"h": SETTINGS.hydrophone.id, "cut": cutoff}).one()
         rows = conn.execute(text(
             "select mmsi, extract(epoch from time)::bigint, count(*) from ais_positions "
             "where source = 'simulator' group by 1, 2")).all()
@@ -131,7 +131,7 @@ class Platform:
             predictions=int(counts[2]), missing_predictions=int(counts[0]), duplicate_predictions=int(counts[1]),
             positions=len(stored), lost_positions=len(expected - stored), unexpected_positions=len(stored - expected),
             duplicate_positions=sum(1 for r in rows if r[2] > 1),
-            ingest_lag_s=round(now - (starts[-1] + SETTINGS.ingest_window_s), 1) if starts else float("inf"),
+            ingest_lag_s=round(now - (starts[-1] + SETTINGS.ingest.window_s), 1) if starts else float("inf"),
             ais_lag_s=round(now - newest, 1) if rows else float("inf"), ready=self.ready())
 
     def settle(self, since: Figures | None = None, timeout_s: float = RECOVERY_S) -> tuple[Figures | None, float]:

@@ -37,14 +37,14 @@ def test_readyz_checks_database_and_broker(settings: Settings) -> None:
 
 
 def test_readyz_reports_a_dead_broker(settings: Settings) -> None:
-    dead = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    dead = settings.updated(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
     response = create_app(settings=dead).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json == {"ready": False, "checks": {"database": "up", "broker": "down"}}
 
 
 def test_readyz_reports_a_dead_database(settings: Settings) -> None:
-    dead = settings.model_copy(update={"database_url": f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x"})
+    dead = settings.updated(database_url=f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x")
     response = create_app(settings=dead).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["ready"] is False and response.json["checks"]["database"] == "down"
@@ -52,7 +52,7 @@ def test_readyz_reports_a_dead_database(settings: Settings) -> None:
 
 def test_anonymous_callers_get_up_or_down_only(settings: Settings) -> None:
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
-    dead_broker = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    dead_broker = settings.updated(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
     for case in (settings, dead_broker):
         app = create_app(settings=case)
         beat(case.database_url, "ingest", "host-a:1", dt.datetime.now(dt.timezone.utc), {})
@@ -61,7 +61,7 @@ def test_anonymous_callers_get_up_or_down_only(settings: Settings) -> None:
         detailed = viewer.get("/status").get_data(as_text=True)
         assert "PostgreSQL" in detailed and " ms" in detailed and 'class="instances"' in detailed
         # what anonymous callers must not learn: versions, schema, broker address and topics, errors, timings
-        secrets = ["PostgreSQL", head, case.kafka_bootstrap_servers, "acoustic.windows", " ms", "latency",
+        secrets = ["PostgreSQL", head, case.kafka.bootstrap_servers, "acoustic.windows", " ms", "latency",
                    details["broker"]["detail"]]
         anonymous = app.test_client()
         readyz = anonymous.get("/readyz").get_data(as_text=True)
@@ -85,7 +85,7 @@ def _service_rows(html: str) -> dict[str, tuple[str, str, int]]:
 
 
 def test_status_page_shows_every_services_heartbeat(settings: Settings) -> None:
-    settings = settings.model_copy(update={"heartbeat_interval_s": 1.0})  # down after 3 s without a beat
+    settings = settings.updated(heartbeat_interval_s=1.0)  # down after 3 s without a beat
     url = settings.database_url
     client = logged_in(create_app(settings=settings), settings, "viewer")  # ages and instances are for users
     assert "No service has sent a heartbeat yet" in client.get("/status").get_data(as_text=True)
@@ -120,6 +120,6 @@ def test_status_page_shows_every_services_heartbeat(settings: Settings) -> None:
 
 
 def test_status_page_says_services_are_unknown_when_the_database_is_down(settings: Settings) -> None:
-    dead = settings.model_copy(update={"database_url": f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x"})
+    dead = settings.updated(database_url=f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x")
     html = create_app(settings=dead).test_client().get("/status").get_data(as_text=True)
     assert 'id="services-unknown"' in html and "Degraded" in html

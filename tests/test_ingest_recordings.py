@@ -88,12 +88,12 @@ def test_grid_mode_is_kept_and_an_off_grid_file_says_why_it_has_no_window(ingest
     assert offsets(windows(settings.database_url)) == [22.5]
 
 
-def test_alignment_per_hydrophone_from_the_settings(settings: Settings, new_topic: Callable[..., str]) -> None:
+def test_alignment_per_hydrophone_from_the_settings(settings: Settings, new_topic: Callable[..., str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     ensure_default_hydrophone(settings.database_url, settings)
     with session_scope(settings.database_url) as session:
         session.add(Hydrophone(id="H2", name="H2", latitude=36.8, longitude=-122.0))
-    settings = settings.model_copy(update={"ingest_align_by_hydrophone": {"H2": "file"},
-                                           "ingest_filename_pattern": r"(?P<hydrophone>[A-Z0-9]+)_(?P<ts>\d{8}T\d{6})"})
+    settings = settings.updated(ingest={"align_by_hydrophone": {"H2": "file"}, "filename_pattern": r"(?P<hydrophone>[A-Z0-9]+)_(?P<ts>\d{8}T\d{6})"})
     producer = make_producer(settings)
     source = make_directory_source(settings, make_ingestor(settings, producer, new_topic("align")))
     source.clock = clock = Clock()
@@ -105,10 +105,12 @@ def test_alignment_per_hydrophone_from_the_settings(settings: Settings, new_topi
     rows = windows(settings.database_url)
     assert [(w.hydrophone_id, w.start_time) for w in rows] == [("H2", OFF_GRID)]
     assert file_rows(settings.database_url)[f"MARS_{stamp}.flac"].status == "no_windows"
-    with pytest.raises(ValueError, match="ingest_align"):  # a typo stops the service at start, naming the setting
-        Settings(ingest_align="start")
-    with pytest.raises(ValueError, match="ingest_align_by_hydrophone"):
-        Settings(ingest_align_by_hydrophone={"H2": "files"})
+    for variable, value, field in (("INGEST_ALIGN", "start", "align"),
+                                   ("INGEST_ALIGN_BY_HYDROPHONE", '{"H2": "files"}', "align_by_hydrophone")):
+        with monkeypatch.context() as env:  # a typo stops the service at start, naming the setting
+            env.setenv(variable, value)
+            with pytest.raises(ValueError, match=rf"IngestSettings\n{field}\b"):
+                Settings()
 
 
 @pytest.mark.parametrize("first,second", [((8000, 1, "PCM_16"), (48000, 1, "PCM_24")),

@@ -45,7 +45,7 @@ def stored(settings: Settings) -> list[Window]:
 @pytest.mark.integration
 def test_simulator_source_follows_the_sim_clock_into_windows(settings: Settings, new_topic) -> None:
     ensure_default_hydrophone(settings.database_url, settings)
-    scenario = Scenario(seed=settings.scenario_seed)
+    scenario = Scenario(seed=settings.simulator.seed)
     stop = StopFlag()
     clock = SimClock(anchor=time.time(), speed=2000.0)  # 22.5 simulated seconds every ~11 ms
     source = SimulatorSource(scenario, DEFAULT_SITE, clock, stop, 8000, 22.5, 30.0)
@@ -69,8 +69,7 @@ def test_simulator_source_follows_the_sim_clock_into_windows(settings: Settings,
 @pytest.mark.integration
 @pytest.mark.parametrize("source", ["simulator", "directory"])
 def test_the_service_runs_each_source_until_stopped(settings: Settings, source: str) -> None:
-    settings = settings.model_copy(update={"ingest_source": source, "ingest_poll_s": 0.2, "ingest_stable_s": 0.3,
-                                           "simulator_speed": 500.0})
+    settings = settings.updated(ingest={"source": source, "poll_s": 0.2, "stable_s": 0.3}, simulator={"speed": 500.0})
     if source == "directory":
         watched, _, archive = ingest_dirs(settings)
         watched.mkdir(parents=True)
@@ -109,8 +108,7 @@ def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Setting
         for model_id in (good, bad):
             registry.deploy(session, model_id)
 
-    settings = settings.model_copy(update={"ingest_source": "directory", "ingest_poll_s": 0.2,
-                                           "ingest_stable_s": 0.3})
+    settings = settings.updated(ingest={"source": "directory", "poll_s": 0.2, "stable_s": 0.3})
     watched, _, archive = ingest_dirs(settings)
     watched.mkdir(parents=True)
     sf.write(watched / "MARS_20261101T000000.flac",
@@ -141,7 +139,7 @@ def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Setting
 
 def test_an_unknown_source_is_refused(settings: Settings) -> None:
     with pytest.raises(ValueError, match="INGEST_SOURCE"):
-        run(settings.model_copy(update={"ingest_source": "tape"}), StopFlag())
+        run(settings.updated(ingest={"source": "tape"}), StopFlag())
 
 
 def test_the_simulator_says_when_it_is_behind_simulated_time() -> None:

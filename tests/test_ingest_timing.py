@@ -16,7 +16,7 @@ UTC = dt.timezone.utc
 
 
 def test_default_pattern_reads_a_compact_iso_time() -> None:
-    timing = from_name("MARS_20261101T013000Z.wav", DEFAULT.ingest_filename_pattern, DEFAULT.ingest_time_format)
+    timing = from_name("MARS_20261101T013000Z.wav", DEFAULT.ingest.filename_pattern, DEFAULT.ingest.time_format)
     assert timing.start == dt.datetime(2026, 11, 1, 1, 30, tzinfo=UTC) and timing.hydrophone_id is None
 
 
@@ -35,7 +35,7 @@ def test_epoch_seconds() -> None:
 @pytest.mark.parametrize("name", ["recording.wav", "MARS_20261341T000000.wav"])
 def test_names_without_a_valid_time_are_refused(name: str) -> None:
     with pytest.raises(StartTimeError):
-        from_name(name, DEFAULT.ingest_filename_pattern, DEFAULT.ingest_time_format)
+        from_name(name, DEFAULT.ingest.filename_pattern, DEFAULT.ingest.time_format)
 
 
 def test_a_sidecar_wins_over_the_name(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_a_sidecar_wins_over_the_name(tmp_path: Path) -> None:
     audio.write_bytes(b"")
     (tmp_path / "MARS_20261101T000000.json").write_text(json.dumps(
         {"start_time": "2026-11-02T03:04:05.250Z", "hydrophone_id": "H2"}))
-    timing = file_timing(audio, DEFAULT.ingest_filename_pattern, DEFAULT.ingest_time_format)
+    timing = file_timing(audio, DEFAULT.ingest.filename_pattern, DEFAULT.ingest.time_format)
     assert timing.start == dt.datetime(2026, 11, 2, 3, 4, 5, 250000, tzinfo=UTC) and timing.hydrophone_id == "H2"
 
 
@@ -52,4 +52,4 @@ def test_a_broken_sidecar_is_a_clear_error(tmp_path: Path) -> None:
     audio.write_bytes(b"")
     (tmp_path / "x.wav.json").write_text("{not json")
     with pytest.raises(StartTimeError, match="sidecar"):
-        file_timing(audio, DEFAULT.ingest_filename_pattern, DEFAULT.ingest_time_format)
+        file_timing(audio, DEFAULT.ingest.filename_pattern, DEFAULT.ingest.time_format)

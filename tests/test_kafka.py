@@ -31,7 +31,7 @@ def test_platform_topics_exist(kafka_bootstrap: str) -> None:
 def test_group_consumer_reads_everything_and_resumes_after_its_commit(
         kafka_bootstrap: str, new_topic: Callable[..., str]) -> None:
     topic = new_topic()
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings().updated(kafka={"bootstrap_servers": kafka_bootstrap})
     producer = make_producer(settings)
     for i in range(30):
         producer.send(topic, key=f"hydrophone-{i % 3}".encode(), value=f"window-{i}".encode())
@@ -67,7 +67,7 @@ def test_group_consumer_reads_everything_and_resumes_after_its_commit(
 def test_uncommitted_messages_are_replayed(kafka_bootstrap: str, new_topic: Callable[..., str]) -> None:
     """A consumer that dies before committing loses nothing: the group reads the messages again."""
     topic = new_topic(partitions=1)
-    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings().updated(kafka={"bootstrap_servers": kafka_bootstrap})
     producer = make_producer(settings)
     for i in range(5):
         producer.send(topic, value=f"m{i}".encode())

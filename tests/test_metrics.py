@@ -147,7 +147,7 @@ def test_consumer_group_lag_comes_from_high_watermarks(settings: Settings, new_t
 
 def test_a_dead_broker_still_serves_the_database_figures(settings: Settings) -> None:
     _seed(settings.database_url)
-    dead = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    dead = settings.updated(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
     m = scrape(dead)
     assert m[("oceanwatch_broker_scrape_ok", ())] == 0
     assert m[("oceanwatch_windows_ingested_total", (("hydrophone", "H1"),))] == 5
@@ -155,10 +155,10 @@ def test_a_dead_broker_still_serves_the_database_figures(settings: Settings) -> 
 
 def test_a_running_service_beats_and_a_stopped_one_is_down(settings: Settings) -> None:
     env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS":
-           settings.kafka_bootstrap_servers, "DATA_DIR": str(settings.data_dir), "HEARTBEAT_INTERVAL_S": "0.5"}
+           settings.kafka.bootstrap_servers, "DATA_DIR": str(settings.data_dir), "HEARTBEAT_INTERVAL_S": "0.5"}
     proc = subprocess.Popen([sys.executable, "-m", "scripts.backup"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    fast = settings.model_copy(update={"heartbeat_interval_s": 0.5})
+    fast = settings.updated(heartbeat_interval_s=0.5)
     try:
         deadline = time.monotonic() + 60
         while scrape(fast).get(("oceanwatch_service_up", (("service", "backup"),))) != 1:

@@ -102,8 +102,7 @@ def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_databas
         with engine.connect() as conn:
             moved = conn.execute(text("select name, scope from api_tokens")).all()
         assert moved == [("default", "write")]
-        app = create_app(settings=Settings(database_url=empty_database, kafka_bootstrap_servers=kafka_bootstrap,
-                                           data_dir=tmp_path, secret_key="test", log_format="text"))
+        app = create_app(settings=Settings(database_url=empty_database, data_dir=tmp_path, secret_key="test", log_format="text").updated(kafka={"bootstrap_servers": kafka_bootstrap}))
         me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json["username"] == "olduser", me.get_data(as_text=True)
         with app.app_context():

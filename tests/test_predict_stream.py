@@ -170,7 +170,7 @@ from oceanwatch.config import Settings
 from oceanwatch.kafka import make_consumer, make_producer
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 url, bootstrap, topic, out, group = sys.argv[1:6]
-s = Settings(database_url=url, kafka_bootstrap_servers=bootstrap)
+s = Settings(database_url=url).updated(kafka={"bootstrap_servers": bootstrap})
 w = PredictWorker(url, ModelPool(url), make_consumer(s, group, topic), make_producer(s), out, max_batch=10)
 run_forever(w, 0.2, lambda: False)
 """
@@ -181,7 +181,7 @@ def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_
     models = [_register(settings, tmp_path, name, passes=16) for name in ("m1", "m2")]
     topic, out = new_topic(), new_topic()
     publish(make_producer(settings), topic, store_windows(settings, 200))
-    args = [sys.executable, "-c", WORKER_SCRIPT, settings.database_url, settings.kafka_bootstrap_servers, topic, out,
+    args = [sys.executable, "-c", WORKER_SCRIPT, settings.database_url, settings.kafka.bootstrap_servers, topic, out,
             f"g-{topic}"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -373,7 +373,7 @@ def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
     [job] = [j for j in listed if j["params"]["model_id"] == newer]
     assert job["status"] == "queued"
     span = dt.datetime.fromisoformat(job["params"]["end"]) - dt.datetime.fromisoformat(job["params"]["start"])
-    assert span == dt.timedelta(hours=settings.predict_catchup_hours)
+    assert span == dt.timedelta(hours=settings.predict.catchup_hours)
     stop = threading.Event()
     thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {jobs.JobKind.BACKFILL: run_backfill}), daemon=True)
     thread.start()

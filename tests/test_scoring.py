@@ -48,7 +48,7 @@ def world(settings: Settings) -> dict:
     with session_scope(url) as s:
         for k in range(400):
             start = T0 + dt.timedelta(hours=1.3 * k)
-            w = Window(hydrophone_id=settings.hydrophone_id, start_time=start,
+            w = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
                        end_time=start + dt.timedelta(seconds=30), sample_rate=4000, channels=1, source="test")
             s.add(w)
             s.flush()

@@ -141,8 +141,8 @@ def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: 
     topic = new_topic("truth")
     labeller = labelled_world(settings, topic, tmp_path)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
-                              settings.truth_radii_km)
+    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
+                              settings.truth.radii_km)
     dashboard.reload()
     at_20 = lane(dashboard.truth)
     check_lane_matches_the_database(settings, at_20, 20)
@@ -180,8 +180,8 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     model_id = registered_model(settings, "alpha")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
-                              settings.truth_radii_km)
+    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
+                              settings.truth.radii_km)
     dashboard.reload()
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
@@ -220,8 +220,8 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
     windows = store_windows(settings, 2)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon,
-                              settings.truth_radii_km)
+    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
+                              settings.truth.radii_km)
     dashboard.reload()
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
@@ -271,23 +271,23 @@ def test_bokeh_server_refuses_sessions_the_web_app_did_not_sign(settings: Settin
         token = generate_jwt_token(signed, secret_key=secret, signed=True,
                                    extra_payload={"headers": {GRANT_HEADER: grant}})
         ws = f"ws://127.0.0.1:{port}/live/ws"
-        assert websocket_status(ws, token, f"http://{settings.web_host}:{settings.web_port}") == 101
+        assert websocket_status(ws, token, f"http://{settings.web.host}:{settings.web.port}") == 101
         assert websocket_status(ws, token, "http://evil.example") == 403
         no_grant = generate_jwt_token(signed, secret_key=secret, signed=True)
-        assert websocket_status(ws, no_grant, f"http://{settings.web_host}:{settings.web_port}") == 403
+        assert websocket_status(ws, no_grant, f"http://{settings.web.host}:{settings.web.port}") == 403
 
 
 def test_bokeh_url_path_becomes_the_server_prefix() -> None:
     from visualization.server import url_prefix
 
-    assert url_prefix(Settings(bokeh_url="https://ocean.example/bokeh/")) == "/bokeh"
-    assert url_prefix(Settings(web_host="10.0.0.5", bokeh_port=5111)) == ""
-    assert Settings(web_host="10.0.0.5", bokeh_port=5111).resolved_bokeh_url() == "http://10.0.0.5:5111"
+    assert url_prefix(Settings().updated(bokeh={"url": "https://ocean.example/bokeh/"})) == "/bokeh"
+    assert url_prefix(Settings().updated(web={"host": "10.0.0.5"}, bokeh={"port": 5111})) == ""
+    assert Settings().updated(web={"host": "10.0.0.5"}, bokeh={"port": 5111}).resolved_bokeh_url() == "http://10.0.0.5:5111"
 
 
 def test_bokeh_websocket_origins_default_to_the_web_app() -> None:
-    assert Settings(web_host="127.0.0.1", web_port=8123).resolved_bokeh_origins() == ["127.0.0.1:8123",
+    assert Settings().updated(web={"host": "127.0.0.1", "port": 8123}).resolved_bokeh_origins() == ["127.0.0.1:8123",
                                                                                        "localhost:8123"]
-    assert Settings(web_host="10.1.2.3", web_port=80).resolved_bokeh_origins() == ["10.1.2.3:80"]
-    assert Settings(bokeh_allowed_origins="a.example, b.example:8443").resolved_bokeh_origins() == [
+    assert Settings().updated(web={"host": "10.1.2.3", "port": 80}).resolved_bokeh_origins() == ["10.1.2.3:80"]
+    assert Settings().updated(bokeh={"allowed_origins": "a.example, b.example:8443"}).resolved_bokeh_origins() == [
         "a.example", "b.example:8443"]

@@ -95,7 +95,7 @@ def test_login_is_rate_limited_per_user_and_ip(app, settings: Settings) -> None:
 
 
 def test_behind_a_proxy_the_limit_keys_on_the_forwarded_client_address(settings: Settings) -> None:
-    proxied = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1}))
+    proxied = create_app(settings=settings.updated(web={"proxy_hops": 1}))
     make_user(settings, "fay", "viewer")
     client = proxied.test_client()
 
@@ -244,16 +244,16 @@ def test_the_session_cookie_is_secure_when_the_proxy_says_https(settings: Settin
         [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
         return cookie
 
-    proxied = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1}))
+    proxied = create_app(settings=settings.updated(web={"proxy_hops": 1}))
     # Over https Flask-WTF also wants a same-origin Referer, which browsers send (Referrer-Policy same-origin).
     https = {"X-Forwarded-Proto": "https", "Referer": "https://localhost/login"}
     assert "; Secure" in login_cookie(proxied, https)
     assert "; Secure" not in login_cookie(proxied, {})
     direct = create_app(settings=settings)  # no proxy trusted: a client's header does not make it https
     assert "; Secure" not in login_cookie(direct, {"X-Forwarded-Proto": "https"})
-    forced = create_app(settings=settings.model_copy(update={"web_cookie_secure": "true"}))
+    forced = create_app(settings=settings.updated(web={"cookie_secure": "true"}))
     assert "; Secure" in login_cookie(forced, {})
-    never = create_app(settings=settings.model_copy(update={"web_proxy_hops": 1, "web_cookie_secure": "false"}))
+    never = create_app(settings=settings.updated(web={"proxy_hops": 1, "cookie_secure": "false"}))
     assert "; Secure" not in login_cookie(never, https)
 
 

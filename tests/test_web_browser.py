@@ -77,7 +77,7 @@ def add_vessels(session, settings: Settings, window) -> None:
 
     when = dt.datetime.fromtimestamp(window.start_ms / 1000, dt.timezone.utc)
     for mmsi, (ship_type, km, bearing) in enumerate([(70, 10, 45), (80, 25, 180), (30, 35, 300)], start=1):
-        lon, lat, _ = GEOD.fwd(settings.hydrophone_lon, settings.hydrophone_lat, bearing, km * 1000)
+        lon, lat, _ = GEOD.fwd(settings.hydrophone.lon, settings.hydrophone.lat, bearing, km * 1000)
         session.add(Vessel(mmsi=mmsi, name=f"SHIP {mmsi}", ship_type=ship_type))
         session.flush()
         session.add(AISPosition(mmsi=mmsi, time=when - dt.timedelta(minutes=1), latitude=lat, longitude=lon,
@@ -162,10 +162,10 @@ def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> N
     load = ("el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
             " el.onerror = () => fail('cannot load ' + el.src); el.load(); })")
     duration = player.evaluate(load)
-    assert duration == pytest.approx(settings.ingest_window_s, abs=0.05)  # Chromium fetched and decoded the FLAC
+    assert duration == pytest.approx(settings.ingest.window_s, abs=0.05)  # Chromium fetched and decoded the FLAC
     page.evaluate("() => { Bokeh.documents[0].get_model_by_name('spectrogram_source').selected.indices = [0] }")
     page.wait_for_selector(f"audio#clip-player[src='/live/clip/{window_ids[0]}']", timeout=10000)
-    assert page.locator("audio#clip-player").evaluate(load) == pytest.approx(settings.ingest_window_s, abs=0.05)
+    assert page.locator("audio#clip-player").evaluate(load) == pytest.approx(settings.ingest.window_s, abs=0.05)
     page.screenshot(path=str(SCREENSHOTS / "live-audio.png"), full_page=True)
     assert violations == []  # the clips play under the policy (media from the app's own origin)
 

@@ -146,7 +146,7 @@ def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_
     tiny = api(encode(audio(1.0, 8000), 8000, "WAV"))  # fills no model's window well enough
     assert tiny.status_code == 400 and "model short v1 needs at least 2.4 s" in tiny.json["error"] \
         and "model long v1 needs at least 8.0 s" in tiny.json["error"]
-    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"classify_min_audio_share": 0.5})
+    app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"min_audio_share": 0.5})
     relaxed = api(data, model_id=long)
     assert relaxed.status_code == 200, relaxed.json
     (window,) = relaxed.json["models"][0]["windows"]
@@ -213,7 +213,7 @@ def _damaged_flac() -> bytes:
     ("long.wav", lambda: encode(audio(11.0, 800), 800, "WAV"), "limit is 10 s"),
 ])
 def test_bad_files_get_a_400_with_the_reason(app, settings: Settings, models, name, make, reason) -> None:
-    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_seconds": 10.0})
+    app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"max_upload_seconds": 10.0})
     token = make_token(settings, make_user(settings, "op", "operator"))
     response = app.test_client().post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
                                       data={"file": (io.BytesIO(make()), name)}, content_type="multipart/form-data")
@@ -255,7 +255,7 @@ def test_missing_file_unknown_model_and_no_active_model(api, settings: Settings,
 
 
 def test_uploads_over_the_size_limit_get_413(app, settings: Settings, models) -> None:
-    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_mb": 0.05})
+    app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"max_upload_mb": 0.05})
     big = encode(audio(10.0, 8000), 8000, "WAV")  # 160 kB > 52 kB
     token = make_token(settings, make_user(settings, "op", "operator"))
     client = app.test_client()
@@ -352,7 +352,7 @@ def test_decoded_size_is_bounded_before_and_while_decoding(app, settings: Settin
     lying = post(_flac_total(_silent_flac(2, 48000, 1), 2 ** 36 - 1))
     assert lying.status_code == 400 and "header says the clip is 1431655.8 s long" in lying.json["error"]
     # no length in the header: decoded in blocks and stopped once past the bound, without the sentinel length
-    app.config["OCEANWATCH_SETTINGS"] = settings.model_copy(update={"max_upload_samples": 500_000})
+    app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"max_upload_samples": 500_000})
     unknown = post(_flac_total(_silent_flac(20, 48000, 1), 0))
     assert unknown.status_code == 400 and "decodes to at least" in unknown.json["error"], unknown.json
     assert "500,000 samples" in unknown.json["error"]
@@ -375,7 +375,7 @@ def test_a_worker_classifies_only_so_many_uploads_at_once(settings: Settings, mo
 
     from app.classify import classifier
 
-    app = create_app(settings=settings.model_copy(update={"classify_concurrency": 1}))
+    app = create_app(settings=settings.updated(classify={"concurrency": 1}))
     token = make_token(settings, make_user(settings, "op", "operator"))
     active, most = [0], [0]
     lock = threading.Lock()

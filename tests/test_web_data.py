@@ -46,12 +46,12 @@ def world(settings: Settings) -> dict[str, list[int]]:
         for day, start, held in (("day1", DAY1, [[101], [101, 103]]), ("day2", DAY2, [[102], [104], []])):
             for k, vessels in enumerate(held):
                 begin = start + dt.timedelta(minutes=k)
-                w = Window(hydrophone_id=settings.hydrophone_id, start_time=begin,
+                w = Window(hydrophone_id=settings.hydrophone.id, start_time=begin,
                            end_time=begin + dt.timedelta(seconds=22.5), sample_rate=4000, channels=1, source="test")
                 s.add(w)
                 s.flush()
                 windows[day].append(w.id)
-                for radius in settings.truth_radii_km:
+                for radius in settings.truth.radii_km:
                     s.add(TruthLabel(window_id=w.id, radius_km=radius, classes=[], ambiguous=True, vessels=vessels))
     with engine_for(url).begin() as conn:
         derive_classes(conn)
@@ -119,7 +119,7 @@ def test_mapping_change_previews_then_applies_and_the_job_relabels(app, settings
     assert everything.status_code == 200, everything.json
     from_day2 = operator.post("/api/v1/relabel/preview", json={**edit, "since": DAY2.date().isoformat()},
                               headers=headers).json
-    radii = len(settings.truth_radii_km)
+    radii = len(settings.truth.radii_km)
     # vessel 101 is in both day-1 windows, 102 in one day-2 window: three windows, every radius
     assert everything.json["changed"] == 3 * radii and everything.json["vessels"] == 2
     assert from_day2["changed"] == radii and from_day2["changed_all_history"] == 3 * radii
@@ -150,7 +150,7 @@ def test_the_page_shows_the_preview_count_and_its_confirm_queues_the_job(app, se
     form = {"csrf_token": token, "action": "mapping", "ship_types": "30-31", "class_code": "B"}
     shown = operator.post("/data/preview", data=form)
     html = shown.get_data(as_text=True)
-    radii = len(settings.truth_radii_km)
+    radii = len(settings.truth.radii_km)
     assert shown.status_code == 200 and f'<span id="preview-count">{radii}</span> labels would change' in html
     assert 'name="ship_types" value="30,31"' in html and _mapping(settings, 30) == "A"
 

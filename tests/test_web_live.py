@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_live_page_embeds_a_signed_session_of_the_bokeh_server(settings: Settings) -> None:
-    settings = settings.model_copy(update={"bokeh_port": 5999})
+    settings = settings.updated(bokeh={"port": 5999})
     viewer = logged_in(create_app(settings=settings), settings, "viewer")
     page = viewer.get("/live/").get_data(as_text=True)
     assert "http://127.0.0.1:5999/live/autoload.js" in page
@@ -63,9 +63,9 @@ class LivePage:
 
 def test_a_live_session_id_is_bound_to_its_user_and_dies_with_logout_deactivation_or_age(
         settings: Settings, tmp_path) -> None:
-    origin = f"http://{settings.web_host}:{settings.web_port}"
+    origin = f"http://{settings.web.host}:{settings.web.port}"
     with bokeh_server(settings, tmp_path) as port:
-        app = create_app(settings=settings.model_copy(update={"bokeh_port": port}))
+        app = create_app(settings=settings.updated(bokeh={"port": port}))
         viewer = logged_in(app, settings, "viewer")
         live = LivePage(viewer.get("/live/").get_data(as_text=True), port)
         assert live.autoload() == 200 and live.websocket(origin) == 101
@@ -86,7 +86,7 @@ def test_a_live_session_id_is_bound_to_its_user_and_dies_with_logout_deactivatio
         admin.post(f"/users/{operator_id}/active", data={"active": "0", "csrf_token": csrf_token(admin, "/users/")})
         assert live.autoload() == 403 and live.websocket(origin) == 403
 
-        brief = create_app(settings=settings.model_copy(update={"bokeh_port": port, "bokeh_session_expiry_s": 1}))
+        brief = create_app(settings=settings.updated(bokeh={"port": port, "session_expiry_s": 1}))
         late = LivePage(logged_in(brief, settings, "viewer", "late-viewer").get("/live/").get_data(as_text=True), port)
         time.sleep(2.5)  # well past the 1 s expiry (expiries are whole seconds)
         assert late.autoload() == 403
@@ -104,8 +104,8 @@ def test_the_clip_ingest_wrote_is_played_through_the_web_app(settings: Settings,
         clip = viewer.get(f"/live/clip/{window.id}")
         assert clip.status_code == 200 and clip.mimetype == "audio/flac"
         audio, rate = soundfile.read(io.BytesIO(clip.data))
-        assert rate == settings.ingest_sim_sample_rate
-        assert len(audio) / rate == pytest.approx(settings.ingest_window_s, abs=0.01)
+        assert rate == settings.ingest.sim_sample_rate
+        assert len(audio) / rate == pytest.approx(settings.ingest.window_s, abs=0.01)
         assert clip.data == clip_file(settings.data_dir, window.clip_path).read_bytes()
     assert viewer.get("/live/clip/999999").status_code == 404
 

@@ -76,7 +76,7 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
     page.click("#mapping-preview")
     page.wait_for_selector("#preview")
     # type-70 vessels are in three windows, each labelled at every radius
-    assert int(page.inner_text("#preview-count")) == 3 * len(settings.truth_radii_km)
+    assert int(page.inner_text("#preview-count")) == 3 * len(settings.truth.radii_km)
     assert "all history" in page.inner_text("#preview")
     assert page.get_attribute("#mapping-70", "data-class") == "D", "nothing changes before confirming"
     page.screenshot(path=str(SCREENSHOTS / "data-preview.png"), full_page=True)

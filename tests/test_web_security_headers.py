@@ -53,7 +53,7 @@ def test_every_page_sends_the_headers_and_nonces_its_inline_scripts(settings: Se
 
 
 def test_only_the_page_that_embeds_a_bokeh_session_allows_what_it_needs(settings: Settings) -> None:
-    settings = settings.model_copy(update={"bokeh_url": "https://ocean.example/bokeh"})
+    settings = settings.updated(bokeh={"url": "https://ocean.example/bokeh"})
     app = create_app(settings=settings)
     viewer = logged_in(app, settings, "viewer")
     live, models = _directives(viewer.get("/live/")), _directives(viewer.get("/models/"))

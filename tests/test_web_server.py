@@ -23,14 +23,14 @@ HALF_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # no blank line: the hea
 @pytest.fixture
 def demo_web(tmp_path: Path) -> Iterator[str]:
     """gunicorn started from the demo's own service spec; yields its base URL."""
-    settings = Settings(web_host="127.0.0.1", web_port=free_port())
+    settings = Settings().updated(web={"host": "127.0.0.1", "port": free_port()})
     web = next(spec for spec in service_specs(settings, python=sys.executable) if spec.name == "web")
     env = {**os.environ, "SECRET_KEY": "slow-client-test", "DATA_DIR": str(tmp_path), "LOG_FORMAT": "text"}
     log = open(tmp_path / "web.log", "w")
     process = subprocess.Popen(web.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(settings.web_host, settings.web_port, 60)
-        yield f"http://{settings.web_host}:{settings.web_port}"
+        wait_for_port(settings.web.host, settings.web.port, 60)
+        yield f"http://{settings.web.host}:{settings.web.port}"
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -58,11 +58,11 @@ def logged_in(app: Flask, settings: Settings, role: str, username: str | None = 
 
 @contextmanager
 def bokeh_server(settings: Settings, data_dir: Path) -> Iterator[int]:
-    """The real Bokeh server (`python -m visualization`) on a free port, for the web app at settings.web_port."""
+    """The real Bokeh server (`python -m visualization`) on a free port, for the web app at settings.web.port."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
            "BOKEH_PORT": str(port), "DATA_DIR": str(data_dir), "LOG_FORMAT": "text",
-           "WEB_HOST": settings.web_host, "WEB_PORT": str(settings.web_port), "BOKEH_ALLOWED_ORIGINS": ""}
+           "WEB_HOST": settings.web.host, "WEB_PORT": str(settings.web.port), "BOKEH_ALLOWED_ORIGINS": ""}
     server = subprocess.Popen([sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:

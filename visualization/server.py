@@ -36,14 +36,14 @@ def url_prefix(settings: Settings) -> str:
 
 def make_server(settings: Settings, address: str | None = None, port: int | None = None) -> Server:
     factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
-    live = Application(FunctionHandler(make_document(factory, settings.hydrophone_id, settings.hydrophone_lat,
-                                                     settings.hydrophone_lon, settings.truth_radii_km)))
-    return Server({LIVE_PATH: live}, address=address or settings.web_host,
-                  port=settings.bokeh_port if port is None else port,
+    live = Application(FunctionHandler(make_document(factory, settings.hydrophone.id, settings.hydrophone.lat,
+                                                     settings.hydrophone.lon, settings.truth.radii_km)))
+    return Server({LIVE_PATH: live}, address=address or settings.web.host,
+                  port=settings.bokeh.port if port is None else port,
                   allow_websocket_origin=settings.resolved_bokeh_origins(),
                   sign_sessions=True, secret_key=settings.resolved_secret_key().encode(),
                   generate_session_ids=False, use_xheaders=True,
-                  session_token_expiration=settings.bokeh_session_expiry_s, auth_provider=GrantAuth(factory),
+                  session_token_expiration=settings.bokeh.session_expiry_s, auth_provider=GrantAuth(factory),
                   prefix=url_prefix(settings))
 
 
@@ -51,7 +51,7 @@ def serve(settings: Settings, stop: StopFlag) -> None:
     """Run until the stop flag is set (SIGTERM/SIGINT), then stop the IO loop cleanly."""
     server = make_server(settings)
     server.start()
-    log.info("bokeh server on %s:%s%s, websocket origins %s", settings.web_host, server.port, LIVE_PATH,
+    log.info("bokeh server on %s:%s%s, websocket origins %s", settings.web.host, server.port, LIVE_PATH,
              settings.resolved_bokeh_origins())
 
     def stopper() -> None:

@@ -48,7 +48,7 @@ def classify_slots() -> threading.BoundedSemaphore:
 
     gthread workers serve many requests in one process, so MAX_UPLOAD_SAMPLES bounds a worker's
     memory only together with this; the others wait their turn."""
-    slots = current_app.config["OCEANWATCH_SETTINGS"].classify_concurrency
+    slots = current_app.config["OCEANWATCH_SETTINGS"].classify.concurrency
     return current_app.extensions.setdefault("oceanwatch_classify_slots", threading.BoundedSemaphore(slots))
 
 
@@ -181,12 +181,12 @@ def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep
     settings = current_app.config["OCEANWATCH_SETTINGS"]
     with classify_slots():
         try:
-            clip = read_clip(data, settings.max_upload_seconds, settings.max_upload_samples)
+            clip = read_clip(data, settings.classify.max_upload_seconds, settings.classify.max_upload_samples)
         except ClipError as exc:
             log.warning("upload %r refused: %s", filename, exc)
             raise
         rows = choose_models(model_id, name)
-        models = classify(clip, rows, model_cache(), settings.classify_min_audio_share)
+        models = classify(clip, rows, model_cache(), settings.classify.min_audio_share)
     if all(m.get("error_kind") == "clip" for m in models):  # no model could take this clip
         raise ClipError("; ".join(m["error"] for m in models))
     if len(rows) == 1 and "error" in models[0]:  # the one model asked for could not answer

@@ -79,7 +79,7 @@ def export_dataset() -> Any:
     start, end, limit = time_range()
     if request.args.get("format", "csv") != "csv":
         raise InputError("format: csv (the only manifest format)")
-    radius = radius_arg(current_app.config["OCEANWATCH_SETTINGS"].truth_radii_km)
+    radius = radius_arg(current_app.config["OCEANWATCH_SETTINGS"].truth.radii_km)
     rows = db.session.execute(text(_DATASET_SQL).execution_options(yield_per=256), {
         "start": start, "end": end, "radius": radius, "limit": limit,
         "spec_hash": request.args.get("spec_hash") or None})

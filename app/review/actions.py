@@ -76,7 +76,7 @@ def queue_query() -> QueueQuery:
     strategy = request.args.get("strategy") or "entropy"
     if strategy not in STRATEGIES:
         raise InputError(f"strategy: one of {', '.join(STRATEGIES)}")
-    radius = radius_arg(current_app.config["OCEANWATCH_SETTINGS"].truth_radii_km)
+    radius = radius_arg(current_app.config["OCEANWATCH_SETTINGS"].truth.radii_km)
     limit = int_arg("limit")
     limit = 50 if limit is None else limit
     if not 1 <= limit <= MAX_QUEUE:

@@ -50,7 +50,7 @@ class Selection:
 
 
 def radii() -> tuple[int, ...]:
-    return tuple(current_app.config["OCEANWATCH_SETTINGS"].truth_radii_km)
+    return tuple(current_app.config["OCEANWATCH_SETTINGS"].truth.radii_km)
 
 
 def _int(name: str, raw: str) -> int:

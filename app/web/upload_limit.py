@@ -17,7 +17,7 @@ CLIP_ENDPOINTS = {"api.predict", "classify.submit"}
 
 
 def _clip_limit_bytes(app: Flask) -> int:
-    return int(app.config["OCEANWATCH_SETTINGS"].max_upload_mb * 1024 * 1024)
+    return int(app.config["OCEANWATCH_SETTINGS"].classify.max_upload_mb * 1024 * 1024)
 
 
 def init_app(app: Flask) -> None:

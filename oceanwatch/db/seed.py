@@ -13,7 +13,7 @@ def ensure_default_hydrophone(url: str, settings: Settings) -> None:
     """Insert the configured hydrophone if it is not there yet (never overwrites edits)."""
     with session_scope(url) as session:
         session.execute(insert(Hydrophone).values(
-            id=settings.hydrophone_id, name=f"{settings.hydrophone_id} hydrophone",
-            latitude=settings.hydrophone_lat, longitude=settings.hydrophone_lon,
+            id=settings.hydrophone.id, name=f"{settings.hydrophone.id} hydrophone",
+            latitude=settings.hydrophone.lat, longitude=settings.hydrophone.lon,
             channels=1, description="Default hydrophone from configuration",
         ).on_conflict_do_nothing(index_elements=["id"]))

@@ -131,7 +131,7 @@ def deploy(session: Session, model_id: int, user_id: int | None = None, action: 
     (default PREDICT_CATCHUP_HOURS), so the model predicts the windows stored just before
     it; returns that job's id (None when the model was already active).
     """
-    hours = get_settings().predict_catchup_hours if catchup_hours is None else catchup_hours
+    hours = get_settings().predict.catchup_hours if catchup_hours is None else catchup_hours
     row = _get(session, model_id)
     if row.status == ModelStatus.ACTIVE and row.healthy:
         return None

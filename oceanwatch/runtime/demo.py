@@ -31,7 +31,7 @@ GUNICORN_WORKER_ARGS = ["--worker-class", "gthread", "--threads", "32", "--timeo
 
 def service_specs(settings: Settings, python: str = sys.executable) -> list[ServiceSpec]:
     """Every service of the platform, as the supervisor runs them (compose runs the same modules)."""
-    web = [python, "-m", "gunicorn", "--bind", f"{settings.web_host}:{settings.web_port}", "--workers", "2",
+    web = [python, "-m", "gunicorn", "--bind", f"{settings.web.host}:{settings.web.port}", "--workers", "2",
            *GUNICORN_WORKER_ARGS, "--preload", "app:create_app()"]
     modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.truth_labeller", "ingest", "scripts.backup"]
     train = ServiceSpec("train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"],
@@ -65,8 +65,8 @@ def main() -> int:
         supervisor = Supervisor(service_specs(settings), settings.data_dir / "logs", base_env=env)
 
         def announce() -> None:
-            wait_for_port(settings.web_host, settings.web_port, 60)
-            url = f"http://{settings.web_host}:{settings.web_port}/"
+            wait_for_port(settings.web.host, settings.web.port, 60)
+            url = f"http://{settings.web.host}:{settings.web.port}/"
             print(f"\nOceanWatch is up: {url}\n  {admin_note}\n  logs: {settings.data_dir / 'logs'}\n  Ctrl-C stops everything.\n",
                   flush=True)
 

@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from oceanwatch.config import Settings
 from oceanwatch.kafka import ensure_topics
@@ -98,19 +97,19 @@ def up(settings: Settings, migrate: bool = True) -> Stack:
     started: list[EmbeddedPostgres | EmbeddedBroker] = []
     database_url = settings.database_url
     if not database_url:
-        pg = EmbeddedPostgres(root, settings.embedded_pg_port or free_port())
+        pg = EmbeddedPostgres(root, settings.embedded.pg_port or free_port())
         if pg.start():
             started.append(pg)
         database_url = pg.url
-    bootstrap = settings.kafka_bootstrap_servers
+    bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
-        broker = EmbeddedBroker(root, settings.embedded_kafka_port or free_port())
+        broker = EmbeddedBroker(root, settings.embedded.kafka_port or free_port())
         if broker.start():
             started.append(broker)
         bootstrap = broker.bootstrap
-    stack = Stack(database_url, bootstrap, started, settings.kafka_partitions)
+    stack = Stack(database_url, bootstrap, started, settings.kafka.partitions)
     try:
-        ensure_topics(bootstrap, settings.kafka_partitions)
+        ensure_topics(bootstrap, settings.kafka.partitions)
         if migrate:
             from oceanwatch.db.migrate import upgrade
 
@@ -125,10 +124,11 @@ def _run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else None
     if data_dir is not None and args.fresh and data_dir.exists():
         shutil.rmtree(data_dir)
-    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.updated(data_dir=data_dir)
     if args.free_ports:
-        overrides.update(embedded_pg_port=0, embedded_kafka_port=0)
-    settings = Settings(**overrides)
+        settings = settings.updated(embedded={"pg_port": 0, "kafka_port": 0})
     stack = up(settings)
     stack.supervise()
     env = {**os.environ, **stack.env(), "DATA_DIR": str(settings.data_dir.resolve())}

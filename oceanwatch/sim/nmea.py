@@ -218,10 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tag-blocks", action="store_true", help="plain sentences, without receiver times")
     args = parser.parse_args(argv)
     settings = get_settings()
-    scenario = Scenario(seed=settings.scenario_seed, vessels_per_hour=settings.scenario_vessels_per_hour,
-                        sites=(Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon),))
+    scenario = Scenario(seed=settings.simulator.seed, vessels_per_hour=settings.simulator.vessels_per_hour,
+                        sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),))
     sim = NmeaSimulator(scenario, tag_blocks=not args.no_tag_blocks)
-    clock = SimClock.from_settings(settings.simulator_anchor, settings.simulator_speed)
+    clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
     if args.udp:
         host, port = args.udp.rsplit(":", 1)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -27,17 +27,16 @@ def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tup
 
     Logs go to `log_dir/web.log` and `log_dir/bokeh.log`.
     """
-    settings = settings.model_copy(update={"web_port": free_port(), "bokeh_port": free_port(),
-                                           "log_format": "text"})
+    settings = settings.updated(log_format="text", web={"port": free_port()}, bokeh={"port": free_port()})
     env = {**os.environ, **settings.to_env(), "SECRET_KEY": settings.resolved_secret_key(),
            "DATA_DIR": str(settings.data_dir.resolve())}
     specs = {spec.name: spec for spec in service_specs(settings)}
-    wanted = [("web", "web", settings.web_port)] + ([("visualization", "bokeh", settings.bokeh_port)] if bokeh else [])
+    wanted = [("web", "web", settings.web.port)] + ([("visualization", "bokeh", settings.bokeh.port)] if bokeh else [])
     with ExitStack() as stack:
         for name, log_name, port in wanted:
             process = stack.enter_context(_process(specs[name].argv, env, log_dir / f"{log_name}.log"))
-            _wait_until_listening(process, settings.web_host, port, log_dir / f"{log_name}.log")
-        yield settings, f"http://{settings.web_host}:{settings.web_port}"
+            _wait_until_listening(process, settings.web.host, port, log_dir / f"{log_name}.log")
+        yield settings, f"http://{settings.web.host}:{settings.web.port}"
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int, log_path: Path) -> None:

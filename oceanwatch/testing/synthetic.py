@@ -26,7 +26,7 @@ def store_windows(settings: Settings, count: int, first: int = 0, spec: FeatureS
     """Insert `count` windows (22.5 s apart, spread over `hydrophones` sensors) with random features,
     or with `features` (count x spec.input_shape) when given."""
     ensure_default_hydrophone(settings.database_url, settings)
-    names = [settings.hydrophone_id] + [f"H{i}" for i in range(1, hydrophones)]
+    names = [settings.hydrophone.id] + [f"H{i}" for i in range(1, hydrophones)]
     rng = np.random.default_rng(seed + first)
     messages = []
     with session_scope(settings.database_url) as session:

@@ -47,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m oceanwatch.training", description=__doc__)
     parser.add_argument("--name", default="baseline")
     parser.add_argument("--version", default=None, help="default: the UTC time of training")
-    parser.add_argument("--per-class", type=int, default=settings.baseline_per_class, help="training windows per class")
-    parser.add_argument("--epochs", type=int, default=settings.baseline_epochs)
-    parser.add_argument("--eval-hours", type=float, default=settings.baseline_eval_hours,
+    parser.add_argument("--per-class", type=int, default=settings.baseline.per_class, help="training windows per class")
+    parser.add_argument("--epochs", type=int, default=settings.baseline.epochs)
+    parser.add_argument("--eval-hours", type=float, default=settings.baseline.eval_hours,
                         help="length of the held-out scenario")
-    parser.add_argument("--scenario-hours", type=float, default=settings.baseline_scenario_hours,
+    parser.add_argument("--scenario-hours", type=float, default=settings.baseline.scenario_hours,
                         help="hours of scenarios with other seeds added to the training set")
     parser.add_argument("--eval-seed", type=int, default=1001, help="seed of the held-out scenario")
     parser.add_argument("--seed", type=int, default=0)
@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     classes = [c.code for c in DEFAULT_CLASSES]
     spec = DEFAULT_SPEC
-    site = Site(settings.hydrophone_id, settings.hydrophone_lat, settings.hydrophone_lon)
+    site = Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon)
 
     def scenario(seed: int) -> Scenario:
-        return Scenario(seed=seed, sites=(site,), vessels_per_hour=settings.scenario_vessels_per_hour)
+        return Scenario(seed=seed, sites=(site,), vessels_per_hour=settings.simulator.vessels_per_hour)
 
     # Balanced single-vessel examples teach every class (C and D rarely pass close in the scenario);
     # scenario stretches of other seeds teach what windows really sound like under the truth rule.

@@ -40,8 +40,8 @@ class Labeller:
     @classmethod
     def from_settings(cls, settings: Settings) -> Labeller:
         return cls(settings.require_database_url(),
-                   TruthConfig(tuple(settings.truth_radii_km), settings.truth_buffer_km, settings.truth_max_gap_s),
-                   settings.truth_max_wait_s, settings.truth_revise_lag_s)
+                   TruthConfig(tuple(settings.truth.radii_km), settings.truth.buffer_km, settings.truth.max_gap_s),
+                   settings.truth.max_wait_s, settings.truth.revise_lag_s)
 
     def run_pass(self) -> dict[str, int]:
         """One pass; returns how many windows were labelled new and revised."""
