@@ -27,7 +27,6 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key(),
         SQLALCHEMY_DATABASE_URI=settings.database_url or "postgresql+psycopg2://unset/unset",
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers,
         OCEANWATCH_SETTINGS=settings,
         SESSION_COOKIE_HTTPONLY=True,

@@ -92,7 +92,7 @@ def main() -> None:
         scrape_ms = []
         for _ in range(SCRAPES):
             clock = time.perf_counter()
-            render(source_url, base.require_kafka(), 30.0)
+            render(engine_for(source_url), base.require_kafka(), 30.0)
             scrape_ms.append((time.perf_counter() - clock) * 1000)
     finally:
         drop_database(server, source)

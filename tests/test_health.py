@@ -10,9 +10,12 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from app import create_app
+from app.web.extensions import db
 from oceanwatch.config import Settings
+from oceanwatch.db import engine_for
 from oceanwatch.db.migrate import alembic_config
 from oceanwatch.runtime.embedded import free_port
+from oceanwatch.runtime.health import check_database
 from oceanwatch.runtime.heartbeat import Heartbeat, beat
 from tests.webkit import logged_in
 
@@ -34,6 +37,18 @@ def test_readyz_checks_database_and_broker(settings: Settings) -> None:
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
     assert details["database"]["ok"] and f"schema {head}" in details["database"]["detail"]
     assert details["broker"]["ok"] and "acoustic.windows" in details["broker"]["detail"]
+
+
+def test_the_web_app_and_the_core_share_one_engine_and_pool(settings: Settings) -> None:
+    """Requests (db.session) and the core calls the app makes (health, /metrics) use one pool per process."""
+    app = create_app(settings=settings)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with app.app_context():
+        engine = db.engine
+        assert engine is engine_for(settings.database_url)
+        checked_out = engine.pool.checkedout()
+        assert check_database(engine).ok and engine.pool.checkedout() == checked_out, "connections go back"
 
 
 def test_readyz_reports_a_dead_broker(settings: Settings) -> None:

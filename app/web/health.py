@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 
+from app.web.extensions import db
 from oceanwatch.runtime.health import Check, check_broker, check_database
 from oceanwatch.runtime.heartbeat import ServiceState, service_states, stale_after_s
 
@@ -25,9 +26,7 @@ def _detailed() -> bool:
 
 
 def _checks() -> list[Check]:
-    database_url = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    bootstrap = current_app.config["KAFKA_BOOTSTRAP_SERVERS"]
-    return [check_database(database_url), check_broker(bootstrap)]
+    return [check_database(db.engine), check_broker(current_app.config["KAFKA_BOOTSTRAP_SERVERS"])]
 
 
 @bp.get("/healthz")
@@ -52,7 +51,7 @@ def _services(database: Check) -> list[ServiceState] | None:
     if not database.ok:
         return None
     interval_s = current_app.config["OCEANWATCH_SETTINGS"].heartbeat_interval_s
-    return service_states(current_app.config["SQLALCHEMY_DATABASE_URI"], stale_after_s(interval_s))
+    return service_states(db.session, stale_after_s(interval_s))
 
 
 def beat_age(seconds: float) -> str:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.web.auth import requires_role
+from app.web.extensions import db
 from oceanwatch.config import Settings
 from oceanwatch.runtime.heartbeat import stale_after_s
 from oceanwatch.runtime.prometheus import render
@@ -22,6 +23,6 @@ bp = Blueprint("prometheus", __name__)
 @requires_role("viewer")
 def metrics() -> Response:
     settings: Settings = current_app.config["OCEANWATCH_SETTINGS"]
-    body = render(current_app.config["SQLALCHEMY_DATABASE_URI"], current_app.config["KAFKA_BOOTSTRAP_SERVERS"],
+    body = render(db.engine, current_app.config["KAFKA_BOOTSTRAP_SERVERS"],
                   stale_after_s(settings.heartbeat_interval_s))
     return Response(body, content_type=CONTENT_TYPE_LATEST)

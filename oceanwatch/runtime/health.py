@@ -6,9 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import text
-
-from oceanwatch.db import engine_for
+from sqlalchemy import Engine, text
 
 
 @dataclass(frozen=True)
@@ -34,11 +32,11 @@ def _timed(name: str, probe: Any) -> Check:
     return Check(name, ok, detail, round((time.perf_counter() - start) * 1000, 1))
 
 
-def check_database(url: str) -> Check:
-    """Connects and asks the server its version and the schema revision."""
+def check_database(engine: Engine) -> Check:
+    """Connects (through the caller's pool) and asks the server its version and the schema revision."""
 
     def probe() -> str:
-        with engine_for(url).connect() as conn:
+        with engine.connect() as conn:
             version = conn.execute(text("show server_version")).scalar_one()
             has_alembic = conn.execute(text("select to_regclass('alembic_version') is not null")).scalar_one()
             revision = conn.execute(text("select version_num from alembic_version")).scalar() if has_alembic else None

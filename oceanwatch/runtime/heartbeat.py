@@ -17,7 +17,8 @@ from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.orm import Session
 
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import ServiceHeartbeat
@@ -116,12 +117,11 @@ class ServiceState:
         return self.live_instances > 0
 
 
-def service_states(url: str, stale_after_s: float, now: dt.datetime | None = None) -> list[ServiceState]:
-    """Every service that ever beat, with how many of its instances are alive now."""
+def service_states(db: Session | Connection, stale_after_s: float,
+                   now: dt.datetime | None = None) -> list[ServiceState]:
+    """Every service that ever beat, with how many of its instances are alive now (read in the caller's `db`)."""
     now = now or _now()
-    with session_scope(url) as session:
-        rows = session.execute(select(ServiceHeartbeat.service, ServiceHeartbeat.beat_at,
-                                      ServiceHeartbeat.stopped_at)).all()
+    rows = db.execute(select(ServiceHeartbeat.service, ServiceHeartbeat.beat_at, ServiceHeartbeat.stopped_at)).all()
     states: dict[str, tuple[int, float]] = {}
     for service, beat_at, stopped_at in rows:
         age = (now - beat_at).total_seconds()

@@ -20,9 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-from oceanwatch.db import engine_for
 from oceanwatch.db.models import ModelStatus
 from oceanwatch.runtime.counters import REGISTRY, Snapshot, merge_snapshots, snapshot
 from oceanwatch.runtime.heartbeat import service_states
@@ -49,9 +48,9 @@ def _epoch(value: dt.datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
 
 
-def database_metrics(url: str, stale_after_s: float) -> Iterator[Metric]:
+def database_metrics(engine: Engine, stale_after_s: float) -> Iterator[Metric]:
     """Everything the database knows, as metric families (exact counts; the tables are indexed for them)."""
-    with engine_for(url).connect() as conn:
+    with engine.connect() as conn:
         windows = CounterMetricFamily("oceanwatch_windows_ingested", "Audio windows stored, by hydrophone.",
                                       labels=["hydrophone"])
         for hydrophone, count in conn.execute(text(
@@ -108,6 +107,7 @@ def database_metrics(url: str, stale_after_s: float) -> Iterator[Metric]:
                                 value=float(last[1] or 0) if last else 0.0)
 
         snapshots = [r[0] for r in conn.execute(text("select counters from service_heartbeats"))]
+        states = service_states(conn, stale_after_s)
     yield from _process_counters(snapshots)
 
     up = GaugeMetricFamily("oceanwatch_service_up", "1 if an instance of the service beat recently.",
@@ -116,7 +116,7 @@ def database_metrics(url: str, stale_after_s: float) -> Iterator[Metric]:
                              labels=["service"])
     age = GaugeMetricFamily("oceanwatch_service_heartbeat_age_seconds", "Age of the service's freshest heartbeat.",
                             labels=["service"])
-    for state in service_states(url, stale_after_s):
+    for state in states:
         up.add_metric([state.service], 1.0 if state.up else 0.0)
         live.add_metric([state.service], state.live_instances)
         age.add_metric([state.service], state.last_beat_age_s)
@@ -177,13 +177,13 @@ class PlatformCollector:
     whole scrape, so the other figures still arrive when, say, the broker is down.
     """
 
-    def __init__(self, database_url: str, bootstrap: str, stale_after_s: float) -> None:
-        self.database_url, self.bootstrap, self.stale_after_s = database_url, bootstrap, stale_after_s
+    def __init__(self, engine: Engine, bootstrap: str, stale_after_s: float) -> None:
+        self.engine, self.bootstrap, self.stale_after_s = engine, bootstrap, stale_after_s
 
     def collect(self) -> Iterator[Metric]:
         ok = 1.0
         try:
-            yield from list(database_metrics(self.database_url, self.stale_after_s))
+            yield from list(database_metrics(self.engine, self.stale_after_s))
         except Exception as exc:  # reported as a gauge; the scrape goes on
             log.warning("metrics: database unavailable: %s", exc)
             ok = 0.0
@@ -202,8 +202,8 @@ class PlatformCollector:
         yield GaugeMetricFamily("oceanwatch_broker_scrape_ok", "1 if the broker answered this scrape.", value=ok)
 
 
-def render(database_url: str, bootstrap: str, stale_after_s: float) -> bytes:
-    """The Prometheus text exposition of the platform, freshly computed."""
+def render(engine: Engine, bootstrap: str, stale_after_s: float) -> bytes:
+    """The Prometheus text exposition of the platform, freshly computed (on the caller's engine and its pool)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PlatformCollector(database_url, bootstrap, stale_after_s))
+    registry.register(PlatformCollector(engine, bootstrap, stale_after_s))
     return generate_latest(registry)
