@@ -24,9 +24,10 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/python -m oceanwatch.runtime.demo
 
-## lint: ruff and mypy (strict on the core; pyproject.toml says which rules), before any test runs.
+## lint: ruff (lint and format) and mypy (strict on the core; pyproject.toml says which rules), before any test runs.
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy oceanwatch
 
 ## test: a throwaway embedded stack on free ports (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS), then pytest.

@@ -118,9 +118,9 @@ def report_time(received_at: float, second: int | None) -> float:
 def split_suffix(raw: bytes) -> tuple[bytes, bytes]:
     """The line up to its sentence's checksum, and the comma-separated fields a receiver put after it."""
     star = raw.find(b"*", raw.find(b"\\", 1) + 1 if raw[:1] == b"\\" else 0)
-    if star < 0 or raw[star + 3:star + 4] != b",":
+    if star < 0 or raw[star + 3 : star + 4] != b",":
         return raw, b""
-    return raw[:star + 3], raw[star + 4:]
+    return raw[: star + 3], raw[star + 4 :]
 
 
 def suffix_info(suffix: bytes, dated_by: float) -> tuple[float | None, str | None]:
@@ -192,7 +192,7 @@ class LogClock:
                 t += 60.0 * math.ceil((last - t + 1.0) / 60.0)
         if len(self._recent) >= self.MAX_VESSELS:  # a long-followed log: forget vessels gone an hour
             self._recent = {k: v for k, v in self._recent.items() if v[-1][0] > now - 3600.0}
-        self._recent[mmsi] = (*recent[1 - self.RECENT:], (t, payload))
+        self._recent[mmsi] = (*recent[1 - self.RECENT :], (t, payload))
         return t
 
 
@@ -215,24 +215,45 @@ def _position(msg: Any, msg_type: int, t: float) -> PositionReport:
     speed, course, heading = msg.speed, msg.course, getattr(msg, "heading", None)
     status = getattr(msg, "status", None)
     return PositionReport(
-        mmsi=int(msg.mmsi), time=t, latitude=float(lat), longitude=float(lon),
+        mmsi=int(msg.mmsi),
+        time=t,
+        latitude=float(lat),
+        longitude=float(lon),
         sog_knots=None if speed is None or speed >= (63 if msg_type == 27 else 102.3) else float(speed),
         cog_deg=None if course is None or course >= (511 if msg_type == 27 else 360.0) else float(course),
         heading_deg=None if heading is None or heading >= 360 else float(heading),
-        nav_status=None if status is None else int(status), msg_type=msg_type)
+        nav_status=None if status is None else int(status),
+        msg_type=msg_type,
+    )
 
 
 def _static(msg: Any, msg_type: int, t: float, ship_type: int | None) -> StaticReport:
-    fields = {name: getattr(msg, name, None) for name in (
-        "shipname", "callsign", "imo", "to_bow", "to_stern", "to_port", "to_starboard", "draught", "destination")}
+    fields = {
+        name: getattr(msg, name, None)
+        for name in (
+            "shipname",
+            "callsign",
+            "imo",
+            "to_bow",
+            "to_stern",
+            "to_port",
+            "to_starboard",
+            "draught",
+            "destination",
+        )
+    }
     return StaticReport(
-        mmsi=int(msg.mmsi), time=t, name=_text(fields["shipname"]), call_sign=_text(fields["callsign"]),
+        mmsi=int(msg.mmsi),
+        time=t,
+        name=_text(fields["shipname"]),
+        call_sign=_text(fields["callsign"]),
         imo=int(fields["imo"]) if fields["imo"] else None,
         ship_type=ship_type if ship_type is not None and 0 < ship_type <= 99 else None,
         length_m=_dimension(fields["to_bow"], fields["to_stern"]),
         beam_m=_dimension(fields["to_port"], fields["to_starboard"]),
         draught_m=float(fields["draught"]) if fields["draught"] else None,
-        destination=_text(fields["destination"]))
+        destination=_text(fields["destination"]),
+    )
 
 
 class AisDecoder:
@@ -292,7 +313,7 @@ class AisDecoder:
         try:
             sentence = NMEASentenceFactory.produce(raw)
         except UnknownMessageException:
-            body = raw[raw.find(b"\\", 1) + 1:] if raw[:1] == b"\\" else raw
+            body = raw[raw.find(b"\\", 1) + 1 :] if raw[:1] == b"\\" else raw
             if body[:1] not in (b"$", b"!"):
                 raise Rejected("garbage", "not an NMEA sentence") from None
             if b"*" not in body:
@@ -321,8 +342,9 @@ class AisDecoder:
         stamp = tag_stamp if tag_stamp is not None else stamp
         if stamp is not None and self._clock is not None:
             self._clock.sync(stamp)
-        assembled = self._assemble(sentence, station, group, stamp,
-                                   self._clock.now if self._clock is not None else received_at)
+        assembled = self._assemble(
+            sentence, station, group, stamp, self._clock.now if self._clock is not None else received_at
+        )
         if assembled is None:
             return []
         return self._decode(*assembled, received_at)
@@ -334,7 +356,7 @@ class AisDecoder:
         if not _NMEA_ADDRESS.fullmatch(address):
             raise Rejected("unsupported_sentence", body[:8].decode("ascii", "replace"))
         try:
-            expected = int(body[star + 1:], 16)
+            expected = int(body[star + 1 :], 16)
         except ValueError:
             raise Rejected("malformed", "checksum is not two hex digits") from None
         if expected != compute_checksum(body):
@@ -359,8 +381,9 @@ class AisDecoder:
         info = self._tag_cache[tag.raw] = (stamp, tag.source_station, group)
         return info
 
-    def _assemble(self, sentence: AISSentence, station: str | None, group: int | None, stamp: float | None,
-                  now: float) -> tuple[AISSentence, float | None] | None:
+    def _assemble(
+        self, sentence: AISSentence, station: str | None, group: int | None, stamp: float | None, now: float
+    ) -> tuple[AISSentence, float | None] | None:
         """The whole message and its time once its last fragment arrives; lost or stray fragments are counted.
 
         Fragments belong together by their NMEA 4.10 tag block group (`g:`) when they carry one
@@ -373,8 +396,10 @@ class AisDecoder:
         if sentence.frag_cnt == 1:
             return sentence, stamp
         key: tuple[Any, ...] = (
-            ("group", group, sentence.frag_cnt) if group is not None else
-            (station, sentence.seq_id, sentence.channel, sentence.talker_id, sentence.frag_cnt))
+            ("group", group, sentence.frag_cnt)
+            if group is not None
+            else (station, sentence.seq_id, sentence.channel, sentence.talker_id, sentence.frag_cnt)
+        )
         if sentence.frag_num == 1:
             if key in self._fragments:
                 self._reject("incomplete_multipart", "superseded before its last fragment", sentence.raw)
@@ -479,8 +504,15 @@ class AisDecoder:
 EARLIEST_RECORD_TIME = 946_684_800.0  # 2000-01-01 UTC: earlier is a broken clock or a misread field
 MAX_RECORD_AHEAD_S = 300.0  # a record dated this far past its arrival is from a broken clock
 # aisstream.io message kinds holding positions or static data; the others are counted as ignored.
-AISSTREAM_KINDS = frozenset({"PositionReport", "StandardClassBPositionReport", "ExtendedClassBPositionReport",
-                             "ShipStaticData", "StaticDataReport"})
+AISSTREAM_KINDS = frozenset(
+    {
+        "PositionReport",
+        "StandardClassBPositionReport",
+        "ExtendedClassBPositionReport",
+        "ShipStaticData",
+        "StaticDataReport",
+    }
+)
 
 _NAMES = {
     "mmsi": ("mmsi", "userid", "mmsi_number"),
@@ -589,13 +621,26 @@ def _aisstream_fields(kind: str, body: Mapping[str, Any], metadata: Any) -> dict
     dims = static.get("Dimension")
     dims = dims if isinstance(dims, Mapping) else {}
     return {
-        "mmsi": body.get("UserID", meta.get("MMSI")), "time": meta.get("time_utc"), "second": body.get("Timestamp"),
-        "lat": body.get("Latitude"), "lon": body.get("Longitude"), "sog": body.get("Sog"), "cog": body.get("Cog"),
-        "heading": body.get("TrueHeading"), "navstat": body.get("NavigationalStatus"),
-        "msg_type": body.get("MessageID"), "name": static.get("Name"), "callsign": static.get("CallSign"),
-        "imo": static.get("ImoNumber"), "type": static.get("Type", static.get("ShipType")),
-        "draught": static.get("MaximumStaticDraught"), "destination": static.get("Destination"),
-        "a": dims.get("A"), "b": dims.get("B"), "c": dims.get("C"), "d": dims.get("D"),
+        "mmsi": body.get("UserID", meta.get("MMSI")),
+        "time": meta.get("time_utc"),
+        "second": body.get("Timestamp"),
+        "lat": body.get("Latitude"),
+        "lon": body.get("Longitude"),
+        "sog": body.get("Sog"),
+        "cog": body.get("Cog"),
+        "heading": body.get("TrueHeading"),
+        "navstat": body.get("NavigationalStatus"),
+        "msg_type": body.get("MessageID"),
+        "name": static.get("Name"),
+        "callsign": static.get("CallSign"),
+        "imo": static.get("ImoNumber"),
+        "type": static.get("Type", static.get("ShipType")),
+        "draught": static.get("MaximumStaticDraught"),
+        "destination": static.get("Destination"),
+        "a": dims.get("A"),
+        "b": dims.get("B"),
+        "c": dims.get("C"),
+        "d": dims.get("D"),
     }
 
 
@@ -610,10 +655,19 @@ def _record_reports(fields: Mapping[str, Any], received_at: float) -> list[Repor
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             raise Rejected("invalid_position", f"MMSI {int(mmsi)} at {lat}, {lon}")
         status = _number(fields, "status")
-        reports.append(PositionReport(
-            mmsi=int(mmsi), time=t, latitude=lat, longitude=lon, sog_knots=_number(fields, "sog", 102.3),
-            cog_deg=_number(fields, "cog", 360.0), heading_deg=_number(fields, "heading", 360.0),
-            nav_status=None if status is None else int(status), msg_type=int(_number(fields, "msg_type") or 1)))
+        reports.append(
+            PositionReport(
+                mmsi=int(mmsi),
+                time=t,
+                latitude=lat,
+                longitude=lon,
+                sog_knots=_number(fields, "sog", 102.3),
+                cog_deg=_number(fields, "cog", 360.0),
+                heading_deg=_number(fields, "heading", 360.0),
+                nav_status=None if status is None else int(status),
+                msg_type=int(_number(fields, "msg_type") or 1),
+            )
+        )
     dims = {k: _number(fields, k) for k in ("length", "beam")}
     for key, a, b in (("length", "a", "b"), ("beam", "c", "d")):  # AISHub: distances from the antenna
         if dims[key] is None and fields.get(a) is not None and fields.get(b) is not None:
@@ -623,10 +677,17 @@ def _record_reports(fields: Mapping[str, Any], received_at: float) -> list[Repor
                 raise Rejected("bad_record", f"dimension {a}/{b} is not a number") from None
     ship_type, imo = _number(fields, "type"), _number(fields, "imo")
     static = StaticReport(
-        mmsi=int(mmsi), time=t, name=_text(_pick(fields, "name")), call_sign=_text(_pick(fields, "call_sign")),
-        imo=int(imo) if imo else None, ship_type=int(ship_type) if ship_type and 0 < ship_type <= 99 else None,
-        length_m=dims["length"] or None, beam_m=dims["beam"] or None,
-        draught_m=_number(fields, "draught") or None, destination=_text(_pick(fields, "destination")))
+        mmsi=int(mmsi),
+        time=t,
+        name=_text(_pick(fields, "name")),
+        call_sign=_text(_pick(fields, "call_sign")),
+        imo=int(imo) if imo else None,
+        ship_type=int(ship_type) if ship_type and 0 < ship_type <= 99 else None,
+        length_m=dims["length"] or None,
+        beam_m=dims["beam"] or None,
+        draught_m=_number(fields, "draught") or None,
+        destination=_text(_pick(fields, "destination")),
+    )
     if any(getattr(static, f) is not None for f in ("name", "call_sign", "imo", "ship_type", "length_m")):
         reports.append(static)
     if not reports:

@@ -61,8 +61,13 @@ _REPORT_FIELDS = tuple(f.name for f in fields(PositionReport) if f.name != "time
 def position_message(stored: StoredPosition, source: str) -> PositionMessage:
     """The `ais.positions` message of a stored position: its report, where it came from, its ranges."""
     report: PositionReport = stored.report
-    return PositionMessage(time_ms=int(round(report.time * 1000)), source=source, ship_type=stored.ship_type,
-                           distances_m=stored.distances_m, **{name: getattr(report, name) for name in _REPORT_FIELDS})
+    return PositionMessage(
+        time_ms=int(round(report.time * 1000)),
+        source=source,
+        ship_type=stored.ship_type,
+        distances_m=stored.distances_m,
+        **{name: getattr(report, name) for name in _REPORT_FIELDS},
+    )
 
 
 class AisPipeline:
@@ -70,8 +75,9 @@ class AisPipeline:
 
     SITES_REFRESH_S = 60.0
 
-    def __init__(self, engine: Engine, outbox: PublishQueue | None, source: str,
-                 sites: list[Site] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, outbox: PublishQueue | None, source: str, sites: list[Site] | None = None
+    ) -> None:
         self.engine, self.outbox, self.source = engine, outbox, source
         self.decoder = AisDecoder()
         self.totals: Counter[str] = Counter()
@@ -126,10 +132,18 @@ class AisPipeline:
     def summary(self) -> dict[str, object]:
         totals = dict(self.totals)
         if self.outbox is not None:
-            totals.update(published=self.outbox.published, publish_pending=self.outbox.pending,
-                          publish_dropped=self.outbox.dropped, publish_failures=self.outbox.failures)
-        return {"totals": totals, "rejected": dict(self.decoder.rejected),
-                "ignored": dict(self.decoder.ignored), "accepted": dict(self.decoder.accepted)}
+            totals.update(
+                published=self.outbox.published,
+                publish_pending=self.outbox.pending,
+                publish_dropped=self.outbox.dropped,
+                publish_failures=self.outbox.failures,
+            )
+        return {
+            "totals": totals,
+            "rejected": dict(self.decoder.rejected),
+            "ignored": dict(self.decoder.ignored),
+            "accepted": dict(self.decoder.accepted),
+        }
 
 
 def _pump(source: Iterable[Item], out: queue.Queue[object], stop: Stop) -> None:
@@ -169,8 +183,14 @@ def _until_done(action: Callable[[], T], what: str, stop: Stop, backoff: Backoff
             stop.wait(delay)
 
 
-def run(pipeline: AisPipeline, source: Iterable[Item], stop: Stop, batch_size: int = 2000,
-        batch_wait_s: float = 0.5, report_every_s: float = 60.0) -> None:
+def run(
+    pipeline: AisPipeline,
+    source: Iterable[Item],
+    stop: Stop,
+    batch_size: int = 2000,
+    batch_wait_s: float = 0.5,
+    report_every_s: float = 60.0,
+) -> None:
     """Feed `source` through `pipeline` until the source ends or `stop` is set.
 
     Storing is retried until it succeeds; publishing happens behind the pipeline's queue, so a
@@ -193,13 +213,12 @@ def run(pipeline: AisPipeline, source: Iterable[Item], stop: Stop, batch_size: i
             if item is _END:
                 ended = True
                 break
-            batch.append(item)  # type: ignore[arg-type]
+            batch.append(item)  # type: ignore[arg-type]  # the queue holds items and the _END sentinel, now excluded
         ended = ended or stopping
         pipeline.totals["items"] += len(batch)
         reports = pipeline.decode(batch)
         if reports:
-            stored = _until_done(lambda: pipeline.store(reports), f"storing {len(reports)} AIS reports", stop,
-                                 backoff)
+            stored = _until_done(lambda: pipeline.store(reports), f"storing {len(reports)} AIS reports", stop, backoff)
             if stored:
                 pipeline.publish(stored)
         if time.monotonic() - last_report > report_every_s:
@@ -236,13 +255,15 @@ def open_source(settings: Settings, stop: Stop, last_stored: float | None = None
     """
     kind = settings.ais.source
     if kind == "simulator":
-        scenario = Scenario(seed=settings.simulator.seed, vessels_per_hour=settings.simulator.vessels_per_hour,
-                            sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),))
+        scenario = Scenario(
+            seed=settings.simulator.seed,
+            vessels_per_hour=settings.simulator.vessels_per_hour,
+            sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
+        )
         clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
         return SimulatorSource(NmeaSimulator(scenario), clock, stop, simulator_start(clock, last_stored))
     if kind == "tcp":
-        return TcpSource(settings.ais.tcp_host, settings.ais.tcp_port, stop,
-                         Backoff(1.0, settings.ais.reconnect_max_s))
+        return TcpSource(settings.ais.tcp_host, settings.ais.tcp_port, stop, Backoff(1.0, settings.ais.reconnect_max_s))
     if kind == "udp":
         return UdpSource(settings.ais.udp_host, settings.ais.udp_port, stop)
     if kind == "file":
@@ -252,18 +273,33 @@ def open_source(settings: Settings, stop: Stop, last_stored: float | None = None
     if kind == "http":
         if not settings.ais.http_url:
             raise ValueError("AIS_SOURCE=http needs AIS_HTTP_URL")
-        return HttpSource(settings.ais.http_url, stop, settings.ais.http_interval_s, settings.ais.http_api_key,
-                          settings.ais.http_api_key_header)
+        return HttpSource(
+            settings.ais.http_url,
+            stop,
+            settings.ais.http_interval_s,
+            settings.ais.http_api_key,
+            settings.ais.http_api_key_header,
+        )
     if kind == "aisstream":
         if not settings.ais.aisstream_api_key:
             raise ValueError("AIS_SOURCE=aisstream needs AIS_AISSTREAM_API_KEY (free at aisstream.io)")
-        boxes = settings.ais.aisstream_bboxes or [box_around(
-            settings.hydrophone.lat, settings.hydrophone.lon,
-            (max(settings.truth.radii_km) + settings.truth.buffer_km) * 1000.0)]
+        boxes = settings.ais.aisstream_bboxes or [
+            box_around(
+                settings.hydrophone.lat,
+                settings.hydrophone.lon,
+                (max(settings.truth.radii_km) + settings.truth.buffer_km) * 1000.0,
+            )
+        ]
         for box in boxes:
             if not all(-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 for lat, lon in box):
                 raise ValueError(f"AIS_AISSTREAM_BBOXES: {box} is not two [latitude, longitude] corners")
         types = [t.strip() for t in settings.ais.aisstream_message_types.split(",") if t.strip()]
-        return AisStreamSource(settings.ais.aisstream_url, settings.ais.aisstream_api_key, boxes, stop,
-                               types or sorted(AISSTREAM_KINDS), Backoff(1.0, settings.ais.reconnect_max_s))
+        return AisStreamSource(
+            settings.ais.aisstream_url,
+            settings.ais.aisstream_api_key,
+            boxes,
+            stop,
+            types or sorted(AISSTREAM_KINDS),
+            Backoff(1.0, settings.ais.reconnect_max_s),
+        )
     raise ValueError(f"AIS_SOURCE must be one of {', '.join(SOURCES)}, not {kind!r}")

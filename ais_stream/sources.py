@@ -81,8 +81,9 @@ class TcpSource:
 
     name = "tcp"
 
-    def __init__(self, host: str, port: int, stop: Stop, backoff: Backoff | None = None,
-                 timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, host: str, port: int, stop: Stop, backoff: Backoff | None = None, timeout_s: float = 5.0
+    ) -> None:
         self.host, self.port, self.stop = host, port, stop
         self.backoff = backoff or Backoff()
         self.timeout_s = timeout_s
@@ -288,9 +289,17 @@ class HttpSource:
 
     name = "http"
 
-    def __init__(self, url: str, stop: Stop, interval_s: float = 60.0, api_key: str = "",
-                 api_key_header: str = "X-API-Key", session: requests.Session | None = None,
-                 backoff: Backoff | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        stop: Stop,
+        interval_s: float = 60.0,
+        api_key: str = "",
+        api_key_header: str = "X-API-Key",
+        session: requests.Session | None = None,
+        backoff: Backoff | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
         self.url, self.stop, self.interval_s = url, stop, interval_s
         self.session = session or requests.Session()
         self.headers = {"Accept": "application/json", "User-Agent": "oceanwatch-ais/1"}
@@ -313,8 +322,9 @@ class HttpSource:
                 if response.status_code in (429, 503):
                     self.errors += 1
                     delay = retry_after_s(response.headers.get("Retry-After")) or self.backoff.next()
-                    log.warning("AIS API %s answered %d; waiting %.1f s", response.status_code,
-                                response.status_code, delay)
+                    log.warning(
+                        "AIS API %s answered %d; waiting %.1f s", response.status_code, response.status_code, delay
+                    )
                 elif response.status_code == 304:
                     self.backoff.reset()
                 elif response.ok:
@@ -327,8 +337,9 @@ class HttpSource:
                 else:
                     self.errors += 1
                     delay = self.backoff.next()
-                    log.warning("AIS API answered %d (%.200s); retrying in %.1f s", response.status_code,
-                                response.text, delay)
+                    log.warning(
+                        "AIS API answered %d (%.200s); retrying in %.1f s", response.status_code, response.text, delay
+                    )
             except (requests.RequestException, ValueError, json.JSONDecodeError) as exc:
                 self.errors += 1
                 delay = self.backoff.next()
@@ -348,12 +359,21 @@ class AisStreamSource:
 
     name = "aisstream"
 
-    def __init__(self, url: str, api_key: str, bounding_boxes: Sequence[Sequence[Sequence[float]]], stop: Stop,
-                 message_types: Sequence[str] = (), backoff: Backoff | None = None,
-                 open_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        bounding_boxes: Sequence[Sequence[Sequence[float]]],
+        stop: Stop,
+        message_types: Sequence[str] = (),
+        backoff: Backoff | None = None,
+        open_timeout_s: float = 10.0,
+    ) -> None:
         self.url, self.stop = url, stop
         self.subscription: dict[str, Any] = {
-            "APIKey": api_key, "BoundingBoxes": [[list(corner) for corner in box] for box in bounding_boxes]}
+            "APIKey": api_key,
+            "BoundingBoxes": [[list(corner) for corner in box] for box in bounding_boxes],
+        }
         if message_types:
             self.subscription["FilterMessageTypes"] = list(message_types)
         self.backoff = backoff or Backoff()
@@ -364,12 +384,14 @@ class AisStreamSource:
     def __iter__(self) -> Iterator[Item]:
         while not self.stop.is_set():
             try:
-                with connect(self.url, open_timeout=self.open_timeout_s, close_timeout=2.0,
-                             user_agent_header="oceanwatch-ais/1") as ws:
+                with connect(
+                    self.url, open_timeout=self.open_timeout_s, close_timeout=2.0, user_agent_header="oceanwatch-ais/1"
+                ) as ws:
                     ws.send(json.dumps(self.subscription))
                     self.connections += 1
-                    log.info("subscribed to %s for %d bounding boxes", self.url,
-                             len(self.subscription["BoundingBoxes"]))
+                    log.info(
+                        "subscribed to %s for %d bounding boxes", self.url, len(self.subscription["BoundingBoxes"])
+                    )
                     reason = yield from self._read(ws)
             except (OSError, WebSocketException) as exc:  # refused, dropped, closed, bad handshake
                 reason = f"{type(exc).__name__}: {exc}"

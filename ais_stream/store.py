@@ -60,8 +60,7 @@ def vessel_rows(reports: Iterable[Report]) -> list[dict[str, object]]:
     for report in sorted(reports, key=lambda r: r.time):
         row = merged.get(report.mmsi)
         if row is None:
-            row = merged[report.mmsi] = {"mmsi": report.mmsi, "first_seen": report.time, **dict.fromkeys(
-                STATIC_FIELDS)}
+            row = merged[report.mmsi] = {"mmsi": report.mmsi, "first_seen": report.time, **dict.fromkeys(STATIC_FIELDS)}
         row["last_seen"] = report.time
         if isinstance(report, StaticReport):
             for name in STATIC_FIELDS:
@@ -73,7 +72,7 @@ def vessel_rows(reports: Iterable[Report]) -> list[dict[str, object]]:
         row = merged[mmsi]
         ship_type = row["ship_type"]
         row["ship_type_text"] = designation(ship_type) if isinstance(ship_type, int) else None
-        row["first_seen"], row["last_seen"] = _utc(row["first_seen"]), _utc(row["last_seen"])  # type: ignore[arg-type]
+        row["first_seen"], row["last_seen"] = _utc(row["first_seen"]), _utc(row["last_seen"])  # type: ignore[arg-type]  # merged rows hold both times
         rows.append(row)
     return rows
 
@@ -85,12 +84,12 @@ def upsert_vessels(conn: Connection, reports: Sequence[Report]) -> dict[int, int
         return {}
     stmt = insert(Vessel)
     excluded = stmt.excluded
-    updates = {name: func.coalesce(excluded[name], Vessel.__table__.c[name])
-               for name in (*STATIC_FIELDS, "ship_type_text")}
+    updates = {
+        name: func.coalesce(excluded[name], Vessel.__table__.c[name]) for name in (*STATIC_FIELDS, "ship_type_text")
+    }
     updates["first_seen"] = func.least(Vessel.first_seen, excluded.first_seen)
     updates["last_seen"] = func.greatest(Vessel.last_seen, excluded.last_seen)
-    stmt = stmt.on_conflict_do_update(index_elements=["mmsi"], set_=updates).returning(Vessel.mmsi,
-                                                                                         Vessel.ship_type)
+    stmt = stmt.on_conflict_do_update(index_elements=["mmsi"], set_=updates).returning(Vessel.mmsi, Vessel.ship_type)
     return {r.mmsi: r.ship_type for r in conn.execute(stmt, rows)}
 
 
@@ -122,7 +121,7 @@ def pg_array(values: Iterable[object]) -> str:
         elif isinstance(v, float):
             parts.append(repr(float(v)))
         else:
-            parts.append(str(int(v)))  # type: ignore[call-overload]
+            parts.append(str(int(v)))  # type: ignore[call-overload]  # what is left: int or bool
     return "{" + ",".join(parts) + "}"
 
 
@@ -144,20 +143,36 @@ _INSERT_RANGES = text("""
     ON CONFLICT DO NOTHING""")
 
 
-def _insert_ranges(conn: Connection, ids: list[int], mmsis: list[int], times: list[dt.datetime],
-                   measured: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+def _insert_ranges(
+    conn: Connection,
+    ids: list[int],
+    mmsis: list[int],
+    times: list[dt.datetime],
+    measured: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
     if not ids or not measured:
         return
     k = len(measured)
-    conn.execute(_INSERT_RANGES, {
-        "position_id": pg_array(ids * k), "hydrophone_id": pg_array(s for s in measured for _ in ids),
-        "mmsi": pg_array(mmsis * k), "time": pg_array(times * k),
-        "distance": pg_array(np.concatenate([d for d, _ in measured.values()]).tolist()),
-        "bearing": pg_array(np.concatenate([b for _, b in measured.values()]).tolist())})
+    conn.execute(
+        _INSERT_RANGES,
+        {
+            "position_id": pg_array(ids * k),
+            "hydrophone_id": pg_array(s for s in measured for _ in ids),
+            "mmsi": pg_array(mmsis * k),
+            "time": pg_array(times * k),
+            "distance": pg_array(np.concatenate([d for d, _ in measured.values()]).tolist()),
+            "bearing": pg_array(np.concatenate([b for _, b in measured.values()]).tolist()),
+        },
+    )
 
 
-def insert_positions(conn: Connection, positions: Sequence[PositionReport], source: str,
-                     sites: Sequence[Site], ship_types: dict[int, int | None]) -> list[StoredPosition]:
+def insert_positions(
+    conn: Connection,
+    positions: Sequence[PositionReport],
+    source: str,
+    sites: Sequence[Site],
+    ship_types: dict[int, int | None],
+) -> list[StoredPosition]:
     """Insert positions that are not stored yet, plus their ranges; returns the new ones in time order."""
     by_key: dict[tuple[int, dt.datetime], PositionReport] = {}
     for p in positions:
@@ -165,23 +180,34 @@ def insert_positions(conn: Connection, positions: Sequence[PositionReport], sour
     if not by_key:
         return []
     unique = list(by_key.values())
-    new = conn.execute(_INSERT_POSITIONS, {
-        "source": source, "mmsi": pg_array(p.mmsi for p in unique), "time": pg_array(t for _, t in by_key),
-        "latitude": pg_array(p.latitude for p in unique), "longitude": pg_array(p.longitude for p in unique),
-        "sog": pg_array(p.sog_knots for p in unique), "cog": pg_array(p.cog_deg for p in unique),
-        "heading": pg_array(p.heading_deg for p in unique), "nav_status": pg_array(p.nav_status for p in unique),
-        "msg_type": pg_array(p.msg_type for p in unique)}).all()
+    new = conn.execute(
+        _INSERT_POSITIONS,
+        {
+            "source": source,
+            "mmsi": pg_array(p.mmsi for p in unique),
+            "time": pg_array(t for _, t in by_key),
+            "latitude": pg_array(p.latitude for p in unique),
+            "longitude": pg_array(p.longitude for p in unique),
+            "sog": pg_array(p.sog_knots for p in unique),
+            "cog": pg_array(p.cog_deg for p in unique),
+            "heading": pg_array(p.heading_deg for p in unique),
+            "nav_status": pg_array(p.nav_status for p in unique),
+            "msg_type": pg_array(p.msg_type for p in unique),
+        },
+    ).all()
     ids = {(r.mmsi, r.time): r.id for r in new}
     fresh = sorted((key for key in by_key if key in ids), key=lambda key: (key[1], key[0]))
     if not fresh:
         return []
     reports = [by_key[key] for key in fresh]
     measured = ranges(sites, np.array([p.latitude for p in reports]), np.array([p.longitude for p in reports]))
-    _insert_ranges(conn, [ids[key] for key in fresh], [key[0] for key in fresh], [key[1] for key in fresh],
-                   measured)
-    return [StoredPosition(report, ship_types.get(report.mmsi),
-                           {site_id: float(dist[i]) for site_id, (dist, _) in measured.items()})
-            for i, report in enumerate(reports)]
+    _insert_ranges(conn, [ids[key] for key in fresh], [key[0] for key in fresh], [key[1] for key in fresh], measured)
+    return [
+        StoredPosition(
+            report, ship_types.get(report.mmsi), {site_id: float(dist[i]) for site_id, (dist, _) in measured.items()}
+        )
+        for i, report in enumerate(reports)
+    ]
 
 
 _MISSING_RANGES = text("""
@@ -209,12 +235,12 @@ def fill_missing_ranges(engine: Engine, site: Site, batch: int = 20_000) -> int:
         after = rows[-1].id
 
 
-def store_reports(engine: Engine, reports: Sequence[Report], source: str,
-                  sites: Sequence[Site]) -> list[StoredPosition]:
+def store_reports(
+    engine: Engine, reports: Sequence[Report], source: str, sites: Sequence[Site]
+) -> list[StoredPosition]:
     """Write one batch in one transaction; returns the positions that were new."""
     if not reports:
         return []
     with engine.begin() as conn:
         ship_types = upsert_vessels(conn, reports)
-        return insert_positions(conn, [r for r in reports if isinstance(r, PositionReport)], source, sites,
-                                ship_types)
+        return insert_positions(conn, [r for r in reports if isinstance(r, PositionReport)], source, sites, ship_types)

@@ -70,12 +70,37 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    for module in (health, auth, live_pages, models_pages, scores_pages, data_pages, review_pages, classify_pages,
-                   training_pages, bokeh_assets, users_pages, backups_pages, prometheus):
+    for module in (
+        health,
+        auth,
+        live_pages,
+        models_pages,
+        scores_pages,
+        data_pages,
+        review_pages,
+        classify_pages,
+        training_pages,
+        bokeh_assets,
+        users_pages,
+        backups_pages,
+        prometheus,
+    ):
         app.register_blueprint(module.bp)
-    api.register(app, (users_api.routes, models_api.routes, live_api.routes, scores_api.routes, data_api.routes,
-                       jobs_api.routes, review_api.routes, classify_api.routes, training_api.routes,
-                       export_api.routes))
+    api.register(
+        app,
+        (
+            users_api.routes,
+            models_api.routes,
+            live_api.routes,
+            scores_api.routes,
+            data_api.routes,
+            jobs_api.routes,
+            review_api.routes,
+            classify_api.routes,
+            training_api.routes,
+            export_api.routes,
+        ),
+    )
     errors.init_app(app)
     upload_limit.init_app(app)
     session_cookie.init_app(app, app.config.get("WEB_COOKIE_SECURE", settings.web.cookie_secure))

@@ -48,7 +48,7 @@ def main() -> None:
     store_only.sites  # read the hydrophones before timing
     half = len(reports) // 2
     start = time.perf_counter()
-    stored = sum(len(store_only.store_and_publish(reports[i:i + batch])) for i in range(0, half, batch))
+    stored = sum(len(store_only.store_and_publish(reports[i : i + batch])) for i in range(0, half, batch))
     store_s = time.perf_counter() - start
 
     topic = f"bench.ais.{uuid.uuid4().hex[:8]}"
@@ -56,35 +56,59 @@ def main() -> None:
     outbox = PublishQueue(Publisher(settings), topic)
     publishing = AisPipeline(engine, outbox, SOURCE)
     start = time.perf_counter()
-    published = sum(len(publishing.store_and_publish(reports[i:i + batch]))
-                    for i in range(half, len(reports), batch))
+    published = sum(len(publishing.store_and_publish(reports[i : i + batch])) for i in range(half, len(reports), batch))
     outbox.drain(120)  # timed until the broker acknowledged every position
     publish_s = time.perf_counter() - start
     outbox.close()
 
     with engine.begin() as conn:  # leave the database as it was
         conn.execute(delete(AISPosition).where(AISPosition.source == SOURCE))
-        conn.execute(delete(Vessel).where(Vessel.mmsi.in_({r.mmsi for r in reports}),
-                                          ~exists().where(AISPosition.mmsi == Vessel.mmsi)))
+        conn.execute(
+            delete(Vessel).where(
+                Vessel.mmsi.in_({r.mmsi for r in reports}), ~exists().where(AISPosition.mmsi == Vessel.mmsi)
+            )
+        )
 
-    print(json.dumps({
-        "benchmark": "ais",
-        "results": {
-            "sentences_decoded_per_s": {"value": round(len(lines) / decode_s), "unit": "sentences/s",
-                                        "goal": 20000, "higher_is_better": True},
-            # Decoding is one thread of pure CPU: per CPU second is its speed on a core of its own,
-            # whatever else the shared machine is running meanwhile.
-            "sentences_decoded_per_cpu_s": {"value": round(len(lines) / decode_cpu_s), "unit": "sentences/s",
-                                            "goal": 20000, "higher_is_better": True},
-            "positions_stored_per_s": {"value": round(stored / store_s), "unit": "positions/s",
-                                       "goal": 5000, "higher_is_better": True},
-            "positions_stored_and_published_per_s": {"value": round(published / publish_s),
-                                                     "unit": "positions/s", "goal": None,
-                                                     "higher_is_better": True},
-        },
-        "sentences": len(lines), "positions": positions, "rejected": dict(decoder.rejected),
-        "batch_size": batch, "hydrophones": len(store_only.sites),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "ais",
+                "results": {
+                    "sentences_decoded_per_s": {
+                        "value": round(len(lines) / decode_s),
+                        "unit": "sentences/s",
+                        "goal": 20000,
+                        "higher_is_better": True,
+                    },
+                    # Decoding is one thread of pure CPU: per CPU second is its speed on a core of its own,
+                    # whatever else the shared machine is running meanwhile.
+                    "sentences_decoded_per_cpu_s": {
+                        "value": round(len(lines) / decode_cpu_s),
+                        "unit": "sentences/s",
+                        "goal": 20000,
+                        "higher_is_better": True,
+                    },
+                    "positions_stored_per_s": {
+                        "value": round(stored / store_s),
+                        "unit": "positions/s",
+                        "goal": 5000,
+                        "higher_is_better": True,
+                    },
+                    "positions_stored_and_published_per_s": {
+                        "value": round(published / publish_s),
+                        "unit": "positions/s",
+                        "goal": None,
+                        "higher_is_better": True,
+                    },
+                },
+                "sentences": len(lines),
+                "positions": positions,
+                "rejected": dict(decoder.rejected),
+                "batch_size": batch,
+                "hydrophones": len(store_only.sites),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

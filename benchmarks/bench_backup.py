@@ -36,37 +36,69 @@ MODELS = 3
 SCRAPES = 20
 
 
-
-
-
-
-
-
-
-
 def _seed(url: str) -> None:
     rng = np.random.default_rng(0)
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     with session_scope(url) as session:
         session.add(Hydrophone(id="BENCH", name="bench", latitude=36.7, longitude=-122.2, channels=1))
-        models = [MLModel(name=f"bench-{i}", version="1", task="multi_class", class_names=list("ABCDE"),
-                          feature_spec={}, feature_spec_hash="h", artifact_path="/x", sha256="0" * 64, manifest={},
-                          status="active") for i in range(MODELS)]
+        models = [
+            MLModel(
+                name=f"bench-{i}",
+                version="1",
+                task="multi_class",
+                class_names=list("ABCDE"),
+                feature_spec={},
+                feature_spec_hash="h",
+                artifact_path="/x",
+                sha256="0" * 64,
+                manifest={},
+                status="active",
+            )
+            for i in range(MODELS)
+        ]
         session.add_all(models)
         session.flush()
         model_ids = [m.id for m in models]
     for start in range(0, WINDOWS, 100):
         with session_scope(url) as session:
-            rows = session.execute(insert(Window).returning(Window.id), [
-                {"hydrophone_id": "BENCH", "start_time": t0 + dt.timedelta(seconds=22.5 * i),
-                 "end_time": t0 + dt.timedelta(seconds=22.5 * i + 30), "sample_rate": 4000, "channels": 1}
-                for i in range(start, min(WINDOWS, start + 100))]).scalars().all()
-            session.execute(insert(Spectrogram), [
-                {"window_id": w, "spec_hash": "bench", "dtype": "float16", "shape": [160, 128],
-                 "data": rng.normal(size=(160, 128)).astype(np.float16).tobytes()} for w in rows])
-            session.execute(insert(Prediction), [
-                {"window_id": w, "model_id": m, "probabilities": [0.2] * 5, "predicted": ["A"], "confidence": 0.2}
-                for w in rows for m in model_ids])
+            rows = (
+                session.execute(
+                    insert(Window).returning(Window.id),
+                    [
+                        {
+                            "hydrophone_id": "BENCH",
+                            "start_time": t0 + dt.timedelta(seconds=22.5 * i),
+                            "end_time": t0 + dt.timedelta(seconds=22.5 * i + 30),
+                            "sample_rate": 4000,
+                            "channels": 1,
+                        }
+                        for i in range(start, min(WINDOWS, start + 100))
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            session.execute(
+                insert(Spectrogram),
+                [
+                    {
+                        "window_id": w,
+                        "spec_hash": "bench",
+                        "dtype": "float16",
+                        "shape": [160, 128],
+                        "data": rng.normal(size=(160, 128)).astype(np.float16).tobytes(),
+                    }
+                    for w in rows
+                ],
+            )
+            session.execute(
+                insert(Prediction),
+                [
+                    {"window_id": w, "model_id": m, "probabilities": [0.2] * 5, "predicted": ["A"], "confidence": 0.2}
+                    for w in rows
+                    for m in model_ids
+                ],
+            )
 
 
 def main() -> None:
@@ -106,9 +138,11 @@ def main() -> None:
         "restore_counts_match": metric(1.0 if report.ok else 0.0, "1 = every table's rows match", 1.0, True),
         "metrics_scrape_p50_ms": metric(float(np.percentile(scrape_ms, 50)), "ms", None, False),
         "metrics_scrape_p95_ms": metric(float(np.percentile(scrape_ms, 95)), "ms", 1000.0, False),
-        "note": (f"{WINDOWS} windows with 160x128 float16 spectrograms and {MODELS} predictions each; backup = "
-                 "pg_dump -Fc from an exported snapshot + per-table counts + pg_restore --list verification; "
-                 "restore includes the row-count check; scrape = database figures + consumer-group lag"),
+        "note": (
+            f"{WINDOWS} windows with 160x128 float16 spectrograms and {MODELS} predictions each; backup = "
+            "pg_dump -Fc from an exported snapshot + per-table counts + pg_restore --list verification; "
+            "restore includes the row-count check; scrape = database figures + consumer-group lag"
+        ),
     }
     print(json.dumps({"benchmark": "backup_metrics", "cpu_count": os.cpu_count(), "results": results}))
 

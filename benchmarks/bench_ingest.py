@@ -43,10 +43,13 @@ def make_files(directory: Path, start: dt.datetime, hydrophone: str) -> float:
     rng = np.random.default_rng(0)
     for k in range(FILES):
         t0 = start + dt.timedelta(seconds=k * FILE_SECONDS)
-        chunks = [synthesize(scenario, 36.7125, -122.1875, t0 + dt.timedelta(seconds=60 * m), 60.0, SAMPLE_RATE, rng)
-                  for m in range(FILE_SECONDS // 60)]
-        sf.write(directory / f"{hydrophone}-{t0:%Y%m%dT%H%M%S}.wav", np.concatenate(chunks), SAMPLE_RATE,
-                 subtype="PCM_16")
+        chunks = [
+            synthesize(scenario, 36.7125, -122.1875, t0 + dt.timedelta(seconds=60 * m), 60.0, SAMPLE_RATE, rng)
+            for m in range(FILE_SECONDS // 60)
+        ]
+        sf.write(
+            directory / f"{hydrophone}-{t0:%Y%m%dT%H%M%S}.wav", np.concatenate(chunks), SAMPLE_RATE, subtype="PCM_16"
+        )
     return float(FILES * FILE_SECONDS)
 
 
@@ -66,10 +69,15 @@ def main() -> int:
     topic = f"bench.windows.{uuid.uuid4().hex[:8]}"
     ensure_topics(base.require_kafka(), base.kafka.partitions, (topic,))
     with session_scope(url) as session:
-        session.execute(insert(Hydrophone).values(id=hydrophone, name=hydrophone, latitude=36.7, longitude=-122.2,
-                                                  channels=1, description="benchmark"))
+        session.execute(
+            insert(Hydrophone).values(
+                id=hydrophone, name=hydrophone, latitude=36.7, longitude=-122.2, channels=1, description="benchmark"
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        settings = base.updated(data_dir=Path(tmp), hydrophone={"id": hydrophone}, ingest={"filename_pattern": r"-(?P<ts>\d{8}T\d{6})"})
+        settings = base.updated(
+            data_dir=Path(tmp), hydrophone={"id": hydrophone}, ingest={"filename_pattern": r"-(?P<ts>\d{8}T\d{6})"}
+        )
         incoming = Path(tmp) / "incoming"
         incoming.mkdir()
         audio_seconds = make_files(incoming, dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), hydrophone)
@@ -95,16 +103,32 @@ def main() -> int:
     result = {
         "benchmark": "ingest",
         "results": {
-            "realtime_factor": {"value": round(audio_seconds / wall, 1), "unit": "audio s per wall s", "goal": 500,
-                                "higher_is_better": True},
-            "windows_per_second": {"value": round(windows / wall, 1), "unit": "windows/s", "goal": None,
-                                   "higher_is_better": True},
+            "realtime_factor": {
+                "value": round(audio_seconds / wall, 1),
+                "unit": "audio s per wall s",
+                "goal": 500,
+                "higher_is_better": True,
+            },
+            "windows_per_second": {
+                "value": round(windows / wall, 1),
+                "unit": "windows/s",
+                "goal": None,
+                "higher_is_better": True,
+            },
             "peak_rss": {"value": round(peak_rss_mb, 1), "unit": "MiB", "goal": None, "higher_is_better": False},
-            "rss_growth_during_ingest": {"value": round((rss_after - rss_before) / 2**20, 1), "unit": "MiB",
-                                         "goal": None, "higher_is_better": False},
+            "rss_growth_during_ingest": {
+                "value": round((rss_after - rss_before) / 2**20, 1),
+                "unit": "MiB",
+                "goal": None,
+                "higher_is_better": False,
+            },
             "synthesis_30s_8k": {"value": round(synth_ms, 2), "unit": "ms", "goal": 50, "higher_is_better": False},
-            "features_per_window": {"value": round(feature_ms, 2), "unit": "ms", "goal": None,
-                                    "higher_is_better": False},
+            "features_per_window": {
+                "value": round(feature_ms, 2),
+                "unit": "ms",
+                "goal": None,
+                "higher_is_better": False,
+            },
         },
         "audio_seconds": audio_seconds,
         "wall_seconds": round(wall, 2),

@@ -41,30 +41,56 @@ STRATEGIES = ("entropy", "margin", "epistemic", "disagreement", "truth_disagreem
 CLIP_SECONDS = 300
 
 
-
-
-
-
 def _fill(settings: Settings, model_ids: list[int]) -> None:
     rng = np.random.default_rng(0)
     with session_scope(settings.database_url) as session:
-        window_ids = session.scalars(insert(Window).returning(Window.id), [
-            {"hydrophone_id": settings.hydrophone.id, "start_time": T0 + dt.timedelta(seconds=22.5 * k),
-             "end_time": T0 + dt.timedelta(seconds=22.5 * k + 30), "sample_rate": 4000, "channels": 1,
-             "source": "bench"} for k in range(WINDOWS)]).all()
+        window_ids = session.scalars(
+            insert(Window).returning(Window.id),
+            [
+                {
+                    "hydrophone_id": settings.hydrophone.id,
+                    "start_time": T0 + dt.timedelta(seconds=22.5 * k),
+                    "end_time": T0 + dt.timedelta(seconds=22.5 * k + 30),
+                    "sample_rate": 4000,
+                    "channels": 1,
+                    "source": "bench",
+                }
+                for k in range(WINDOWS)
+            ],
+        ).all()
         rows = []
         for model_id in model_ids:
             probs = rng.dirichlet(np.full(5, 0.7), size=WINDOWS)
             entropy = -(probs * np.log(probs)).sum(axis=1) / np.log(5)
             epistemic = rng.uniform(0, 1, WINDOWS) * entropy
             for w, p, h, e in zip(window_ids, probs, entropy, epistemic):
-                rows.append({"window_id": w, "model_id": model_id, "probabilities": p.tolist(),
-                             "predicted": [CLASSES[int(p.argmax())]], "confidence": float(p.max()),
-                             "entropy": float(h), "epistemic": float(e), "aleatoric": float(h - e)})
+                rows.append(
+                    {
+                        "window_id": w,
+                        "model_id": model_id,
+                        "probabilities": p.tolist(),
+                        "predicted": [CLASSES[int(p.argmax())]],
+                        "confidence": float(p.max()),
+                        "entropy": float(h),
+                        "epistemic": float(e),
+                        "aleatoric": float(h - e),
+                    }
+                )
         session.execute(insert(Prediction), rows)
-        session.execute(insert(TruthLabel), [
-            {"window_id": w, "radius_km": 20, "classes": [CLASSES[int(rng.integers(5))]],
-             "ambiguous": bool(rng.random() < 0.1), "vessels": [], "buffer_vessels": []} for w in window_ids])
+        session.execute(
+            insert(TruthLabel),
+            [
+                {
+                    "window_id": w,
+                    "radius_km": 20,
+                    "classes": [CLASSES[int(rng.integers(5))]],
+                    "ambiguous": bool(rng.random() < 0.1),
+                    "vessels": [],
+                    "buffer_vessels": [],
+                }
+                for w in window_ids
+            ],
+        )
 
 
 def run(settings: Settings, root: Path) -> dict:
@@ -74,9 +100,18 @@ def run(settings: Settings, root: Path) -> dict:
     with session_scope(settings.database_url) as session:
         fake = []
         for name in ("alpha", "beta", "gamma"):
-            row = MLModel(name=name, version="1", task="multi_class", class_names=CLASSES,
-                          feature_spec=DEFAULT_SPEC.to_dict(), feature_spec_hash=DEFAULT_SPEC.hash,
-                          artifact_path="/none", sha256="0" * 64, manifest={}, status="active")
+            row = MLModel(
+                name=name,
+                version="1",
+                task="multi_class",
+                class_names=CLASSES,
+                feature_spec=DEFAULT_SPEC.to_dict(),
+                feature_spec_hash=DEFAULT_SPEC.hash,
+                artifact_path="/none",
+                sha256="0" * 64,
+                manifest={},
+                status="active",
+            )
             session.add(row)
             session.flush()
             fake.append(row.id)
@@ -86,27 +121,45 @@ def run(settings: Settings, root: Path) -> dict:
     auth = {"Authorization": f"Bearer {token}"}
     results = {}
     for strategy in STRATEGIES:
-        ms = median_ms(lambda: client.get("/api/v1/review", headers=auth,
-                                       query_string={"strategy": strategy, "limit": 50}), 5)
+        ms = median_ms(
+            lambda: client.get("/api/v1/review", headers=auth, query_string={"strategy": strategy, "limit": 50}), 5
+        )
         results[f"review_{strategy}_11520_predictions"] = metric(ms, "ms", 500)
 
     with session_scope(settings.database_url) as session:  # the classify part uses two real models only
         session.execute(MLModel.__table__.update().values(status="inactive"))
     for i in range(2):
-        package = write_package(root / f"m{i}", build_baseline(DEFAULT_SPEC, 5, seed=i), DEFAULT_SPEC, CLASSES,
-                                f"bench-{i}", "1", {}, passes=10)
+        package = write_package(
+            root / f"m{i}",
+            build_baseline(DEFAULT_SPEC, 5, seed=i),
+            DEFAULT_SPEC,
+            CLASSES,
+            f"bench-{i}",
+            "1",
+            {},
+            passes=10,
+        )
         with store.open_package(package) as (keras_path, manifest):
             with session_scope(settings.database_url) as session:
                 store.deploy(session, store.register(session, settings.data_dir / "models", keras_path, manifest))
     rate = 8000
     clip = io.BytesIO()
-    soundfile.write(clip, np.random.default_rng(1).normal(0, 0.1, CLIP_SECONDS * rate).astype(np.float32), rate,
-                    format="WAV", subtype="PCM_16")
+    soundfile.write(
+        clip,
+        np.random.default_rng(1).normal(0, 0.1, CLIP_SECONDS * rate).astype(np.float32),
+        rate,
+        format="WAV",
+        subtype="PCM_16",
+    )
     data = clip.getvalue()
 
     def classify() -> None:
-        response = client.post("/api/v1/predict", headers=auth, data={"file": (io.BytesIO(data), "bench.wav")},
-                               content_type="multipart/form-data")
+        response = client.post(
+            "/api/v1/predict",
+            headers=auth,
+            data={"file": (io.BytesIO(data), "bench.wav")},
+            content_type="multipart/form-data",
+        )
         assert response.status_code == 200, response.get_data(as_text=True)
 
     results["classify_5min_clip_2_models_cold"] = metric(median_ms(classify, 1), "ms", None)
@@ -118,8 +171,9 @@ def main() -> None:
     server_url = os.environ["DATABASE_URL"]
     name = f"ow_bench_loop_{uuid.uuid4().hex[:8]}"
     parsed = make_url(server_url)
-    conn = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
-                            dbname="postgres")
+    conn = psycopg2.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password, dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'create database "{name}"')
@@ -133,10 +187,21 @@ def main() -> None:
         with conn.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
         conn.close()
-    print(json.dumps({"benchmark": "loop", "results": results,
-                      "setup": {"windows": WINDOWS, "active_models_ranked": 3, "clip_seconds": CLIP_SECONDS,
-                                "clip_windows_per_model": int((CLIP_SECONDS - 30) // 22.5 + 1),
-                                "mc_passes": 10}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "loop",
+                "results": results,
+                "setup": {
+                    "windows": WINDOWS,
+                    "active_models_ranked": 3,
+                    "clip_seconds": CLIP_SECONDS,
+                    "clip_windows_per_model": int((CLIP_SECONDS - 30) // 22.5 + 1),
+                    "mc_passes": 10,
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,38 +33,47 @@ STEP_S = 22.5
 VESSELS = 200
 
 
-
-
-
-
 def _fill(settings: Settings, days: float, model_ids: list[int]) -> int:
     """Windows ending now, truth at every radius (classes derived through the mapping), predictions."""
     n = int(days * 86400 / STEP_S)
     t0 = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)
     with engine_for(settings.database_url).begin() as conn:
         conn.execute(text("select setseed(0.42)"))
-        conn.execute(text(
-            "insert into vessels (mmsi, name, ship_type, length_m, beam_m, tonnage) "
-            "select g, 'V' || g, 30 + (g * 7) % 60, 10 + (g * 13) % 300, 3 + (g * 3) % 40, (g * 997) % 90000 "
-            "from generate_series(1, :v) g"), {"v": VESSELS})
-        conn.execute(text(
-            "insert into windows (hydrophone_id, start_time, end_time, sample_rate, channels, source) "
-            "select :h, :t0 + make_interval(secs => g * :step), :t0 + make_interval(secs => g * :step + :step), "
-            "4000, 1, 'bench' from generate_series(0, :n - 1) g"),
-            {"h": settings.hydrophone.id, "t0": t0, "step": STEP_S, "n": n})
-        conn.execute(text(
-            "insert into truth_labels (window_id, radius_km, classes, ambiguous, vessels, buffer_vessels) "
-            "select w.id, r, '{}', true, "
-            "case when random() < 0.3 then '{}'::bigint[] else array[1 + floor(random() * :v)::bigint] end, '{}' "
-            "from windows w cross join unnest(cast(:radii as int[])) r"),
-            {"v": VESSELS, "radii": list(settings.truth.radii_km)})
+        conn.execute(
+            text(
+                "insert into vessels (mmsi, name, ship_type, length_m, beam_m, tonnage) "
+                "select g, 'V' || g, 30 + (g * 7) % 60, 10 + (g * 13) % 300, 3 + (g * 3) % 40, (g * 997) % 90000 "
+                "from generate_series(1, :v) g"
+            ),
+            {"v": VESSELS},
+        )
+        conn.execute(
+            text(
+                "insert into windows (hydrophone_id, start_time, end_time, sample_rate, channels, source) "
+                "select :h, :t0 + make_interval(secs => g * :step), :t0 + make_interval(secs => g * :step + :step), "
+                "4000, 1, 'bench' from generate_series(0, :n - 1) g"
+            ),
+            {"h": settings.hydrophone.id, "t0": t0, "step": STEP_S, "n": n},
+        )
+        conn.execute(
+            text(
+                "insert into truth_labels (window_id, radius_km, classes, ambiguous, vessels, buffer_vessels) "
+                "select w.id, r, '{}', true, "
+                "case when random() < 0.3 then '{}'::bigint[] else array[1 + floor(random() * :v)::bigint] end, '{}' "
+                "from windows w cross join unnest(cast(:radii as int[])) r"
+            ),
+            {"v": VESSELS, "radii": list(settings.truth.radii_km)},
+        )
         derive_classes(conn)
-        conn.execute(text(
-            "insert into predictions (window_id, model_id, probabilities, predicted, confidence, entropy, epistemic, "
-            "aleatoric) select w.id, m, '{0.2,0.2,0.2,0.2,0.2}', "
-            "array[(array['A','B','C','D','E'])[1 + floor(random() * 5)::int]], 0.2 + random() * 0.8, random(), "
-            "random() * 0.3, random() * 0.7 from windows w cross join unnest(cast(:models as int[])) m"),
-            {"models": model_ids})
+        conn.execute(
+            text(
+                "insert into predictions (window_id, model_id, probabilities, predicted, confidence, entropy, epistemic, "
+                "aleatoric) select w.id, m, '{0.2,0.2,0.2,0.2,0.2}', "
+                "array[(array['A','B','C','D','E'])[1 + floor(random() * 5)::int]], 0.2 + random() * 0.8, random(), "
+                "random() * 0.3, random() * 0.7 from windows w cross join unnest(cast(:models as int[])) m"
+            ),
+            {"models": model_ids},
+        )
         conn.execute(text("analyze"))
     return n
 
@@ -76,8 +85,18 @@ def run(settings: Settings, days: float) -> tuple[dict[str, Any], dict[str, Any]
     with session_scope(settings.database_url) as session:
         model_ids = []
         for name in ("alpha", "beta"):
-            row = MLModel(name=name, version="1", task="multi_class", class_names=list("ABCDE"), feature_spec={},
-                          feature_spec_hash="x", artifact_path="/none", sha256="0" * 64, manifest={}, status="active")
+            row = MLModel(
+                name=name,
+                version="1",
+                task="multi_class",
+                class_names=list("ABCDE"),
+                feature_spec={},
+                feature_spec_hash="x",
+                artifact_path="/none",
+                sha256="0" * 64,
+                manifest={},
+                status="active",
+            )
             session.add(row)
             session.flush()
             model_ids.append(row.id)
@@ -125,8 +144,15 @@ def run(settings: Settings, days: float) -> tuple[dict[str, Any], dict[str, Any]
         "relabel_job": {"value": round(relabel_s, 2), "unit": "s", "goal": 30, "higher_is_better": False},
         "vessel_stats_api": ms(stats_ms, 200),
         "data_page": ms(data_page_ms, 500),
-    }, {"days": days, "windows": windows, "truth_rows": windows * len(settings.truth.radii_km), "models": 2,
-        "vessels": VESSELS, "scored_windows_per_model": scored, "labels_changed_by_relabel": changed}
+    }, {
+        "days": days,
+        "windows": windows,
+        "truth_rows": windows * len(settings.truth.radii_km),
+        "models": 2,
+        "vessels": VESSELS,
+        "scored_windows_per_model": scored,
+        "labels_changed_by_relabel": changed,
+    }
 
 
 def main() -> None:

@@ -42,8 +42,6 @@ HOP_S = 22.5
 CLASSES = ["A", "B", "C", "D", "E"]
 
 
-
-
 def _register_models(settings: Settings, count: int, root: Path) -> list[int]:
     ids = []
     for i in range(count):
@@ -87,8 +85,9 @@ def _run(settings: Settings, ids: list[int], active: int, first: int) -> tuple[d
         s.execute(delete(Prediction))
     topic, out = f"bench.windows.{uuid.uuid4().hex[:8]}", f"bench.predictions.{uuid.uuid4().hex[:8]}"
     ensure_topics(settings.kafka.bootstrap_servers, 3, (topic, out))
-    worker = PredictWorker(url, ModelPool(url), make_consumer(settings, f"bench-{topic}", topic),
-                           make_producer(settings), out)
+    worker = PredictWorker(
+        url, ModelPool(url), make_consumer(settings, f"bench-{topic}", topic), make_producer(settings), out
+    )
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=(worker, 0.05, stop.is_set), daemon=True)
     thread.start()
@@ -133,7 +132,9 @@ def _run(settings: Settings, ids: list[int], active: int, first: int) -> tuple[d
 def _old_approach(settings: Settings, ids: list[int], active: int) -> dict:
     """One 30-minute cycle of the older design, measured: reload every model, predict 80 windows."""
     with session_scope(settings.database_url) as s:
-        rows = s.execute(select(MLModel.id, MLModel.manifest, MLModel.artifact_path).where(MLModel.id.in_(ids[:active]))).all()
+        rows = s.execute(
+            select(MLModel.id, MLModel.manifest, MLModel.artifact_path).where(MLModel.id.in_(ids[:active]))
+        ).all()
     x = np.random.default_rng(0).normal(size=(80, *DEFAULT_SPEC.input_shape)).astype(np.float32)
     start = time.perf_counter()
     for row in rows:
@@ -141,8 +142,10 @@ def _old_approach(settings: Settings, ids: list[int], active: int) -> dict:
         result = model.predict(x)
         json.dumps({"probabilities": result.mean.tolist()})  # all predictions as one JSON text blob
     cycle = time.perf_counter() - start
-    return {"cycle_seconds": metric(cycle, "s", None, False),
-            "latency_p95_ms": metric((0.95 * 1800.0 + cycle) * 1000.0, "ms", None, False)}
+    return {
+        "cycle_seconds": metric(cycle, "s", None, False),
+        "latency_p95_ms": metric((0.95 * 1800.0 + cycle) * 1000.0, "ms", None, False),
+    }
 
 
 def main() -> None:
@@ -160,14 +163,17 @@ def main() -> None:
         old = _old_approach(settings, ids, active)
         results[f"models_{active}"]["older_design"] = old
         results[f"models_{active}"]["latency_ratio_old_over_new"] = metric(
-            old["latency_p95_ms"]["value"] / max(run["latency_p95_ms"]["value"], 1e-3), "x", higher_is_better=True)
+            old["latency_p95_ms"]["value"] / max(run["latency_p95_ms"]["value"], 1e-3), "x", higher_is_better=True
+        )
     first_cost = per_window[1]
     added_cost = (per_window[6] - per_window[1]) / 5
     results["added_model_cost_ratio"] = metric(added_cost / first_cost, "x of the first model", 1.0, False)
     results["peak_rss_mb"] = metric(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB", None, False)
-    results["note"] = ("latency windows are spaced 0.3 s apart, far below capacity, so each is handled on arrival "
-                       "exactly as at real-time rate; older-design latency = 95th percentile wait for the 30-minute "
-                       "batch boundary plus the measured cycle")
+    results["note"] = (
+        "latency windows are spaced 0.3 s apart, far below capacity, so each is handled on arrival "
+        "exactly as at real-time rate; older-design latency = 95th percentile wait for the 30-minute "
+        "batch boundary plus the measured cycle"
+    )
     print(json.dumps({"benchmark": "predict_stream", "cpu_count": os.cpu_count(), "results": results}))
 
 

@@ -36,8 +36,6 @@ MODELS = 6
 VESSELS = 3000
 
 
-
-
 GENERATE = [
     "truncate windows, vessels, models restart identity cascade",
     """insert into vessels (mmsi, name, ship_type)
@@ -74,11 +72,16 @@ def build_year(url: str, hydrophone: str) -> float:
     engine = engine_for(url)
     with engine.begin() as conn:
         for sql in GENERATE:
-            conn.execute(text(sql), {"vessels": VESSELS, "windows": WINDOWS, "hydrophone": hydrophone,
-                                     "models": MODELS})
-        conn.execute(text("update truth_labels set classes = case when cardinality(buffer_vessels) > 0 then '{}' "
-                          "when cardinality(vessels) = 0 then array['E'] else array['D'] end, "
-                          "ambiguous = cardinality(buffer_vessels) > 0"))
+            conn.execute(
+                text(sql), {"vessels": VESSELS, "windows": WINDOWS, "hydrophone": hydrophone, "models": MODELS}
+            )
+        conn.execute(
+            text(
+                "update truth_labels set classes = case when cardinality(buffer_vessels) > 0 then '{}' "
+                "when cardinality(vessels) = 0 then array['E'] else array['D'] end, "
+                "ambiguous = cardinality(buffer_vessels) > 0"
+            )
+        )
     for model in range(1, MODELS + 1):
         with engine.begin() as conn:
             conn.execute(text(PREDICT), {"model": model})
@@ -107,8 +110,12 @@ def main() -> None:
     engine = engine_for(url)
     scope = Scope(model_id=1, radius_km=20)
     with engine.begin() as conn:  # the whole year counts as changed: the rollup build is measured in full
-        conn.execute(text("insert into score_dirty (day) select distinct (start_time at time zone 'UTC')::date "
-                          "from windows on conflict (day) do nothing"))
+        conn.execute(
+            text(
+                "insert into score_dirty (day) select distinct (start_time at time zone 'UTC')::date "
+                "from windows on conflict (day) do nothing"
+            )
+        )
     started = time.perf_counter()
     refresh_rollup(engine)  # what the truth labeller does as days change; once for a freshly loaded year
     rollup_s = time.perf_counter() - started
@@ -134,19 +141,29 @@ def main() -> None:
     with engine.connect() as conn:
         changed = conn.execute(text("select result->>'changed' from jobs where id = :id"), {"id": job_id}).scalar_one()
 
-    print(json.dumps({"benchmark": "truth_metrics", "results": {
-        "metrics_one_model_year_s": metric(report_s, "s", 1.0),
-        "metrics_raw_rows_year_s": metric(raw_s, "s"),
-        "rollup_build_year_s": metric(rollup_s, "s"),
-        "weekly_trend_year_s": metric(trend_s, "s"),
-        "calibration_year_s": metric(calibration_s, "s"),
-        "relabel_year_s": metric(relabel_s, "s", 60.0),
-        "relabelled_rows": metric(int(changed), "rows", higher_is_better=True),
-        "rollup_refresh_after_relabel_s": metric(rerollup_s, "s"),
-        "rollup_days_refreshed": metric(refreshed_days, "days", higher_is_better=True),
-        "scored_windows": metric(n, "windows", higher_is_better=True),
-        "data_build_s": metric(build_s, "s"),
-    }, "windows": WINDOWS, "models": MODELS, "radii": 3}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "truth_metrics",
+                "results": {
+                    "metrics_one_model_year_s": metric(report_s, "s", 1.0),
+                    "metrics_raw_rows_year_s": metric(raw_s, "s"),
+                    "rollup_build_year_s": metric(rollup_s, "s"),
+                    "weekly_trend_year_s": metric(trend_s, "s"),
+                    "calibration_year_s": metric(calibration_s, "s"),
+                    "relabel_year_s": metric(relabel_s, "s", 60.0),
+                    "relabelled_rows": metric(int(changed), "rows", higher_is_better=True),
+                    "rollup_refresh_after_relabel_s": metric(rerollup_s, "s"),
+                    "rollup_days_refreshed": metric(refreshed_days, "days", higher_is_better=True),
+                    "scored_windows": metric(n, "windows", higher_is_better=True),
+                    "data_build_s": metric(build_s, "s"),
+                },
+                "windows": WINDOWS,
+                "models": MODELS,
+                "radii": 3,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,35 +34,64 @@ HOURS = 2
 STEP_S = 30.0
 
 
-
-
 def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng: np.random.Generator) -> None:
     with session_scope(settings.database_url) as session:
         for k in range(first, first + count):
             start = T0 + dt.timedelta(seconds=STEP_S * k)
-            window = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
-                            end_time=start + dt.timedelta(seconds=SPEC.window_seconds), sample_rate=SPEC.sample_rate,
-                            channels=1, source="bench")
+            window = Window(
+                hydrophone_id=settings.hydrophone.id,
+                start_time=start,
+                end_time=start + dt.timedelta(seconds=SPEC.window_seconds),
+                sample_rate=SPEC.sample_rate,
+                channels=1,
+                source="bench",
+            )
             session.add(window)
             session.flush()
             packed = PackedArray.pack(rng.normal(size=SPEC.input_shape), "float16")
-            session.add(Spectrogram(window_id=window.id, spec_hash=SPEC.hash, dtype=packed.dtype,
-                                    shape=list(packed.shape), data=packed.data))
+            session.add(
+                Spectrogram(
+                    window_id=window.id,
+                    spec_hash=SPEC.hash,
+                    dtype=packed.dtype,
+                    shape=list(packed.shape),
+                    data=packed.data,
+                )
+            )
             for model_id in model_ids:
                 p = rng.dirichlet(np.ones(5))
-                session.add(Prediction(window_id=window.id, model_id=model_id, probabilities=p.tolist(),
-                                       predicted=["ABCDE"[int(p.argmax())]], confidence=float(p.max()),
-                                       entropy=0.5, epistemic=0.1, aleatoric=0.4))
-
-
+                session.add(
+                    Prediction(
+                        window_id=window.id,
+                        model_id=model_id,
+                        probabilities=p.tolist(),
+                        predicted=["ABCDE"[int(p.argmax())]],
+                        confidence=float(p.max()),
+                        entropy=0.5,
+                        epistemic=0.1,
+                        aleatoric=0.4,
+                    )
+                )
 
 
 def main() -> None:
     with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web") as url, tempfile.TemporaryDirectory() as tmp:
         results, api_rows = run(Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret"))
-    print(json.dumps({"benchmark": "web", "results": results,
-                      "setup": {"windows": int(HOURS * 3600 / STEP_S), "models": 2, "vessels": 50,
-                                "spectrogram_shape": list(SPEC.input_shape), "api_rows": api_rows}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "web",
+                "results": results,
+                "setup": {
+                    "windows": int(HOURS * 3600 / STEP_S),
+                    "models": 2,
+                    "vessels": 50,
+                    "spectrogram_shape": list(SPEC.input_shape),
+                    "api_rows": api_rows,
+                },
+            }
+        )
+    )
 
 
 def run(settings: Settings) -> tuple[dict, int]:
@@ -74,9 +103,18 @@ def run(settings: Settings) -> tuple[dict, int]:
     with session_scope(settings.database_url) as session:
         model_ids = []
         for model in ("alpha", "beta"):
-            row = MLModel(name=model, version="1", task="multi_class", class_names=list("ABCDE"),
-                          feature_spec=SPEC.to_dict(), feature_spec_hash=SPEC.hash, artifact_path="/none",
-                          sha256="0" * 64, manifest={}, status="active")
+            row = MLModel(
+                name=model,
+                version="1",
+                task="multi_class",
+                class_names=list("ABCDE"),
+                feature_spec=SPEC.to_dict(),
+                feature_spec_hash=SPEC.hash,
+                artifact_path="/none",
+                sha256="0" * 64,
+                manifest={},
+                status="active",
+            )
             session.add(row)
             session.flush()
             model_ids.append(row.id)
@@ -85,16 +123,24 @@ def run(settings: Settings) -> tuple[dict, int]:
         session.flush()
         for minute in range(HOURS * 60):
             for mmsi in range(1, 51):
-                session.add(AISPosition(mmsi=mmsi, time=T0 + dt.timedelta(minutes=minute),
-                                        latitude=36.7 + rng.normal(0, 0.2), longitude=-122.2 + rng.normal(0, 0.2),
-                                        msg_type=1, source="bench"))
+                session.add(
+                    AISPosition(
+                        mmsi=mmsi,
+                        time=T0 + dt.timedelta(minutes=minute),
+                        latitude=36.7 + rng.normal(0, 0.2),
+                        longitude=-122.2 + rng.normal(0, 0.2),
+                        msg_type=1,
+                        source="bench",
+                    )
+                )
         token = issue_token(session, create_user(session, "bench", "bench password", "viewer").id)
     windows = int(HOURS * 3600 / STEP_S)
     _fill(settings, 0, windows, model_ids, rng)
 
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
-                              settings.truth.radii_km)
+    dashboard = LiveDashboard(
+        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+    )
     reload_ms = median_ms(dashboard.reload, 5)
     image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
     next_window = windows
@@ -116,12 +162,24 @@ def run(settings: Settings) -> tuple[dict, int]:
     api_ms = median_ms(lambda: client.get("/api/v1/predictions", headers=auth, query_string=query), 5)
     rows = len(client.get("/api/v1/predictions", headers=auth, query_string=query).json["predictions"])
     return {
-        "dashboard_initial_load_1h": {"value": round(reload_ms, 1), "unit": "ms", "goal": 1000,
-                                      "higher_is_better": False},
-        "dashboard_initial_spectrogram_payload": {"value": round(image_mb, 2), "unit": "MB", "goal": 5,
-                                                  "higher_is_better": False},
-        "dashboard_tick_2_new_windows": {"value": round(statistics.median(tick_samples), 1), "unit": "ms",
-                                         "goal": 250, "higher_is_better": False},
+        "dashboard_initial_load_1h": {
+            "value": round(reload_ms, 1),
+            "unit": "ms",
+            "goal": 1000,
+            "higher_is_better": False,
+        },
+        "dashboard_initial_spectrogram_payload": {
+            "value": round(image_mb, 2),
+            "unit": "MB",
+            "goal": 5,
+            "higher_is_better": False,
+        },
+        "dashboard_tick_2_new_windows": {
+            "value": round(statistics.median(tick_samples), 1),
+            "unit": "ms",
+            "goal": 250,
+            "higher_is_better": False,
+        },
         "api_predictions_1h": {"value": round(api_ms, 1), "unit": "ms", "goal": 500, "higher_is_better": False},
     }, rows
 

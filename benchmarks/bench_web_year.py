@@ -48,36 +48,62 @@ def _newest_extras(url: str, hydrophone: str) -> None:
     """Spectrograms for the last two hours of windows, and 50 vessels moving around the hydrophone."""
     packed = PackedArray.pack(np.random.default_rng(0).normal(size=DEFAULT_SPEC.input_shape), "float16")
     with engine_for(url).begin() as conn:
-        conn.execute(text(
-            "insert into spectrograms (window_id, spec_hash, dtype, shape, data) "
-            "select id, :spec, :dtype, :shape, :data from windows "
-            "where start_time > (select max(start_time) from windows) - interval '2 hours'"),
-            {"spec": DEFAULT_SPEC.hash, "dtype": packed.dtype, "shape": list(packed.shape), "data": packed.data})
-        conn.execute(text(
-            "insert into ais_positions (mmsi, time, latitude, longitude, sog_knots, cog_deg, msg_type, source) "
-            "select 367000000 + v, (select max(start_time) from windows) - make_interval(mins => m), "
-            "36.7 + 0.2 * sin(v + m / 30.0), -122.2 + 0.2 * cos(v + m / 30.0), 10, 0, 1, 'bench' "
-            "from generate_series(1, 50) v cross join generate_series(0, 119) m"))
+        conn.execute(
+            text(
+                "insert into spectrograms (window_id, spec_hash, dtype, shape, data) "
+                "select id, :spec, :dtype, :shape, :data from windows "
+                "where start_time > (select max(start_time) from windows) - interval '2 hours'"
+            ),
+            {"spec": DEFAULT_SPEC.hash, "dtype": packed.dtype, "shape": list(packed.shape), "data": packed.data},
+        )
+        conn.execute(
+            text(
+                "insert into ais_positions (mmsi, time, latitude, longitude, sog_knots, cog_deg, msg_type, source) "
+                "select 367000000 + v, (select max(start_time) from windows) - make_interval(mins => m), "
+                "36.7 + 0.2 * sin(v + m / 30.0), -122.2 + 0.2 * cos(v + m / 30.0), 10, 0, 1, 'bench' "
+                "from generate_series(1, 50) v cross join generate_series(0, 119) m"
+            )
+        )
 
 
 def _add_newest_windows(url: str, count: int) -> None:
     """`count` new windows after the newest, with spectrograms and a prediction from every model."""
     packed = PackedArray.pack(np.random.default_rng(1).normal(size=DEFAULT_SPEC.input_shape), "float16")
     with engine_for(url).begin() as conn:
-        ids = conn.execute(text(
-            "insert into windows (hydrophone_id, start_time, end_time, sample_rate, channels, source) "
-            "select hydrophone_id, max(start_time) + make_interval(secs => 22.5 * k), "
-            "max(start_time) + make_interval(secs => 22.5 * k + 30), 4000, 1, 'bench' "
-            "from windows cross join generate_series(1, :n) k group by hydrophone_id, k returning id"),
-            {"n": count}).scalars().all()
-        conn.execute(text("insert into spectrograms (window_id, spec_hash, dtype, shape, data) "
-                          "select w, :spec, :dtype, :shape, :data from unnest(cast(:ids as bigint[])) w"),
-                     {"ids": ids, "spec": DEFAULT_SPEC.hash, "dtype": packed.dtype, "shape": list(packed.shape),
-                      "data": packed.data})
-        conn.execute(text(
-            "insert into predictions (window_id, model_id, probabilities, predicted, confidence, entropy, "
-            "epistemic, aleatoric) select w, m.id, array[0.6, 0.1, 0.1, 0.1, 0.1]::real[], array['A'], 0.6, 0.5, "
-            "0.1, 0.4 from unnest(cast(:ids as bigint[])) w cross join models m"), {"ids": ids})
+        ids = (
+            conn.execute(
+                text(
+                    "insert into windows (hydrophone_id, start_time, end_time, sample_rate, channels, source) "
+                    "select hydrophone_id, max(start_time) + make_interval(secs => 22.5 * k), "
+                    "max(start_time) + make_interval(secs => 22.5 * k + 30), 4000, 1, 'bench' "
+                    "from windows cross join generate_series(1, :n) k group by hydrophone_id, k returning id"
+                ),
+                {"n": count},
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            text(
+                "insert into spectrograms (window_id, spec_hash, dtype, shape, data) "
+                "select w, :spec, :dtype, :shape, :data from unnest(cast(:ids as bigint[])) w"
+            ),
+            {
+                "ids": ids,
+                "spec": DEFAULT_SPEC.hash,
+                "dtype": packed.dtype,
+                "shape": list(packed.shape),
+                "data": packed.data,
+            },
+        )
+        conn.execute(
+            text(
+                "insert into predictions (window_id, model_id, probabilities, predicted, confidence, entropy, "
+                "epistemic, aleatoric) select w, m.id, array[0.6, 0.1, 0.1, 0.1, 0.1]::real[], array['A'], 0.6, 0.5, "
+                "0.1, 0.4 from unnest(cast(:ids as bigint[])) w cross join models m"
+            ),
+            {"ids": ids},
+        )
 
 
 def _p95_ms(fn, repeat: int = REPEAT) -> float:
@@ -102,16 +128,21 @@ def _routes(settings: Settings, token: str) -> dict[str, float]:
     return {
         "page_live": _p95_ms(lambda: client.get("/live/", headers=auth)),
         "page_scores_7_days": _p95_ms(lambda: client.get("/scores/", headers=auth)),
-        "page_scores_year_one_model": _p95_ms(lambda: client.get("/scores/", headers=auth,
-                                                                 query_string={"model_id": 1, "preset": "all"})),
+        "page_scores_year_one_model": _p95_ms(
+            lambda: client.get("/scores/", headers=auth, query_string={"model_id": 1, "preset": "all"})
+        ),
         "page_data": _p95_ms(lambda: client.get("/data/", headers=auth)),
         "page_models": _p95_ms(lambda: client.get("/models/", headers=auth)),
         "api_predictions_1h": _p95_ms(lambda: client.get("/api/v1/predictions", headers=auth, query_string=hour)),
         "api_windows_1h": _p95_ms(lambda: client.get("/api/v1/windows", headers=auth, query_string=hour)),
-        "api_metrics_year_one_model": _p95_ms(lambda: client.get("/api/v1/metrics", headers=auth,
-                                                                 query_string={"model_id": 1})),
-        "api_review_entropy_1_day": _p95_ms(lambda: client.get("/api/v1/review", headers=auth, query_string={
-            "strategy": "entropy", "model_id": 1, **day})),
+        "api_metrics_year_one_model": _p95_ms(
+            lambda: client.get("/api/v1/metrics", headers=auth, query_string={"model_id": 1})
+        ),
+        "api_review_entropy_1_day": _p95_ms(
+            lambda: client.get(
+                "/api/v1/review", headers=auth, query_string={"strategy": "entropy", "model_id": 1, **day}
+            )
+        ),
     }
 
 
@@ -149,13 +180,16 @@ def _viewers(settings: Settings, tmp: Path) -> dict[str, float]:
             updates.append(time.perf_counter() - began)
         rss_mb = bokeh.memory_info().rss / 2**20
         browser.close()
-    return {"open_all_s": open_all_s, "update_p95_s": float(np.percentile(updates, 95)),
-            "update_median_s": statistics.median(updates), "bokeh_rss_mb": rss_mb}
+    return {
+        "open_all_s": open_all_s,
+        "update_p95_s": float(np.percentile(updates, 95)),
+        "update_median_s": statistics.median(updates),
+        "bokeh_rss_mb": rss_mb,
+    }
 
 
 def main() -> None:
-    with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web_year") as url, \
-            tempfile.TemporaryDirectory() as tmp:
+    with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web_year") as url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret", log_format="text")
         ensure_default_hydrophone(url, settings)
         build_s = build_year(url, settings.hydrophone.id)
@@ -169,16 +203,25 @@ def main() -> None:
         print(json.dumps({"routes_ms_p95": routes}), file=sys.stderr, flush=True)  # kept if the viewers part fails
         viewers = _viewers(settings, Path(tmp))
     results = {name: metric(ms, "ms p95", 500.0) for name, ms in routes.items()}
-    results.update({
-        "viewers_20_all_rendered_s": metric(viewers["open_all_s"], "s"),
-        "viewers_20_update_p95_s": metric(viewers["update_p95_s"], "s", 5.0),
-        "viewers_20_update_median_s": metric(viewers["update_median_s"], "s"),
-        "viewers_20_bokeh_server_rss_mb": metric(viewers["bokeh_rss_mb"], "MB"),
-        "setup_year_build_s": metric(build_s, "s"),
-        "setup_rollup_s": metric(rollup_s, "s"),
-    })
-    print(json.dumps({"benchmark": "web_year", "results": results,
-                      "setup": {"windows": 1_401_600, "models": 6, "viewers": VIEWERS, "rounds": ROUNDS}}))
+    results.update(
+        {
+            "viewers_20_all_rendered_s": metric(viewers["open_all_s"], "s"),
+            "viewers_20_update_p95_s": metric(viewers["update_p95_s"], "s", 5.0),
+            "viewers_20_update_median_s": metric(viewers["update_median_s"], "s"),
+            "viewers_20_bokeh_server_rss_mb": metric(viewers["bokeh_rss_mb"], "MB"),
+            "setup_year_build_s": metric(build_s, "s"),
+            "setup_rollup_s": metric(rollup_s, "s"),
+        }
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "web_year",
+                "results": results,
+                "setup": {"windows": 1_401_600, "models": 6, "viewers": VIEWERS, "rounds": ROUNDS},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

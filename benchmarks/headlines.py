@@ -23,29 +23,43 @@ END = "<!-- end of speed table -->"
 
 # (what the figure means to a reader, benchmark module, path of the figure in its results)
 HEADLINES: tuple[tuple[str, str, str], ...] = (
-    ("Predict stream, window published → predictions stored, p95, 6 models (MC dropout, 10 passes)",
-     "bench_predict", "models_6 / latency_p95_ms"),
+    (
+        "Predict stream, window published → predictions stored, p95, 6 models (MC dropout, 10 passes)",
+        "bench_predict",
+        "models_6 / latency_p95_ms",
+    ),
     ("Predict stream throughput, 3 models", "bench_predict", "models_3 / realtime_multiple"),
-    ("Cost of each model added after the first (share of the first model's cost)",
-     "bench_predict", "added_model_cost_ratio"),
-    ("Older design (30-min batches, models reloaded each cycle): p95 latency ÷ ours, 6 models",
-     "bench_predict", "models_6 / latency_ratio_old_over_new"),
+    (
+        "Cost of each model added after the first (share of the first model's cost)",
+        "bench_predict",
+        "added_model_cost_ratio",
+    ),
+    (
+        "Older design (30-min batches, models reloaded each cycle): p95 latency ÷ ours, 6 models",
+        "bench_predict",
+        "models_6 / latency_ratio_old_over_new",
+    ),
     ("AIS sentences decoded", "bench_ais", "sentences_decoded_per_s"),
     ("AIS positions stored with their ranges", "bench_ais", "positions_stored_per_s"),
     ("Ingest, one mono 8 kHz stream, features + clips + Postgres + Kafka", "bench_ingest", "realtime_factor"),
     ("Ingest peak memory", "bench_ingest", "peak_rss"),
-    ("Metrics for one model over a year (1.4 M windows, 6 models, 3 radii), from the daily rollup",
-     "bench_truth", "metrics_one_model_year_s"),
+    (
+        "Metrics for one model over a year (1.4 M windows, 6 models, 3 radii), from the daily rollup",
+        "bench_truth",
+        "metrics_one_model_year_s",
+    ),
     ("The same from raw rows", "bench_truth", "metrics_raw_rows_year_s"),
     ("Relabelling a year after a mapping change", "bench_truth", "relabel_year_s"),
     ("Live page with a year in the database, p95", "bench_web_year", "page_live"),
     ("Metrics page, one model over the year, p95", "bench_web_year", "page_scores_year_one_model"),
     ("Predictions API, one hour, p95", "bench_web_year", "api_predictions_1h"),
-    ("20 live viewers on one Bokeh server: new rows on every tab, p95", "bench_web_year",
-     "viewers_20_update_p95_s"),
+    ("20 live viewers on one Bokeh server: new rows on every tab, p95", "bench_web_year", "viewers_20_update_p95_s"),
     ("20 live viewers: Bokeh server memory", "bench_web_year", "viewers_20_bokeh_server_rss_mb"),
-    ("Metrics page, two models, last 7 days of a month of windows", "bench_pages",
-     "metrics_page_two_models_last_7_days"),
+    (
+        "Metrics page, two models, last 7 days of a month of windows",
+        "bench_pages",
+        "metrics_page_two_models_last_7_days",
+    ),
     ("Backup of a 53 MB database", "bench_backup", "backup_seconds"),
     ("Restore of that backup", "bench_backup", "restore_seconds"),
     ("Review queue over 11,520 predictions (entropy)", "bench_loop", "review_entropy_11520_predictions"),
@@ -66,23 +80,30 @@ def figures(report: dict[str, Any]) -> dict[tuple[str, str], Figure]:
 def render(report: dict[str, Any]) -> str:
     """The headline table of one run; a figure the run lacks (a benchmark that failed) says so."""
     found = figures(report)
-    rows = [f"Run of {report.get('started', 'unknown time')} on the 2-core build machine (full report: "
-            "[docs/benchmarks.md](docs/benchmarks.md)).", "",
-            "| What | Measured | Goal |", "|---|---|---|"]
+    rows = [
+        f"Run of {report.get('started', 'unknown time')} on the 2-core build machine (full report: "
+        "[docs/benchmarks.md](docs/benchmarks.md)).",
+        "",
+        "| What | Measured | Goal |",
+        "|---|---|---|",
+    ]
     for label, module, path in HEADLINES:
         figure = found.get((module, path))
         if figure is None:
             rows.append(f"| {label} | did not run | – |")
             continue
-        goal = ("–" if figure.goal is None
-                else f"{'≥' if figure.higher_is_better else '≤'} {fmt(figure.goal)} {figure.unit}")
+        goal = (
+            "–"
+            if figure.goal is None
+            else f"{'≥' if figure.higher_is_better else '≤'} {fmt(figure.goal)} {figure.unit}"
+        )
         rows.append(f"| {label} | {fmt(figure.value)} {figure.unit} | {goal} |")
     return "\n".join(rows)
 
 
 def block(text: str) -> str:
     """What stands between the markers of a document."""
-    return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
+    return text[text.index(BEGIN) + len(BEGIN) : text.index(END)].strip()
 
 
 def publish(source: Path) -> None:

@@ -53,8 +53,14 @@ def walk(benchmark: str, node: dict[str, Any], prefix: str = "") -> Iterator[Fig
     for key, child in node.items():
         path = f"{prefix} / {key}" if prefix else str(key)
         if is_metric(child):
-            yield Figure(benchmark, path, float(child["value"]), str(child.get("unit", "")), child.get("goal"),
-                         bool(child.get("higher_is_better", True)))
+            yield Figure(
+                benchmark,
+                path,
+                float(child["value"]),
+                str(child.get("unit", "")),
+                child.get("goal"),
+                bool(child.get("higher_is_better", True)),
+            )
         elif isinstance(child, dict):
             yield from walk(benchmark, child, path)
         elif isinstance(child, str):
@@ -84,7 +90,12 @@ def _goal(figure: Figure) -> str:
 
 def _row(figure: Figure, with_benchmark: bool = False) -> str:
     cells = ([figure.benchmark] if with_benchmark else []) + [
-        figure.path, fmt(figure.value), figure.unit, _goal(figure), figure.mark]
+        figure.path,
+        fmt(figure.value),
+        figure.unit,
+        _goal(figure),
+        figure.mark,
+    ]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
@@ -96,8 +107,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     for module, outcome in report.get("results", {}).items():
         if "error" in outcome:
             errors.append(module)
-            sections += [f"## {module}", "", f"**Did not run: {outcome['error']}**", "", "```",
-                         str(outcome.get("stderr", "")).strip()[-1500:], "```", ""]
+            sections += [
+                f"## {module}",
+                "",
+                f"**Did not run: {outcome['error']}**",
+                "",
+                "```",
+                str(outcome.get("stderr", "")).strip()[-1500:],
+                "```",
+                "",
+            ]
             continue
         title = outcome.get("benchmark", module)
         items = list(walk(title, outcome.get("results", {})))
@@ -119,18 +138,29 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = ["# Benchmark report", ""]
     if report.get("started"):
         lines += [f"Run started {report['started']}.", ""]
-    lines += [f"- Benchmarks: {len(report.get('results', {}))} ({len(errors)} did not run)",
-              f"- Figures: {len(figures)}, of which {len(with_goal)} have a goal: "
-              f"{len(with_goal) - len(failed)} pass, {len(failed)} fail", ""]
+    lines += [
+        f"- Benchmarks: {len(report.get('results', {}))} ({len(errors)} did not run)",
+        f"- Figures: {len(figures)}, of which {len(with_goal)} have a goal: "
+        f"{len(with_goal) - len(failed)} pass, {len(failed)} fail",
+        "",
+    ]
     if failed:
-        lines += ["**Missed goals:** " + "; ".join(f"{f.benchmark} {f.path} = {fmt(f.value)} {f.unit} "
-                                                   f"(goal {_goal(f)})" for f in failed), ""]
+        lines += [
+            "**Missed goals:** "
+            + "; ".join(f"{f.benchmark} {f.path} = {fmt(f.value)} {f.unit} (goal {_goal(f)})" for f in failed),
+            "",
+        ]
     ratios = [f for f in figures if "ratio" in f.name]
     if ratios:
-        lines += ["## Comparison with the older design", "",
-                  "The older design ran models in 30-minute batches and reloaded every model each cycle; "
-                  "each ratio below compares it (or another baseline named in the metric) with this platform.", "",
-                  "| Benchmark | Metric | Ratio | Unit | Goal | Result |", "|---|---|---:|---|---|---|"]
+        lines += [
+            "## Comparison with the older design",
+            "",
+            "The older design ran models in 30-minute batches and reloaded every model each cycle; "
+            "each ratio below compares it (or another baseline named in the metric) with this platform.",
+            "",
+            "| Benchmark | Metric | Ratio | Unit | Goal | Result |",
+            "|---|---|---:|---|---|---|",
+        ]
         lines += [_row(f, with_benchmark=True) for f in ratios] + [""]
     return "\n".join(lines + sections).rstrip() + "\n"
 

@@ -95,8 +95,9 @@ class WindowAssembler:
                 # wholly in the past (a late file, of any format): cut it on its own; storage counts
                 # the windows already there as existing
                 self.stats.late_segments += 1
-                return WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s,
-                                       self.origin).push(segment)
+                return WindowAssembler(self.window_seconds, self.hop_seconds, self.gap_tolerance_s, self.origin).push(
+                    segment
+                )
             if sr != self._sample_rate or audio.shape[1] != self._buffer.shape[1]:
                 # another format cannot extend the buffer: start afresh at this segment, forgetting
                 # what was emitted (a window of it at a start already stored is counted as existing)
@@ -127,13 +128,14 @@ class WindowAssembler:
         n_window = int(round(self.window_seconds * sr))
         end = self._buffer_start + self._buffer.shape[0] / sr
         out = []
-        for k in grid_starts(self._buffer_start - self.origin, end - self.origin, self.window_seconds,
-                             self.hop_seconds):
+        for k in grid_starts(
+            self._buffer_start - self.origin, end - self.origin, self.window_seconds, self.hop_seconds
+        ):
             t = self.origin + k
             if t < self._next_start - 1e-6:
                 continue  # already emitted from an earlier buffer
             first = int(round((t - self._buffer_start) * sr))
-            chunk = self._buffer[first:first + n_window]
+            chunk = self._buffer[first : first + n_window]
             if chunk.shape[0] < n_window:
                 break
             out.append(AudioWindow(segment.hydrophone_id, t, chunk.copy(), sr, segment.audio_file_id, segment.source))

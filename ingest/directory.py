@@ -110,8 +110,10 @@ def no_window_reason(duration_s: float, start: float, align: str, window_s: floa
     if duration_s < window_s:
         reason = f"shorter than one window ({duration_s:.1f} s < {window_s:g} s)"
     else:
-        reason = (f"no window of the {hop_s:g}-s grid fits in it ({duration_s:.1f} s starting "
-                  f"{start % hop_s:.1f} s after a grid point)")
+        reason = (
+            f"no window of the {hop_s:g}-s grid fits in it ({duration_s:.1f} s starting "
+            f"{start % hop_s:.1f} s after a grid point)"
+        )
     if align == "grid":
         reason += "; in grid mode its audio may still complete a window with the next contiguous file"
     return reason
@@ -192,8 +194,13 @@ class DirectorySource:
                 self.ingestor.republish_existing = False
             windows = self.ingestor.counts["windows_stored"] + self.ingestor.counts["windows_existing"] - windows_before
             if windows == 0:
-                reason = no_window_reason(info.duration, timing.start.timestamp(), align,
-                                          self.ingestor.window_seconds, self.ingestor.hop_seconds)
+                reason = no_window_reason(
+                    info.duration,
+                    timing.start.timestamp(),
+                    align,
+                    self.ingestor.window_seconds,
+                    self.ingestor.hop_seconds,
+                )
                 self._finish(file_id, "no_windows", reason, 0)
                 self._archive(path)
                 self.counts["files_no_windows"] += 1
@@ -224,8 +231,9 @@ class DirectorySource:
                     if not finite.all():
                         first_bad = int(np.argmin(finite))
                         # the audio before it is kept, like the blocks before it
-                        self.ingestor.feed(Segment(hydrophone, start + offset / sr, data[:first_bad], sr, file_id,
-                                                   "file"), assembler)
+                        self.ingestor.feed(
+                            Segment(hydrophone, start + offset / sr, data[:first_bad], sr, file_id, "file"), assembler
+                        )
                         at = (offset + first_bad) / sr
                         raise Rejected(f"non-finite sample at {_iso(start + at)} ({at:.3f} s into the file)")
                     self.ingestor.feed(Segment(hydrophone, start + offset / sr, data, sr, file_id, "file"), assembler)
@@ -243,17 +251,31 @@ class DirectorySource:
     def _register(self, path: Path, hydrophone: str, info: sf._SoundFileInfo, start: dt.datetime) -> tuple[int, str]:
         """The file's audio_files row id and prior status: `new`, or that of the same content seen before."""
         sha = sha256_file(path)
-        values = dict(hydrophone_id=hydrophone, path=str(path), sha256=sha, sample_rate=info.samplerate,
-                      channels=info.channels, subtype=info.subtype, start_time=start, duration_s=info.duration,
-                      status="ingesting")
+        values = dict(
+            hydrophone_id=hydrophone,
+            path=str(path),
+            sha256=sha,
+            sample_rate=info.samplerate,
+            channels=info.channels,
+            subtype=info.subtype,
+            start_time=start,
+            duration_s=info.duration,
+            status="ingesting",
+        )
         with session_scope(self.url) as session:
-            created = session.execute(insert(AudioFile).values(**values)
-                                      .on_conflict_do_nothing(index_elements=["hydrophone_id", "sha256"])
-                                      .returning(AudioFile.id)).scalar()
+            created = session.execute(
+                insert(AudioFile)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["hydrophone_id", "sha256"])
+                .returning(AudioFile.id)
+            ).scalar()
             if created is not None:
                 return created, "new"
-            row = session.execute(select(AudioFile.id, AudioFile.status)
-                                  .where(AudioFile.hydrophone_id == hydrophone, AudioFile.sha256 == sha)).one()
+            row = session.execute(
+                select(AudioFile.id, AudioFile.status).where(
+                    AudioFile.hydrophone_id == hydrophone, AudioFile.sha256 == sha
+                )
+            ).one()
             session.execute(update(AudioFile).where(AudioFile.id == row.id).values(path=str(path)))
         return row.id, row.status
 
@@ -283,6 +305,14 @@ class DirectorySource:
             self._finish(file_id, "quarantined", reason)
         elif hydrophone is not None and self._hydrophone_exists(hydrophone):
             with session_scope(self.url) as session:
-                session.execute(insert(AudioFile).values(
-                    hydrophone_id=hydrophone, path=str(moved), sha256=sha256_file(moved), status="quarantined",
-                    error=reason).on_conflict_do_nothing(index_elements=["hydrophone_id", "sha256"]))
+                session.execute(
+                    insert(AudioFile)
+                    .values(
+                        hydrophone_id=hydrophone,
+                        path=str(moved),
+                        sha256=sha256_file(moved),
+                        status="quarantined",
+                        error=reason,
+                    )
+                    .on_conflict_do_nothing(index_elements=["hydrophone_id", "sha256"])
+                )

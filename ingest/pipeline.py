@@ -56,8 +56,10 @@ class Ingestor:
             self._assemblers[segment.hydrophone_id] = assembler
         self.counts["audio_seconds"] += segment.audio.shape[0] / segment.sample_rate
         for window in assembler.push(segment):
-            if self._pending and (window.sample_rate, window.channels) != (self._pending[0].sample_rate,
-                                                                           self._pending[0].channels):
+            if self._pending and (window.sample_rate, window.channels) != (
+                self._pending[0].sample_rate,
+                self._pending[0].channels,
+            ):
                 self.flush(wait=False)  # a batch shares one sample rate and channel count
             self._pending.append(window)
             if len(self._pending) >= self.batch_windows:
@@ -81,8 +83,9 @@ class Ingestor:
         if wait:
             self._collect()
 
-    def _write(self, batch: list[AudioWindow], features: dict[str, np.ndarray],
-               republish: bool) -> tuple[WriteResult, int]:
+    def _write(
+        self, batch: list[AudioWindow], features: dict[str, np.ndarray], republish: bool
+    ) -> tuple[WriteResult, int]:
         started = time.perf_counter()
         result = self.writer.write(batch, features, republish)
         self.counts["write_s"] += time.perf_counter() - started

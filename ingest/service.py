@@ -41,17 +41,31 @@ def make_ingestor(settings: Settings, producer: KafkaProducer | Publisher, topic
     clips = clips_root(settings.data_dir) if settings.ingest.clips else None
     publisher = producer if isinstance(producer, Publisher) else Publisher(settings, producer, **FAST_FAIL_TIMEOUTS)
     writer = WindowWriter(settings.require_database_url(), publisher, topic, clips)
-    return Ingestor(writer, ActiveSpecs(settings.database_url, settings.ingest.spec_refresh_s),
-                    settings.ingest.window_s, window_hop_seconds(settings.ingest.window_s),
-                    settings.ingest.batch_windows, settings.ingest.gap_tolerance_s)
+    return Ingestor(
+        writer,
+        ActiveSpecs(settings.database_url, settings.ingest.spec_refresh_s),
+        settings.ingest.window_s,
+        window_hop_seconds(settings.ingest.window_s),
+        settings.ingest.batch_windows,
+        settings.ingest.gap_tolerance_s,
+    )
 
 
 def make_directory_source(settings: Settings, ingestor: Ingestor) -> DirectorySource:
     watched, quarantine, archive = ingest_dirs(settings)
-    return DirectorySource(settings.require_database_url(), ingestor, watched, quarantine, archive,
-                           settings.hydrophone.id, settings.ingest.filename_pattern, settings.ingest.time_format,
-                           settings.ingest.stable_s, align=settings.ingest.align,
-                           align_by_hydrophone=settings.ingest.align_by_hydrophone)
+    return DirectorySource(
+        settings.require_database_url(),
+        ingestor,
+        watched,
+        quarantine,
+        archive,
+        settings.hydrophone.id,
+        settings.ingest.filename_pattern,
+        settings.ingest.time_format,
+        settings.ingest.stable_s,
+        align=settings.ingest.align,
+        align_by_hydrophone=settings.ingest.align_by_hydrophone,
+    )
 
 
 def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> None:
@@ -75,17 +89,31 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
 
     try:
         if settings.ingest.source == "simulator":
-            scenario = Scenario(seed=settings.simulator.seed, vessels_per_hour=settings.simulator.vessels_per_hour,
-                                sites=(Site(settings.hydrophone.id, settings.hydrophone.lat,
-                                            settings.hydrophone.lon),))
+            scenario = Scenario(
+                seed=settings.simulator.seed,
+                vessels_per_hour=settings.simulator.vessels_per_hour,
+                sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
+            )
             clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
             # Resume after the last stored window, however long ingest was away: no gap in the windows.
             resume_from = last_window_start(url, settings.hydrophone.id)
-            source = SimulatorSource(scenario, scenario.sites[0], clock, stop, settings.ingest.sim_sample_rate,
-                                     window_hop_seconds(settings.ingest.window_s), settings.ingest.window_s,
-                                     resume_from=resume_from)
-            log.info("simulating hydrophone %s at %.0f Hz, speed %gx, from %s", settings.hydrophone.id,
-                     settings.ingest.sim_sample_rate, settings.simulator.speed, resume_from)
+            source = SimulatorSource(
+                scenario,
+                scenario.sites[0],
+                clock,
+                stop,
+                settings.ingest.sim_sample_rate,
+                window_hop_seconds(settings.ingest.window_s),
+                settings.ingest.window_s,
+                resume_from=resume_from,
+            )
+            log.info(
+                "simulating hydrophone %s at %.0f Hz, speed %gx, from %s",
+                settings.hydrophone.id,
+                settings.ingest.sim_sample_rate,
+                settings.simulator.speed,
+                resume_from,
+            )
             for segment in source:
                 ingestor.feed(segment)
                 if source.caught_up():

@@ -62,8 +62,7 @@ class SimulatorSource:
                 return
             audio = chunk_audio(self.scenario, self.site, index, self.chunk_seconds, self.sample_rate)
             self._next_index = index + 1
-            yield Segment(self.site.id, index * self.chunk_seconds, audio[:, None], self.sample_rate, None,
-                          "simulator")
+            yield Segment(self.site.id, index * self.chunk_seconds, audio[:, None], self.sample_rate, None, "simulator")
 
     def caught_up(self) -> bool:
         """True when the next chunk lies in the simulated future: time to send what is waiting.

@@ -51,8 +51,11 @@ def active_feature_specs(url: str) -> tuple[list[DeployedSpec], dict[int, str]]:
     """The distinct feature specs of active models (DEFAULT_SPEC, read by no model, when none is deployed),
     and the healthy active models whose stored spec is not a valid spec at all, with the reason."""
     with session_scope(url) as session:
-        rows = session.execute(select(MLModel.id, MLModel.healthy, MLModel.feature_spec)
-                               .where(MLModel.status == ModelStatus.ACTIVE).order_by(MLModel.id)).all()
+        rows = session.execute(
+            select(MLModel.id, MLModel.healthy, MLModel.feature_spec)
+            .where(MLModel.status == ModelStatus.ACTIVE)
+            .order_by(MLModel.id)
+        ).all()
     specs: dict[str, DeployedSpec] = {}
     invalid: dict[int, str] = {}
     for model_id, healthy, data in rows:
@@ -162,8 +165,15 @@ def last_window_start(url: str, hydrophone_id: str) -> float | None:
 class WindowWriter:
     """Writes batches of windows to Postgres and clips to disk, and publishes them through the outbox."""
 
-    def __init__(self, url: str, publisher: Publisher, topic: str, clips_dir: Path | None,
-                 outbox_batch: int = 64, retry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        publisher: Publisher,
+        topic: str,
+        clips_dir: Path | None,
+        outbox_batch: int = 64,
+        retry_s: float = 5.0,
+    ) -> None:
         self.url = url
         self.publisher = publisher
         self.topic = topic
@@ -176,8 +186,9 @@ class WindowWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def write(self, windows: list[AudioWindow], features: dict[str, np.ndarray],
-              republish_existing: bool = False) -> WriteResult:
+    def write(
+        self, windows: list[AudioWindow], features: dict[str, np.ndarray], republish_existing: bool = False
+    ) -> WriteResult:
         """Store the windows not stored yet (with spectrograms and clips), commit, then run the outbox.
 
         `republish_existing` puts windows that were already stored back into the outbox (a file
@@ -187,35 +198,56 @@ class WindowWriter:
         result = WriteResult()
         if not windows:
             return result
-        rows = [{
-            "hydrophone_id": w.hydrophone_id, "audio_file_id": w.audio_file_id,
-            "start_time": dt.datetime.fromtimestamp(w.start, tz=dt.timezone.utc),
-            "end_time": dt.datetime.fromtimestamp(w.start + w.seconds, tz=dt.timezone.utc),
-            "sample_rate": w.sample_rate, "channels": w.channels, "rms_db": rms_db(w.audio), "source": w.source,
-            "clip_path": clip_relpath(w.hydrophone_id, w.start) if self.clips_dir is not None else None,
-        } for w in windows]
+        rows = [
+            {
+                "hydrophone_id": w.hydrophone_id,
+                "audio_file_id": w.audio_file_id,
+                "start_time": dt.datetime.fromtimestamp(w.start, tz=dt.timezone.utc),
+                "end_time": dt.datetime.fromtimestamp(w.start + w.seconds, tz=dt.timezone.utc),
+                "sample_rate": w.sample_rate,
+                "channels": w.channels,
+                "rms_db": rms_db(w.audio),
+                "source": w.source,
+                "clip_path": clip_relpath(w.hydrophone_id, w.start) if self.clips_dir is not None else None,
+            }
+            for w in windows
+        ]
         keys = [(row["hydrophone_id"], row["start_time"]) for row in rows]
         with session_scope(self.url) as session:
             inserted = session.execute(
-                insert(Window).values(rows).on_conflict_do_nothing(index_elements=["hydrophone_id", "start_time"])
-                .returning(Window.id, Window.hydrophone_id, Window.start_time)).all()
+                insert(Window)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["hydrophone_id", "start_time"])
+                .returning(Window.id, Window.hydrophone_id, Window.start_time)
+            ).all()
             ids = {(r.hydrophone_id, r.start_time): r.id for r in inserted}
             new = [(i, ids[key]) for i, key in enumerate(keys) if key in ids]
             result.existing = len(windows) - len(new)
-            clips = ([self._clip_pool.submit(write_clip, self.clips_dir, windows[i]) for i, _ in new]
-                     if self.clips_dir is not None else [])
+            clips = (
+                [self._clip_pool.submit(write_clip, self.clips_dir, windows[i]) for i, _ in new]
+                if self.clips_dir is not None
+                else []
+            )
             stored = list(new)
             if republish_existing and result.existing:
-                old = session.execute(select(Window.id, Window.hydrophone_id, Window.start_time).where(
-                    Window.hydrophone_id == windows[0].hydrophone_id,
-                    Window.start_time.in_([key[1] for key in keys if key not in ids]))).all()
+                old = session.execute(
+                    select(Window.id, Window.hydrophone_id, Window.start_time).where(
+                        Window.hydrophone_id == windows[0].hydrophone_id,
+                        Window.start_time.in_([key[1] for key in keys if key not in ids]),
+                    )
+                ).all()
                 found = {(r.hydrophone_id, r.start_time): r.id for r in old}
                 again = [(i, found[key]) for i, key in enumerate(keys) if key in found]
-                session.execute(update(Window).where(Window.id.in_([wid for _, wid in again]))
-                                .values(published_at=None))
+                session.execute(
+                    update(Window).where(Window.id.in_([wid for _, wid in again])).values(published_at=None)
+                )
                 stored += again
-            spec_rows = [{"window_id": wid, "spec_hash": h, "dtype": p.dtype, "shape": list(p.shape), "data": p.data}
-                         for h, f in features.items() for i, wid in stored for p in [PackedArray.pack(f[i])]]
+            spec_rows = [
+                {"window_id": wid, "spec_hash": h, "dtype": p.dtype, "shape": list(p.shape), "data": p.data}
+                for h, f in features.items()
+                for i, wid in stored
+                for p in [PackedArray.pack(f[i])]
+            ]
             if spec_rows:  # existing windows gain the specs they lack; what they have stays
                 session.execute(insert(Spectrogram).values(spec_rows).on_conflict_do_nothing())
             for done in clips:
@@ -247,20 +279,32 @@ class WindowWriter:
         published = 0
         while True:
             with session_scope(self.url) as session:
-                windows = list(session.scalars(select(Window).where(Window.published_at.is_(None))
-                                               .order_by(Window.id).limit(self.outbox_batch)
-                                               .with_for_update(skip_locked=True)))
+                windows = list(
+                    session.scalars(
+                        select(Window)
+                        .where(Window.published_at.is_(None))
+                        .order_by(Window.id)
+                        .limit(self.outbox_batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
                 if not windows:
                     self._failed_at = None
                     return published
                 specs: dict[int, dict[str, PackedArray]] = {}
-                for spec in session.scalars(select(Spectrogram).where(
-                        Spectrogram.window_id.in_([w.id for w in windows]))):
+                for spec in session.scalars(
+                    select(Spectrogram).where(Spectrogram.window_id.in_([w.id for w in windows]))
+                ):
                     specs.setdefault(spec.window_id, {})[spec.spec_hash] = PackedArray(
-                        spec.dtype, tuple(spec.shape), spec.data)
+                        spec.dtype, tuple(spec.shape), spec.data
+                    )
                 acked = self.publisher.send_batch(
-                    self.topic, [(w.hydrophone_id.encode(), WindowMessage.from_stored(w, specs.get(w.id, {})).encode())
-                                 for w in windows])
+                    self.topic,
+                    [
+                        (w.hydrophone_id.encode(), WindowMessage.from_stored(w, specs.get(w.id, {})).encode())
+                        for w in windows
+                    ],
+                )
                 done = [w.id for w, ok in zip(windows, acked) if ok]
                 if done:
                     session.execute(update(Window).where(Window.id.in_(done)).values(published_at=func.now()))
@@ -276,6 +320,7 @@ class WindowWriter:
     def start_outbox(self, every_s: float) -> None:
         """Run an outbox pass now and then every `every_s` in a thread, so windows stored while the
         broker was away go out when it returns even if no new batch comes."""
+
         def loop() -> None:
             while True:
                 try:

@@ -20,8 +20,9 @@ AlignMode = Literal["grid", "file"]
 
 
 def _group_config(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                              populate_by_name=True)
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
 
 class _Group(BaseSettings):
@@ -64,11 +65,15 @@ class WebSettings(_Group):
 
     host: str = Field("127.0.0.1", description="Address the web app binds to.")
     port: int = Field(8000, description="Port of the web app.")
-    proxy_hops: int = Field(0, description="Reverse proxies in front of the web app whose X-Forwarded-* "
-                                "headers are trusted (1 behind nginx).")
+    proxy_hops: int = Field(
+        0,
+        description="Reverse proxies in front of the web app whose X-Forwarded-* headers are trusted (1 behind nginx).",
+    )
     cookie_secure: Literal["auto", "true", "false"] = Field(
-        "auto", description="Mark the session cookie Secure: auto = when the request came over HTTPS "
-        "(as the proxy reports it, with WEB_PROXY_HOPS), true = always, false = never.")
+        "auto",
+        description="Mark the session cookie Secure: auto = when the request came over HTTPS "
+        "(as the proxy reports it, with WEB_PROXY_HOPS), true = always, false = never.",
+    )
 
 
 class BokehSettings(_Group):
@@ -78,10 +83,16 @@ class BokehSettings(_Group):
 
     port: int = Field(5006, description="Port of the Bokeh server.")
     url: str = Field("", description="Bokeh server URL as browsers reach it; empty = http://WEB_HOST:BOKEH_PORT.")
-    allowed_origins: str = Field("", description="Comma-separated host[:port] pages that may open Bokeh "
-                                       "sessions; empty = WEB_HOST:WEB_PORT (both loopback names when local).")
-    session_expiry_s: int = Field(300, gt=0, description="Seconds a live-dashboard session id from the web "
-                                        "app stays usable to open its Bokeh session.")
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated host[:port] pages that may open Bokeh "
+        "sessions; empty = WEB_HOST:WEB_PORT (both loopback names when local).",
+    )
+    session_expiry_s: int = Field(
+        300,
+        gt=0,
+        description="Seconds a live-dashboard session id from the web app stays usable to open its Bokeh session.",
+    )
 
 
 class HydrophoneSettings(_Group):
@@ -102,11 +113,18 @@ class PredictSettings(_Group):
     interval_s: float = Field(1.0, description="Longest wait for new windows before the predict loop runs.")
     group_id: str = Field("predict-stream", description="Kafka consumer group of the predict stream.")
     max_batch: int = Field(256, description="Most windows the predict stream takes per step.")
-    catchup_hours: float = Field(24.0, gt=0, description="Hours back the predict stream's reconciler "
-                                         "(and a deploy's catch-up job) gives every active model a prediction "
-                                         "for each stored window that lacks one.")
-    reconcile_s: float = Field(30.0, gt=0, description="Seconds between the predict stream's reconcile "
-                                       "passes over stored windows Kafka never delivered.")
+    catchup_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Hours back the predict stream's reconciler "
+        "(and a deploy's catch-up job) gives every active model a prediction "
+        "for each stored window that lacks one.",
+    )
+    reconcile_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between the predict stream's reconcile passes over stored windows Kafka never delivered.",
+    )
 
 
 class SimulatorSettings(_Group):
@@ -114,9 +132,17 @@ class SimulatorSettings(_Group):
 
     model_config = _group_config("SIMULATOR_")
 
-    seed: int = Field(validation_alias=AliasChoices("SCENARIO_SEED"), default=1, description="Seed of the simulated world (traffic and audio agree on it).")
-    vessels_per_hour: float = Field(validation_alias=AliasChoices("SCENARIO_VESSELS_PER_HOUR"), default=1.0, description="Mean vessels entering the 60 km region per hour "
-                                             "(about a third of windows then have a ship within 20 km).")
+    seed: int = Field(
+        validation_alias=AliasChoices("SCENARIO_SEED"),
+        default=1,
+        description="Seed of the simulated world (traffic and audio agree on it).",
+    )
+    vessels_per_hour: float = Field(
+        validation_alias=AliasChoices("SCENARIO_VESSELS_PER_HOUR"),
+        default=1.0,
+        description="Mean vessels entering the 60 km region per hour "
+        "(about a third of windows then have a ship within 20 km).",
+    )
     speed: float = Field(1.0, description="Simulated seconds per wall-clock second.")
     anchor: str = Field("", description="ISO time where simulated and wall time meet; empty = today 00:00 UTC.")
 
@@ -150,19 +176,37 @@ class IngestSettings(_Group):
 
     model_config = _group_config("INGEST_")
 
-    source: Literal["simulator", "directory"] = Field("simulator", description="Audio source of the ingest service: `simulator` or `directory`.")
+    source: Literal["simulator", "directory"] = Field(
+        "simulator", description="Audio source of the ingest service: `simulator` or `directory`."
+    )
     dir: str = Field("", description="Watched directory of WAV/FLAC files; empty = DATA_DIR/incoming.")
-    quarantine_dir: str = Field("", description="Where unusable files go, with a reason file; empty = INGEST_DIR/quarantine.")
+    quarantine_dir: str = Field(
+        "", description="Where unusable files go, with a reason file; empty = INGEST_DIR/quarantine."
+    )
     archive_dir: str = Field("", description="Where ingested files are moved; empty = INGEST_DIR/ingested.")
-    filename_pattern: str = Field(r"(?P<ts>\d{8}T\d{6})", description="Regex finding the start time (group `ts`, optional group `hydrophone`) in a file name.")
-    time_format: str = Field("%Y%m%dT%H%M%S", description="strptime format of the `ts` group (UTC unless it has %z), or `epoch`.")
+    filename_pattern: str = Field(
+        r"(?P<ts>\d{8}T\d{6})",
+        description="Regex finding the start time (group `ts`, optional group `hydrophone`) in a file name.",
+    )
+    time_format: str = Field(
+        "%Y%m%dT%H%M%S", description="strptime format of the `ts` group (UTC unless it has %z), or `epoch`."
+    )
     stable_s: float = Field(2.0, description="Seconds a file's size and mtime must stay unchanged before it is read.")
     poll_s: float = Field(1.0, description="Seconds between scans of the watched directory.")
-    window_s: float = Field(30.0, description="Window length in seconds; windows start every 75 % of it on a global grid.")
+    window_s: float = Field(
+        30.0, description="Window length in seconds; windows start every 75 % of it on a global grid."
+    )
     batch_windows: int = Field(32, description="Windows per database transaction and producer flush (bounds memory).")
-    gap_tolerance_s: float = Field(0.05, description="Time mismatch between consecutive files still treated as contiguous.")
-    align: AlignMode = Field("grid", description="Where directory files' windows start: `grid` (the global grid, audio runs on across files) or `file` (each file's own start).")
-    align_by_hydrophone: dict[str, AlignMode] = Field({}, description="Per-hydrophone INGEST_ALIGN, JSON, e.g. {\"H2\": \"file\"}; a sidecar's `align` wins over both.")
+    gap_tolerance_s: float = Field(
+        0.05, description="Time mismatch between consecutive files still treated as contiguous."
+    )
+    align: AlignMode = Field(
+        "grid",
+        description="Where directory files' windows start: `grid` (the global grid, audio runs on across files) or `file` (each file's own start).",
+    )
+    align_by_hydrophone: dict[str, AlignMode] = Field(
+        {}, description='Per-hydrophone INGEST_ALIGN, JSON, e.g. {"H2": "file"}; a sidecar\'s `align` wins over both.'
+    )
     clips: bool = Field(True, description="Write a FLAC clip of every window under DATA_DIR/clips for the web player.")
     spec_refresh_s: float = Field(30.0, description="Seconds between re-reads of the feature specs of active models.")
     sim_sample_rate: int = Field(8000, description="Sample rate of the simulated hydrophone audio (Hz).")
@@ -175,13 +219,21 @@ class BackupSettings(_Group):
 
     dir: str = Field("", description="Where backups are written; empty = DATA_DIR/backups.")
     at: str = Field("02:00", description="Time of day (HH:MM, the service's local time) the first daily backup starts.")
-    every_hours: int = Field(24, description="Hours between scheduled backups, counted from BACKUP_AT (a divisor or multiple of 24).")
+    every_hours: int = Field(
+        24, description="Hours between scheduled backups, counted from BACKUP_AT (a divisor or multiple of 24)."
+    )
     keep_daily: int = Field(7, description="Days whose newest backup retention keeps.")
     keep_weekly: int = Field(4, description="ISO weeks whose newest backup retention keeps.")
     retries: int = Field(3, description="Attempts per backup run before it is recorded as failed.")
     retry_delay_s: float = Field(30.0, description="Wait between failed backup attempts (doubles each time).")
-    files: str = Field("models,clips", description="DATA_DIR subdirectories put in each backup's companion tar; empty = none.")
-    pg_bin_dir: str = Field(validation_alias=AliasChoices("PG_BIN_DIR"), default="", description="Directory of pg_dump/pg_restore; empty = the embedded wheel's or PATH's, whichever suits the server.")
+    files: str = Field(
+        "models,clips", description="DATA_DIR subdirectories put in each backup's companion tar; empty = none."
+    )
+    pg_bin_dir: str = Field(
+        validation_alias=AliasChoices("PG_BIN_DIR"),
+        default="",
+        description="Directory of pg_dump/pg_restore; empty = the embedded wheel's or PATH's, whichever suits the server.",
+    )
 
 
 class AisSettings(_Group):
@@ -190,27 +242,39 @@ class AisSettings(_Group):
     model_config = _group_config("AIS_")
 
     source: Literal["simulator", "tcp", "udp", "file", "http", "aisstream"] = Field(
-        "simulator", description="Where ais_stream reads AIS: simulator, tcp, udp, file, http or aisstream.")
+        "simulator", description="Where ais_stream reads AIS: simulator, tcp, udp, file, http or aisstream."
+    )
     tcp_host: str = Field("127.0.0.1", description="NMEA-over-TCP server to connect to (AIS_SOURCE=tcp).")
     tcp_port: int = Field(10110, description="Port of the NMEA-over-TCP server.")
-    reconnect_max_s: float = Field(60.0, description="Longest wait between TCP or WebSocket reconnects (doubling from 1 s).")
+    reconnect_max_s: float = Field(
+        60.0, description="Longest wait between TCP or WebSocket reconnects (doubling from 1 s)."
+    )
     udp_host: str = Field("0.0.0.0", description="Address to receive NMEA datagrams on (AIS_SOURCE=udp).")
     udp_port: int = Field(10110, description="UDP port ais_stream listens on.")
     file: str = Field("", description="NMEA log file ais_stream reads (AIS_SOURCE=file).")
     file_follow: bool = Field(True, description="Keep reading new lines of AIS_FILE, like `tail -F`.")
     http_url: str = Field("", description="HTTP JSON API ais_stream polls (AIS_SOURCE=http).")
     http_api_key: str = Field("", description="API key sent with every HTTP poll (keep it in the environment).")
-    http_api_key_header: str = Field("X-API-Key",
-                                         description="Header carrying the API key; `Authorization` sends `Bearer <key>`.")
+    http_api_key_header: str = Field(
+        "X-API-Key", description="Header carrying the API key; `Authorization` sends `Bearer <key>`."
+    )
     http_interval_s: float = Field(60.0, description="Seconds between HTTP polls (longer when the API asks).")
-    aisstream_url: str = Field("wss://stream.aisstream.io/v0/stream",
-                                   description="aisstream.io's WebSocket endpoint (AIS_SOURCE=aisstream).")
-    aisstream_api_key: str = Field("", description="aisstream.io API key, sent in the subscription (keep it in the environment).")
+    aisstream_url: str = Field(
+        "wss://stream.aisstream.io/v0/stream", description="aisstream.io's WebSocket endpoint (AIS_SOURCE=aisstream)."
+    )
+    aisstream_api_key: str = Field(
+        "", description="aisstream.io API key, sent in the subscription (keep it in the environment)."
+    )
     aisstream_bboxes: list[tuple[tuple[float, float], tuple[float, float]]] = Field(
-        [], description="Areas to subscribe to, JSON [[[lat1, lon1], [lat2, lon2]], ...]; empty = a box around the "
-        "hydrophone reaching the largest truth radius plus its buffer.")
-    aisstream_message_types: str = Field("", description="Comma-separated aisstream.io MessageTypes to subscribe "
-                                             "to; empty = those ais_stream stores (positions, static data).")
+        [],
+        description="Areas to subscribe to, JSON [[[lat1, lon1], [lat2, lon2]], ...]; empty = a box around the "
+        "hydrophone reaching the largest truth radius plus its buffer.",
+    )
+    aisstream_message_types: str = Field(
+        "",
+        description="Comma-separated aisstream.io MessageTypes to subscribe "
+        "to; empty = those ais_stream stores (positions, static data).",
+    )
     batch_size: int = Field(2000, description="Most AIS lines or records decoded and stored per batch.")
     batch_wait_s: float = Field(0.5, description="Longest wait for a batch to fill before it is written.")
 
@@ -220,20 +284,37 @@ class ClassifySettings(_Group):
 
     model_config = _group_config("CLASSIFY_")
 
-    max_upload_mb: float = Field(validation_alias=AliasChoices("MAX_UPLOAD_MB"), default=50.0, description="Largest audio clip accepted by Classify a clip / POST /api/v1/predict (MB); larger answers 413.")
-    max_upload_seconds: float = Field(validation_alias=AliasChoices("MAX_UPLOAD_SECONDS"), default=600.0, description="Longest audio clip accepted for classification (seconds).")
-    max_upload_samples: int = Field(validation_alias=AliasChoices("MAX_UPLOAD_SAMPLES"), default=
-        30_000_000, ge=1,
+    max_upload_mb: float = Field(
+        validation_alias=AliasChoices("MAX_UPLOAD_MB"),
+        default=50.0,
+        description="Largest audio clip accepted by Classify a clip / POST /api/v1/predict (MB); larger answers 413.",
+    )
+    max_upload_seconds: float = Field(
+        validation_alias=AliasChoices("MAX_UPLOAD_SECONDS"),
+        default=600.0,
+        description="Longest audio clip accepted for classification (seconds).",
+    )
+    max_upload_samples: int = Field(
+        validation_alias=AliasChoices("MAX_UPLOAD_SAMPLES"),
+        default=30_000_000,
+        ge=1,
         description="Most decoded samples (frames x channels) an uploaded clip may hold, checked from the header "
-                    "and while decoding in blocks; bounds the web worker's memory (about 8 bytes a sample). "
-                    "The default fits 600 s of 48 kHz mono, not stereo.")
+        "and while decoding in blocks; bounds the web worker's memory (about 8 bytes a sample). "
+        "The default fits 600 s of 48 kHz mono, not stereo.",
+    )
     concurrency: int = Field(
-        2, ge=1, description="Uploads each web worker process decodes and classifies at once (others wait); with "
-                             "MAX_UPLOAD_SAMPLES it bounds a worker's memory, however many threads it runs.")
+        2,
+        ge=1,
+        description="Uploads each web worker process decodes and classifies at once (others wait); with "
+        "MAX_UPLOAD_SAMPLES it bounds a worker's memory, however many threads it runs.",
+    )
     min_audio_share: float = Field(
-        0.8, ge=0.0, le=1.0,
+        0.8,
+        ge=0.0,
+        le=1.0,
         description="Least share of a model's window that an uploaded clip must fill with real audio; a shorter "
-                    "clip is refused for that model rather than answered from zero padding.")
+        "clip is refused for that model rather than answered from zero padding.",
+    )
 
 
 GROUPS: dict[str, type[_Group]] = {
@@ -266,11 +347,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="Where embedded Postgres, clips, models and backups live.")
     database_url: str = Field("", description="External Postgres URL; empty starts the embedded Postgres.")
     secret_key: str = Field("", description="Flask and Bokeh signing secret; empty makes one under DATA_DIR.")
-    demo_admin_password: str = Field("", description="Password of the `admin` user `make demo` creates; empty "
-                                     "generates one and prints it.")
+    demo_admin_password: str = Field(
+        "", description="Password of the `admin` user `make demo` creates; empty generates one and prints it."
+    )
     log_level: str = Field("INFO", description="Log level of every service.")
     log_format: Literal["json", "text"] = Field("json", description="`json` (one object per line) or `text`.")
-    heartbeat_interval_s: float = Field(10.0, description="How often each service records its heartbeat and counters in Postgres.")
+    heartbeat_interval_s: float = Field(
+        10.0, description="How often each service records its heartbeat and counters in Postgres."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -291,6 +375,7 @@ class Settings(BaseSettings):
         How a process hands settings it changed (free ports, a scratch database) to the services it
         starts, so that they read exactly what it would have.
         """
+
         def text(value: Any) -> str:
             return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
@@ -327,15 +412,19 @@ class Settings(BaseSettings):
     def require_database_url(self) -> str:
         """The database URL, or a clear error telling how to get one."""
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set: run through `make demo` / `python -m oceanwatch.runtime.stack` "
-                               "or point DATABASE_URL at a Postgres server")
+            raise RuntimeError(
+                "DATABASE_URL is not set: run through `make demo` / `python -m oceanwatch.runtime.stack` "
+                "or point DATABASE_URL at a Postgres server"
+            )
         return self.database_url
 
     def require_kafka(self) -> str:
         """The broker list, or a clear error telling how to get one."""
         if not self.kafka.bootstrap_servers:
-            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set: run through `make demo` / "
-                               "`python -m oceanwatch.runtime.stack` or point it at a Kafka cluster")
+            raise RuntimeError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: run through `make demo` / "
+                "`python -m oceanwatch.runtime.stack` or point it at a Kafka cluster"
+            )
         return self.kafka.bootstrap_servers
 
     def resolved_bokeh_url(self) -> str:

@@ -43,8 +43,13 @@ def render() -> str:
     parts = ["**Shared by every process**", "", HEADER, *shared]
     for attr, group in GROUPS.items():
         names = group.env_names()
-        parts += ["", f"**`settings.{attr}`**: {group.__doc__}", "", HEADER,
-                  *(_row(names[name], field) for name, field in group.model_fields.items())]
+        parts += [
+            "",
+            f"**`settings.{attr}`**: {group.__doc__}",
+            "",
+            HEADER,
+            *(_row(names[name], field) for name, field in group.model_fields.items()),
+        ]
     return "\n".join(parts)
 
 

@@ -28,6 +28,7 @@ def distance_m(site: Site, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Geodesic distance (WGS84) from a site to each point, in metres."""
     lats = np.asarray(lats, dtype=float)
     lons = np.asarray(lons, dtype=float)
-    _, _, dist = GEOD.inv(np.full(lats.size, site.longitude), np.full(lats.size, site.latitude),
-                          lons.ravel(), lats.ravel())
+    _, _, dist = GEOD.inv(
+        np.full(lats.size, site.longitude), np.full(lats.size, site.latitude), lons.ravel(), lats.ravel()
+    )
     return np.asarray(dist).reshape(lats.shape)

@@ -55,13 +55,15 @@ def add(session: Session, kind: str, params: dict[str, Any], user_id: int | None
     return job.id
 
 
-def add_backfill(session: Session, model_id: int, start: dt.datetime, end: dt.datetime,
-                 user_id: int | None = None) -> int:
+def add_backfill(
+    session: Session, model_id: int, start: dt.datetime, end: dt.datetime, user_id: int | None = None
+) -> int:
     """Queue a backfill of `model_id` over [start, end) in the caller's transaction."""
     if end <= start:
         raise ValueError("backfill end must be after its start")
-    return add(session, JobKind.BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()},
-               user_id)
+    return add(
+        session, JobKind.BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()}, user_id
+    )
 
 
 def enqueue_once(session: Session, kind: JobKind, user_id: int | None = None) -> int:
@@ -73,8 +75,13 @@ def enqueue_once(session: Session, kind: JobKind, user_id: int | None = None) ->
 def claim(url: str, kinds: tuple[str, ...]) -> Job | None:
     """Take the oldest queued job of these kinds, or None; the job is `running` when returned."""
     with session_scope(url) as session:
-        job = session.scalar(select(Job).where(Job.status == JobStatus.QUEUED, Job.kind.in_(kinds))
-                             .order_by(Job.id).limit(1).with_for_update(skip_locked=True))
+        job = session.scalar(
+            select(Job)
+            .where(Job.status == JobStatus.QUEUED, Job.kind.in_(kinds))
+            .order_by(Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         if job is None:
             return None
         job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, _now(), _now()
@@ -94,9 +101,17 @@ def progress(url: str, job_id: int, fraction: float, message: str = "") -> None:
 
 def finish(url: str, job_id: int, status: str, message: str = "", result: dict[str, Any] | None = None) -> None:
     with session_scope(url) as session:
-        session.execute(update(Job).where(Job.id == job_id).values(
-            status=status, message=message[:4000], result=result, finished_at=_now(),
-            progress=1.0 if status == JobStatus.SUCCEEDED else Job.progress))
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                status=status,
+                message=message[:4000],
+                result=result,
+                finished_at=_now(),
+                progress=1.0 if status == JobStatus.SUCCEEDED else Job.progress,
+            )
+        )
 
 
 def request_cancel(session: Session, job_id: int, user_id: int | None = None) -> bool:

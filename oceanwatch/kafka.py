@@ -29,8 +29,12 @@ TOPICS = (WINDOWS_TOPIC, POSITIONS_TOPIC, PREDICTIONS_TOPIC)
 
 def admin_client(bootstrap: str, timeout_ms: int = 5000) -> KafkaAdminClient:
     """An admin client that gives up on an unreachable broker after `timeout_ms` (not the default 30 s)."""
-    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                            bootstrap_timeout_ms=timeout_ms, client_id="oceanwatch-admin")
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+        client_id="oceanwatch-admin",
+    )
 
 
 def ensure_topics(bootstrap: str, partitions: int, topics: tuple[str, ...] = TOPICS) -> list[str]:
@@ -66,8 +70,9 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
 
 # Short producer timeouts for services that must not wait on an absent broker: a batch fails in
 # seconds (not the client's default minutes) and the caller keeps it for later.
-FAST_FAIL_TIMEOUTS = dict(max_block_ms=5000, request_timeout_ms=10000, delivery_timeout_ms=15000,
-                          bootstrap_timeout_ms=5000)
+FAST_FAIL_TIMEOUTS = dict(
+    max_block_ms=5000, request_timeout_ms=10000, delivery_timeout_ms=15000, bootstrap_timeout_ms=5000
+)
 
 
 class Publisher:
@@ -79,8 +84,14 @@ class Publisher:
     learns exactly which records were acknowledged and keeps the others (ingest's outbox).
     """
 
-    def __init__(self, settings: Settings, producer: KafkaProducer | None = None, attempts: int = 3,
-                 backoff_s: float = 1.0, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer | None = None,
+        attempts: int = 3,
+        backoff_s: float = 1.0,
+        **overrides: Any,
+    ) -> None:
         """`producer`, if given, is used until it fails; replacements are `make_producer(settings, **overrides)`."""
         self._settings, self._overrides = settings, overrides
         self.attempts, self.backoff_s = attempts, backoff_s
@@ -123,8 +134,13 @@ class Publisher:
                 elif error is None:
                     error = future.exception
             if error is not None:
-                log.warning("publishing to %s failed (attempt %d of %d), recreating the producer: %r",
-                            topic, attempt + 1, self.attempts, error)
+                log.warning(
+                    "publishing to %s failed (attempt %d of %d), recreating the producer: %r",
+                    topic,
+                    attempt + 1,
+                    self.attempts,
+                    error,
+                )
                 self._discard()
         return acked
 
@@ -144,8 +160,9 @@ class PublishQueue:
     and counted, never silently.  A crash loses what was still queued, not what was stored.
     """
 
-    def __init__(self, publisher: Publisher, topic: str, max_pending: int = 200_000, batch: int = 2000,
-                 retry_max_s: float = 30.0) -> None:
+    def __init__(
+        self, publisher: Publisher, topic: str, max_pending: int = 200_000, batch: int = 2000, retry_max_s: float = 30.0
+    ) -> None:
         self.publisher, self.topic = publisher, topic
         self.max_pending, self.batch, self.retry_max_s = max_pending, batch, retry_max_s
         self.published = self.dropped = self.failures = 0
@@ -169,8 +186,12 @@ class PublishQueue:
                 for _ in range(overflow):
                     self._pending.popleft()
                 self.dropped += overflow
-                log.error("%s: %d records dropped from publication after the queue reached %d (they stay stored)",
-                          self.topic, overflow, self.max_pending)
+                log.error(
+                    "%s: %d records dropped from publication after the queue reached %d (they stay stored)",
+                    self.topic,
+                    overflow,
+                    self.max_pending,
+                )
             self._cond.notify_all()
 
     def drain(self, timeout_s: float) -> bool:

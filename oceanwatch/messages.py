@@ -52,7 +52,7 @@ class _Message:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": SCHEMA_VERSION}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
             out[f.name] = _plain(getattr(self, f.name))
         return out
 
@@ -105,9 +105,16 @@ class WindowMessage(_Message):
         """The message of a window already in Postgres: `window` is its `windows` row (an ORM object or
         a result row with those columns), so ingest's outbox and the predict stream's reconciler send
         and read the same message."""
-        return cls(window_id=window.id, hydrophone_id=window.hydrophone_id, start_ms=to_epoch_ms(window.start_time),
-                   end_ms=to_epoch_ms(window.end_time), sample_rate=window.sample_rate, channels=window.channels,
-                   clip_path=window.clip_path, features=features)
+        return cls(
+            window_id=window.id,
+            hydrophone_id=window.hydrophone_id,
+            start_ms=to_epoch_ms(window.start_time),
+            end_ms=to_epoch_ms(window.end_time),
+            sample_rate=window.sample_rate,
+            channels=window.channels,
+            clip_path=window.clip_path,
+            features=features,
+        )
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,20 @@ def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
     consumer = make_consumer(settings, settings.predict.group_id, WINDOWS_TOPIC)
     producer = make_producer(settings)
-    worker = PredictWorker(url, ModelPool(url), consumer, producer, PREDICTIONS_TOPIC, settings.predict.max_batch,
-                           settings.predict.catchup_hours)
+    worker = PredictWorker(
+        url,
+        ModelPool(url),
+        consumer,
+        producer,
+        PREDICTIONS_TOPIC,
+        settings.predict.max_batch,
+        settings.predict.catchup_hours,
+    )
     train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
-    for name, runners in (("backfill", {jobs.JobKind.BACKFILL: backfill.run_backfill}), ("training", {jobs.JobKind.TRAIN: train})):
+    for name, runners in (
+        ("backfill", {jobs.JobKind.BACKFILL: backfill.run_backfill}),
+        ("training", {jobs.JobKind.TRAIN: train}),
+    ):
         threading.Thread(target=_job_loop, args=(settings, stop, runners), name=name, daemon=True).start()
     try:
         run_forever(worker, settings.predict.interval_s, stop.is_set, reconcile_every_s=settings.predict.reconcile_s)

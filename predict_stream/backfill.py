@@ -43,7 +43,10 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
             batch = session.execute(
                 select(Window.id, Spectrogram.dtype, Spectrogram.shape, Spectrogram.data)
                 .outerjoin(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
-                .where(_pending(model_id, start, end), Window.id > after_id).order_by(Window.id).limit(chunk)).all()
+                .where(_pending(model_id, start, end), Window.id > after_id)
+                .order_by(Window.id)
+                .limit(chunk)
+            ).all()
         if not batch:
             break
         after_id = batch[-1].id

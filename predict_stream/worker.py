@@ -53,9 +53,11 @@ class ModelPool:
     def refresh(self) -> list[LoadedModel]:
         """Load newly active models, drop deactivated or unhealthy ones; returns the active set."""
         with session_scope(self.url) as session:
-            rows = session.execute(select(MLModel.id, MLModel.manifest, MLModel.artifact_path, MLModel.sha256)
-                                   .where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True))
-                                   .order_by(MLModel.id)).all()
+            rows = session.execute(
+                select(MLModel.id, MLModel.manifest, MLModel.artifact_path, MLModel.sha256)
+                .where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True))
+                .order_by(MLModel.id)
+            ).all()
         for model_id in self._cache.retain(row.id for row in rows):
             log.info("unloading model %d", model_id)
         loaded = []
@@ -87,8 +89,16 @@ class StepStats:
 class PredictWorker:
     """Consumes `acoustic.windows`, writes `predictions` rows, publishes to the predictions topic."""
 
-    def __init__(self, url: str, pool: ModelPool, consumer: KafkaConsumer, producer: KafkaProducer,
-                 predictions_topic: str, max_batch: int = 256, catchup_hours: float = 24.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool: ModelPool,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        predictions_topic: str,
+        max_batch: int = 256,
+        catchup_hours: float = 24.0,
+    ) -> None:
         self.url = url
         self.pool = pool
         self.consumer = consumer
@@ -113,8 +123,9 @@ class PredictWorker:
                 published_ms.append(float(record.timestamp))
             except Exception as exc:  # garbage on the topic is counted and skipped, never fatal
                 stats.counts["bad_message"] += 1
-                log.warning("skipping undecodable message at %s/%d@%d: %s", record.topic, record.partition,
-                            record.offset, exc)
+                log.warning(
+                    "skipping undecodable message at %s/%d@%d: %s", record.topic, record.partition, record.offset, exc
+                )
         if messages:
             self._process(messages, published_ms, stats)
         self.consumer.commit()
@@ -169,33 +180,49 @@ class PredictWorker:
             log.info("reconcile: %d predictions for windows Kafka did not deliver", stats.predictions)
         return stats
 
-    def _reconcile_spec(self, spec_hash: str, models: list[LoadedModel], since: dt.datetime,
-                        stats: StepStats) -> None:
+    def _reconcile_spec(self, spec_hash: str, models: list[LoadedModel], since: dt.datetime, stats: StepStats) -> None:
         """Windows with this spec's spectrogram lacking a prediction from one of `models`, in batches."""
         lacking = or_(*[lacks_prediction(m.model_id) for m in models])
         after = (since, 0)
         while True:
             with session_scope(self.url) as session:
                 rows = session.execute(
-                    select(Window.id, Window.hydrophone_id, Window.start_time, Window.end_time, Window.sample_rate,
-                           Window.channels, Window.clip_path, Spectrogram.dtype, Spectrogram.shape,
-                           Spectrogram.data)
+                    select(
+                        Window.id,
+                        Window.hydrophone_id,
+                        Window.start_time,
+                        Window.end_time,
+                        Window.sample_rate,
+                        Window.channels,
+                        Window.clip_path,
+                        Spectrogram.dtype,
+                        Spectrogram.shape,
+                        Spectrogram.data,
+                    )
                     .join(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
                     .where(Window.start_time >= since, tuple_(Window.start_time, Window.id) > tuple_(*after), lacking)
-                    .order_by(Window.start_time, Window.id).limit(self.max_batch)).all()
+                    .order_by(Window.start_time, Window.id)
+                    .limit(self.max_batch)
+                ).all()
             if not rows:
                 return
             after = (rows[-1].start_time, rows[-1].id)
-            messages = [WindowMessage.from_stored(r, {spec_hash: PackedArray(r.dtype, tuple(r.shape), r.data)})
-                        for r in rows]
+            messages = [
+                WindowMessage.from_stored(r, {spec_hash: PackedArray(r.dtype, tuple(r.shape), r.data)}) for r in rows
+            ]
             stats.windows += len(messages)
             batch = StepStats()
             self._predict(messages, None, models, batch)
             stats.predictions += batch.predictions
             stats.counts.update(batch.counts)
 
-    def _predict(self, messages: list[WindowMessage], published_ms: list[float] | None,
-                 models: list[LoadedModel], stats: StepStats) -> None:
+    def _predict(
+        self,
+        messages: list[WindowMessage],
+        published_ms: list[float] | None,
+        models: list[LoadedModel],
+        stats: StepStats,
+    ) -> None:
         """Run each model on the windows it lacks, store the rows idempotently, publish those inserted.
 
         `published_ms` gives each prediction its latency from publication; None (reconciled
@@ -219,8 +246,14 @@ class PredictWorker:
                 stats.counts["model_failure"] += 1
                 continue
             now = utcnow_ms()
-            rows.extend(prediction_rows(model, [messages[i].window_id for i in todo], result,
-                                        None if published_ms is None else [now - published_ms[i] for i in todo]))
+            rows.extend(
+                prediction_rows(
+                    model,
+                    [messages[i].window_id for i in todo],
+                    result,
+                    None if published_ms is None else [now - published_ms[i] for i in todo],
+                )
+            )
         inserted = store_predictions(self.url, rows)
         stats.predictions = len(inserted)
         by_window = {m.window_id: m for m in messages}
@@ -228,10 +261,18 @@ class PredictWorker:
         for row in inserted:
             window = by_window[row["window_id"]]
             message = PredictionMessage(
-                window_id=row["window_id"], model_id=row["model_id"], hydrophone_id=window.hydrophone_id,
-                start_ms=window.start_ms, class_names=names[row["model_id"]], probabilities=row["probabilities"],
-                predicted=row["predicted"], confidence=row["confidence"], entropy=row["entropy"],
-                epistemic=row["epistemic"], aleatoric=row["aleatoric"])
+                window_id=row["window_id"],
+                model_id=row["model_id"],
+                hydrophone_id=window.hydrophone_id,
+                start_ms=window.start_ms,
+                class_names=names[row["model_id"]],
+                probabilities=row["probabilities"],
+                predicted=row["predicted"],
+                confidence=row["confidence"],
+                entropy=row["entropy"],
+                epistemic=row["epistemic"],
+                aleatoric=row["aleatoric"],
+            )
             self.producer.send(self.predictions_topic, key=window.hydrophone_id.encode(), value=message.encode())
         self.producer.flush()
 
@@ -241,12 +282,18 @@ class PredictWorker:
 
     def _already_predicted(self, window_ids: list[int], model_ids: list[int]) -> set[tuple[int, int]]:
         with session_scope(self.url) as session:
-            return set(session.execute(select(Prediction.window_id, Prediction.model_id).where(
-                Prediction.window_id.in_(window_ids), Prediction.model_id.in_(model_ids))).all())
+            return set(
+                session.execute(
+                    select(Prediction.window_id, Prediction.model_id).where(
+                        Prediction.window_id.in_(window_ids), Prediction.model_id.in_(model_ids)
+                    )
+                ).all()
+            )
 
     @staticmethod
-    def _features(messages: list[WindowMessage], specs: dict[str, LoadedModel],
-                  stats: StepStats) -> dict[str, dict[int, np.ndarray]]:
+    def _features(
+        messages: list[WindowMessage], specs: dict[str, LoadedModel], stats: StepStats
+    ) -> dict[str, dict[int, np.ndarray]]:
         """Features per spec hash and message index; each spec decoded once, however many models use it."""
         out: dict[str, dict[int, np.ndarray]] = {}
         for spec_hash, model in specs.items():
@@ -265,8 +312,9 @@ class PredictWorker:
         return out
 
 
-def run_forever(worker: PredictWorker, interval_s: float, should_stop, report_every_s: float = 60.0,
-                reconcile_every_s: float = 30.0) -> None:
+def run_forever(
+    worker: PredictWorker, interval_s: float, should_stop, report_every_s: float = 60.0, reconcile_every_s: float = 30.0
+) -> None:
     """Step until `should_stop()`, reconciling at start and every `reconcile_every_s`; log counters periodically."""
     last_report, last_reconcile = time.monotonic(), None
     while not should_stop():

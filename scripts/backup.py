@@ -68,9 +68,14 @@ class Outcome:
     pruned: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"backup_id": self.backup_id, "status": self.status, "path": str(self.path) if self.path else None,
-                "error": self.error, "attempts": self.attempts, "pruned": self.pruned}
-
+        return {
+            "backup_id": self.backup_id,
+            "status": self.status,
+            "path": str(self.path) if self.path else None,
+            "error": self.error,
+            "attempts": self.attempts,
+            "pruned": self.pruned,
+        }
 
 
 def _utcnow() -> dt.datetime:
@@ -78,16 +83,24 @@ def _utcnow() -> dt.datetime:
 
 
 def _table_keys(conn: Any) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(text(
-        "select schemaname, tablename from pg_tables "
-        "where schemaname not in ('pg_catalog', 'information_schema') order by 1, 2"))]
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            text(
+                "select schemaname, tablename from pg_tables "
+                "where schemaname not in ('pg_catalog', 'information_schema') order by 1, 2"
+            )
+        )
+    ]
 
 
 def count_rows(conn: Any) -> dict[str, int]:
     """Rows per table ("schema.table"), in the connection's current transaction."""
     quote = conn.dialect.identifier_preparer.quote
-    return {f"{schema}.{table}": conn.execute(text(f"select count(*) from {quote(schema)}.{quote(table)}")).scalar_one()
-            for schema, table in _table_keys(conn)}
+    return {
+        f"{schema}.{table}": conn.execute(text(f"select count(*) from {quote(schema)}.{quote(table)}")).scalar_one()
+        for schema, table in _table_keys(conn)
+    }
 
 
 def _run_tool(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,8 +124,17 @@ def _dump(url: str, settings: Settings, target: Path) -> tuple[dict[str, int], P
             args, env = libpq_args(url)
             # Level 1: spectrograms (most of the bytes) are noise-like; measured 5x faster than the
             # default level for a 6 % bigger dump (benchmarks/bench_backup.py).
-            proc = _run_tool([tools.path("pg_dump"), "--format=custom", "--compress=1", f"--snapshot={snapshot}",
-                              f"--file={target}", *args], env)
+            proc = _run_tool(
+                [
+                    tools.path("pg_dump"),
+                    "--format=custom",
+                    "--compress=1",
+                    f"--snapshot={snapshot}",
+                    f"--file={target}",
+                    *args,
+                ],
+                env,
+            )
             if proc.returncode != 0:
                 raise BackupError(f"pg_dump failed: {stderr_tail(proc)}")
     return counts, tools, server_version
@@ -184,11 +206,19 @@ def _attempt(settings: Settings, backup_id: int, started: dt.datetime) -> tuple[
                 "database": engine_for(url).url.database,
                 "server_version": server_version,
                 "pg_dump_major": tools.major,
-                "dump": {"file": dump.name, "sha256": sha256_file(partial[dump]),
-                         "size_bytes": partial[dump].stat().st_size},
-                "files": None if files is None else {**files, "file": tar_path.name,
-                                                     "sha256": sha256_file(partial[tar_path]),
-                                                     "size_bytes": partial[tar_path].stat().st_size},
+                "dump": {
+                    "file": dump.name,
+                    "sha256": sha256_file(partial[dump]),
+                    "size_bytes": partial[dump].stat().st_size,
+                },
+                "files": None
+                if files is None
+                else {
+                    **files,
+                    "file": tar_path.name,
+                    "sha256": sha256_file(partial[tar_path]),
+                    "size_bytes": partial[tar_path].stat().st_size,
+                },
                 "row_counts": counts,
             }
             partial[manifest_path].write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -219,14 +249,14 @@ def prune(settings: Settings) -> list[str]:
             path.unlink(missing_ok=True)
     if doomed:
         with session_scope(settings.require_database_url()) as session:
-            session.execute(update(Backup).where(Backup.path.in_([str(out_dir / n) for n in doomed]))
-                            .values(status="pruned"))
+            session.execute(
+                update(Backup).where(Backup.path.in_([str(out_dir / n) for n in doomed])).values(status="pruned")
+            )
         log.info("retention deleted %d backup(s)", len(doomed), extra={"event": "backup.pruned", "files": doomed})
     return doomed
 
 
-def run_backup(settings: Settings, kind: str = "scheduled",
-               wait: Callable[[float], object] = time.sleep) -> Outcome:
+def run_backup(settings: Settings, kind: str = "scheduled", wait: Callable[[float], object] = time.sleep) -> Outcome:
     """One backup run with bounded retries, recorded in `backups` and the log; never raises for a failed dump."""
     url = settings.require_database_url()
     started = _utcnow()
@@ -245,24 +275,54 @@ def run_backup(settings: Settings, kind: str = "scheduled",
             dump, manifest = _attempt(settings, backup_id, started)
         except Exception as exc:  # any failure of one attempt is retried, then reported
             error = str(exc) if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
-            log.warning("backup %d attempt %d/%d failed: %s", backup_id, attempt, attempts, error,
-                        extra={"event": "backup.attempt_failed", "backup_id": backup_id, "attempt": attempt,
-                               "error": error})
+            log.warning(
+                "backup %d attempt %d/%d failed: %s",
+                backup_id,
+                attempt,
+                attempts,
+                error,
+                extra={"event": "backup.attempt_failed", "backup_id": backup_id, "attempt": attempt, "error": error},
+            )
             if attempt < attempts:
                 wait(settings.backup.retry_delay_s * 2 ** (attempt - 1))
             continue
         seconds = round(time.monotonic() - clock, 3)
-        _record(url, backup_id, status=BackupStatus.SUCCEEDED, path=str(dump), size_bytes=manifest["dump"]["size_bytes"],
-                sha256=manifest["dump"]["sha256"], verified=True, error=None, finished_at=_utcnow())
-        log.info("backup %d succeeded: %s", backup_id, dump,
-                 extra={"event": "backup.succeeded", "backup_id": backup_id, "path": str(dump),
-                        "size_bytes": manifest["dump"]["size_bytes"], "sha256": manifest["dump"]["sha256"],
-                        "tables": len(manifest["row_counts"]), "rows": sum(manifest["row_counts"].values()),
-                        "seconds": seconds, "attempts": attempt})
+        _record(
+            url,
+            backup_id,
+            status=BackupStatus.SUCCEEDED,
+            path=str(dump),
+            size_bytes=manifest["dump"]["size_bytes"],
+            sha256=manifest["dump"]["sha256"],
+            verified=True,
+            error=None,
+            finished_at=_utcnow(),
+        )
+        log.info(
+            "backup %d succeeded: %s",
+            backup_id,
+            dump,
+            extra={
+                "event": "backup.succeeded",
+                "backup_id": backup_id,
+                "path": str(dump),
+                "size_bytes": manifest["dump"]["size_bytes"],
+                "sha256": manifest["dump"]["sha256"],
+                "tables": len(manifest["row_counts"]),
+                "rows": sum(manifest["row_counts"].values()),
+                "seconds": seconds,
+                "attempts": attempt,
+            },
+        )
         return Outcome(backup_id, BackupStatus.SUCCEEDED, dump, attempts=attempt, pruned=prune(settings))
     _record(url, backup_id, status=BackupStatus.FAILED, error=error, finished_at=_utcnow())
-    log.error("backup %d failed after %d attempt(s): %s", backup_id, attempts, error,
-              extra={"event": "backup.failed", "backup_id": backup_id, "attempts": attempts, "error": error})
+    log.error(
+        "backup %d failed after %d attempt(s): %s",
+        backup_id,
+        attempts,
+        error,
+        extra={"event": "backup.failed", "backup_id": backup_id, "attempts": attempts, "error": error},
+    )
     return Outcome(backup_id, BackupStatus.FAILED, error=error, attempts=attempts)
 
 
@@ -291,9 +351,13 @@ def serve(settings: Settings, stop: StopFlag) -> None:
     """The service loop: scheduled runs, and "backup now" jobs polled every few seconds."""
     scheduler = schedule.Scheduler()
     install_schedule(scheduler, settings, lambda: run_backup(settings, "scheduled", stop.wait))
-    log.info("backups scheduled at %s; next at %s; writing to %s",
-             ", ".join(schedule_times(settings.backup.at, settings.backup.every_hours)),
-             scheduler.next_run, settings.resolved_backup_dir().resolve(), extra={"event": "backup.scheduled"})
+    log.info(
+        "backups scheduled at %s; next at %s; writing to %s",
+        ", ".join(schedule_times(settings.backup.at, settings.backup.every_hours)),
+        scheduler.next_run,
+        settings.resolved_backup_dir().resolve(),
+        extra={"event": "backup.scheduled"},
+    )
     while not stop.is_set():
         try:
             scheduler.run_pending()
@@ -305,8 +369,9 @@ def serve(settings: Settings, stop: StopFlag) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.backup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.backup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--once", action="store_true", help="run one backup now and exit (non-zero if it failed)")
     args = parser.parse_args(argv)
     if not args.once:

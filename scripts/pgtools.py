@@ -83,9 +83,11 @@ def choose(candidates: list[tuple[Path, int | None]], server_major: int, minimum
         bin_dir, major = exact[0] if exact else min(usable, key=lambda c: c[1])
         return PgTools(bin_dir, major)
     tried = ", ".join(f"{d} ({'v' + str(m) if m else 'no pg_dump/pg_restore'})" for d, m in candidates) or "none"
-    raise PgToolsError(f"no pg_dump/pg_restore of version >= {floor} (server {server_major}"
-                       f"{f', archive written by {minimum}' if minimum else ''}); tried: {tried}. "
-                       "Set PG_BIN_DIR to a matching client's bin directory")
+    raise PgToolsError(
+        f"no pg_dump/pg_restore of version >= {floor} (server {server_major}"
+        f"{f', archive written by {minimum}' if minimum else ''}); tried: {tried}. "
+        "Set PG_BIN_DIR to a matching client's bin directory"
+    )
 
 
 def find_tools(settings: Settings, server_major: int, minimum: int = 0) -> PgTools:

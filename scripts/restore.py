@@ -60,9 +60,14 @@ class RestoreReport:
         return not self.mismatches
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dump": str(self.dump), "ok": self.ok, "tables": self.tables, "rows": self.rows,
-                "mismatches": {k: {"expected": e, "found": f} for k, (e, f) in self.mismatches.items()},
-                "files_restored": self.files_restored}
+        return {
+            "dump": str(self.dump),
+            "ok": self.ok,
+            "tables": self.tables,
+            "rows": self.rows,
+            "mismatches": {k: {"expected": e, "found": f} for k, (e, f) in self.mismatches.items()},
+            "files_restored": self.files_restored,
+        }
 
 
 def resolve(backup: str, settings: Settings) -> tuple[Path, str | None]:
@@ -90,19 +95,27 @@ def load_manifest(dump: Path) -> dict[str, Any]:
 def existing_relations(url: str) -> list[str]:
     """Tables, views, sequences and foreign tables outside the system schemas."""
     with engine_for(url).connect() as conn:
-        return [r[0] for r in conn.execute(text(
-            "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') "
-            "and n.nspname not in ('pg_catalog', 'information_schema') "
-            "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' order by 1"))]
+        return [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                    "where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') "
+                    "and n.nspname not in ('pg_catalog', 'information_schema') "
+                    "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' order by 1"
+                )
+            )
+        ]
 
 
 def _check_checksum(dump: Path, manifest: dict[str, Any], recorded: str | None) -> None:
     actual = sha256_file(dump)
     for source, expected in (("manifest", manifest["dump"]["sha256"]), ("backups row", recorded)):
         if expected is not None and actual != expected:
-            raise RestoreRefused(f"{dump} has SHA-256 {actual} but its {source} says {expected}: "
-                                 "the file is damaged or not the one that was backed up")
+            raise RestoreRefused(
+                f"{dump} has SHA-256 {actual} but its {source} says {expected}: "
+                "the file is damaged or not the one that was backed up"
+            )
 
 
 def _restore_files(dump: Path, manifest: dict[str, Any], files_to: Path) -> list[str]:
@@ -118,22 +131,37 @@ def _restore_files(dump: Path, manifest: dict[str, Any], files_to: Path) -> list
     return list(info["dirs"])
 
 
-def restore(dump: Path, target_url: str, settings: Settings, recorded_sha256: str | None = None,
-            files_to: Path | None = None) -> RestoreReport:
+def restore(
+    dump: Path, target_url: str, settings: Settings, recorded_sha256: str | None = None, files_to: Path | None = None
+) -> RestoreReport:
     """Restore `dump` into the empty database at `target_url` and compare row counts with the manifest."""
     manifest = load_manifest(dump)
     _check_checksum(dump, manifest, recorded_sha256)
     present = existing_relations(target_url)
     if present:
         shown = ", ".join(present[:5]) + (" ..." if len(present) > 5 else "")
-        raise RestoreRefused(f"target database is not empty ({len(present)} relations: {shown}); "
-                             "restore only into a freshly created database")
+        raise RestoreRefused(
+            f"target database is not empty ({len(present)} relations: {shown}); "
+            "restore only into a freshly created database"
+        )
     with engine_for(target_url).connect() as conn:
         server_major = int(conn.execute(text("show server_version_num")).scalar_one()) // 10000
     tools = find_tools(settings, server_major, int(manifest.get("pg_dump_major", 0)))
     args, env = libpq_args(target_url)
-    proc = subprocess.run([tools.path("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner",
-                           "--no-privileges", *args, str(dump)], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            tools.path("pg_restore"),
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--no-privileges",
+            *args,
+            str(dump),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise RestoreFailed(f"pg_restore failed: {stderr_tail(proc)}")
     with engine_for(target_url).connect() as conn, conn.begin():
@@ -147,8 +175,9 @@ def restore(dump: Path, target_url: str, settings: Settings, recorded_sha256: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.restore", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.restore", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("backup", help="path of a .dump file, or the id of a row in `backups`")
     parser.add_argument("--target-url", required=True, help="URL of an existing, EMPTY database to restore into")
     parser.add_argument("--files-to", type=Path, help="also unpack the companion tar (models, clips) here")
@@ -166,11 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(json.dumps(report.as_dict()), flush=True)
     if not report.ok:
-        log.error("restored database differs from the backup", extra={"event": "restore.mismatch",
-                                                                       **report.as_dict()})
+        log.error("restored database differs from the backup", extra={"event": "restore.mismatch", **report.as_dict()})
         return 1
-    log.info("restored %s: %d tables, %d rows, counts match", dump, report.tables, report.rows,
-             extra={"event": "restore.succeeded", **report.as_dict()})
+    log.info(
+        "restored %s: %d tables, %d rows, counts match",
+        dump,
+        report.tables,
+        report.rows,
+        extra={"event": "restore.succeeded", **report.as_dict()},
+    )
     return 0
 
 

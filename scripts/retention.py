@@ -37,8 +37,12 @@ def companions(dump: Path) -> list[Path]:
     return [dump.with_suffix(".json"), dump.with_suffix(".files.tar")]
 
 
-def _newest_per_period(ordered: list[Hashable], times: Mapping[Hashable, dt.datetime], periods: int,
-                       period_of: Callable[[dt.datetime], object]) -> set[Hashable]:
+def _newest_per_period(
+    ordered: list[Hashable],
+    times: Mapping[Hashable, dt.datetime],
+    periods: int,
+    period_of: Callable[[dt.datetime], object],
+) -> set[Hashable]:
     kept: set[Hashable] = set()
     seen: set[object] = set()
     for key in ordered:

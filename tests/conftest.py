@@ -24,15 +24,23 @@ from oceanwatch.testing.scratch import create_database, drop_database
 from oceanwatch.truth.shipclasses import reference_rows
 
 # Fixtures several test modules share, as plugins rather than imported across modules.
-pytest_plugins = ["tests.aisapikit", "tests.brokerkit", "tests.ingestkit"]
+pytest_plugins = [
+    "tests.aisapikit",
+    "tests.brokerkit",
+    "tests.browserkit",
+    "tests.fleetkit",
+    "tests.ingestkit",
+]
 
 
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """DATABASE_URL (server) and KAFKA_BOOTSTRAP_SERVERS of a real running stack."""
     if os.environ.get("DATABASE_URL") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield {"DATABASE_URL": os.environ["DATABASE_URL"],
-               "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"]}
+        yield {
+            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        }
         return
     from oceanwatch.runtime.stack import up
 
@@ -67,8 +75,12 @@ def reset_database(url: str) -> None:
     """Empty every table and restore the reference data the migration seeded."""
     engine = engine_for(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'alembic_version'"))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("select tablename from pg_tables where schemaname = 'public' and tablename <> 'alembic_version'")
+            )
+        ]
         conn.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
         classes, mappings = reference_rows()
         conn.execute(ShipClass.__table__.insert(), classes)
@@ -102,4 +114,6 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
 @pytest.fixture
 def settings(clean_db: str, kafka_bootstrap: str, tmp_path: Path) -> Settings:
     """Settings pointing at the clean test database, the real broker and a private DATA_DIR."""
-    return Settings(database_url=clean_db, data_dir=tmp_path / "data", secret_key="test-secret", log_format="text").updated(kafka={"bootstrap_servers": kafka_bootstrap})
+    return Settings(
+        database_url=clean_db, data_dir=tmp_path / "data", secret_key="test-secret", log_format="text"
+    ).updated(kafka={"bootstrap_servers": kafka_bootstrap})

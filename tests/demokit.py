@@ -17,8 +17,14 @@ from oceanwatch.runtime.embedded import free_port
 T = TypeVar("T")
 
 # A fast world and a tiny baseline, so the whole pipeline shows within a few minutes.
-FAST_DEMO = {"SIMULATOR_SPEED": "30", "BASELINE_PER_CLASS": "6", "BASELINE_EPOCHS": "1", "BASELINE_EVAL_HOURS": "1",
-             "BASELINE_SCENARIO_HOURS": "0.5", "LOG_FORMAT": "text"}
+FAST_DEMO = {
+    "SIMULATOR_SPEED": "30",
+    "BASELINE_PER_CLASS": "6",
+    "BASELINE_EPOCHS": "1",
+    "BASELINE_EVAL_HOURS": "1",
+    "BASELINE_SCENARIO_HOURS": "0.5",
+    "LOG_FORMAT": "text",
+}
 
 
 @dataclass
@@ -78,11 +84,21 @@ class Demo:
 
 def start_demo(data_dir: Path, **env_overrides: str) -> Demo:
     """Start the demo with a fresh embedded stack; returns once the process runs (not yet up)."""
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": "",
-           "EMBEDDED_PG_PORT": str(free_port()), "EMBEDDED_KAFKA_PORT": str(free_port()),
-           "WEB_PORT": str(free_port()), "BOKEH_PORT": str(free_port()), **FAST_DEMO, **env_overrides}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": "",
+        "KAFKA_BOOTSTRAP_SERVERS": "",
+        "EMBEDDED_PG_PORT": str(free_port()),
+        "EMBEDDED_KAFKA_PORT": str(free_port()),
+        "WEB_PORT": str(free_port()),
+        "BOKEH_PORT": str(free_port()),
+        **FAST_DEMO,
+        **env_overrides,
+    }
     data_dir.mkdir(parents=True, exist_ok=True)
     output = open(data_dir.parent / f"{data_dir.name}.out", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "oceanwatch.runtime.demo"], env=env, stdout=output,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oceanwatch.runtime.demo"], env=env, stdout=output, stderr=subprocess.STDOUT, text=True
+    )
     return Demo(process, env, output)

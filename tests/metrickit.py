@@ -19,8 +19,9 @@ from tests.modelkit import registered_model
 CLASSES = ["A", "B", "C", "D", "E"]
 
 
-def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tuple[str, ...] = ("alpha", "beta"),
-                 seed: int = 3) -> dict[str, int]:
+def scored_world(
+    settings: Settings, n: int = 80, days: float = 12.0, models: tuple[str, ...] = ("alpha", "beta"), seed: int = 3
+) -> dict[str, int]:
     """`n` windows with truth at every configured radius and predictions of each model; model name -> id.
 
     The second model skips every fourth window, so a same-window comparison differs from each report.
@@ -33,14 +34,23 @@ def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tu
     with session_scope(url) as s:
         for k in range(n):
             start = now - dt.timedelta(days=days) + dt.timedelta(days=days) * k / n
-            w = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
-                       end_time=start + dt.timedelta(seconds=22.5), sample_rate=4000, channels=1, source="test")
+            w = Window(
+                hydrophone_id=settings.hydrophone.id,
+                start_time=start,
+                end_time=start + dt.timedelta(seconds=22.5),
+                sample_rate=4000,
+                channels=1,
+                source="test",
+            )
             s.add(w)
             s.flush()
             truth = [str(rng.choice(CLASSES))] if rng.random() < 0.85 else sorted(rng.choice(CLASSES, 2, False))
             for radius in settings.truth.radii_km:
-                s.add(TruthLabel(window_id=w.id, radius_km=radius, classes=truth, ambiguous=bool(rng.random() < 0.1),
-                                 vessels=[]))
+                s.add(
+                    TruthLabel(
+                        window_id=w.id, radius_km=radius, classes=truth, ambiguous=bool(rng.random() < 0.1), vessels=[]
+                    )
+                )
             for i, model_id in enumerate(ids.values()):
                 if i == 1 and k % 4 == 0:
                     continue
@@ -48,8 +58,16 @@ def scored_world(settings: Settings, n: int = 80, days: float = 12.0, models: tu
                 if rng.random() < 0.6:
                     p = 0.5 * p + 0.5 * np.eye(len(CLASSES))[CLASSES.index(truth[0])]
                 entropy = float(-(p * np.log(p + 1e-12)).sum() / np.log(len(CLASSES)))
-                s.add(Prediction(window_id=w.id, model_id=model_id, probabilities=p.astype(np.float32).tolist(),
-                                 predicted=[CLASSES[int(p.argmax())]], confidence=round(float(p.max()), 4) + 3e-5,
-                                 entropy=entropy, epistemic=entropy * float(rng.uniform(0.1, 0.5)),
-                                 aleatoric=entropy * float(rng.uniform(0.5, 0.9))))
+                s.add(
+                    Prediction(
+                        window_id=w.id,
+                        model_id=model_id,
+                        probabilities=p.astype(np.float32).tolist(),
+                        predicted=[CLASSES[int(p.argmax())]],
+                        confidence=round(float(p.max()), 4) + 3e-5,
+                        entropy=entropy,
+                        epistemic=entropy * float(rng.uniform(0.1, 0.5)),
+                        aleatoric=entropy * float(rng.uniform(0.5, 0.9)),
+                    )
+                )
     return ids

@@ -19,9 +19,16 @@ TINY_SPEC = FeatureSpec(window_seconds=3.0, n_mels=16, fmax=2000.0)
 CLASSES = ["A", "B", "C", "D", "E"]
 
 
-def tiny_model(spec: FeatureSpec = TINY_SPEC, n_classes: int = 5, activation: str = "softmax",
-               dropout: float = 0.3, lambda_layer: bool = False, skip_over_dropout: bool = False,
-               batchnorm: bool = True, seed: int = 0) -> Any:
+def tiny_model(
+    spec: FeatureSpec = TINY_SPEC,
+    n_classes: int = 5,
+    activation: str = "softmax",
+    dropout: float = 0.3,
+    lambda_layer: bool = False,
+    skip_over_dropout: bool = False,
+    batchnorm: bool = True,
+    seed: int = 0,
+) -> Any:
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -40,11 +47,25 @@ def tiny_model(spec: FeatureSpec = TINY_SPEC, n_classes: int = 5, activation: st
     return keras.Model(inp, out)
 
 
-def manifest(name: str = "tiny", version: str = "1", task: str = "multi_class", classes: list[str] | None = None,
-             spec: FeatureSpec = TINY_SPEC, method: str = "mc_dropout", passes: int = 8) -> dict[str, Any]:
-    return {"name": name, "version": version, "task": task, "class_names": classes or CLASSES,
-            "feature_spec": spec.to_dict(), "uncertainty": {"method": method, "passes": passes},
-            "description": "test model", "owner": "tests"}
+def manifest(
+    name: str = "tiny",
+    version: str = "1",
+    task: str = "multi_class",
+    classes: list[str] | None = None,
+    spec: FeatureSpec = TINY_SPEC,
+    method: str = "mc_dropout",
+    passes: int = 8,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "task": task,
+        "class_names": classes or CLASSES,
+        "feature_spec": spec.to_dict(),
+        "uncertainty": {"method": method, "passes": passes},
+        "description": "test model",
+        "owner": "tests",
+    }
 
 
 def write_package(directory: Path, model: Any, manifest_data: dict[str, Any]) -> Path:
@@ -64,9 +85,16 @@ def _tiny_package(task: str, n_classes: int, spec_json: str) -> Path:
     return directory / "model.keras"
 
 
-def registered_model(settings: Settings, name: str, *, task: str = "multi_class", classes: list[str] | None = None,
-                     version: str = "1", spec: FeatureSpec = TINY_SPEC,
-                     status: ModelStatus = ModelStatus.ACTIVE) -> int:
+def registered_model(
+    settings: Settings,
+    name: str,
+    *,
+    task: str = "multi_class",
+    classes: list[str] | None = None,
+    version: str = "1",
+    spec: FeatureSpec = TINY_SPEC,
+    status: ModelStatus = ModelStatus.ACTIVE,
+) -> int:
     """A model version as the registry makes one (a real package, validated, checksummed), in `status`.
 
     For tests that need models to exist (scores, review, dashboards) rather than to run.
@@ -74,8 +102,12 @@ def registered_model(settings: Settings, name: str, *, task: str = "multi_class"
     classes = classes or CLASSES
     keras_file = _tiny_package(task, len(classes), json.dumps(spec.to_dict(), sort_keys=True))
     with session_scope(settings.database_url) as session:
-        model_id = store.register(session, settings.data_dir / "models", keras_file,
-                                  manifest(name, version, task, classes, spec, method="none", passes=1))
+        model_id = store.register(
+            session,
+            settings.data_dir / "models",
+            keras_file,
+            manifest(name, version, task, classes, spec, method="none", passes=1),
+        )
         if status != ModelStatus.REGISTERED:
             store.deploy(session, model_id)
         if status == ModelStatus.INACTIVE:

@@ -29,8 +29,15 @@ def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: 
     """
     ensure_default_hydrophone(settings.database_url, settings)
     clock = SimClock(anchor=end, speed=1e-9)
-    source = SimulatorSource(scenario, scenario.sites[0], clock, StopFlag(), settings.ingest.sim_sample_rate,
-                             window_hop_seconds(settings.ingest.window_s), end - start)
+    source = SimulatorSource(
+        scenario,
+        scenario.sites[0],
+        clock,
+        StopFlag(),
+        settings.ingest.sim_sample_rate,
+        window_hop_seconds(settings.ingest.window_s),
+        end - start,
+    )
     producer = make_producer(settings)
     ingestor = make_ingestor(settings, producer, topic)
     try:

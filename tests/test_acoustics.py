@@ -41,10 +41,12 @@ def test_propagation_loss_grows_with_range_and_absorption_with_frequency() -> No
     near, far = transmission_loss_db(500.0, freqs), transmission_loss_db(20_000.0, freqs)
     assert np.all(far > near)
     # spherical to 1 km (20 dB/decade), cylindrical beyond (10 dB/decade) plus boundary losses per km
-    assert transmission_loss_db(1000.0, np.zeros(1))[0] - transmission_loss_db(100.0, np.zeros(1))[0] \
-        == pytest.approx(20.0, abs=0.1)
-    assert transmission_loss_db(10_000.0, np.zeros(1))[0] - transmission_loss_db(1000.0, np.zeros(1))[0] \
-        == pytest.approx(10.0 + 9 * BOUNDARY_LOSS_DB_PER_KM, abs=0.1)
+    assert transmission_loss_db(1000.0, np.zeros(1))[0] - transmission_loss_db(100.0, np.zeros(1))[0] == pytest.approx(
+        20.0, abs=0.1
+    )
+    assert transmission_loss_db(10_000.0, np.zeros(1))[0] - transmission_loss_db(1000.0, np.zeros(1))[
+        0
+    ] == pytest.approx(10.0 + 9 * BOUNDARY_LOSS_DB_PER_KM, abs=0.1)
     # a ship beyond the truth buffer (40 km) is clearly fainter than one at the truth radius (20 km)
     assert transmission_loss_db(40_000.0, np.zeros(1))[0] - transmission_loss_db(20_000.0, np.zeros(1))[0] > 6.0
 
@@ -55,8 +57,9 @@ def test_a_close_ship_is_louder_in_its_band_than_a_far_one(kind: str, band: tupl
     length, speed = float(np.mean(k.length_m)), float(np.mean(k.speed_knots))
     levels = []
     for range_m in (300.0, 3000.0, 30_000.0):
-        audio = render_sources([(kind, length, speed, range_m)], 30.0, SR, np.random.default_rng(3), QUIET,
-                               transients=False)
+        audio = render_sources(
+            [(kind, length, speed, range_m)], 30.0, SR, np.random.default_rng(3), QUIET, transients=False
+        )
         levels.append(band_db(audio, *band))
     ambient = band_db(render_sources([], 30.0, SR, np.random.default_rng(3), QUIET, transients=False), *band)
     assert levels[0] > levels[1] + 6 > levels[2] + 6
@@ -119,8 +122,9 @@ def test_scenario_audio_is_louder_when_a_scenario_ship_passes_close() -> None:
 
     def audio(t: float) -> np.ndarray:
         start = dt.datetime.fromtimestamp(t, tz=dt.timezone.utc)
-        return synthesize(scenario, DEFAULT_SITE.latitude, DEFAULT_SITE.longitude, start, 30.0, SR,
-                          np.random.default_rng(0))
+        return synthesize(
+            scenario, DEFAULT_SITE.latitude, DEFAULT_SITE.longitude, start, 30.0, SR, np.random.default_rng(0)
+        )
 
     near, far = audio(near_t), audio(far_t)
     assert band_db(near, 20, 1000) > band_db(far, 20, 1000) + 10

@@ -23,8 +23,9 @@ def sentence(body: str) -> str:
 
 
 def position(mmsi: int = 366_123_456, **fields) -> str:
-    data = dict(msg_type=1, mmsi=mmsi, status=0, speed=12.3, lon=-122.12345, lat=36.71234, course=151.2,
-                heading=151, second=34)
+    data = dict(
+        msg_type=1, mmsi=mmsi, status=0, speed=12.3, lon=-122.12345, lat=36.71234, course=151.2, heading=151, second=34
+    )
     data.update(fields)
     return encode_dict(data, sentence_type="VDM")[0]
 
@@ -40,29 +41,32 @@ def test_a_good_sentence_decodes_with_its_fields() -> None:
     assert d.accepted["position"] == 1 and not d.rejected
 
 
-@pytest.mark.parametrize("line, reason", [
-    (position()[:-2] + "00", "bad_checksum"),
-    (position().replace("15M", "15N", 1), "bad_checksum"),
-    (position()[:30], "truncated"),
-    (sentence("AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5,0"), "truncated"),
-    (sentence("AIVDM,1,1,,A,,0"), "truncated"),
-    ("this is not NMEA at all", "garbage"),
-    ("\x00\x01\x02\xff binary noise", "garbage"),
-    ("not a time !AIVDM,1,1,,A,15M,0*00", "garbage"),
-    ("$GPGGA,123519,4807.038,N*00", "bad_checksum"),  # a valid one is ignored, not refused
-    (sentence("AI?VDM,1,1,,A,15M,0"), "unsupported_sentence"),
-    (sentence("AIVDM,1,1,,A,w5M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
-    (sentence("AIVDM,1,1,,A,05M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
-    (sentence("AIVDM,x,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "malformed"),
-    (sentence("AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,9"), "malformed"),
-    (sentence("AIVDM,2,2,7,A,00000000000,2"), "orphan_fragment"),
-    ("\\c:1767243600*00\\" + position(), "bad_checksum"),
-    (tagged(position(), 1_767_243_600)[:20], "truncated"),
-    (tagged(position(), 1_767_243_600)[:-3], "truncated"),
-    (tagged(position(), 1_767_243_600)[:-1] + "0", "bad_checksum"),
-    (position(mmsi=0), "invalid_mmsi"),
-    (position(lat=91.0, lon=181.0), "no_position"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (position()[:-2] + "00", "bad_checksum"),
+        (position().replace("15M", "15N", 1), "bad_checksum"),
+        (position()[:30], "truncated"),
+        (sentence("AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5,0"), "truncated"),
+        (sentence("AIVDM,1,1,,A,,0"), "truncated"),
+        ("this is not NMEA at all", "garbage"),
+        ("\x00\x01\x02\xff binary noise", "garbage"),
+        ("not a time !AIVDM,1,1,,A,15M,0*00", "garbage"),
+        ("$GPGGA,123519,4807.038,N*00", "bad_checksum"),  # a valid one is ignored, not refused
+        (sentence("AI?VDM,1,1,,A,15M,0"), "unsupported_sentence"),
+        (sentence("AIVDM,1,1,,A,w5M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
+        (sentence("AIVDM,1,1,,A,05M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "unknown_type"),
+        (sentence("AIVDM,x,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,0"), "malformed"),
+        (sentence("AIVDM,1,1,,A,15M:Ih0P1sG@uaDE0LS5r4g5P000,9"), "malformed"),
+        (sentence("AIVDM,2,2,7,A,00000000000,2"), "orphan_fragment"),
+        ("\\c:1767243600*00\\" + position(), "bad_checksum"),
+        (tagged(position(), 1_767_243_600)[:20], "truncated"),
+        (tagged(position(), 1_767_243_600)[:-3], "truncated"),
+        (tagged(position(), 1_767_243_600)[:-1] + "0", "bad_checksum"),
+        (position(mmsi=0), "invalid_mmsi"),
+        (position(lat=91.0, lon=181.0), "no_position"),
+    ],
+)
 def test_broken_lines_are_counted_by_reason_and_skipped(line: str, reason: str) -> None:
     d = AisDecoder()
     before = AIS_REJECTS.labels(reason)._value.get()
@@ -75,21 +79,35 @@ def test_broken_lines_are_counted_by_reason_and_skipped(line: str, reason: str) 
 
 def test_valid_types_the_platform_does_not_store_are_ignored_not_rejected() -> None:
     d = AisDecoder()
-    base_station = encode_dict(dict(msg_type=4, mmsi=3669999, year=2026, month=1, day=1, lon=-122.0, lat=36.0),
-                               sentence_type="VDM")[0]
+    base_station = encode_dict(
+        dict(msg_type=4, mmsi=3669999, year=2026, month=1, day=1, lon=-122.0, lat=36.0), sentence_type="VDM"
+    )[0]
     assert d.feed(base_station, T) == []
     assert d.ignored == {"type_4": 1} and not d.rejected
 
 
 def test_multipart_messages_are_assembled_and_lost_fragments_counted() -> None:
-    static = dict(msg_type=5, mmsi=366_000_001, callsign="WXYZ1", shipname="OCEAN GRACE", ship_type=70, to_bow=150,
-                  to_stern=40, to_port=12, to_starboard=14, draught=9.8, destination="OAKLAND", imo=9_123_456)
+    static = dict(
+        msg_type=5,
+        mmsi=366_000_001,
+        callsign="WXYZ1",
+        shipname="OCEAN GRACE",
+        ship_type=70,
+        to_bow=150,
+        to_stern=40,
+        to_port=12,
+        to_starboard=14,
+        draught=9.8,
+        destination="OAKLAND",
+        imo=9_123_456,
+    )
     first, second = encode_dict(static, sentence_type="VDM", seq_id=4)
     d = AisDecoder(max_fragment_age_s=30.0)
     assert d.feed(first, T) == []
     [report] = d.feed(second, T + 0.1)
-    assert report == StaticReport(366_000_001, T + 0.1, "OCEAN GRACE", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8,
-                                  "OAKLAND")
+    assert report == StaticReport(
+        366_000_001, T + 0.1, "OCEAN GRACE", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8, "OAKLAND"
+    )
     # A first fragment superseded by another start, and one that never gets its second part.
     d.feed(first, T + 1)
     d.feed(first, T + 2)
@@ -106,8 +124,10 @@ def test_report_time_comes_from_the_tag_block_then_a_log_prefix_then_arrival() -
     d = AisDecoder()
     assert d.feed(tagged(position(), 1_767_000_000), T)[0].time == 1_767_000_000
     assert d.feed("1767000123.5 " + position(), T)[0].time == 1_767_000_123.5
-    assert d.feed("2026-01-01T00:00:00Z;" + position(), T)[0].time == dt.datetime(
-        2026, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+    assert (
+        d.feed("2026-01-01T00:00:00Z;" + position(), T)[0].time
+        == dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+    )
     # Without either, the arrival time goes back to the report's own UTC second (34 here).
     assert d.feed(position(), T + 40.2)[0].time == T + 34
     assert d.feed(position(second=59), T + 0.5)[0].time == T - 1
@@ -131,26 +151,68 @@ def test_not_available_values_become_none() -> None:
 
 def test_class_b_and_static_parts_a_and_b() -> None:
     d = AisDecoder()
-    [pos] = d.feed(encode_dict(dict(msg_type=18, mmsi=338_000_001, speed=6.1, lon=-122.3, lat=36.8, course=45.0,
-                                    heading=44, second=10), sentence_type="VDM")[0], T)
+    [pos] = d.feed(
+        encode_dict(
+            dict(msg_type=18, mmsi=338_000_001, speed=6.1, lon=-122.3, lat=36.8, course=45.0, heading=44, second=10),
+            sentence_type="VDM",
+        )[0],
+        T,
+    )
     assert (pos.msg_type, pos.nav_status, pos.sog_knots, pos.heading_deg) == (18, None, 6.1, 44.0)
-    [a] = d.feed(encode_dict(dict(msg_type=24, partno=0, mmsi=338_000_001, shipname="SEA BREEZE"),
-                             sentence_type="VDM")[0], T)
-    [b] = d.feed(encode_dict(dict(msg_type=24, partno=1, mmsi=338_000_001, ship_type=37, callsign="WDA1234",
-                                  to_bow=8, to_stern=4, to_port=2, to_starboard=2), sentence_type="VDM")[0], T)
+    [a] = d.feed(
+        encode_dict(dict(msg_type=24, partno=0, mmsi=338_000_001, shipname="SEA BREEZE"), sentence_type="VDM")[0], T
+    )
+    [b] = d.feed(
+        encode_dict(
+            dict(
+                msg_type=24,
+                partno=1,
+                mmsi=338_000_001,
+                ship_type=37,
+                callsign="WDA1234",
+                to_bow=8,
+                to_stern=4,
+                to_port=2,
+                to_starboard=2,
+            ),
+            sentence_type="VDM",
+        )[0],
+        T,
+    )
     assert (a.name, a.ship_type, a.length_m) == ("SEA BREEZE", None, None)
     assert (b.name, b.ship_type, b.call_sign, b.length_m, b.beam_m) == (None, 37, "WDA1234", 12.0, 4.0)
 
 
 def test_json_records_from_an_api() -> None:
     d = AisDecoder()
-    aishub = {"MMSI": 366_000_002, "TIME": "2026-01-01 05:00:00 GMT".replace(" GMT", ""), "LATITUDE": 36.9,
-              "LONGITUDE": -122.4, "COG": 360, "SOG": 10.5, "HEADING": 511, "NAVSTAT": 0, "NAME": "PACIFIC DAWN",
-              "CALLSIGN": "WAB1", "TYPE": 71, "A": 100, "B": 20, "C": 10, "D": 10, "DRAUGHT": 8.1, "DEST": "OAKLAND"}
+    aishub = {
+        "MMSI": 366_000_002,
+        "TIME": "2026-01-01 05:00:00 GMT".replace(" GMT", ""),
+        "LATITUDE": 36.9,
+        "LONGITUDE": -122.4,
+        "COG": 360,
+        "SOG": 10.5,
+        "HEADING": 511,
+        "NAVSTAT": 0,
+        "NAME": "PACIFIC DAWN",
+        "CALLSIGN": "WAB1",
+        "TYPE": 71,
+        "A": 100,
+        "B": 20,
+        "C": 10,
+        "D": 10,
+        "DRAUGHT": 8.1,
+        "DEST": "OAKLAND",
+    }
     pos, static = d.feed_record(aishub, T + 99)
     assert pos == PositionReport(366_000_002, T, 36.9, -122.4, 10.5, None, None, 0, 1)
     assert (static.name, static.ship_type, static.length_m, static.beam_m, static.draught_m) == (
-        "PACIFIC DAWN", 71, 120.0, 20.0, 8.1)
+        "PACIFIC DAWN",
+        71,
+        120.0,
+        20.0,
+        8.1,
+    )
     [from_nmea] = d.feed_record({"nmea": position()}, T)
     assert from_nmea.mmsi == 366_123_456
     assert d.feed_record({"mmsi": "abc", "lat": 1, "lon": 2}, T) == []
@@ -164,26 +226,40 @@ def test_json_records_from_an_api() -> None:
 
 def test_fragments_from_different_receivers_do_not_mix() -> None:
     def static(mmsi: int, name: str) -> list[str]:
-        return encode_dict(dict(msg_type=5, mmsi=mmsi, shipname=name, callsign="W1", ship_type=70),
-                           sentence_type="VDM", seq_id=3)
+        return encode_dict(
+            dict(msg_type=5, mmsi=mmsi, shipname=name, callsign="W1", ship_type=70), sentence_type="VDM", seq_id=3
+        )
 
     def station(line: str, name: str) -> str:
         return "\\" + TagBlock.create(source_station=name, receiver_timestamp="1767243600").decode() + "\\" + line
 
     (a1, a2), (b1, b2) = static(366_000_001, "ALPHA"), static(366_000_002, "BRAVO")
     d = AisDecoder()
-    reports = [r for line in (station(a1, "north"), station(b1, "south"), station(a2, "north"),
-                              station(b2, "south")) for r in d.feed(line, T)]
+    reports = [
+        r
+        for line in (station(a1, "north"), station(b1, "south"), station(a2, "north"), station(b2, "south"))
+        for r in d.feed(line, T)
+    ]
     assert [(r.mmsi, r.name) for r in reports] == [(366_000_001, "ALPHA"), (366_000_002, "BRAVO")]
     assert not d.rejected
 
 
 def test_a_position_message_carries_every_field_of_its_report() -> None:
     """No hand-written mapper: each report field reaches the topic message unchanged (time in ms)."""
-    report = PositionReport(mmsi=366999001, time=1_780_000_000.25, latitude=36.7, longitude=-122.1, sog_knots=11.5,
-                            cog_deg=271.0, heading_deg=270.0, nav_status=0, msg_type=1)
+    report = PositionReport(
+        mmsi=366999001,
+        time=1_780_000_000.25,
+        latitude=36.7,
+        longitude=-122.1,
+        sog_knots=11.5,
+        cog_deg=271.0,
+        heading_deg=270.0,
+        nav_status=0,
+        msg_type=1,
+    )
     message = PositionMessage.decode(position_message(StoredPosition(report, 70, {"MARS": 1234.5}), "tcp").encode())
     assert message.time_ms == 1_780_000_000_250
-    assert {f.name: getattr(message, f.name) for f in fields(report) if f.name != "time"} == \
-        {f.name: getattr(report, f.name) for f in fields(report) if f.name != "time"}
+    assert {f.name: getattr(message, f.name) for f in fields(report) if f.name != "time"} == {
+        f.name: getattr(report, f.name) for f in fields(report) if f.name != "time"
+    }
     assert (message.source, message.ship_type, message.distances_m) == ("tcp", 70, {"MARS": 1234.5})

@@ -48,6 +48,7 @@ def start_pipeline(settings: Settings, source, name: str) -> tuple[AisPipeline, 
 # -- HTTP records whose `timestamp` is AIS's UTC second (issue 13, item 11) ---------------------------
 # (the local API is tests/aisapikit's `AisApi`: it answers its queued answers, then empty lists)
 
+
 def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings, api) -> None:
     polled = time.time()
     recent = dt.datetime.fromtimestamp(polled - 120, UTC).replace(microsecond=0)
@@ -62,7 +63,9 @@ def test_an_ais_second_is_not_a_time_and_implausible_times_are_refused(settings,
     AisApi.answers = [(200, {}, records)]
     pipeline, stop, thread = start_pipeline(settings, HttpSource(api, StopFlag(), interval_s=0.05), "http")
     try:
-        assert wait_for(lambda: pipeline.totals["items"] >= 5 and pipeline.totals["stored"] >= 3, 30, poll_s=0.05), "the records"
+        assert wait_for(lambda: pipeline.totals["items"] >= 5 and pipeline.totals["stored"] >= 3, 30, poll_s=0.05), (
+            "the records"
+        )
     finally:
         stop.set()
         thread.join(10)
@@ -100,44 +103,140 @@ BOXES = [[[36.2, -122.8], [37.2, -121.6]]]
 
 
 def _meta(mmsi: int, name: str, lat: float, lon: float, when: str) -> dict[str, object]:
-    return {"MMSI": mmsi, "MMSI_String": mmsi, "ShipName": name, "latitude": lat, "longitude": lon,
-            "time_utc": f"2025-10-02 {when} +0000 UTC"}
+    return {
+        "MMSI": mmsi,
+        "MMSI_String": mmsi,
+        "ShipName": name,
+        "latitude": lat,
+        "longitude": lon,
+        "time_utc": f"2025-10-02 {when} +0000 UTC",
+    }
 
 
 def _position(mmsi: int, lat: float, lon: float, when: str, second: int, **fields: object) -> str:
-    body = {"Cog": 151.2, "CommunicationState": 59916, "Latitude": lat, "Longitude": lon, "MessageID": 1,
-            "NavigationalStatus": 0, "PositionAccuracy": True, "Raim": False, "RateOfTurn": 0, "RepeatIndicator": 0,
-            "Sog": 12.3, "Spare": 0, "SpecialManoeuvreIndicator": 0, "Timestamp": second, "TrueHeading": 150,
-            "UserID": mmsi, "Valid": True}
+    body = {
+        "Cog": 151.2,
+        "CommunicationState": 59916,
+        "Latitude": lat,
+        "Longitude": lon,
+        "MessageID": 1,
+        "NavigationalStatus": 0,
+        "PositionAccuracy": True,
+        "Raim": False,
+        "RateOfTurn": 0,
+        "RepeatIndicator": 0,
+        "Sog": 12.3,
+        "Spare": 0,
+        "SpecialManoeuvreIndicator": 0,
+        "Timestamp": second,
+        "TrueHeading": 150,
+        "UserID": mmsi,
+        "Valid": True,
+    }
     body.update(fields)
-    return json.dumps({"Message": {"PositionReport": body}, "MessageType": "PositionReport",
-                       "MetaData": _meta(mmsi, "PACIFIC DAWN        ", lat, lon, when)})
+    return json.dumps(
+        {
+            "Message": {"PositionReport": body},
+            "MessageType": "PositionReport",
+            "MetaData": _meta(mmsi, "PACIFIC DAWN        ", lat, lon, when),
+        }
+    )
 
 
-CLASS_B = json.dumps({"Message": {"StandardClassBPositionReport": {
-    "AssignedMode": False, "ClassBBand": True, "ClassBDisplay": False, "ClassBDsc": True, "ClassBMsg22": True,
-    "ClassBUnit": True, "Cog": 360, "CommunicationState": 393222, "CommunicationStateIsItdma": True,
-    "Latitude": 36.61, "Longitude": -121.89, "MessageID": 18, "PositionAccuracy": False, "Raim": True,
-    "RepeatIndicator": 0, "Sog": 0.1, "Spare1": 0, "Spare2": 0, "Timestamp": 58, "TrueHeading": 511,
-    "UserID": 367000222, "Valid": True}}, "MessageType": "StandardClassBPositionReport",
-    "MetaData": _meta(367000222, "SEA BREEZE", 36.61, -121.89, "07:47:59.512000000")})
-STATIC = json.dumps({"Message": {"ShipStaticData": {
-    "AisVersion": 2, "CallSign": "WDA1234", "Destination": "OAKLAND@@@@@@@@@@@@@", "Dimension": {
-        "A": 150, "B": 30, "C": 14, "D": 14}, "Dte": False, "Eta": {"Day": 3, "Hour": 6, "Minute": 0, "Month": 10},
-    "FixType": 1, "ImoNumber": 9321483, "MaximumStaticDraught": 9.1, "MessageID": 5, "Name": "PACIFIC DAWN        ",
-    "RepeatIndicator": 0, "Spare": False, "Type": 71, "UserID": 366000101, "Valid": True}},
-    "MessageType": "ShipStaticData", "MetaData": _meta(366000101, "PACIFIC DAWN", 36.8, -122.1, "07:48:00.031")})
-BASE_STATION = json.dumps({"Message": {"BaseStationReport": {
-    "CommunicationState": 81942, "FixType": 7, "Latitude": 36.6, "Longitude": -121.9, "LongRangeEnable": False,
-    "MessageID": 4, "PositionAccuracy": False, "Raim": False, "RepeatIndicator": 0, "Spare": 0, "UserID": 3669987,
-    "UtcDay": 2, "UtcHour": 7, "UtcMinute": 48, "UtcMonth": 10, "UtcSecond": 0, "UtcYear": 2025, "Valid": True}},
-    "MessageType": "BaseStationReport", "MetaData": _meta(3669987, "", 36.6, -121.9, "07:48:00.120")})
+CLASS_B = json.dumps(
+    {
+        "Message": {
+            "StandardClassBPositionReport": {
+                "AssignedMode": False,
+                "ClassBBand": True,
+                "ClassBDisplay": False,
+                "ClassBDsc": True,
+                "ClassBMsg22": True,
+                "ClassBUnit": True,
+                "Cog": 360,
+                "CommunicationState": 393222,
+                "CommunicationStateIsItdma": True,
+                "Latitude": 36.61,
+                "Longitude": -121.89,
+                "MessageID": 18,
+                "PositionAccuracy": False,
+                "Raim": True,
+                "RepeatIndicator": 0,
+                "Sog": 0.1,
+                "Spare1": 0,
+                "Spare2": 0,
+                "Timestamp": 58,
+                "TrueHeading": 511,
+                "UserID": 367000222,
+                "Valid": True,
+            }
+        },
+        "MessageType": "StandardClassBPositionReport",
+        "MetaData": _meta(367000222, "SEA BREEZE", 36.61, -121.89, "07:47:59.512000000"),
+    }
+)
+STATIC = json.dumps(
+    {
+        "Message": {
+            "ShipStaticData": {
+                "AisVersion": 2,
+                "CallSign": "WDA1234",
+                "Destination": "OAKLAND@@@@@@@@@@@@@",
+                "Dimension": {"A": 150, "B": 30, "C": 14, "D": 14},
+                "Dte": False,
+                "Eta": {"Day": 3, "Hour": 6, "Minute": 0, "Month": 10},
+                "FixType": 1,
+                "ImoNumber": 9321483,
+                "MaximumStaticDraught": 9.1,
+                "MessageID": 5,
+                "Name": "PACIFIC DAWN        ",
+                "RepeatIndicator": 0,
+                "Spare": False,
+                "Type": 71,
+                "UserID": 366000101,
+                "Valid": True,
+            }
+        },
+        "MessageType": "ShipStaticData",
+        "MetaData": _meta(366000101, "PACIFIC DAWN", 36.8, -122.1, "07:48:00.031"),
+    }
+)
+BASE_STATION = json.dumps(
+    {
+        "Message": {
+            "BaseStationReport": {
+                "CommunicationState": 81942,
+                "FixType": 7,
+                "Latitude": 36.6,
+                "Longitude": -121.9,
+                "LongRangeEnable": False,
+                "MessageID": 4,
+                "PositionAccuracy": False,
+                "Raim": False,
+                "RepeatIndicator": 0,
+                "Spare": 0,
+                "UserID": 3669987,
+                "UtcDay": 2,
+                "UtcHour": 7,
+                "UtcMinute": 48,
+                "UtcMonth": 10,
+                "UtcSecond": 0,
+                "UtcYear": 2025,
+                "Valid": True,
+            }
+        },
+        "MessageType": "BaseStationReport",
+        "MetaData": _meta(3669987, "", 36.6, -121.9, "07:48:00.120"),
+    }
+)
 MALFORMED = '{"Message": {"PositionReport": {"UserID": 366000103, "Latitude": 36.7'  # cut off mid-message
 ERROR = json.dumps({"error": "Api Key Is Not Valid"})
 
 FIRST = [_position(366000101, 36.80, -122.10, "07:47:59.162413401", 59), CLASS_B, STATIC, BASE_STATION, MALFORMED]
-AFTER_RESTART = [_position(366000102, 36.75, -122.30, "07:48:02.900000001", 2, TrueHeading=511, Sog=102.3),
-                 _position(366000101, 36.81, -122.09, "07:48:09.5", 9)]
+AFTER_RESTART = [
+    _position(366000102, 36.75, -122.30, "07:48:02.900000001", 2, TrueHeading=511, Sog=102.3),
+    _position(366000101, 36.81, -122.09, "07:48:09.5", 9),
+]
 
 
 class AisStreamStandIn:
@@ -170,17 +269,29 @@ class AisStreamStandIn:
 def test_aisstream_messages_reach_postgres_through_errors_and_a_server_restart(settings) -> None:
     stand_in = AisStreamStandIn([[ERROR], FIRST])
     port = stand_in.start()
-    configured = settings.updated(ais={"source": "aisstream", "aisstream_url": f"ws://127.0.0.1:{port}/v0/stream", "aisstream_api_key": KEY, "aisstream_bboxes": BOXES, "reconnect_max_s": 1.0})
+    configured = settings.updated(
+        ais={
+            "source": "aisstream",
+            "aisstream_url": f"ws://127.0.0.1:{port}/v0/stream",
+            "aisstream_api_key": KEY,
+            "aisstream_bboxes": BOXES,
+            "reconnect_max_s": 1.0,
+        }
+    )
     source = open_source(configured, StopFlag())
     assert isinstance(source, AisStreamSource)
     replacement = AisStreamStandIn([AFTER_RESTART])
     pipeline, stop, thread = start_pipeline(settings, source, "aisstream")
     try:
-        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST), 30, poll_s=0.05), "the first connection's messages"
+        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST), 30, poll_s=0.05), (
+            "the first connection's messages"
+        )
         stand_in.kill()  # mid-stream: the client's connection drops, then reconnects are refused
         time.sleep(1.5)
         replacement.start(port)
-        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST) + len(AFTER_RESTART), 30, poll_s=0.05), "the restarted server"
+        assert wait_for(lambda: pipeline.totals["items"] >= len(FIRST) + len(AFTER_RESTART), 30, poll_s=0.05), (
+            "the restarted server"
+        )
     finally:
         stop.set()
         thread.join(10)
@@ -193,23 +304,41 @@ def test_aisstream_messages_reach_postgres_through_errors_and_a_server_restart(s
     assert (source.connections, source.errors) == (3, 1)
 
     rows = {(p.mmsi, p.time): p for p in stored_positions(settings.database_url)}
-    assert sorted(rows) == sorted([
-        (366000101, dt.datetime(2025, 10, 2, 7, 47, 59, 162413, UTC)),
-        (366000101, dt.datetime(2025, 10, 2, 7, 48, 9, 500000, UTC)),
-        (366000102, dt.datetime(2025, 10, 2, 7, 48, 2, 900000, UTC)),
-        (367000222, dt.datetime(2025, 10, 2, 7, 47, 59, 512000, UTC))])
+    assert sorted(rows) == sorted(
+        [
+            (366000101, dt.datetime(2025, 10, 2, 7, 47, 59, 162413, UTC)),
+            (366000101, dt.datetime(2025, 10, 2, 7, 48, 9, 500000, UTC)),
+            (366000102, dt.datetime(2025, 10, 2, 7, 48, 2, 900000, UTC)),
+            (367000222, dt.datetime(2025, 10, 2, 7, 47, 59, 512000, UTC)),
+        ]
+    )
     first = rows[(366000101, dt.datetime(2025, 10, 2, 7, 47, 59, 162413, UTC))]
-    assert (first.latitude, first.longitude, first.sog_knots, first.cog_deg, first.heading_deg, first.nav_status,
-            first.msg_type, first.source) == (36.80, -122.10, 12.3, 151.2, 150.0, 0, 1, "aisstream")
+    assert (
+        first.latitude,
+        first.longitude,
+        first.sog_knots,
+        first.cog_deg,
+        first.heading_deg,
+        first.nav_status,
+        first.msg_type,
+        first.source,
+    ) == (36.80, -122.10, 12.3, 151.2, 150.0, 0, 1, "aisstream")
     unavailable = rows[(366000102, dt.datetime(2025, 10, 2, 7, 48, 2, 900000, UTC))]
     assert (unavailable.sog_knots, unavailable.heading_deg) == (None, None)
     class_b = rows[(367000222, dt.datetime(2025, 10, 2, 7, 47, 59, 512000, UTC))]
     assert (class_b.msg_type, class_b.sog_knots, class_b.cog_deg, class_b.heading_deg) == (18, 0.1, None, None)
     with session_scope(settings.database_url) as session:
         vessel = session.get(Vessel, 366000101)
-        assert (vessel.name, vessel.call_sign, vessel.imo, vessel.ship_type, vessel.length_m, vessel.beam_m,
-                vessel.draught_m, vessel.destination) == ("PACIFIC DAWN", "WDA1234", 9321483, 71, 180.0, 28.0,
-                                                          9.1, "OAKLAND")
+        assert (
+            vessel.name,
+            vessel.call_sign,
+            vessel.imo,
+            vessel.ship_type,
+            vessel.length_m,
+            vessel.beam_m,
+            vessel.draught_m,
+            vessel.destination,
+        ) == ("PACIFIC DAWN", "WDA1234", 9321483, 71, 180.0, 28.0, 9.1, "OAKLAND")
     assert dict(pipeline.decoder.rejected) == {"bad_record": 1}  # the cut-off message
     assert dict(pipeline.decoder.ignored) == {"type_4": 1}  # the base station
     assert dict(pipeline.decoder.accepted) == {"position": 4, "static": 1}
@@ -218,27 +347,63 @@ def test_aisstream_messages_reach_postgres_through_errors_and_a_server_restart(s
 def test_aisstream_static_parts_extended_class_b_and_configuration(settings) -> None:
     d, now = AisDecoder(), 1_759_391_300.0
     meta = _meta(338000001, "X", 36.7, -122.2, "07:48:00")
-    part_a = {"MessageID": 24, "UserID": 338000001, "PartNumber": False, "Valid": True,
-              "ReportA": {"Valid": True, "Name": "SEA BREEZE@@@@"},
-              "ReportB": {"Valid": False, "ShipType": 0, "CallSign": "", "Dimension": {"A": 0, "B": 0, "C": 0, "D": 0}}}
-    part_b = dict(part_a, PartNumber=True, ReportA={"Valid": False, "Name": ""},
-                  ReportB={"Valid": True, "ShipType": 37, "CallSign": "WDB5678",
-                           "Dimension": {"A": 8, "B": 4, "C": 2, "D": 2}})
-    extended = {"MessageID": 19, "UserID": 338000002, "Latitude": 36.6, "Longitude": -122.0, "Sog": 5.5, "Cog": 90.0,
-                "TrueHeading": 91, "Timestamp": 0, "Name": "NIGHT OWL", "Type": 36,
-                "Dimension": {"A": 10, "B": 5, "C": 3, "D": 2}, "Valid": True}
-    [a] = d.feed_record({"MessageType": "StaticDataReport", "MetaData": meta, "Message": {"StaticDataReport": part_a}},
-                        now)
-    [b] = d.feed_record({"MessageType": "StaticDataReport", "MetaData": meta, "Message": {"StaticDataReport": part_b}},
-                        now)
+    part_a = {
+        "MessageID": 24,
+        "UserID": 338000001,
+        "PartNumber": False,
+        "Valid": True,
+        "ReportA": {"Valid": True, "Name": "SEA BREEZE@@@@"},
+        "ReportB": {"Valid": False, "ShipType": 0, "CallSign": "", "Dimension": {"A": 0, "B": 0, "C": 0, "D": 0}},
+    }
+    part_b = dict(
+        part_a,
+        PartNumber=True,
+        ReportA={"Valid": False, "Name": ""},
+        ReportB={"Valid": True, "ShipType": 37, "CallSign": "WDB5678", "Dimension": {"A": 8, "B": 4, "C": 2, "D": 2}},
+    )
+    extended = {
+        "MessageID": 19,
+        "UserID": 338000002,
+        "Latitude": 36.6,
+        "Longitude": -122.0,
+        "Sog": 5.5,
+        "Cog": 90.0,
+        "TrueHeading": 91,
+        "Timestamp": 0,
+        "Name": "NIGHT OWL",
+        "Type": 36,
+        "Dimension": {"A": 10, "B": 5, "C": 3, "D": 2},
+        "Valid": True,
+    }
+    [a] = d.feed_record(
+        {"MessageType": "StaticDataReport", "MetaData": meta, "Message": {"StaticDataReport": part_a}}, now
+    )
+    [b] = d.feed_record(
+        {"MessageType": "StaticDataReport", "MetaData": meta, "Message": {"StaticDataReport": part_b}}, now
+    )
     assert (a.name, a.ship_type, a.call_sign, a.length_m) == ("SEA BREEZE", None, None, None)
     assert (b.name, b.ship_type, b.call_sign, b.length_m, b.beam_m) == (None, 37, "WDB5678", 12.0, 4.0)
-    position, static = d.feed_record({"MessageType": "ExtendedClassBPositionReport", "MetaData": meta,
-                                      "Message": {"ExtendedClassBPositionReport": extended}}, now)
+    position, static = d.feed_record(
+        {
+            "MessageType": "ExtendedClassBPositionReport",
+            "MetaData": meta,
+            "Message": {"ExtendedClassBPositionReport": extended},
+        },
+        now,
+    )
     assert (position.mmsi, position.msg_type, position.heading_deg) == (338000002, 19, 91.0)
     assert (static.name, static.ship_type, static.length_m) == ("NIGHT OWL", 36, 15.0)
-    assert d.feed_record({"MessageType": "DataLinkManagementMessage", "MetaData": meta,
-                          "Message": {"DataLinkManagementMessage": {"MessageID": 20, "UserID": 3669987}}}, now) == []
+    assert (
+        d.feed_record(
+            {
+                "MessageType": "DataLinkManagementMessage",
+                "MetaData": meta,
+                "Message": {"DataLinkManagementMessage": {"MessageID": 20, "UserID": 3669987}},
+            },
+            now,
+        )
+        == []
+    )
     assert d.feed_record({"MessageType": "PositionReport", "MetaData": meta, "Message": {}}, now) == []
     assert (dict(d.ignored), dict(d.rejected)) == ({"type_20": 1}, {"bad_record": 1})
 
@@ -248,11 +413,20 @@ def test_aisstream_static_parts_extended_class_b_and_configuration(settings) -> 
     [[(south, west), (north, east)]] = around.subscription["BoundingBoxes"]
     assert south < settings.hydrophone.lat < north and west < settings.hydrophone.lon < east
     reach_m = (max(settings.truth.radii_km) + settings.truth.buffer_km) * 1000.0  # 50 km by default
-    for lat, lon in ((north, settings.hydrophone.lon), (south, settings.hydrophone.lon),
-                     (settings.hydrophone.lat, east), (settings.hydrophone.lat, west)):
+    for lat, lon in (
+        (north, settings.hydrophone.lon),
+        (south, settings.hydrophone.lon),
+        (settings.hydrophone.lat, east),
+        (settings.hydrophone.lat, west),
+    ):
         _, _, edge_m = GEOD.inv(settings.hydrophone.lon, settings.hydrophone.lat, lon, lat)
         assert edge_m == pytest.approx(reach_m, abs=5.0)  # a geodesic due east bends a little south
-    typed = open_source(settings.updated(ais={"source": "aisstream", "aisstream_api_key": "k", "aisstream_message_types": "PositionReport"}), stop)
+    typed = open_source(
+        settings.updated(
+            ais={"source": "aisstream", "aisstream_api_key": "k", "aisstream_message_types": "PositionReport"}
+        ),
+        stop,
+    )
     assert typed.subscription["FilterMessageTypes"] == ["PositionReport"]
     for bad in ({"aisstream_api_key": ""}, {"aisstream_api_key": "k", "aisstream_bboxes": [[[95, 0], [0, 0]]]}):
         with pytest.raises(ValueError):

@@ -32,8 +32,20 @@ from oceanwatch.testing.waiting import wait_for
 from tests.test_ais_decode import position as one_position
 
 T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
-STATIC = dict(msg_type=5, mmsi=366_000_001, callsign="WXYZ1", shipname="OCEAN GRACE", ship_type=70, to_bow=150,
-              to_stern=40, to_port=12, to_starboard=14, draught=9.8, destination="OAKLAND", imo=9_123_456)
+STATIC = dict(
+    msg_type=5,
+    mmsi=366_000_001,
+    callsign="WXYZ1",
+    shipname="OCEAN GRACE",
+    ship_type=70,
+    to_bow=150,
+    to_stern=40,
+    to_port=12,
+    to_starboard=14,
+    draught=9.8,
+    destination="OAKLAND",
+    imo=9_123_456,
+)
 
 
 def position(mmsi: int = 366_123_456, **fields) -> str:
@@ -56,6 +68,7 @@ def feed_all(d: AisDecoder, lines: list[str], received_at: float) -> list:
 
 # -- 6: USCG / NAIS receiver metadata after the checksum -------------------------------------------
 
+
 def test_uscg_lines_decode_with_the_receive_time_their_suffix_gives() -> None:
     d = AisDecoder()
     later = T + 7 * 86_400  # an archive replayed a week after it was recorded
@@ -66,8 +79,7 @@ def test_uscg_lines_decode_with_the_receive_time_their_suffix_gives() -> None:
     [r] = d.feed(position() + ",s28234,d-107,T56.48377,D07MN-MI-FREBS1,1767243657", later)
     assert r.time == T + 57
     # No UNIX time: the receiver's hhmmss on the day the log's own timestamp gives ...
-    [r] = d.feed("2025-12-31T23:59:58Z " + position(second=1) + ",d-080,S0001,t000001.50,T1.5,rMyStation",
-                 later)
+    [r] = d.feed("2025-12-31T23:59:58Z " + position(second=1) + ",d-080,S0001,t000001.50,T1.5,rMyStation", later)
     assert r.time == T - 5 * 3600 + 1.5  # just after midnight: the next day, not the log line's
     # ... or, without one, on the arrival day; a "time" before 2000 is a counter, not a time.
     [r] = d.feed(position() + ",d-080,t050056.00,T56.48377,r003669945,12345", T + 120)
@@ -80,11 +92,17 @@ def test_uscg_multipart_messages_assemble_per_station_and_broken_ones_are_still_
     other = encode_dict(dict(STATIC, mmsi=366_000_002, shipname="OTHER"), sentence_type="VDM", seq_id=5)
     meta = ",d-084,S1652,t161344.00,T44.05687473,{},1767283224"
     d = AisDecoder()
-    lines = [first + meta.format("r003669945"), other[0] + meta.format("r003669946"),
-             second + meta.format("r003669945"), other[1] + meta.format("r003669946")]
+    lines = [
+        first + meta.format("r003669945"),
+        other[0] + meta.format("r003669946"),
+        second + meta.format("r003669945"),
+        other[1] + meta.format("r003669946"),
+    ]
     reports = feed_all(d, lines, T)
-    assert [(r.mmsi, r.name, r.time) for r in reports] == [(366_000_001, "OCEAN GRACE", 1_767_283_224.0),
-                                                           (366_000_002, "OTHER", 1_767_283_224.0)]
+    assert [(r.mmsi, r.name, r.time) for r in reports] == [
+        (366_000_001, "OCEAN GRACE", 1_767_283_224.0),
+        (366_000_002, "OTHER", 1_767_283_224.0),
+    ]
     assert not d.rejected
     suffix = ",d-080,S2118,t050056.00,T56.48377,r003669945,1767243656"
     assert d.feed(position()[:-2] + "00" + suffix, T) == []
@@ -94,19 +112,22 @@ def test_uscg_multipart_messages_assemble_per_station_and_broken_ones_are_still_
 
 # -- 7: NMEA 4.10 tag block groups ------------------------------------------------------------------
 
+
 def test_tag_block_groups_assemble_with_station_and_time_from_the_first_fragment() -> None:
     a1, a2 = encode_dict(STATIC, sentence_type="VDM", seq_id=1)
     b1, b2 = encode_dict(dict(STATIC, mmsi=366_000_002, shipname="OTHER"), sentence_type="VDM", seq_id=1)
     d = AisDecoder()
-    lines = [tag(group="1-2-0042", source_station="r003669945", receiver_timestamp="1767243600") + a1,
-             tag(group="1-2-0043", source_station="r003669946", receiver_timestamp="1767243601") + b1,
-             tag(group="2-2-0042") + a2,
-             tag(group="2-2-0043") + b2]
+    lines = [
+        tag(group="1-2-0042", source_station="r003669945", receiver_timestamp="1767243600") + a1,
+        tag(group="1-2-0043", source_station="r003669946", receiver_timestamp="1767243601") + b1,
+        tag(group="2-2-0042") + a2,
+        tag(group="2-2-0043") + b2,
+    ]
     reports = feed_all(d, lines, T + 99)
-    assert reports == [StaticReport(366_000_001, T, "OCEAN GRACE", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8,
-                                    "OAKLAND"),
-                       StaticReport(366_000_002, T + 1, "OTHER", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8,
-                                    "OAKLAND")]
+    assert reports == [
+        StaticReport(366_000_001, T, "OCEAN GRACE", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8, "OAKLAND"),
+        StaticReport(366_000_002, T + 1, "OTHER", "WXYZ1", 9_123_456, 70, 190.0, 26.0, 9.8, "OAKLAND"),
+    ]
     assert not d.rejected and d.pending_fragments == 0
     # A group's second fragment without its first is still an orphan.
     assert d.feed(tag(group="2-2-0044") + a2, T) == []
@@ -114,6 +135,7 @@ def test_tag_block_groups_assemble_with_station_and_time_from_the_first_fragment
 
 
 # -- 8: type 1 reports without their spare and radio bits --------------------------------------------
+
 
 def test_a_type_1_report_of_163_bits_holds_every_stored_field_and_decodes() -> None:
     fields = position().split(",")  # !AIVDM,1,1,,A,<28 characters = 168 bits>,0*hh
@@ -128,18 +150,26 @@ def test_a_type_1_report_of_163_bits_holds_every_stored_field_and_decodes() -> N
 
 # -- 9: other NMEA sentences in a receiver log -------------------------------------------------------
 
+
 def test_gps_and_other_nmea_sentences_are_ignored_not_rejected() -> None:
     rmc = nmea("$", "GPRMC,050056.00,A,3642.7404,N,12207.4070,W,0.0,0.0,010126,,,A")
     gga = nmea("$", "GPGGA,050056.00,3642.7404,N,12207.4070,W,1,08,1.0,12.0,M,-32.0,M,,")
     d = AisDecoder()
-    assert feed_all(d, [rmc, gga, "1767243656.0 " + rmc, rmc + ",r003669945,1767243656",
-                        nmea("$", "PGRME,15.0,M,45.0,M,25.0,M")], T) == []
+    assert (
+        feed_all(
+            d,
+            [rmc, gga, "1767243656.0 " + rmc, rmc + ",r003669945,1767243656", nmea("$", "PGRME,15.0,M,45.0,M,25.0,M")],
+            T,
+        )
+        == []
+    )
     assert not d.rejected
     assert d.ignored == Counter(nmea_GPRMC=3, nmea_GPGGA=1, nmea_PGRME=1)
     assert d.feed(rmc[:-2] + "00", T) == [] and dict(d.rejected) == {"bad_checksum": 1}
 
 
 # -- 10: logs without times ---------------------------------------------------------------------------
+
 
 def test_a_log_clock_keeps_distinct_reports_and_dates_the_same_log_the_same() -> None:
     # One vessel every 10 s for two minutes, then the same vessel moored (the same second every minute).
@@ -165,8 +195,9 @@ def test_lines_a_followed_log_gains_are_dated_by_arrival_not_by_its_clock(tmp_pa
     path.write_text(position(second=4) + "\n")
     os.utime(path, (T, T))
     stop, items = StopFlag(), []
-    reader = threading.Thread(target=lambda: items.extend(FileSource(path, stop, follow=True, poll_s=0.05)),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: items.extend(FileSource(path, stop, follow=True, poll_s=0.05)), daemon=True
+    )
     reader.start()
     assert wait_for(lambda: len(items) == 1, 10, poll_s=0.02)
     time.sleep(1.0)  # the reader reaches the end of the backlog
@@ -209,12 +240,14 @@ def test_replaying_an_untimestamped_log_stores_every_report_once(settings, tmp_p
     true_times: dict[int, list[float]] = {}
     for e in expected:
         true_times.setdefault(e.mmsi, []).append(e.time)
-    offsets = {t - u for mmsi, truth in true_times.items()
-               for t, u in zip(sorted(t.timestamp() for m, t in stored if m == mmsi), sorted(truth))}
+    offsets = {
+        t - u
+        for mmsi, truth in true_times.items()
+        for t, u in zip(sorted(t.timestamp() for m, t in stored if m == mmsi), sorted(truth))
+    }
     assert len(offsets) == 1 and abs(offsets.pop()) <= 630  # anchored at the file's time (its end, here)
     restarted = AisPipeline(engine, None, "file")
-    run(restarted, FileSource(tmp_path / "receiver.nmea", StopFlag()), StopFlag(), batch_size=300,
-        batch_wait_s=0.05)
+    run(restarted, FileSource(tmp_path / "receiver.nmea", StopFlag()), StopFlag(), batch_size=300, batch_wait_s=0.05)
     assert restarted.totals["reports"] == first.totals["reports"] and restarted.totals["stored"] == 0
     with session_scope(settings.database_url) as session:
         assert len(session.execute(select(AISPosition.id)).all()) == len(expected)

@@ -97,8 +97,13 @@ def test_decoding_the_sentences_gives_back_the_simulated_truth(hour) -> None:
             assert report.nav_status == truth.nav_status
     merged: dict[int, dict[str, object]] = defaultdict(dict)
     for _, report in statics:
-        merged[report.mmsi].update({f.name: getattr(report, f.name) for f in dataclasses.fields(StaticReport)
-                                    if getattr(report, f.name) is not None})
+        merged[report.mmsi].update(
+            {
+                f.name: getattr(report, f.name)
+                for f in dataclasses.fields(StaticReport)
+                if getattr(report, f.name) is not None
+            }
+        )
     assert {e.msg_type for e, _ in statics} == {5, 24}
     for mmsi, fields in merged.items():
         vessel = vessels[mmsi]
@@ -126,7 +131,7 @@ def test_live_emission_keeps_pace_with_a_fast_clock() -> None:
         if time.time() - began > 1.0:
             break
     elapsed = time.time() - began
-    assert got == list(NmeaSimulator(sc).sentences(start, got[-1][0] + 1))[:len(got)]
+    assert got == list(NmeaSimulator(sc).sentences(start, got[-1][0] + 1))[: len(got)]
     assert got[-1][0] - start <= 600.0 * elapsed + 600.0  # never ahead of the simulated clock
     assert got[-1][0] - start >= 200.0  # and not far behind it
 
@@ -165,8 +170,9 @@ def test_command_line_sends_live_datagrams_that_decode_cleanly() -> None:
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(10)
     env = dict(os.environ, SIMULATOR_SPEED="600", SCENARIO_VESSELS_PER_HOUR="30")
-    proc = subprocess.Popen([sys.executable, "-m", "oceanwatch.sim.nmea", "--udp",
-                             f"127.0.0.1:{receiver.getsockname()[1]}"], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oceanwatch.sim.nmea", "--udp", f"127.0.0.1:{receiver.getsockname()[1]}"], env=env
+    )
     decoder = AisDecoder()
     try:
         reports = []

@@ -35,8 +35,9 @@ def world(settings: Settings) -> tuple[Scenario, float, float]:
     """Two hydrophones in the database and 20 minutes of a busy scenario."""
     ensure_default_hydrophone(settings.database_url, settings)
     with session_scope(settings.database_url) as session:
-        session.add(Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude,
-                               longitude=SECOND_SITE.longitude))
+        session.add(
+            Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude, longitude=SECOND_SITE.longitude)
+        )
     sc = Scenario(seed=21, vessels_per_hour=10)
     t0 = sc.start + 6 * 3600
     return sc, t0, t0 + 1200
@@ -52,8 +53,7 @@ def write_log(path: Path, sc: Scenario, t0: float, t1: float, noise: bool = Fals
 
 def counts(url: str) -> tuple[int, int, int]:
     with session_scope(url) as session:
-        return tuple(session.scalar(select(func.count()).select_from(t)) for t in (Vessel, AISPosition,
-                                                                                  PositionRange))
+        return tuple(session.scalar(select(func.count()).select_from(t)) for t in (Vessel, AISPosition, PositionRange))
 
 
 def test_file_to_postgres_stores_truthful_positions_vessels_and_ranges(settings, world, tmp_path) -> None:
@@ -83,13 +83,15 @@ def test_file_to_postgres_stores_truthful_positions_vessels_and_ranges(settings,
     # Ranges: every position from both hydrophones, geodesic, the distance the scenario itself computes.
     assert len(ranges) == 2 * len(positions)
     by_position = {(r.position_id, r.hydrophone_id): r for r in ranges}
-    sites = {s.id: s for s in (Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),
-                               SECOND_SITE)}
+    sites = {
+        s.id: s for s in (Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon), SECOND_SITE)
+    }
     for p in positions[::25]:
         for site_id, site in sites.items():
             r = by_position[(p.id, site_id)]
-            assert r.distance_m == pytest.approx(float(distance_m(site, np.array([p.latitude]),
-                                                                  np.array([p.longitude]))[0]), abs=0.01)
+            assert r.distance_m == pytest.approx(
+                float(distance_m(site, np.array([p.latitude]), np.array([p.longitude]))[0]), abs=0.01
+            )
             azimuth = GEOD.inv(site.longitude, site.latitude, p.longitude, p.latitude)[0] % 360
             assert r.bearing_deg == pytest.approx(azimuth) and (r.mmsi, r.time) == (p.mmsi, p.time)
 
@@ -111,13 +113,22 @@ def test_static_data_merges_and_a_missing_field_never_erases_one(settings, world
     sc, t0, _ = world
     engine = engine_for(settings.database_url)
     sites = [Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon)]
-    store_reports(engine, [StaticReport(1, t0, name="SEA WITCH"),
-                           PositionReport(1, t0 + 5, 36.7, -122.2, 5.0, 10.0, None, None, 18)], "test", sites)
+    store_reports(
+        engine,
+        [StaticReport(1, t0, name="SEA WITCH"), PositionReport(1, t0 + 5, 36.7, -122.2, 5.0, 10.0, None, None, 18)],
+        "test",
+        sites,
+    )
     store_reports(engine, [StaticReport(1, t0 - 50, ship_type=37, call_sign="WX1", length_m=12.0)], "test", sites)
     with session_scope(settings.database_url) as session:
         v = session.get(Vessel, 1)
     assert (v.name, v.ship_type, v.ship_type_text, v.call_sign, v.length_m) == (
-        "SEA WITCH", 37, "Pleasure craft", "WX1", 12.0)
+        "SEA WITCH",
+        37,
+        "Pleasure craft",
+        "WX1",
+        12.0,
+    )
     assert v.first_seen.timestamp() == t0 - 50 and v.last_seen.timestamp() == t0 + 5
     rows = vessel_rows([StaticReport(2, 10, name="B"), StaticReport(2, 5, name="A", imo=7)])
     assert (rows[0]["name"], rows[0]["imo"]) == ("B", 7)  # the later report wins, per field
@@ -149,14 +160,17 @@ def test_new_positions_are_published_to_kafka_keyed_by_mmsi(settings, world, new
         types = dict(session.execute(select(Vessel.mmsi, Vessel.ship_type)).all())
     for _, m in decoded:
         row = rows[(m.mmsi, m.time_ms / 1000)]
-        assert (m.latitude, m.longitude, m.msg_type, m.source) == (row.latitude, row.longitude, row.msg_type,
-                                                                 "simulator")
+        assert (m.latitude, m.longitude, m.msg_type, m.source) == (
+            row.latitude,
+            row.longitude,
+            row.msg_type,
+            "simulator",
+        )
         assert set(m.distances_m) == {settings.hydrophone.id, SECOND_SITE.id}
         assert m.ship_type == types[m.mmsi] or m.ship_type is None
 
 
-def test_positions_are_stored_while_the_broker_is_away_and_published_when_it_returns(settings, world,
-                                                                                      broker) -> None:
+def test_positions_are_stored_while_the_broker_is_away_and_published_when_it_returns(settings, world, broker) -> None:
     """The broker is not waited for: with it gone, the feed is stored in full and `run` ends as the
     source does; once a restarted broker (memory storage: the old producer id is unknown there) is
     back, every queued position reaches the topic, each once."""
@@ -190,8 +204,12 @@ def test_positions_are_stored_while_the_broker_is_away_and_published_when_it_ret
     keys = [(m.mmsi, m.time_ms) for m in (PositionMessage.decode(r.value) for r in consumer)]
     consumer.close()
     with session_scope(settings.database_url) as session:
-        later = {(p.mmsi, int(p.time.timestamp() * 1000)) for p in session.scalars(
-            select(AISPosition).where(AISPosition.time >= dt.datetime.fromtimestamp(t0 + 300, dt.timezone.utc)))}
+        later = {
+            (p.mmsi, int(p.time.timestamp() * 1000))
+            for p in session.scalars(
+                select(AISPosition).where(AISPosition.time >= dt.datetime.fromtimestamp(t0 + 300, dt.timezone.utc))
+            )
+        }
     assert len(keys) == len(set(keys)) == away and set(keys) == later
 
 
@@ -208,10 +226,8 @@ def test_sources_are_chosen_by_configuration(settings, tmp_path) -> None:
     udp = open_source(settings.updated(ais={"source": "udp", "udp_host": "127.0.0.1", "udp_port": 0}), stop)
     assert isinstance(udp, UdpSource)
     udp.sock.close()
-    assert isinstance(open_source(settings.updated(ais={"source": "file", "file": "x"}), stop),
-                      FileSource)
-    assert isinstance(open_source(settings.updated(ais={"source": "http", "http_url": "http://h/"}),
-                                  stop), HttpSource)
+    assert isinstance(open_source(settings.updated(ais={"source": "file", "file": "x"}), stop), FileSource)
+    assert isinstance(open_source(settings.updated(ais={"source": "http", "http_url": "http://h/"}), stop), HttpSource)
     for bad in ({"source": "carrier-pigeon"}, {"source": "file"}, {"source": "http"}):
         with pytest.raises(ValueError):
             open_source(settings.updated(ais=bad), stop)
@@ -228,8 +244,12 @@ def test_the_simulator_source_fills_the_database_faster_than_real_time(settings,
     clock = SimClock(anchor=now, speed=300.0)
     stop = StopFlag()
     pipeline = AisPipeline(engine_for(settings.database_url), None, "simulator")
-    thread = threading.Thread(target=run, args=(pipeline, SimulatorSource(NmeaSimulator(sc), clock, stop), stop),
-                              kwargs={"batch_wait_s": 0.1}, daemon=True)
+    thread = threading.Thread(
+        target=run,
+        args=(pipeline, SimulatorSource(NmeaSimulator(sc), clock, stop), stop),
+        kwargs={"batch_wait_s": 0.1},
+        daemon=True,
+    )
     thread.start()
     time.sleep(2.0)
     stop.set()
@@ -250,7 +270,12 @@ def test_the_service_entry_point_runs_a_configured_source_to_its_end(settings, t
 
     sc = Scenario(seed=8, vessels_per_hour=10)
     write_log(tmp_path / "feed.nmea", sc, sc.start + 7200, sc.start + 7500)
-    main(settings.updated(ais={"source": "file", "file": str(tmp_path / "feed.nmea"), "file_follow": False, "batch_wait_s": 0.05}), StopFlag())
+    main(
+        settings.updated(
+            ais={"source": "file", "file": str(tmp_path / "feed.nmea"), "file_follow": False, "batch_wait_s": 0.05}
+        ),
+        StopFlag(),
+    )
     events = NmeaSimulator(sc).events(sc.start + 7200, sc.start + 7500)
     vessels, positions, ranges = counts(settings.database_url)
     assert positions == sum(e.msg_type in (1, 2, 3, 18) for e in events) > 0
@@ -303,14 +328,17 @@ def test_a_hydrophone_added_later_gets_the_ranges_of_earlier_positions(settings,
     _, positions, ranges = counts(settings.database_url)
     assert ranges == positions > 0
     with session_scope(settings.database_url) as session:
-        session.add(Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude,
-                               longitude=SECOND_SITE.longitude))
+        session.add(
+            Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude, longitude=SECOND_SITE.longitude)
+        )
     assert [s.id for s in pipeline.sites] == sorted([settings.hydrophone.id, SECOND_SITE.id])
     assert counts(settings.database_url)[2] == 2 * positions
     with session_scope(settings.database_url) as session:
-        rows = session.execute(select(AISPosition.latitude, AISPosition.longitude, PositionRange.distance_m)
-                               .join(PositionRange, PositionRange.position_id == AISPosition.id)
-                               .where(PositionRange.hydrophone_id == SECOND_SITE.id)).all()
+        rows = session.execute(
+            select(AISPosition.latitude, AISPosition.longitude, PositionRange.distance_m)
+            .join(PositionRange, PositionRange.position_id == AISPosition.id)
+            .where(PositionRange.hydrophone_id == SECOND_SITE.id)
+        ).all()
     lats, lons, dists = (np.array(c) for c in zip(*rows))
     assert np.allclose(dists, distance_m(SECOND_SITE, lats, lons), atol=0.01)
 
@@ -320,7 +348,7 @@ def test_array_literals_round_trip_through_postgres_exactly(settings) -> None:
 
     from ais_stream.store import pg_array
 
-    texts = ['MARS', 'a "quoted", {braced} \\ id', '', 'NULL', None]
+    texts = ["MARS", 'a "quoted", {braced} \\ id', "", "NULL", None]
     floats = [36.712345678901234, -1e-07, 123456.5, None]
     times = [dt.datetime(2026, 1, 1, 5, 0, 0, 123457, tzinfo=dt.timezone.utc), None]
     with engine_for(settings.database_url).connect() as conn:

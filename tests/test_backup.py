@@ -50,12 +50,18 @@ class Writer(threading.Thread):
             while not self.stop.is_set():
                 with session_scope(self.url) as session:
                     t = start + dt.timedelta(seconds=22.5 * self.written)
-                    window = Window(hydrophone_id="H1", start_time=t, end_time=t + dt.timedelta(seconds=30),
-                                    sample_rate=4000, channels=1)
+                    window = Window(
+                        hydrophone_id="H1",
+                        start_time=t,
+                        end_time=t + dt.timedelta(seconds=30),
+                        sample_rate=4000,
+                        channels=1,
+                    )
                     session.add(window)
                     session.flush()
-                    session.add(Spectrogram(window_id=window.id, spec_hash="abc", dtype="float16", shape=[2, 2],
-                                            data=b"\0" * 8))
+                    session.add(
+                        Spectrogram(window_id=window.id, spec_hash="abc", dtype="float16", shape=[2, 2], data=b"\0" * 8)
+                    )
                 self.written += 1
                 self.stop.wait(0.002)
         except BaseException as exc:  # surfaced by the test
@@ -67,8 +73,9 @@ def _count(url: str, model: type) -> int:
         return session.scalar(select(func.count()).select_from(model))
 
 
-def test_a_backup_taken_during_writes_restores_to_a_consistent_database(settings: Settings,
-                                                                        empty_database: str) -> None:
+def test_a_backup_taken_during_writes_restores_to_a_consistent_database(
+    settings: Settings, empty_database: str
+) -> None:
     url = settings.database_url
     _seed_hydrophone(url)
     (settings.data_dir / "models" / "m1").mkdir(parents=True)
@@ -102,24 +109,29 @@ def test_a_backup_taken_during_writes_restores_to_a_consistent_database(settings
     assert report.ok, report.mismatches
     with engine_for(empty_database).connect() as conn:
         restored = conn.execute(text("select count(*) from windows")).scalar_one()
-        orphans = conn.execute(text(
-            "select (select count(*) from spectrograms s left join windows w on w.id = s.window_id where w.id is null)"
-            " + (select count(*) from windows w left join hydrophones h on h.id = w.hydrophone_id where h.id is null)"
-        )).scalar_one()
+        orphans = conn.execute(
+            text(
+                "select (select count(*) from spectrograms s left join windows w on w.id = s.window_id where w.id is null)"
+                " + (select count(*) from windows w left join hydrophones h on h.id = w.hydrophone_id where h.id is null)"
+            )
+        ).scalar_one()
         fks = conn.execute(text("select count(*) from pg_constraint where contype = 'f' and convalidated")).scalar_one()
     assert restored == recorded["public.windows"] and orphans == 0 and fks > 0
     assert (files_to / "models" / "m1" / "model.keras").read_bytes() == b"weights"
 
 
-def test_a_failing_pg_dump_is_recorded_logged_and_retried(settings: Settings, tmp_path: Path,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_pg_dump_is_recorded_logged_and_retried(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     fake = tmp_path / "fakebin"
     fake.mkdir()
     for tool in ("pg_dump", "pg_restore"):
         script = fake / tool
-        script.write_text("#!/bin/sh\n"
-                          'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 99.0"; exit 0; fi\n'
-                          'echo "pg_dump: error: connection to server failed: simulated outage" >&2; exit 1\n')
+        script.write_text(
+            "#!/bin/sh\n"
+            'if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 99.0"; exit 0; fi\n'
+            'echo "pg_dump: error: connection to server failed: simulated outage" >&2; exit 1\n'
+        )
         script.chmod(0o755)
     with caplog.at_level(logging.INFO, logger="backup"):
         outcome = run_backup(fast(settings, pg_bin_dir=str(fake), retries=2), kind="oneshot")
@@ -135,18 +147,32 @@ def test_a_failing_pg_dump_is_recorded_logged_and_retried(settings: Settings, tm
 
 
 def _one_shot(settings: Settings, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
-                "BACKUP_RETRY_DELAY_S": "0", "BACKUP_RETRIES": "1", "LOG_FORMAT": "json", **env}
-    return subprocess.run([sys.executable, "-m", "scripts.backup", "--once"], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DATA_DIR": str(settings.data_dir),
+        "BACKUP_RETRY_DELAY_S": "0",
+        "BACKUP_RETRIES": "1",
+        "LOG_FORMAT": "json",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.backup", "--once"],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _events(stderr: str) -> list[dict]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def test_one_shot_exits_non_zero_with_a_log_line_on_a_bad_binary_or_a_wrong_port(settings: Settings,
-                                                                                  tmp_path: Path) -> None:
+def test_one_shot_exits_non_zero_with_a_log_line_on_a_bad_binary_or_a_wrong_port(
+    settings: Settings, tmp_path: Path
+) -> None:
     proc = _one_shot(settings, PG_BIN_DIR=str(tmp_path / "no-such-dir"))
     assert proc.returncode == 1
     failed = [e for e in _events(proc.stderr) if e.get("event") == "backup.failed"]
@@ -181,9 +207,14 @@ def test_restore_refuses_a_non_empty_target_and_a_damaged_file(settings: Setting
 
     with engine_for(empty_database).begin() as conn:
         conn.execute(text("create table somebody_elses (x int)"))
-    proc = subprocess.run([sys.executable, "-m", "scripts.restore", str(outcome.backup_id), "--target-url",
-                           empty_database], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_FORMAT": "json"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.restore", str(outcome.backup_id), "--target-url", empty_database],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_FORMAT": "json"},
+    )
     assert proc.returncode == 2
     assert any(e.get("event") == "restore.refused" and "somebody_elses" in e["error"] for e in _events(proc.stderr))
 
@@ -197,9 +228,14 @@ def test_restore_refuses_a_non_empty_target_and_a_damaged_file(settings: Setting
 def test_restore_by_id_from_the_command_line(settings: Settings, empty_database: str) -> None:
     _seed_hydrophone(settings.database_url)
     outcome = run_backup(fast(settings))
-    proc = subprocess.run([sys.executable, "-m", "scripts.restore", str(outcome.backup_id), "--target-url",
-                           empty_database], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_FORMAT": "json"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.restore", str(outcome.backup_id), "--target-url", empty_database],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_FORMAT": "json"},
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["ok"] and report["mismatches"] == {}
@@ -235,8 +271,15 @@ def test_retention_runs_after_a_successful_backup(settings: Settings) -> None:
     assert outcome.status == "succeeded"
     assert sorted(outcome.pruned) == sorted(p.name for p in old[1:])
     remaining = sorted(p.name for p in out.iterdir())
-    expected = sorted([outcome.path.name, *(c.name for c in companions(outcome.path) if c.exists()),
-                       old[0].name, *(c.name for c in companions(old[0])), "notes.txt"])
+    expected = sorted(
+        [
+            outcome.path.name,
+            *(c.name for c in companions(outcome.path) if c.exists()),
+            old[0].name,
+            *(c.name for c in companions(old[0])),
+            "notes.txt",
+        ]
+    )
     assert remaining == expected
 
 

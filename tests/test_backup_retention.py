@@ -87,15 +87,20 @@ def test_gaps_do_not_age_out_the_last_good_backups() -> None:
 def test_days_are_utc_days_whatever_the_timezone_of_the_times() -> None:
     pacific = dt.timezone(dt.timedelta(hours=-8))
     # 23:00 and 17:00 in UTC-8 on Nov 2 are Nov 3 07:00 and Nov 3 01:00 UTC: the same UTC day
-    times = {"late": dt.datetime(2026, 11, 2, 23, 0, tzinfo=pacific),
-             "early": dt.datetime(2026, 11, 2, 17, 0, tzinfo=pacific)}
+    times = {
+        "late": dt.datetime(2026, 11, 2, 23, 0, tzinfo=pacific),
+        "early": dt.datetime(2026, 11, 2, 17, 0, tzinfo=pacific),
+    }
     assert select_for_deletion(times, 7, 0) == {"early"}
 
 
 def test_iso_weeks_span_the_new_year() -> None:
     # Thursday 31 Dec 2026 and Friday 1 Jan 2027 are both in ISO week 2026-W53
-    times = {"thu": dt.datetime(2026, 12, 31, 2, tzinfo=UTC), "fri": dt.datetime(2027, 1, 1, 2, tzinfo=UTC),
-             "prev": dt.datetime(2026, 12, 27, 2, tzinfo=UTC)}  # Sunday of 2026-W52
+    times = {
+        "thu": dt.datetime(2026, 12, 31, 2, tzinfo=UTC),
+        "fri": dt.datetime(2027, 1, 1, 2, tzinfo=UTC),
+        "prev": dt.datetime(2026, 12, 27, 2, tzinfo=UTC),
+    }  # Sunday of 2026-W52
     assert select_for_deletion(times, 0, 1) == {"thu", "prev"}
     assert select_for_deletion(times, 0, 2) == {"thu"}
 
@@ -116,6 +121,7 @@ def test_negative_counts_are_refused() -> None:
 
 def _oracle(times: dict[str, dt.datetime], keep_daily: int, keep_weekly: int) -> set[str]:
     """The rule stated the other way round: newest per period, for the most recent periods."""
+
     def newest_per(period) -> dict[object, str]:
         best: dict[object, str] = {}
         for name, when in times.items():
@@ -127,15 +133,17 @@ def _oracle(times: dict[str, dt.datetime], keep_daily: int, keep_weekly: int) ->
     days = newest_per(lambda t: t.date())
     weeks = newest_per(lambda t: t.isocalendar()[:2])
     kept = {max(times, key=lambda n: (times[n], n))}
-    kept |= {days[d] for d in sorted(days)[max(0, len(days) - keep_daily):]} if keep_daily else set()
-    kept |= {weeks[w] for w in sorted(weeks)[max(0, len(weeks) - keep_weekly):]} if keep_weekly else set()
+    kept |= {days[d] for d in sorted(days)[max(0, len(days) - keep_daily) :]} if keep_daily else set()
+    kept |= {weeks[w] for w in sorted(weeks)[max(0, len(weeks) - keep_weekly) :]} if keep_weekly else set()
     return set(times) - kept
 
 
 @pytest.mark.parametrize("seed", range(200))
 def test_random_sets_of_backups_agree_with_the_rule(seed: int) -> None:
     rng = random.Random(seed)
-    times = {f"f{i}": MONDAY + dt.timedelta(minutes=rng.randrange(0, 90 * 24 * 60)) for i in range(rng.randrange(1, 60))}
+    times = {
+        f"f{i}": MONDAY + dt.timedelta(minutes=rng.randrange(0, 90 * 24 * 60)) for i in range(rng.randrange(1, 60))
+    }
     keep_daily, keep_weekly = rng.randrange(0, 10), rng.randrange(0, 6)
     assert select_for_deletion(times, keep_daily, keep_weekly) == _oracle(times, keep_daily, keep_weekly)
 
@@ -143,24 +151,32 @@ def test_random_sets_of_backups_agree_with_the_rule(seed: int) -> None:
 def test_dump_names_round_trip_and_foreign_files_are_ignored() -> None:
     when = dt.datetime(2026, 11, 23, 2, 0, 5, tzinfo=UTC)
     assert parse_dump_name(dump_name(when, 42)) == (when, 42)
-    for foreign in ("notes.txt", "oceanwatch-20261123T020005Z-1.json", "oceanwatch-2026-1.dump",
-                    "oceanwatch-20261123T020005Z-1.dump.partial"):
+    for foreign in (
+        "notes.txt",
+        "oceanwatch-20261123T020005Z-1.json",
+        "oceanwatch-2026-1.dump",
+        "oceanwatch-20261123T020005Z-1.dump.partial",
+    ):
         assert parse_dump_name(foreign) is None
 
 
-@pytest.mark.parametrize("at, every, expected", [
-    ("02:00", 24, ["02:00"]),
-    ("02:00", 6, ["02:00", "08:00", "14:00", "20:00"]),
-    ("22:30", 12, ["10:30", "22:30"]),
-    ("00:15", 1, [f"{h:02d}:15" for h in range(24)]),
-    ("03:00", 48, ["03:00"]),
-])
+@pytest.mark.parametrize(
+    "at, every, expected",
+    [
+        ("02:00", 24, ["02:00"]),
+        ("02:00", 6, ["02:00", "08:00", "14:00", "20:00"]),
+        ("22:30", 12, ["10:30", "22:30"]),
+        ("00:15", 1, [f"{h:02d}:15" for h in range(24)]),
+        ("03:00", 48, ["03:00"]),
+    ],
+)
 def test_schedule_times(at: str, every: int, expected: list[str]) -> None:
     assert schedule_times(at, every) == expected
 
 
-@pytest.mark.parametrize("at, every", [("2:00", 24), ("24:00", 24), ("02:60", 24), ("02:00", 5), ("02:00", 0),
-                                       ("02:00", 36)])
+@pytest.mark.parametrize(
+    "at, every", [("2:00", 24), ("24:00", 24), ("02:60", 24), ("02:00", 5), ("02:00", 0), ("02:00", 36)]
+)
 def test_bad_schedules_are_refused_clearly(at: str, every: int) -> None:
     with pytest.raises(ValueError, match="BACKUP_"):
         schedule_times(at, every)

@@ -15,16 +15,20 @@ def metric(value: float, unit: str, goal: float | None = None, higher_is_better:
 REPORT = {
     "started": "2026-11-23T18:00:00Z",
     "results": {
-        "bench_predict": {"benchmark": "predict_stream", "cpu_count": 2, "results": {
-            "models_3": {
-                "latency_p95_ms": metric(420.0, "ms", 1000.0, False),
-                "realtime_multiple": metric(250.0, "x real time", 300.0),
-                "older_design": {"latency_p95_ms": metric(1_712_000.0, "ms", None, False)},
-                "latency_ratio_old_over_new": metric(4076.2, "x"),
+        "bench_predict": {
+            "benchmark": "predict_stream",
+            "cpu_count": 2,
+            "results": {
+                "models_3": {
+                    "latency_p95_ms": metric(420.0, "ms", 1000.0, False),
+                    "realtime_multiple": metric(250.0, "x real time", 300.0),
+                    "older_design": {"latency_p95_ms": metric(1_712_000.0, "ms", None, False)},
+                    "latency_ratio_old_over_new": metric(4076.2, "x"),
+                },
+                "added_model_cost_ratio": metric(0.4, "x of the first model", 1.0, False),
+                "note": "windows spaced | 0.3 s apart",
             },
-            "added_model_cost_ratio": metric(0.4, "x of the first model", 1.0, False),
-            "note": "windows spaced | 0.3 s apart",
-        }},
+        },
         "bench_broken": {"error": "exit 1", "stderr": "Traceback ...\nValueError: boom"},
     },
 }
@@ -48,17 +52,32 @@ def test_pass_and_fail_follow_the_direction_of_the_goal() -> None:
 def test_nested_results_are_flattened_with_their_paths_and_notes() -> None:
     items = list(walk("p", REPORT["results"]["bench_predict"]["results"]))
     paths = [i.path if isinstance(i, Figure) else i[0] for i in items]
-    assert paths == ["models_3 / latency_p95_ms", "models_3 / realtime_multiple",
-                     "models_3 / older_design / latency_p95_ms", "models_3 / latency_ratio_old_over_new",
-                     "added_model_cost_ratio", "note"]
+    assert paths == [
+        "models_3 / latency_p95_ms",
+        "models_3 / realtime_multiple",
+        "models_3 / older_design / latency_p95_ms",
+        "models_3 / latency_ratio_old_over_new",
+        "added_model_cost_ratio",
+        "note",
+    ]
 
 
 def test_every_figure_is_shown_beside_its_goal_with_a_mark() -> None:
     md = render_markdown(REPORT)
-    assert table_row(md, "| models_3 / latency_p95_ms |") == ["models_3 / latency_p95_ms", "420.0", "ms", "≤ 1,000",
-                                                            PASS]
-    assert table_row(md, "| models_3 / realtime_multiple |") == ["models_3 / realtime_multiple", "250.0",
-                                                               "x real time", "≥ 300.0", FAIL]
+    assert table_row(md, "| models_3 / latency_p95_ms |") == [
+        "models_3 / latency_p95_ms",
+        "420.0",
+        "ms",
+        "≤ 1,000",
+        PASS,
+    ]
+    assert table_row(md, "| models_3 / realtime_multiple |") == [
+        "models_3 / realtime_multiple",
+        "250.0",
+        "x real time",
+        "≥ 300.0",
+        FAIL,
+    ]
     assert table_row(md, "| models_3 / older_design / latency_p95_ms |")[1:] == ["1,712,000", "ms", "–", NO_GOAL]
     assert "- Figures: 5, of which 3 have a goal: 2 pass, 1 fail" in md
     assert "**Missed goals:** predict_stream models_3 / realtime_multiple = 250.0 x real time (goal ≥ 300.0)" in md

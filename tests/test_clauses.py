@@ -17,10 +17,16 @@ def kept(url: str, start: dt.datetime | None, end: dt.datetime | None) -> list[i
     """Hours (0-5) of six hourly rows that the clause keeps."""
     clauses, params = time_range("t", start, end)
     with engine_for(url).connect() as conn:
-        return list(conn.scalars(text(
-            "select extract(hour from t at time zone 'utc')::int from generate_series("
-            "cast(:t0 as timestamptz), cast(:t0 as timestamptz) + interval '5 hours', interval '1 hour') t"
-            f" where {' and '.join(clauses) or 'true'} order by t"), params | {"t0": T0}))
+        return list(
+            conn.scalars(
+                text(
+                    "select extract(hour from t at time zone 'utc')::int from generate_series("
+                    "cast(:t0 as timestamptz), cast(:t0 as timestamptz) + interval '5 hours', interval '1 hour') t"
+                    f" where {' and '.join(clauses) or 'true'} order by t"
+                ),
+                params | {"t0": T0},
+            )
+        )
 
 
 @pytest.mark.integration

@@ -56,8 +56,7 @@ def _modules_of(command: list[str]) -> str:
         assert callable(getattr(importlib.import_module(module), factory.removesuffix("()")))
         return "web"
     if command[0] == "flask":
-        app = importlib.import_module(command[command.index("--app") + 1]).create_app(
-            settings=Settings(secret_key="x"))
+        app = importlib.import_module(command[command.index("--app") + 1]).create_app(settings=Settings(secret_key="x"))
         assert command[3] in app.cli.commands, f"flask has no '{command[3]}' command"
         return "migrate"
     raise AssertionError(f"unknown command form {command}")
@@ -77,7 +76,7 @@ def test_gunicorn_runs_the_demos_worker_flags(name: str) -> None:
     """The flags tests/test_web_server.py proves against half-sent requests are the ones compose runs."""
     command = _load(name)["services"]["app"]["command"]
     n = len(GUNICORN_WORKER_ARGS)
-    assert any(command[i:i + n] == GUNICORN_WORKER_ARGS for i in range(len(command))), command
+    assert any(command[i : i + n] == GUNICORN_WORKER_ARGS for i in range(len(command))), command
 
 
 def test_production_requires_secrets_and_puts_nginx_in_front() -> None:
@@ -100,7 +99,7 @@ def _server_blocks(conf: str) -> list[str]:
         while depth:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
-        blocks.append(text[match.end():i - 1])
+        blocks.append(text[match.end() : i - 1])
     return blocks
 
 
@@ -127,7 +126,10 @@ def test_nothing_in_the_tree_reads_outside_it() -> None:
 
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     outside = re.compile(r"""\.\./shared|parent\s*/\s*["']shared["']|parents\[\d\]\s*/\s*["']shared["']""")
-    offenders = [name for name in tracked
-                 if name.endswith((".py", ".toml", ".cfg", ".yml", ".yaml", ".sh", "Makefile", "run"))
-                 and outside.search((ROOT / name).read_text(errors="replace"))]
+    offenders = [
+        name
+        for name in tracked
+        if name.endswith((".py", ".toml", ".cfg", ".yml", ".yaml", ".sh", "Makefile", "run"))
+        and outside.search((ROOT / name).read_text(errors="replace"))
+    ]
     assert offenders == []

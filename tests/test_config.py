@@ -42,8 +42,12 @@ def test_groups_read_their_prefixed_variables_and_the_names_they_keep(monkeypatc
     monkeypatch.setenv("MAX_UPLOAD_MB", "9")
     monkeypatch.setenv("PG_BIN_DIR", "/opt/pg/bin")
     settings = Settings()
-    assert (settings.ingest.poll_s, settings.simulator.seed, settings.classify.max_upload_mb,
-            settings.backup.pg_bin_dir) == (0.25, 7, 9.0, "/opt/pg/bin")
+    assert (
+        settings.ingest.poll_s,
+        settings.simulator.seed,
+        settings.classify.max_upload_mb,
+        settings.backup.pg_bin_dir,
+    ) == (0.25, 7, 9.0, "/opt/pg/bin")
 
 
 def test_updated_changes_one_field_of_a_group_and_keeps_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +57,9 @@ def test_updated_changes_one_field_of_a_group_and_keeps_the_rest(monkeypatch: py
     settings = Settings()
     changed = settings.updated(database_url="postgresql://h/d", ingest={"poll_s": 0.2})
     assert (changed.database_url, changed.ingest.poll_s, changed.ingest.stable_s) == ("postgresql://h/d", 0.2, 4.0)
-    assert (settings.database_url, settings.ingest.poll_s) == ("postgresql://before/d", 1.5), "the original is as it was"
+    assert (settings.database_url, settings.ingest.poll_s) == ("postgresql://before/d", 1.5), (
+        "the original is as it was"
+    )
     with pytest.raises(TypeError, match="ingest has no setting poll"):
         settings.updated(ingest={"poll": 1})
     with pytest.raises(TypeError, match="no setting 'ingest_poll_s'"):
@@ -62,8 +68,11 @@ def test_updated_changes_one_field_of_a_group_and_keeps_the_rest(monkeypatch: py
 
 def test_to_env_hands_every_setting_to_a_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """What localserve and the supervisor rely on: the environment rebuilds the very same settings."""
-    original = Settings().updated(truth={"radii_km": (10, 25)}, ingest={"align_by_hydrophone": {"H2": "file"},
-                                                                        "clips": False}, simulator={"seed": 5})
+    original = Settings().updated(
+        truth={"radii_km": (10, 25)},
+        ingest={"align_by_hydrophone": {"H2": "file"}, "clips": False},
+        simulator={"seed": 5},
+    )
     env = original.to_env()
     assert env["TRUTH_RADII_KM"] == "[10, 25]" and env["SCENARIO_SEED"] == "5" and env["INGEST_CLIPS"] == "False"
     for name, value in env.items():

@@ -31,8 +31,11 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
         web = requests.Session()
         form = web.get(f"http://127.0.0.1:{port}/login", timeout=60).text  # the machine may be busy training
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', form).group(1)
-        logged = web.post(f"http://127.0.0.1:{port}/login", timeout=30, data={
-            "username": "admin", "password": printed.group(1), "csrf_token": csrf})
+        logged = web.post(
+            f"http://127.0.0.1:{port}/login",
+            timeout=30,
+            data={"username": "admin", "password": printed.group(1), "csrf_token": csrf},
+        )
         assert logged.status_code == 200 and logged.url.endswith("/live/") and "Bokeh-Session-Id" in logged.text
 
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)  # anonymous: up or down, no details
@@ -47,19 +50,27 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
 
         def pipeline() -> tuple[int, ...]:
             with engine.connect() as conn:
-                return tuple(conn.execute(text(
-                    "select (select count(*) from windows), (select count(*) from ais_positions), "
-                    "(select count(*) from truth_labels), (select count(*) from predictions p join models m "
-                    "on m.id = p.model_id where m.name = 'baseline' and m.status = 'active')")).one())
+                return tuple(
+                    conn.execute(
+                        text(
+                            "select (select count(*) from windows), (select count(*) from ais_positions), "
+                            "(select count(*) from truth_labels), (select count(*) from predictions p join models m "
+                            "on m.id = p.model_id where m.name = 'baseline' and m.status = 'active')"
+                        )
+                    ).one()
+                )
 
         flowing = wait_for(lambda: all(n > 0 for n in pipeline()), 300)
         assert flowing, f"windows, positions, truth labels, baseline predictions: {pipeline()}"
 
         # The live page's player: a window that ingest stored, with its truth, plays its clip.
         with engine.connect() as conn:
-            window_id = conn.execute(text(
-                "select w.id from windows w join truth_labels t on t.window_id = w.id "
-                "where w.clip_path is not null order by w.start_time desc limit 1")).scalar_one()
+            window_id = conn.execute(
+                text(
+                    "select w.id from windows w join truth_labels t on t.window_id = w.id "
+                    "where w.clip_path is not null order by w.start_time desc limit 1"
+                )
+            ).scalar_one()
         engine.dispose()
         clip = web.get(f"http://127.0.0.1:{port}/live/clip/{window_id}", timeout=30)
         assert clip.status_code == 200 and clip.headers["Content-Type"] == "audio/flac"

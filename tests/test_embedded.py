@@ -43,7 +43,9 @@ def test_embedded_broker_lifecycle(tmp_path: Path) -> None:
 def test_external_urls_start_nothing(stack_env: dict[str, str], tmp_path: Path) -> None:
     from oceanwatch.runtime.stack import up
 
-    settings = Settings(data_dir=tmp_path, database_url=stack_env["DATABASE_URL"]).updated(kafka={"bootstrap_servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    settings = Settings(data_dir=tmp_path, database_url=stack_env["DATABASE_URL"]).updated(
+        kafka={"bootstrap_servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]}
+    )
     stack = up(settings, migrate=False)
     assert stack.started == []
     assert stack.database_url == stack_env["DATABASE_URL"]
@@ -57,7 +59,12 @@ def test_the_stack_restarts_a_killed_embedded_server_on_its_port(tmp_path: Path)
 
     from oceanwatch.runtime.stack import up
 
-    stack = up(Settings(data_dir=tmp_path, database_url="").updated(kafka={"bootstrap_servers": ""}, embedded={"pg_port": 0, "kafka_port": 0}), migrate=False)  # its own servers, even under the stack runner
+    stack = up(
+        Settings(data_dir=tmp_path, database_url="").updated(
+            kafka={"bootstrap_servers": ""}, embedded={"pg_port": 0, "kafka_port": 0}
+        ),
+        migrate=False,
+    )  # its own servers, even under the stack runner
     pg, broker = stack.started
     stack.supervise(poll_s=0.2)
 
@@ -82,8 +89,9 @@ def test_the_stack_restarts_a_killed_embedded_server_on_its_port(tmp_path: Path)
             admin.close()
 
     def postgres_serves() -> None:
-        psycopg2.connect(host="127.0.0.1", port=pg.port, user="postgres", dbname="oceanwatch",
-                         connect_timeout=2).close()
+        psycopg2.connect(
+            host="127.0.0.1", port=pg.port, user="postgres", dbname="oceanwatch", connect_timeout=2
+        ).close()
 
     try:
         for server, serves in ((broker, broker_serves), (pg, postgres_serves)):

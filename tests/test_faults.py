@@ -44,8 +44,15 @@ pytestmark = [pytest.mark.fault, pytest.mark.integration]
 SPEED = 10.0
 RECOVERY_S = 180.0  # the longest a case waits for the platform to be whole again
 POSITION_TYPES = (1, 2, 3, 18)
-SERVICES = ("ingest", "predict_stream", "ais_stream", "ais_stream.truth_labeller", "visualization", "gunicorn",
-            "scripts.backup")
+SERVICES = (
+    "ingest",
+    "predict_stream",
+    "ais_stream",
+    "ais_stream.truth_labeller",
+    "visualization",
+    "gunicorn",
+    "scripts.backup",
+)
 
 
 @dataclass
@@ -68,11 +75,23 @@ class Figures:
     ready: bool
 
     def whole(self) -> bool:
-        return (self.ready and self.windows > 0 and self.positions > 0 and self.active_models >= 2
-                and not (self.window_gaps or self.duplicate_windows or self.missing_predictions
-                         or self.duplicate_predictions or self.lost_positions or self.unexpected_positions
-                         or self.duplicate_positions)
-                and self.ingest_lag_s < 6 * HOP_S and self.ais_lag_s < 60.0)
+        return (
+            self.ready
+            and self.windows > 0
+            and self.positions > 0
+            and self.active_models >= 2
+            and not (
+                self.window_gaps
+                or self.duplicate_windows
+                or self.missing_predictions
+                or self.duplicate_predictions
+                or self.lost_positions
+                or self.unexpected_positions
+                or self.duplicate_positions
+            )
+            and self.ingest_lag_s < 6 * HOP_S
+            and self.ais_lag_s < 60.0
+        )
 
 
 SETTINGS = Settings()
@@ -86,8 +105,9 @@ class Platform:
         self.demo, self.clock = demo, clock
         self.engine: Engine = create_engine(demo.database_url, pool_pre_ping=True)
         site = Site(SETTINGS.hydrophone.id, SETTINGS.hydrophone.lat, SETTINGS.hydrophone.lon)
-        self.ais = NmeaSimulator(Scenario(seed=SETTINGS.simulator.seed,
-                                          vessels_per_hour=SETTINGS.simulator.vessels_per_hour, sites=(site,)))
+        self.ais = NmeaSimulator(
+            Scenario(seed=SETTINGS.simulator.seed, vessels_per_hour=SETTINGS.simulator.vessels_per_hour, sites=(site,))
+        )
 
     def ready(self) -> bool:
         try:
@@ -105,34 +125,52 @@ class Platform:
 
     def _figures(self, conn) -> Figures:
         now = self.clock.now()
-        starts = [float(s) for s in conn.execute(text(
-            "select extract(epoch from start_time) from windows where hydrophone_id = :h order by start_time"),
-            {"h": SETTINGS.hydrophone.id}).scalars()]
+        starts = [
+            float(s)
+            for s in conn.execute(
+                text("select extract(epoch from start_time) from windows where hydrophone_id = :h order by start_time"),
+                {"h": SETTINGS.hydrophone.id},
+            ).scalars()
+        ]
         cutoff = (starts[-1] - 3 * HOP_S) if starts else 0.0
         steps = [round((b - a) / HOP_S) for a, b in zip(starts, starts[1:])]
-        counts = conn.execute(text(
-            "select count(*) filter (where n = 0), count(*) filter (where n > 1), coalesce(sum(n), 0), "
-            "       (select count(*) from models where status = 'active') "
-            "from (select (select count(*) from predictions p where p.window_id = w.id and p.model_id = m.id) n "
-            "      from windows w cross join models m "
-            "      where m.status = 'active' and w.hydrophone_id = :h and w.start_time <= to_timestamp(:cut)) x"),
-            {"h": SETTINGS.hydrophone.id, "cut": cutoff}).one()
-        rows = conn.execute(text(
-            "select mmsi, extract(epoch from time)::bigint, count(*) from ais_positions "
-            "where source = 'simulator' group by 1, 2")).all()
+        counts = conn.execute(
+            text(
+                "select count(*) filter (where n = 0), count(*) filter (where n > 1), coalesce(sum(n), 0), "
+                "       (select count(*) from models where status = 'active') "
+                "from (select (select count(*) from predictions p where p.window_id = w.id and p.model_id = m.id) n "
+                "      from windows w cross join models m "
+                "      where m.status = 'active' and w.hydrophone_id = :h and w.start_time <= to_timestamp(:cut)) x"
+            ),
+            {"h": SETTINGS.hydrophone.id, "cut": cutoff},
+        ).one()
+        rows = conn.execute(
+            text(
+                "select mmsi, extract(epoch from time)::bigint, count(*) from ais_positions "
+                "where source = 'simulator' group by 1, 2"
+            )
+        ).all()
         first = min((r[1] for r in rows), default=now)
         newest = max((r[1] for r in rows), default=first)
         until = newest - 30  # the newest seconds may still be in a batch being written
         stored = {(int(r[0]), int(r[1])) for r in rows if r[1] < until}
         expected = {(e.mmsi, e.time) for e in self.ais.events(first, until) if e.msg_type in POSITION_TYPES}
         return Figures(
-            windows=len(starts), window_gaps=sum(s - 1 for s in steps if s > 1),
-            duplicate_windows=sum(1 for s in steps if s == 0), active_models=int(counts[3]),
-            predictions=int(counts[2]), missing_predictions=int(counts[0]), duplicate_predictions=int(counts[1]),
-            positions=len(stored), lost_positions=len(expected - stored), unexpected_positions=len(stored - expected),
+            windows=len(starts),
+            window_gaps=sum(s - 1 for s in steps if s > 1),
+            duplicate_windows=sum(1 for s in steps if s == 0),
+            active_models=int(counts[3]),
+            predictions=int(counts[2]),
+            missing_predictions=int(counts[0]),
+            duplicate_predictions=int(counts[1]),
+            positions=len(stored),
+            lost_positions=len(expected - stored),
+            unexpected_positions=len(stored - expected),
             duplicate_positions=sum(1 for r in rows if r[2] > 1),
             ingest_lag_s=round(now - (starts[-1] + SETTINGS.ingest.window_s), 1) if starts else float("inf"),
-            ais_lag_s=round(now - newest, 1) if rows else float("inf"), ready=self.ready())
+            ais_lag_s=round(now - newest, 1) if rows else float("inf"),
+            ready=self.ready(),
+        )
 
     def settle(self, since: Figures | None = None, timeout_s: float = RECOVERY_S) -> tuple[Figures | None, float]:
         """Wait until the platform is whole again and has moved on by a few windows and positions
@@ -143,8 +181,11 @@ class Platform:
 
         def whole() -> bool:
             last[0] = now = self.figures()
-            return now is not None and now.whole() and (since is None or (
-                now.windows >= since.windows + 4 and now.positions > since.positions))
+            return (
+                now is not None
+                and now.whole()
+                and (since is None or (now.windows >= since.windows + 4 and now.positions > since.positions))
+            )
 
         wait_for(whole, timeout_s, poll_s=2.0)
         return last[0], round(time.monotonic() - started, 1)
@@ -157,14 +198,20 @@ REPORT: list[dict[str, object]] = []
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The demo with the baseline and a second model deployed, everything flowing and whole."""
     anchor = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    demo = start_demo(tmp_path_factory.mktemp("faults") / "data", SIMULATOR_SPEED=str(SPEED),
-                      SIMULATOR_ANCHOR=anchor.isoformat(), PREDICT_RECONCILE_S="5", HEARTBEAT_INTERVAL_S="2")
+    demo = start_demo(
+        tmp_path_factory.mktemp("faults") / "data",
+        SIMULATOR_SPEED=str(SPEED),
+        SIMULATOR_ANCHOR=anchor.isoformat(),
+        PREDICT_RECONCILE_S="5",
+        HEARTBEAT_INTERVAL_S="2",
+    )
     try:
         assert wait_for(lambda: "OceanWatch is up" in demo.printed(), 180), demo.printed()[-3000:]
         platform = Platform(demo, SimClock(anchor.timestamp(), SPEED))
         package = demo.data_dir / "packages" / "baseline"
-        assert wait_for(lambda: (package / "manifest.json").exists() and _active_models(platform) >= 1, 300), \
+        assert wait_for(lambda: (package / "manifest.json").exists() and _active_models(platform) >= 1, 300), (
             demo.printed()[-3000:]
+        )
         _deploy_second_model(demo, package)
         figures, took = platform.settle(timeout_s=240)
         assert figures is not None and figures.whole(), f"the demo never became whole: {figures}"
@@ -193,17 +240,24 @@ def _deploy_second_model(demo: Demo, package: Path) -> None:
     manifest["name"] = "second"
     (second / "manifest.json").write_text(json.dumps(manifest))
     env = {**os.environ, "DATABASE_URL": demo.database_url, "DATA_DIR": str(demo.data_dir)}
-    done = subprocess.run([sys.executable, "-m", "oceanwatch.registry", "register", str(second), "--deploy"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "oceanwatch.registry", "register", str(second), "--deploy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def _recovered(platform: Platform, case: str, before: Figures | None) -> Figures:
     after, took = platform.settle(before)
-    REPORT.append({"case": case, "before": before and asdict(before), "after": after and asdict(after),
-                   "seconds": took})
-    assert after is not None and after.whole() and after.windows >= before.windows + 4, \
+    REPORT.append(
+        {"case": case, "before": before and asdict(before), "after": after and asdict(after), "seconds": took}
+    )
+    assert after is not None and after.whole() and after.windows >= before.windows + 4, (
         f"{case}: not whole and moving on {took} s later: {after}"
+    )
     return after
 
 
@@ -213,8 +267,9 @@ def test_kill_9_of_a_service_mid_stream(platform: Platform, module: str) -> None
     victim = platform.demo.service(module)
     assert victim is not None, f"{module} is not running"
     victim.kill()
-    assert wait_for(lambda: (s := platform.demo.service(module)) is not None and s.pid != victim.pid, 30), \
+    assert wait_for(lambda: (s := platform.demo.service(module)) is not None and s.pid != victim.pid, 30), (
         f"the supervisor did not restart {module}"
+    )
     _recovered(platform, f"kill -9 {module}", before)
 
 
@@ -253,7 +308,9 @@ def test_broker_outage_of_two_minutes(platform: Platform) -> None:
         late = platform.figures()
     finally:
         os.kill(pid, signal.SIGCONT)
-    REPORT.append({"case": "broker outage 120 s (at 60 s, at 120 s)", "during": [d and asdict(d) for d in (during, late)]})
+    REPORT.append(
+        {"case": "broker outage 120 s (at 60 s, at 120 s)", "during": [d and asdict(d) for d in (during, late)]}
+    )
     # Audio and AIS were still stored while the broker was away: nothing waited for it.
     assert during is not None and late is not None
     assert late.windows > during.windows > before.windows, (before, during, late)

@@ -21,17 +21,29 @@ def reference(spec: FeatureSpec, mono: np.ndarray, sample_rate: int) -> np.ndarr
     y = np.pad(y, (0, spec.window_samples - y.size))
     offset = (spec.n_fft - spec.frame_length) // 2
     padded = np.concatenate([np.zeros(offset), y, np.zeros(spec.n_fft)])
-    mel = librosa.feature.melspectrogram(y=padded, sr=spec.sample_rate, n_fft=spec.n_fft, hop_length=spec.hop_length,
-                                         win_length=spec.frame_length, window=spec.window, center=False,
-                                         power=spec.power, n_mels=spec.n_mels, fmin=spec.fmin, fmax=spec.fmax)
+    mel = librosa.feature.melspectrogram(
+        y=padded,
+        sr=spec.sample_rate,
+        n_fft=spec.n_fft,
+        hop_length=spec.hop_length,
+        win_length=spec.frame_length,
+        window=spec.window,
+        center=False,
+        power=spec.power,
+        n_mels=spec.n_mels,
+        fmin=spec.fmin,
+        fmax=spec.fmax,
+    )
     return np.log(mel[:, : spec.n_frames].T + spec.log_offset)
 
 
 def tone_and_noise(seconds: float, sample_rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
-    out = np.stack([0.3 * np.sin(2 * np.pi * (150 + 200 * c) * t) + 0.05 * rng.normal(size=t.size)
-                    for c in range(channels)], axis=1)
+    out = np.stack(
+        [0.3 * np.sin(2 * np.pi * (150 + 200 * c) * t) + 0.05 * rng.normal(size=t.size) for c in range(channels)],
+        axis=1,
+    )
     return out.astype(np.float32)
 
 
@@ -45,8 +57,17 @@ def test_features_match_librosa_reference(sample_rate: int) -> None:
 
 
 def test_a_different_spec_matches_its_reference_too() -> None:
-    spec = FeatureSpec(sample_rate=8000, window_seconds=10.0, frame_length=512, hop_length=256, n_fft=512,
-                       n_mels=40, fmin=20.0, fmax=3000.0, power=2.0)
+    spec = FeatureSpec(
+        sample_rate=8000,
+        window_seconds=10.0,
+        frame_length=512,
+        hop_length=256,
+        n_fft=512,
+        n_mels=40,
+        fmin=20.0,
+        fmax=3000.0,
+        power=2.0,
+    )
     audio = tone_and_noise(10.0, 8000)
     got = compute(spec, audio, 8000)
     assert got.shape == spec.input_shape

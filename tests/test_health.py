@@ -76,8 +76,15 @@ def test_anonymous_callers_get_up_or_down_only(settings: Settings) -> None:
         detailed = viewer.get("/status").get_data(as_text=True)
         assert "PostgreSQL" in detailed and " ms" in detailed and 'class="instances"' in detailed
         # what anonymous callers must not learn: versions, schema, broker address and topics, errors, timings
-        secrets = ["PostgreSQL", head, case.kafka.bootstrap_servers, "acoustic.windows", " ms", "latency",
-                   details["broker"]["detail"]]
+        secrets = [
+            "PostgreSQL",
+            head,
+            case.kafka.bootstrap_servers,
+            "acoustic.windows",
+            " ms",
+            "latency",
+            details["broker"]["detail"],
+        ]
         anonymous = app.test_client()
         readyz = anonymous.get("/readyz").get_data(as_text=True)
         status = anonymous.get("/status").get_data(as_text=True)
@@ -94,8 +101,11 @@ def test_status_page_shows_both_components(settings: Settings) -> None:
 
 def _service_rows(html: str) -> dict[str, tuple[str, str, int]]:
     """(state, age text, live instances) of each service row of the status page."""
-    rows = re.findall(r'<tr id="service-([^"]+)"[^>]*>\s*<td>[^<]*</td>\s*<td class="[^"]*">(up|down)</td>\s*'
-                      r'<td class="age"[^>]*>([^<]*)</td>\s*<td class="instances">(\d+)</td>', html)
+    rows = re.findall(
+        r'<tr id="service-([^"]+)"[^>]*>\s*<td>[^<]*</td>\s*<td class="[^"]*">(up|down)</td>\s*'
+        r'<td class="age"[^>]*>([^<]*)</td>\s*<td class="instances">(\d+)</td>',
+        html,
+    )
     return {name: (state, age, int(instances)) for name, state, age, instances in rows}
 
 

@@ -24,12 +24,14 @@ from tests.modelkit import TINY_SPEC
 
 pytestmark = pytest.mark.integration
 
+
 def name_at(offset_s: float, suffix: str = ".wav") -> str:
     return f"MARS_{(T0 + dt.timedelta(seconds=offset_s)):%Y%m%dT%H%M%S}{suffix}"
 
 
-def drop(source: DirectorySource, clock: Clock, name: str, audio: np.ndarray, sample_rate: int,
-         subtype: str = "PCM_16") -> Path:
+def drop(
+    source: DirectorySource, clock: Clock, name: str, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
+) -> Path:
     path = source.directory / name
     sf.write(path, audio, sample_rate, subtype=subtype)
     poll_until_stable(source, clock)
@@ -50,13 +52,20 @@ def consume(settings: Settings, topic: str, count: int) -> list[WindowMessage]:
     return out
 
 
-@pytest.mark.parametrize("sample_rate,channels,subtype,suffix", [
-    (8000, 1, "PCM_16", ".wav"), (44100, 2, "PCM_24", ".wav"), (4000, 4, "FLOAT", ".wav"),
-    (8000, 3, "PCM_U8", ".wav"), (16000, 1, "PCM_16", ".flac"), (8000, 4, "PCM_24", ".flac"),
-])
-def test_every_format_becomes_windows_in_postgres_and_on_kafka(ingest, settings: Settings, topic: str,
-                                                                sample_rate: int, channels: int, subtype: str,
-                                                                suffix: str) -> None:
+@pytest.mark.parametrize(
+    "sample_rate,channels,subtype,suffix",
+    [
+        (8000, 1, "PCM_16", ".wav"),
+        (44100, 2, "PCM_24", ".wav"),
+        (4000, 4, "FLOAT", ".wav"),
+        (8000, 3, "PCM_U8", ".wav"),
+        (16000, 1, "PCM_16", ".flac"),
+        (8000, 4, "PCM_24", ".flac"),
+    ],
+)
+def test_every_format_becomes_windows_in_postgres_and_on_kafka(
+    ingest, settings: Settings, topic: str, sample_rate: int, channels: int, subtype: str, suffix: str
+) -> None:
     source, clock = ingest
     audio = noise(52.5, sample_rate, channels)
     path = drop(source, clock, name_at(0, suffix), audio, sample_rate, subtype)
@@ -92,12 +101,12 @@ def test_a_file_still_being_written_is_not_read_until_it_stops_changing(ingest, 
     source.poll()
     clock.now += 1.0
     with open(path, "ab") as out:  # more arrives before the file is stable
-        out.write(data[len(data) // 3: 2 * len(data) // 3])
+        out.write(data[len(data) // 3 : 2 * len(data) // 3])
     source.poll()
     clock.now += 1.5  # 2.5 s since the first piece, but only 1.5 s since the last change
     assert source.poll() == 0 and path.exists() and windows(settings.database_url) == []
     with open(path, "ab") as out:
-        out.write(data[2 * len(data) // 3:])
+        out.write(data[2 * len(data) // 3 :])
     poll_until_stable(source, clock)
     assert len(windows(settings.database_url)) == 2
 
@@ -142,7 +151,7 @@ def test_bad_files_are_quarantined_with_a_reason_and_counted(ingest, settings: S
 def test_gaps_and_overlaps_between_files(ingest, settings: Settings) -> None:
     source, clock = ingest
     audio = noise(200.0, 8000)
-    at = lambda t0, t1: audio[int(t0 * 8000): int(t1 * 8000)]  # noqa: E731
+    at = lambda t0, t1: audio[int(t0 * 8000) : int(t1 * 8000)]
     drop(source, clock, name_at(0), at(0, 40), 8000)
     drop(source, clock, name_at(40), at(40, 80), 8000)  # contiguous: 22.5-52.5 spans both
     drop(source, clock, name_at(70), at(70, 100), 8000)  # overlaps 70-80
@@ -151,11 +160,16 @@ def test_gaps_and_overlaps_between_files(ingest, settings: Settings) -> None:
     assert starts == [0.0, 22.5, 45.0, 67.5, 135.0, 157.5]
     # the window spanning the file boundary is the original audio, not a splice with a jump
     with session_scope(settings.database_url) as session:
-        row = session.execute(select(Spectrogram).join(Window, Window.id == Spectrogram.window_id)
-                              .where(Window.start_time == T0 + dt.timedelta(seconds=22.5))).scalar_one()
+        row = session.execute(
+            select(Spectrogram)
+            .join(Window, Window.id == Spectrogram.window_id)
+            .where(Window.start_time == T0 + dt.timedelta(seconds=22.5))
+        ).scalar_one()
     stored = np.frombuffer(row.data, dtype=np.dtype(row.dtype)).reshape(row.shape).astype(np.float32)
-    written = sf.read(source.archive_dir / name_at(0))[0].tolist() + sf.read(source.archive_dir / name_at(40))[0].tolist()
-    expected = compute(DEFAULT_SPEC, np.array(written, dtype=np.float32)[22_5 * 800: 52_5 * 800], 8000)
+    written = (
+        sf.read(source.archive_dir / name_at(0))[0].tolist() + sf.read(source.archive_dir / name_at(40))[0].tolist()
+    )
+    expected = compute(DEFAULT_SPEC, np.array(written, dtype=np.float32)[22_5 * 800 : 52_5 * 800], 8000)
     assert np.max(np.abs(stored - expected)) < 0.02
 
 
@@ -179,11 +193,23 @@ def test_re_ingesting_creates_no_duplicates(ingest, settings: Settings, topic: s
 def test_features_follow_the_specs_of_active_models(ingest, settings: Settings, topic: str) -> None:
     source, clock = ingest
     with session_scope(settings.database_url) as session:
-        for k, (spec, status) in enumerate([(TINY_SPEC, "active"), (TINY_SPEC, "active"),
-                                            (DEFAULT_SPEC.__class__(n_mels=64), "inactive")]):
-            session.add(MLModel(name=f"m{k}", version="1", task="multi_class", class_names=list("ABCDE"),
-                                feature_spec=spec.to_dict(), feature_spec_hash=spec.hash, artifact_path="x",
-                                sha256="0" * 64, manifest={}, status=status))
+        for k, (spec, status) in enumerate(
+            [(TINY_SPEC, "active"), (TINY_SPEC, "active"), (DEFAULT_SPEC.__class__(n_mels=64), "inactive")]
+        ):
+            session.add(
+                MLModel(
+                    name=f"m{k}",
+                    version="1",
+                    task="multi_class",
+                    class_names=list("ABCDE"),
+                    feature_spec=spec.to_dict(),
+                    feature_spec_hash=spec.hash,
+                    artifact_path="x",
+                    sha256="0" * 64,
+                    manifest={},
+                    status=status,
+                )
+            )
     drop(source, clock, name_at(0), noise(52.5, 8000), 8000)
     with session_scope(settings.database_url) as session:
         hashes = session.scalars(select(Spectrogram.spec_hash)).all()

@@ -46,8 +46,13 @@ def published_ids(settings: Settings, topic: str) -> list[int]:
 
 
 def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_when_it_returns(
-        settings: Settings, broker: EmbeddedBroker) -> None:
-    settings = settings.updated(kafka={"bootstrap_servers": broker.bootstrap}, ingest={"source": "simulator", "clips": False}, simulator={"speed": 100.0})
+    settings: Settings, broker: EmbeddedBroker
+) -> None:
+    settings = settings.updated(
+        kafka={"bootstrap_servers": broker.bootstrap},
+        ingest={"source": "simulator", "clips": False},
+        simulator={"speed": 100.0},
+    )
     stop = StopFlag()
     thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
     thread.start()
@@ -61,8 +66,9 @@ def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_whe
         waiting = [w.id for w in windows(settings) if w.published_at is None]
         assert len(waiting) >= 8 and waiting == [w.id for w in windows(settings) if w.id > acked_before]
         restart(broker, settings.kafka.partitions, (WINDOWS_TOPIC,))
-        assert wait_for(lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive(),
-                        timeout_s=120.0)
+        assert wait_for(
+            lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive(), timeout_s=120.0
+        )
         assert thread.is_alive(), "ingest stopped when the broker came back"
     finally:
         stop.set()
@@ -78,7 +84,9 @@ def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_whe
 
 def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(settings: Settings) -> None:
     anchor = dt.datetime.now(dt.timezone.utc).isoformat()
-    settings = settings.updated(ingest={"source": "simulator", "clips": False}, simulator={"speed": 100.0, "anchor": anchor})
+    settings = settings.updated(
+        ingest={"source": "simulator", "clips": False}, simulator={"speed": 100.0, "anchor": anchor}
+    )
     for run_no in range(2):
         stop = StopFlag()
         thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
@@ -104,8 +112,17 @@ def test_a_restarted_broker_costs_a_producer_not_the_windows(settings: Settings,
     producer = make_producer(settings, max_block_ms=5000, request_timeout_ms=5000, delivery_timeout_ms=8000)
     ingestor = make_ingestor(settings, producer, topic)
     stop = StopFlag()
-    source = iter(SimulatorSource(Scenario(seed=settings.simulator.seed), DEFAULT_SITE,
-                                  SimClock(anchor=time.time(), speed=2000.0), stop, 8000, 22.5, 30.0))
+    source = iter(
+        SimulatorSource(
+            Scenario(seed=settings.simulator.seed),
+            DEFAULT_SITE,
+            SimClock(anchor=time.time(), speed=2000.0),
+            stop,
+            8000,
+            22.5,
+            30.0,
+        )
+    )
 
     def ingest(chunks: int) -> None:
         for _ in range(chunks):

@@ -74,8 +74,11 @@ def test_the_service_runs_each_source_until_stopped(settings: Settings, source: 
         watched, _, archive = ingest_dirs(settings)
         watched.mkdir(parents=True)
         start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
-        sf.write(watched / f"MARS_{start:%Y%m%dT%H%M%S}.flac",
-                 np.random.default_rng(0).normal(0, 0.1, 8000 * 60).astype(np.float32), 8000)
+        sf.write(
+            watched / f"MARS_{start:%Y%m%dT%H%M%S}.flac",
+            np.random.default_rng(0).normal(0, 0.1, 8000 * 60).astype(np.float32),
+            8000,
+        )
     stop = StopFlag()
     thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
     thread.start()
@@ -92,9 +95,9 @@ def test_the_service_runs_each_source_until_stopped(settings: Settings, source: 
 
 
 @pytest.mark.integration
-def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Settings, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     models_dir = settings.data_dir / "models"
     good_pkg = write_package(tmp_path / "good", tiny_model(), manifest(name="good"))
     bad_spec = dataclasses.replace(TINY_SPEC, window="boxcar; rm -rf /")
@@ -111,8 +114,11 @@ def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(settings: Setting
     settings = settings.updated(ingest={"source": "directory", "poll_s": 0.2, "stable_s": 0.3})
     watched, _, archive = ingest_dirs(settings)
     watched.mkdir(parents=True)
-    sf.write(watched / "MARS_20261101T000000.flac",
-             np.random.default_rng(0).normal(0, 0.1, 8000 * 60).astype(np.float32), 8000)
+    sf.write(
+        watched / "MARS_20261101T000000.flac",
+        np.random.default_rng(0).normal(0, 0.1, 8000 * 60).astype(np.float32),
+        8000,
+    )
     stop = StopFlag()
     thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
     with caplog.at_level(logging.INFO, logger="ingest.service"):

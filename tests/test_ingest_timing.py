@@ -41,8 +41,9 @@ def test_names_without_a_valid_time_are_refused(name: str) -> None:
 def test_a_sidecar_wins_over_the_name(tmp_path: Path) -> None:
     audio = tmp_path / "MARS_20261101T000000.wav"
     audio.write_bytes(b"")
-    (tmp_path / "MARS_20261101T000000.json").write_text(json.dumps(
-        {"start_time": "2026-11-02T03:04:05.250Z", "hydrophone_id": "H2"}))
+    (tmp_path / "MARS_20261101T000000.json").write_text(
+        json.dumps({"start_time": "2026-11-02T03:04:05.250Z", "hydrophone_id": "H2"})
+    )
     timing = file_timing(audio, DEFAULT.ingest.filename_pattern, DEFAULT.ingest.time_format)
     assert timing.start == dt.datetime(2026, 11, 2, 3, 4, 5, 250000, tzinfo=UTC) and timing.hydrophone_id == "H2"
 

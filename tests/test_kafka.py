@@ -29,7 +29,8 @@ def test_platform_topics_exist(kafka_bootstrap: str) -> None:
 
 
 def test_group_consumer_reads_everything_and_resumes_after_its_commit(
-        kafka_bootstrap: str, new_topic: Callable[..., str]) -> None:
+    kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
     topic = new_topic()
     settings = Settings().updated(kafka={"bootstrap_servers": kafka_bootstrap})
     producer = make_producer(settings)

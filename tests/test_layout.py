@@ -35,7 +35,9 @@ def imports(path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return {name for name in found if name in known}
@@ -52,14 +54,19 @@ def top(name: str) -> str:
 
 
 def test_the_core_imports_no_service_and_no_service_imports_another() -> None:
-    wrong = sorted(f"{a} -> {b}" for a, targets in graph().items() for b in targets
-                   if top(b) != top(a) and top(b) != CORE)
+    wrong = sorted(
+        f"{a} -> {b}" for a, targets in graph().items() for b in targets if top(b) != top(a) and top(b) != CORE
+    )
     assert wrong == []
 
 
 def test_no_production_module_imports_the_testing_helpers() -> None:
-    wrong = sorted(f"{a} -> {b}" for a, targets in graph().items() for b in targets
-                   if b.startswith(f"{CORE}.testing") and not a.startswith(f"{CORE}.testing"))
+    wrong = sorted(
+        f"{a} -> {b}"
+        for a, targets in graph().items()
+        for b in targets
+        if b.startswith(f"{CORE}.testing") and not a.startswith(f"{CORE}.testing")
+    )
     assert wrong == []
 
 
@@ -110,8 +117,10 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_modules_import_each_other() -> None:
     # A package's __init__ importing its own modules is how a package hands names on, not a loop.
-    edges = {a: {b for b in targets if not (a == b.rpartition(".")[0] or b == a.rpartition(".")[0])}
-             for a, targets in graph().items()}
+    edges = {
+        a: {b for b in targets if not (a == b.rpartition(".")[0] or b == a.rpartition(".")[0])}
+        for a, targets in graph().items()
+    }
     assert cycles(edges) == []
 
 

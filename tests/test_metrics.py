@@ -57,26 +57,76 @@ def _seed(url: str) -> dict[str, int]:
     with session_scope(url) as session:
         session.add(Hydrophone(id="H1", name="h", latitude=0.0, longitude=0.0, channels=1))
         session.flush()
-        windows = [Window(hydrophone_id="H1", start_time=T0 + dt.timedelta(seconds=22.5 * i),
-                          end_time=T0 + dt.timedelta(seconds=22.5 * i + 30), sample_rate=4000, channels=1)
-                   for i in range(5)]
-        model = MLModel(name="cnn", version="2", task="multi_class", class_names=["A", "E"], feature_spec={},
-                        feature_spec_hash="h", artifact_path="/x", sha256="0" * 64, manifest={}, status="active")
-        files = [AudioFile(hydrophone_id="H1", path=f"/f{i}.wav", sha256=f"{i:064d}", status=status)
-                 for i, status in enumerate(["ingested", "ingested", "quarantined"])]
+        windows = [
+            Window(
+                hydrophone_id="H1",
+                start_time=T0 + dt.timedelta(seconds=22.5 * i),
+                end_time=T0 + dt.timedelta(seconds=22.5 * i + 30),
+                sample_rate=4000,
+                channels=1,
+            )
+            for i in range(5)
+        ]
+        model = MLModel(
+            name="cnn",
+            version="2",
+            task="multi_class",
+            class_names=["A", "E"],
+            feature_spec={},
+            feature_spec_hash="h",
+            artifact_path="/x",
+            sha256="0" * 64,
+            manifest={},
+            status="active",
+        )
+        files = [
+            AudioFile(hydrophone_id="H1", path=f"/f{i}.wav", sha256=f"{i:064d}", status=status)
+            for i, status in enumerate(["ingested", "ingested", "quarantined"])
+        ]
         session.add_all([*windows, model, *files])
         session.flush()
-        session.add_all([Prediction(window_id=w.id, model_id=model.id, probabilities=[0.5, 0.5], predicted=["A"],
-                                    confidence=0.5) for w in windows[:3]])
-        session.add_all([
-            Job(kind="backfill", status="succeeded", params={}, started_at=T0, finished_at=T0 + dt.timedelta(seconds=4)),
-            Job(kind="backfill", status="succeeded", params={}, started_at=T0, finished_at=T0 + dt.timedelta(seconds=2)),
-            Job(kind="backfill", status="queued", params={}),
-            Backup(kind="scheduled", status="succeeded", attempts=1, verified=True, started_at=T0,
-                   finished_at=T0 + dt.timedelta(minutes=1), size_bytes=1234),
-            Backup(kind="scheduled", status="failed", attempts=3, started_at=T0 + dt.timedelta(days=1),
-                   finished_at=T0 + dt.timedelta(days=1, minutes=1), error="boom"),
-        ])
+        session.add_all(
+            [
+                Prediction(window_id=w.id, model_id=model.id, probabilities=[0.5, 0.5], predicted=["A"], confidence=0.5)
+                for w in windows[:3]
+            ]
+        )
+        session.add_all(
+            [
+                Job(
+                    kind="backfill",
+                    status="succeeded",
+                    params={},
+                    started_at=T0,
+                    finished_at=T0 + dt.timedelta(seconds=4),
+                ),
+                Job(
+                    kind="backfill",
+                    status="succeeded",
+                    params={},
+                    started_at=T0,
+                    finished_at=T0 + dt.timedelta(seconds=2),
+                ),
+                Job(kind="backfill", status="queued", params={}),
+                Backup(
+                    kind="scheduled",
+                    status="succeeded",
+                    attempts=1,
+                    verified=True,
+                    started_at=T0,
+                    finished_at=T0 + dt.timedelta(minutes=1),
+                    size_bytes=1234,
+                ),
+                Backup(
+                    kind="scheduled",
+                    status="failed",
+                    attempts=3,
+                    started_at=T0 + dt.timedelta(days=1),
+                    finished_at=T0 + dt.timedelta(days=1, minutes=1),
+                    error="boom",
+                ),
+            ]
+        )
     return {"windows": 5, "predictions": 3}
 
 
@@ -84,11 +134,20 @@ def test_metrics_serve_database_figures_as_valid_prometheus_text(settings: Setti
     url = settings.database_url
     seeded = _seed(url)
     now = dt.datetime.now(UTC)
-    rejects = {"oceanwatch_ais_rejects": {"help": "AIS messages rejected, by reason.", "samples": [
-        [{"reason": "bad_checksum"}, 4.0], [{"reason": "out_of_range"}, 1.0]]}}
+    rejects = {
+        "oceanwatch_ais_rejects": {
+            "help": "AIS messages rejected, by reason.",
+            "samples": [[{"reason": "bad_checksum"}, 4.0], [{"reason": "out_of_range"}, 1.0]],
+        }
+    }
     beat(url, "ais_stream", "host:1", now, rejects)
-    beat(url, "ais_stream", "host:2", now, {"oceanwatch_ais_rejects": {"help": "", "samples": [
-        [{"reason": "bad_checksum"}, 2.0]]}})
+    beat(
+        url,
+        "ais_stream",
+        "host:2",
+        now,
+        {"oceanwatch_ais_rejects": {"help": "", "samples": [[{"reason": "bad_checksum"}, 2.0]]}},
+    )
     beat(url, "ingest", "host:3", now, {}, stopped=True)
 
     m = scrape(settings)
@@ -154,10 +213,20 @@ def test_a_dead_broker_still_serves_the_database_figures(settings: Settings) -> 
 
 
 def test_a_running_service_beats_and_a_stopped_one_is_down(settings: Settings) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS":
-           settings.kafka.bootstrap_servers, "DATA_DIR": str(settings.data_dir), "HEARTBEAT_INTERVAL_S": "0.5"}
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.backup"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "DATA_DIR": str(settings.data_dir),
+        "HEARTBEAT_INTERVAL_S": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.backup"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     fast = settings.updated(heartbeat_interval_s=0.5)
     try:
         deadline = time.monotonic() + 60
@@ -183,10 +252,13 @@ def test_instances_gone_for_a_week_are_forgotten(settings: Settings) -> None:
         beat(settings.database_url, "ingest", instance, now, {})
     beat(settings.database_url, "ais_stream", "old:3", now, {})
     with engine_for(settings.database_url).begin() as conn:
-        conn.execute(text("update service_heartbeats set beat_at = :t where instance like 'old:%'"),
-                     {"t": now - FORGET_AFTER - dt.timedelta(hours=1)})
+        conn.execute(
+            text("update service_heartbeats set beat_at = :t where instance like 'old:%'"),
+            {"t": now - FORGET_AFTER - dt.timedelta(hours=1)},
+        )
     assert forget_stale(settings.database_url, "ingest", FORGET_AFTER) == 1
     with session_scope(settings.database_url) as session:
-        left = session.execute(select(ServiceHeartbeat.service, ServiceHeartbeat.instance)
-                               .order_by(ServiceHeartbeat.instance)).all()
+        left = session.execute(
+            select(ServiceHeartbeat.service, ServiceHeartbeat.instance).order_by(ServiceHeartbeat.instance)
+        ).all()
     assert [tuple(r) for r in left] == [("ais_stream", "old:3"), ("ingest", "recent:2")]

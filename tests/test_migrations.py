@@ -58,10 +58,16 @@ def test_downgrade_to_base_and_upgrade_again(empty_database: str) -> None:
 
 
 def test_flask_db_upgrade_works_on_an_empty_database(empty_database: str, kafka_bootstrap: str) -> None:
-    env = {**os.environ, "DATABASE_URL": empty_database, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "FLASK_APP": "app", "SECRET_KEY": "test"}
-    result = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": empty_database,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "FLASK_APP": "app",
+        "SECRET_KEY": "test",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     engine = create_engine(empty_database)
     try:
@@ -75,14 +81,17 @@ def test_flask_db_upgrade_works_on_an_empty_database(empty_database: str, kafka_
 def test_concurrent_upgrades_are_serialised(empty_database: str) -> None:
     """Services starting together each run `upgrade`; the advisory lock makes that safe."""
     code = "import sys; from oceanwatch.db.migrate import upgrade; upgrade(sys.argv[1])"
-    procs = [subprocess.Popen([sys.executable, "-c", code, empty_database], stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, empty_database], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
 
 
-def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_database: str, kafka_bootstrap: str,
-                                                                      tmp_path) -> None:
+def test_api_tokens_migration_keeps_the_old_per_user_token_working(
+    empty_database: str, kafka_bootstrap: str, tmp_path
+) -> None:
     """0012 moves users.api_token_hash into api_tokens: a token issued before the upgrade still works."""
     from alembic import command
 
@@ -96,17 +105,27 @@ def test_api_tokens_migration_keeps_the_old_per_user_token_working(empty_databas
     engine = create_engine(empty_database)
     try:
         with engine.begin() as conn:  # the shape the old issue_token left: one hash on the user's row
-            conn.execute(text("insert into users (username, password_hash, role, active, api_token_hash) "
-                              "values ('olduser', 'x', 'operator', true, :hash)"), {"hash": hash_token(token)})
+            conn.execute(
+                text(
+                    "insert into users (username, password_hash, role, active, api_token_hash) "
+                    "values ('olduser', 'x', 'operator', true, :hash)"
+                ),
+                {"hash": hash_token(token)},
+            )
         upgrade(empty_database)
         with engine.connect() as conn:
             moved = conn.execute(text("select name, scope from api_tokens")).all()
         assert moved == [("default", "write")]
-        app = create_app(settings=Settings(database_url=empty_database, data_dir=tmp_path, secret_key="test", log_format="text").updated(kafka={"bootstrap_servers": kafka_bootstrap}))
+        app = create_app(
+            settings=Settings(
+                database_url=empty_database, data_dir=tmp_path, secret_key="test", log_format="text"
+            ).updated(kafka={"bootstrap_servers": kafka_bootstrap})
+        )
         me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json["username"] == "olduser", me.get_data(as_text=True)
         with app.app_context():
             from app.web.extensions import db
+
             db.engine.dispose()
         command.downgrade(alembic_config(empty_database), before)  # and back: the token returns to the user
         with engine.connect() as conn:

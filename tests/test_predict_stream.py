@@ -60,12 +60,14 @@ def _count(url: str, model_id: int | None = None) -> int:
 
 def _worker(settings: Settings, topic: str, out_topic: str, group: str, max_batch: int = 256) -> PredictWorker:
     consumer = make_consumer(settings, group, topic)
-    return PredictWorker(settings.database_url, ModelPool(settings.database_url), consumer,
-                         make_producer(settings), out_topic, max_batch)
+    return PredictWorker(
+        settings.database_url, ModelPool(settings.database_url), consumer, make_producer(settings), out_topic, max_batch
+    )
 
 
-def test_every_active_model_predicts_every_window_once(settings: Settings, tmp_path: Path,
-                                                      new_topic: Callable[..., str]) -> None:
+def test_every_active_model_predicts_every_window_once(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     mc = _register(settings, tmp_path, "mc", passes=6)
     plain = _register(settings, tmp_path, "plain", method="none", passes=1)
     _register(settings, tmp_path, "idle", deploy=False)
@@ -95,8 +97,9 @@ def test_every_active_model_predicts_every_window_once(settings: Settings, tmp_p
     assert len(decoded) == 24
 
 
-def test_deploy_and_deactivate_are_picked_up_without_restart(settings: Settings, tmp_path: Path,
-                                                            new_topic: Callable[..., str]) -> None:
+def test_deploy_and_deactivate_are_picked_up_without_restart(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     a = _register(settings, tmp_path, "alpha")
     b = _register(settings, tmp_path, "beta", deploy=False)
     topic, out = new_topic(), new_topic()
@@ -125,8 +128,9 @@ def test_deploy_and_deactivate_are_picked_up_without_restart(settings: Settings,
         worker.consumer.close()
 
 
-def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(settings: Settings, tmp_path: Path,
-                                                                 new_topic: Callable[..., str]) -> None:
+def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     good = _register(settings, tmp_path, "good")
     bad = _register(settings, tmp_path, "bad")
     topic, out = new_topic(), new_topic()
@@ -150,8 +154,9 @@ def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(settings: Sett
         assert s.get(MLModel, bad).healthy is True
 
 
-def test_garbage_and_unknown_windows_are_counted_not_fatal(settings: Settings, tmp_path: Path,
-                                                          new_topic: Callable[..., str]) -> None:
+def test_garbage_and_unknown_windows_are_counted_not_fatal(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     _register(settings, tmp_path, "solo")
     topic, out = new_topic(), new_topic()
     producer = make_producer(settings)
@@ -177,12 +182,21 @@ run_forever(w, 0.2, lambda: False)
 
 
 def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_and_model(
-        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     models = [_register(settings, tmp_path, name, passes=16) for name in ("m1", "m2")]
     topic, out = new_topic(), new_topic()
     publish(make_producer(settings), topic, store_windows(settings, 200))
-    args = [sys.executable, "-c", WORKER_SCRIPT, settings.database_url, settings.kafka.bootstrap_servers, topic, out,
-            f"g-{topic}"]
+    args = [
+        sys.executable,
+        "-c",
+        WORKER_SCRIPT,
+        settings.database_url,
+        settings.kafka.bootstrap_servers,
+        topic,
+        out,
+        f"g-{topic}",
+    ]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: _count(settings.database_url) >= 40, 120), "worker made no progress"
@@ -207,8 +221,9 @@ def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_
     assert len(pairs) == len(set(pairs)) == 400
 
 
-def test_two_workers_in_one_group_split_the_partitions(settings: Settings, tmp_path: Path,
-                                                       new_topic: Callable[..., str]) -> None:
+def test_two_workers_in_one_group_split_the_partitions(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     _register(settings, tmp_path, "shared")
     topic, out = new_topic(partitions=4), new_topic()
     group = f"g-{topic}"
@@ -280,9 +295,14 @@ def _ingest(settings: Settings, topic: str, world: Scenario, hours_ago: float, s
     start = time.time() - hours_ago * 3600
     ingest_simulated(settings, topic, world, start, start + seconds)
     with session_scope(settings.database_url) as s:
-        return set(s.scalars(select(Window.id).where(
-            Window.start_time >= dt.datetime.fromtimestamp(start - 30, dt.timezone.utc),
-            Window.start_time < dt.datetime.fromtimestamp(start + seconds, dt.timezone.utc))))
+        return set(
+            s.scalars(
+                select(Window.id).where(
+                    Window.start_time >= dt.datetime.fromtimestamp(start - 30, dt.timezone.utc),
+                    Window.start_time < dt.datetime.fromtimestamp(start + seconds, dt.timezone.utc),
+                )
+            )
+        )
 
 
 def _pairs(url: str) -> list[tuple[int, int]]:
@@ -305,7 +325,8 @@ def _world() -> Scenario:
 
 
 def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
-        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     mc = _register(settings, tmp_path, "mc", passes=4)
     plain = _register(settings, tmp_path, "plain", method="none", passes=1)
     _register(settings, tmp_path, "idle", deploy=False)
@@ -331,7 +352,8 @@ def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
 
 
 def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_workers(
-        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     models = [_register(settings, tmp_path, "mc", passes=4), _register(settings, tmp_path, "plain", method="none")]
     world = _world()
     topic, out = new_topic(partitions=4), new_topic()
@@ -354,12 +376,14 @@ def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_w
         for w in workers:
             w.consumer.close()
     assert _pairs(settings.database_url) == sorted((w, m) for w in windows for m in models)
-    assert _published_pairs(settings, out, len(models) * len(windows)) == _pairs(settings.database_url), \
+    assert _published_pairs(settings, out, len(models) * len(windows)) == _pairs(settings.database_url), (
         "each (window, model) published once"
+    )
 
 
 def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
-        settings: Settings, tmp_path: Path, new_topic: Callable[..., str]) -> None:
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
     _register(settings, tmp_path, "current")
     world = _world()
     old = _ingest(settings, new_topic(), world, hours_ago=25, seconds=100)
@@ -375,11 +399,16 @@ def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
     span = dt.datetime.fromisoformat(job["params"]["end"]) - dt.datetime.fromisoformat(job["params"]["start"])
     assert span == dt.timedelta(hours=settings.predict.catchup_hours)
     stop = threading.Event()
-    thread = threading.Thread(target=predict_main._job_loop, args=(settings, stop, {jobs.JobKind.BACKFILL: run_backfill}), daemon=True)
+    thread = threading.Thread(
+        target=predict_main._job_loop, args=(settings, stop, {jobs.JobKind.BACKFILL: run_backfill}), daemon=True
+    )
     thread.start()
     try:
-        assert wait_for(lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]
-                     not in ("queued", "running"), 120)
+        assert wait_for(
+            lambda: client.get(f"/api/v1/jobs/{job['id']}", headers=auth).json["job"]["status"]
+            not in ("queued", "running"),
+            120,
+        )
     finally:
         stop.set()
         thread.join(30)

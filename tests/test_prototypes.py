@@ -71,8 +71,9 @@ def base_data():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Settings, tmp_path, data, base_data,
-                                                                   seed, deterministic_ops) -> None:
+def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(
+    settings: Settings, tmp_path, data, base_data, seed, deterministic_ops
+) -> None:
     train, val = base_data
     # Trained to convergence (early stopping keeps the best held-out epoch): the embedding of a base
     # model that has not learnt its own classes cannot be asked to tell a new one apart.
@@ -85,8 +86,9 @@ def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Sett
 
     ids = _store(settings, data.x, SPEC)
     by_class = {c: [i for i, y in zip(ids, data.y) if CLASSES[y] == c] for c in CLASSES}
-    proto_id = prototypes.create(settings.database_url, models_dir, base_id, "proto",
-                                 {c: by_class[c][:10] for c in ("A", "B", "D", "E")})
+    proto_id = prototypes.create(
+        settings.database_url, models_dir, base_id, "proto", {c: by_class[c][:10] for c in ("A", "B", "D", "E")}
+    )
     with session_scope(settings.database_url) as session:
         store.deploy(session, proto_id)
 
@@ -112,8 +114,9 @@ def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(settings: Sett
     removed = prototypes.remove_class(settings.database_url, models_dir, new_id, "A")
     with session_scope(settings.database_url) as s:
         assert list(s.get(MLModel, removed).class_names) == ["B", "C", "D", "E", "unknown"]
-        assert s.scalars(select(MLModel.id).where(MLModel.name == "proto", MLModel.status == "active")).all() \
-            == [removed]
+        assert s.scalars(select(MLModel.id).where(MLModel.name == "proto", MLModel.status == "active")).all() == [
+            removed
+        ]
     assert "A" not in _predicted(settings, removed, data.x)
 
 
@@ -156,13 +159,15 @@ def test_operators_manage_prototype_classes_through_the_api(settings: Settings, 
     body = {"base_model_id": base_id, "name": "proto", "classes": {"A": ids[:4]}}
 
     assert client.post("/api/v1/prototypes", json=body, headers=viewer).status_code == 403
-    assert client.post("/api/v1/prototypes", json={**body, "classes": {"A": ids[:1]}}, headers=operator).status_code \
-        == 400
+    assert (
+        client.post("/api/v1/prototypes", json={**body, "classes": {"A": ids[:1]}}, headers=operator).status_code == 400
+    )
     created = client.post("/api/v1/prototypes", json=body, headers=operator)
     assert created.status_code == 201
     first = created.get_json()["model_id"]
-    added = client.post(f"/api/v1/prototypes/{first}/classes", json={"code": "B", "window_ids": ids[4:8]},
-                        headers=operator)
+    added = client.post(
+        f"/api/v1/prototypes/{first}/classes", json={"code": "B", "window_ids": ids[4:8]}, headers=operator
+    )
     assert added.status_code == 201
     second = added.get_json()["model_id"]
     removed = client.delete(f"/api/v1/prototypes/{second}/classes/A", headers=operator)

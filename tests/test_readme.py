@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 
 def _table_rows(text: str, header: str) -> list[list[str]]:
     """The cells of the Markdown table that starts with `header`."""
-    lines = text[text.index(header):].splitlines()[2:]
+    lines = text[text.index(header) :].splitlines()[2:]
     rows = []
     for line in lines:
         if not line.startswith("|"):
@@ -34,8 +34,11 @@ def test_the_generated_tables_are_tables_readers_see_whole() -> None:
     """Every row has three cells (a `|` in a description must not split it); each group's table has no gaps."""
     rendered = config_table.render()
     tables = rendered.split("| Variable | Default | Meaning |")[1:]
-    rows = [row for table in tables for row in _table_rows("| Variable | Default | Meaning |" + table,
-                                                           "| Variable | Default | Meaning |")]
+    rows = [
+        row
+        for table in tables
+        for row in _table_rows("| Variable | Default | Meaning |" + table, "| Variable | Default | Meaning |")
+    ]
     assert len(tables) == len(config_table.GROUPS) + 1
     assert len(rows) == len(config_table.Settings().to_env())
     assert all(len(row) == 3 for row in rows)
@@ -55,8 +58,9 @@ def test_each_role_is_described_once_and_every_role_is_described() -> None:
 
 def test_the_speed_table_is_the_documented_benchmark_run() -> None:
     report = json.loads(headlines.SAVED.read_text())
-    assert headlines.block(README) == headlines.render(report), \
+    assert headlines.block(README) == headlines.render(report), (
         "publish a run with `python -m benchmarks.headlines bench-results/report.json`"
+    )
     assert "did not run" not in headlines.render(report)
 
 

@@ -26,8 +26,15 @@ from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
 def test_manifest_lists_every_problem() -> None:
     with pytest.raises(ManifestError) as err:
-        parse_manifest({"name": "Bad Name", "task": "regression", "class_names": ["A"],
-                        "feature_spec": {"n_mels": 0}, "uncertainty": {"method": "mc_dropout", "passes": 1}})
+        parse_manifest(
+            {
+                "name": "Bad Name",
+                "task": "regression",
+                "class_names": ["A"],
+                "feature_spec": {"n_mels": 0},
+                "uncertainty": {"method": "mc_dropout", "passes": 1},
+            }
+        )
     text = str(err.value)
     for field in ("name", "version", "task", "class_names", "feature_spec", "uncertainty.passes"):
         assert field in text
@@ -39,9 +46,12 @@ def test_manifest_round_trips() -> None:
     assert parse_manifest(parsed.to_dict()) == parsed
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lambda_layer=True), "Lambda layer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lambda_layer=True), "Lambda layer"),
+    ],
+)
 def test_unsafe_models_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
     write_package(tmp_path, tiny_model(**kwargs), manifest())
     with pytest.raises(ArtifactError, match=message):
@@ -101,10 +111,13 @@ def _evil_module(config: dict) -> None:
     _layer(config, "Dense")["module"] = "keras_evil.layers"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (_hide_lambda_in_activation, "layer 'sharpened' holds a serialised Python lambda"),
-    (_evil_module, "'Dense' is a custom object from module 'keras_evil.layers' in layer 'logits'"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_hide_lambda_in_activation, "layer 'sharpened' holds a serialised Python lambda"),
+        (_evil_module, "'Dense' is a custom object from module 'keras_evil.layers' in layer 'logits'"),
+    ],
+)
 def test_crafted_configs_are_refused_before_keras_sees_them(tmp_path: Path, edit: Callable, message: str) -> None:
     write_package(tmp_path, _softmax_model_with_activation_layer(), manifest())
     _rewrite_config(tmp_path / "model.keras", edit)
@@ -132,14 +145,16 @@ def test_not_a_keras_file_is_refused(tmp_path: Path) -> None:
         store.validate(tmp_path / "model.keras", manifest())
 
 
-@pytest.mark.parametrize("model_kwargs, manifest_kwargs, message", [
-    ({}, dict(spec=FeatureSpec(window_seconds=3.0, n_mels=32)), "input shape"),
-    (dict(n_classes=4), {}, "output shape"),
-    (dict(activation="sigmoid"), {}, "softmax"),
-    (dict(dropout=0.0), {}, "dropout layer"),
-])
-def test_mismatched_models_are_refused(tmp_path: Path, model_kwargs: dict, manifest_kwargs: dict,
-                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "model_kwargs, manifest_kwargs, message",
+    [
+        ({}, dict(spec=FeatureSpec(window_seconds=3.0, n_mels=32)), "input shape"),
+        (dict(n_classes=4), {}, "output shape"),
+        (dict(activation="sigmoid"), {}, "softmax"),
+        (dict(dropout=0.0), {}, "dropout layer"),
+    ],
+)
+def test_mismatched_models_are_refused(tmp_path: Path, model_kwargs: dict, manifest_kwargs: dict, message: str) -> None:
     data = manifest(**manifest_kwargs)
     write_package(tmp_path, tiny_model(**model_kwargs), data)
     with pytest.raises(ArtifactError, match=message):
@@ -159,7 +174,9 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
     for version in ("1", "2"):
         pkg = write_package(tmp_path / version, tiny_model(seed=int(version)), manifest(version=version))
         with session_scope(url) as session:
-            ids.append(store.register(session, models_dir, pkg / "model.keras", manifest(version=version), user_id=None))
+            ids.append(
+                store.register(session, models_dir, pkg / "model.keras", manifest(version=version), user_id=None)
+            )
     with pytest.raises(store.RegistryError, match="already registered"):
         with session_scope(url) as session:
             store.register(session, models_dir, tmp_path / "1" / "model.keras", manifest(version="1"))
@@ -186,9 +203,21 @@ def test_register_versions_deploy_deactivate_reactivate_rollback(settings: Setti
         store.deploy(session, ids[0])
     with session_scope(url) as s:
         actions = s.scalars(select(AuditLog.action).order_by(AuditLog.id)).all()
-    assert actions == ["model.register", "model.register", "model.deploy", "job.enqueue", "model.deactivate",
-                       "model.deploy", "job.enqueue", "model.deactivate", "model.rollback", "job.enqueue",
-                       "model.deactivate", "model.reactivate", "job.enqueue"]  # each deploy queues its catch-up
+    assert actions == [
+        "model.register",
+        "model.register",
+        "model.deploy",
+        "job.enqueue",
+        "model.deactivate",
+        "model.deploy",
+        "job.enqueue",
+        "model.deactivate",
+        "model.rollback",
+        "job.enqueue",
+        "model.deactivate",
+        "model.reactivate",
+        "job.enqueue",
+    ]  # each deploy queues its catch-up
 
 
 @pytest.mark.integration
@@ -212,16 +241,27 @@ def test_cli_registers_a_zip_package(settings: Settings, tmp_path: Path) -> None
         z.write(pkg / "model.keras", "zipped/model.keras")
         z.write(pkg / "manifest.json", "zipped/manifest.json")
     env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir)}
-    done = subprocess.run([sys.executable, "-m", "oceanwatch.registry", "register", str(archive), "--deploy"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "oceanwatch.registry", "register", str(archive), "--deploy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    listing = subprocess.run([sys.executable, "-m", "oceanwatch.registry", "list"], env=env, capture_output=True,
-                             text=True, timeout=60).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "oceanwatch.registry", "list"], env=env, capture_output=True, text=True, timeout=60
+    ).stdout
     assert "zipped 1  multi_class  active" in listing
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({}))
-    refused = subprocess.run([sys.executable, "-m", "oceanwatch.registry", "register", str(bad)], env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "oceanwatch.registry", "register", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2 and "directory or a .zip" in refused.stderr
 
 

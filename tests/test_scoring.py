@@ -43,13 +43,22 @@ def world(settings: Settings) -> dict:
     ensure_default_hydrophone(url, settings)
     rng = np.random.default_rng(7)
     rows = []
-    mc, mc2, ml = (registered_model(settings, "mc"), registered_model(settings, "mc2"),
-                   registered_model(settings, "ml", task="multi_label"))
+    mc, mc2, ml = (
+        registered_model(settings, "mc"),
+        registered_model(settings, "mc2"),
+        registered_model(settings, "ml", task="multi_label"),
+    )
     with session_scope(url) as s:
         for k in range(400):
             start = T0 + dt.timedelta(hours=1.3 * k)
-            w = Window(hydrophone_id=settings.hydrophone.id, start_time=start,
-                       end_time=start + dt.timedelta(seconds=30), sample_rate=4000, channels=1, source="test")
+            w = Window(
+                hydrophone_id=settings.hydrophone.id,
+                start_time=start,
+                end_time=start + dt.timedelta(seconds=30),
+                sample_rate=4000,
+                channels=1,
+                source="test",
+            )
             s.add(w)
             s.flush()
             n_true = rng.choice([1, 1, 1, 2])
@@ -72,12 +81,30 @@ def world(settings: Settings) -> dict:
                     predicted = [CLASSES[int(p.argmax())]]
                 entropy = float(-(p * np.log(p + 1e-12)).sum() / np.log(5))
                 confidence = round(float(p.max()), 4) + 3e-5  # never on a bin edge, where float rounding differs
-                s.add(Prediction(window_id=w.id, model_id=model_id, probabilities=p.astype(np.float32).tolist(),
-                                 predicted=predicted, confidence=confidence, entropy=round(entropy, 3),
-                                 epistemic=entropy / 3, aleatoric=entropy * 2 / 3))
-                rows.append({"model": model_id, "window": w.id, "start": start, "truth": human or truth,
-                             "scored": human is not None or not ambiguous, "predicted": predicted,
-                             "confidence": confidence, "entropy": round(entropy, 3)})
+                s.add(
+                    Prediction(
+                        window_id=w.id,
+                        model_id=model_id,
+                        probabilities=p.astype(np.float32).tolist(),
+                        predicted=predicted,
+                        confidence=confidence,
+                        entropy=round(entropy, 3),
+                        epistemic=entropy / 3,
+                        aleatoric=entropy * 2 / 3,
+                    )
+                )
+                rows.append(
+                    {
+                        "model": model_id,
+                        "window": w.id,
+                        "start": start,
+                        "truth": human or truth,
+                        "scored": human is not None or not ambiguous,
+                        "predicted": predicted,
+                        "confidence": confidence,
+                        "entropy": round(entropy, 3),
+                    }
+                )
     return {"url": url, "mc": mc, "mc2": mc2, "ml": ml, "rows": rows}
 
 
@@ -95,19 +122,21 @@ def test_multiclass_report_matches_scikit_learn(world: dict) -> None:
     assert got["confusion"] == confusion_matrix(y_true, y_pred, labels=CLASSES).tolist()
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
-        assert (got["precision"][average], got["recall"][average], got["f1"][average]) == \
-            pytest.approx((p, r, f))
+        assert (got["precision"][average], got["recall"][average], got["f1"][average]) == pytest.approx((p, r, f))
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=CLASSES, zero_division=0)
     for i, c in enumerate(CLASSES):
-        assert got["per_class"][c] == pytest.approx({"precision": p[i], "recall": r[i], "f1": f[i],
-                                                     "support": support[i]})
+        assert got["per_class"][c] == pytest.approx(
+            {"precision": p[i], "recall": r[i], "f1": f[i], "support": support[i]}
+        )
 
 
 def test_multilabel_report_matches_scikit_learn(world: dict) -> None:
     rows = [r for r in world["rows"] if r["model"] == world["ml"] and r["scored"]]
     binarizer = MultiLabelBinarizer(classes=CLASSES)
-    y_true, y_pred = binarizer.fit_transform([r["truth"] for r in rows]), binarizer.transform(
-        [r["predicted"] for r in rows])
+    y_true, y_pred = (
+        binarizer.fit_transform([r["truth"] for r in rows]),
+        binarizer.transform([r["predicted"] for r in rows]),
+    )
     with engine_for(world["url"]).connect() as conn:
         got = report(conn, Scope(world["ml"], 20))
     assert got["n"] == len(rows)
@@ -125,14 +154,16 @@ def test_trend_calibration_and_uncertainty_auroc_match_direct_computation(world:
         auroc = uncertainty_auroc(conn, Scope(world["mc"], 20), "entropy")
     assert [w["n"] for w in weekly] == [sum(1 for r in rows if (r["start"] - T0).days // 7 == k) for k in range(4)]
     week2 = [r for r in rows if (r["start"] - T0).days // 7 == 1]
-    assert weekly[1]["macro_f1"] == pytest.approx(f1_score([r["truth"][0] for r in week2],
-                                                           [r["predicted"][0] for r in week2], average="macro"))
+    assert weekly[1]["macro_f1"] == pytest.approx(
+        f1_score([r["truth"][0] for r in week2], [r["predicted"][0] for r in week2], average="macro")
+    )
 
     conf = np.array([r["confidence"] for r in rows])
     correct = np.array([r["truth"][0] == r["predicted"][0] for r in rows])
     bins = np.minimum(np.floor(conf * 10) + 1, 10)  # width_bucket: [lower, upper), 1.0 in the top bin
-    ece = sum((bins == b).sum() / len(rows) * abs(correct[bins == b].mean() - conf[bins == b].mean())
-              for b in np.unique(bins))
+    ece = sum(
+        (bins == b).sum() / len(rows) * abs(correct[bins == b].mean() - conf[bins == b].mean()) for b in np.unique(bins)
+    )
     assert cal["ece"] == pytest.approx(ece) and cal["n"] == len(rows)
     assert sum(b["count"] for b in cal["bins"]) == len(rows)
 
@@ -148,7 +179,8 @@ def test_models_are_compared_on_the_same_windows(world: dict) -> None:
     common = {r["window"] for r in single(world["rows"], world["mc2"])}
     rows = [r for r in single(world["rows"], world["mc"]) if r["window"] in common]
     assert both[world["mc"]]["accuracy"] == pytest.approx(
-        accuracy_score([r["truth"][0] for r in rows], [r["predicted"][0] for r in rows]))
+        accuracy_score([r["truth"][0] for r in rows], [r["predicted"][0] for r in rows])
+    )
 
 
 def test_a_comparison_with_a_label_set_model_keeps_the_windows_every_model_predicted(world: dict) -> None:
@@ -156,13 +188,17 @@ def test_a_comparison_with_a_label_set_model_keeps_the_windows_every_model_predi
         three = compare(conn, [world["mc"], world["mc2"], world["ml"]], 20)
         two = compare(conn, [world["mc"], world["mc2"]], 20)
     by_mc2 = {r["window"] for r in world["rows"] if r["model"] == world["mc2"]}
-    assert three[world["ml"]]["n"] == sum(1 for r in world["rows"]
-                                          if r["model"] == world["ml"] and r["scored"] and r["window"] in by_mc2)
+    assert three[world["ml"]]["n"] == sum(
+        1 for r in world["rows"] if r["model"] == world["ml"] and r["scored"] and r["window"] in by_mc2
+    )
     assert three[world["mc"]] == two[world["mc"]]  # ml predicted every window: the same common windows
 
 
-@pytest.mark.parametrize("start", [None, T0 + dt.timedelta(days=7), T0 + dt.timedelta(days=7, seconds=1)],
-                         ids=["all-history", "whole-days", "cut-day"])
+@pytest.mark.parametrize(
+    "start",
+    [None, T0 + dt.timedelta(days=7), T0 + dt.timedelta(days=7, seconds=1)],
+    ids=["all-history", "whole-days", "cut-day"],
+)
 def test_models_scored_together_get_what_each_gets_alone(world: dict, start: dt.datetime | None) -> None:
     """One query per kind of tally for several models (rollup for whole days, raw rows otherwise)."""
     engine = engine_for(world["url"])
@@ -179,7 +215,8 @@ def test_models_scored_together_get_what_each_gets_alone(world: dict, start: dt.
             assert together[m]["bins"] == [pytest.approx(b) for b in alone["bins"]]
         assert uncertainty_aurocs(conn, scopes) == {
             m: {metric: uncertainty_auroc(conn, Scope(m, 20, start), metric) for metric in UNCERTAINTY_COLUMNS}
-            for m in models}
+            for m in models
+        }
         assert list(reports(conn, scopes[::-1])) == models[::-1]  # in the order asked
         with pytest.raises(ValueError, match="share"):
             reports(conn, [Scope(world["mc"], 20), Scope(world["mc2"], 30)])
@@ -222,12 +259,17 @@ def test_rollup_follows_new_labels_and_agrees_with_the_raw_rows(world: dict) -> 
         after = report(conn, Scope(world["mc"], 20))  # one dirty day: refreshed before the read
         assert conn.execute(text("select count(*) from score_dirty")).scalar_one() == 0
     expected = [dict(r, truth=["B"]) if r["window"] in first_day else r for r in single(world["rows"], world["mc"])]
-    assert after["confusion"] == confusion_matrix([r["truth"][0] for r in expected],
-                                                  [r["predicted"][0] for r in expected], labels=CLASSES).tolist()
+    assert (
+        after["confusion"]
+        == confusion_matrix(
+            [r["truth"][0] for r in expected], [r["predicted"][0] for r in expected], labels=CLASSES
+        ).tolist()
+    )
     assert after["confusion"] != before["confusion"]
 
 
 def test_auroc_from_tie_groups_counts_ties_half() -> None:
     assert auroc_from_groups([(0.1, 0, 2), (0.5, 1, 1), (0.9, 1, 0)]) == pytest.approx(
-        roc_auc_score([0, 0, 1, 0, 1], [0.1, 0.1, 0.5, 0.5, 0.9]))
+        roc_auc_score([0, 0, 1, 0, 1], [0.1, 0.1, 0.5, 0.5, 0.9])
+    )
     assert auroc_from_groups([(0.2, 0, 3)]) is None

@@ -23,8 +23,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_dead_service_is_restarted_and_logged(tmp_path: Path) -> None:
-    sup = Supervisor([ServiceSpec("a", [sys.executable, "-c", SLEEPER]),
-                      ServiceSpec("b", [sys.executable, "-c", SLEEPER])], tmp_path, max_backoff_s=0.2)
+    sup = Supervisor(
+        [ServiceSpec("a", [sys.executable, "-c", SLEEPER]), ServiceSpec("b", [sys.executable, "-c", SLEEPER])],
+        tmp_path,
+        max_backoff_s=0.2,
+    )
     sup.start_all()
     try:
         first = sup.pids()["a"]
@@ -46,11 +49,14 @@ def test_dead_service_is_restarted_and_logged(tmp_path: Path) -> None:
 def test_a_oneshot_task_runs_until_it_succeeds(tmp_path: Path) -> None:
     marker = tmp_path / "tries"
     # fails on its first run, succeeds on the second; must then never run again
-    task = (f"import pathlib, sys\np = pathlib.Path({str(marker)!r})\nn = int(p.read_text()) if p.exists() else 0\n"
-            "p.write_text(str(n + 1))\nsys.exit(1 if n == 0 else 0)\n")
+    task = (
+        f"import pathlib, sys\np = pathlib.Path({str(marker)!r})\nn = int(p.read_text()) if p.exists() else 0\n"
+        "p.write_text(str(n + 1))\nsys.exit(1 if n == 0 else 0)\n"
+    )
     sup = Supervisor([ServiceSpec("setup", [sys.executable, "-c", task], oneshot=True)], tmp_path, max_backoff_s=0.1)
     sup.start_all()
     try:
+
         def poll_tries() -> str:
             sup.poll_once()
             return marker.read_text() if marker.exists() else ""
@@ -66,8 +72,14 @@ def test_a_oneshot_task_runs_until_it_succeeds(tmp_path: Path) -> None:
 
 
 def test_stop_terminates_all_and_kills_a_stubborn_one(tmp_path: Path) -> None:
-    sup = Supervisor([ServiceSpec("polite", [sys.executable, "-c", SLEEPER]),
-                      ServiceSpec("stubborn", [sys.executable, "-c", STUBBORN])], tmp_path, grace_s=1.0)
+    sup = Supervisor(
+        [
+            ServiceSpec("polite", [sys.executable, "-c", SLEEPER]),
+            ServiceSpec("stubborn", [sys.executable, "-c", STUBBORN]),
+        ],
+        tmp_path,
+        grace_s=1.0,
+    )
     sup.start_all()
     time.sleep(0.5)  # let the stubborn child install its SIGTERM handler
     pids = [p for p in sup.pids().values() if p is not None]
@@ -91,8 +103,10 @@ def test_run_stops_on_sigterm_and_calls_on_started(tmp_path: Path) -> None:
 def test_what_a_dead_service_left_in_its_group_is_killed_before_the_restart(tmp_path: Path) -> None:
     """As after `kill -9` of gunicorn's master: its workers must not keep the port and serve on."""
     pidfile = tmp_path / "worker.pid"
-    parent = (f"import subprocess, time\np = subprocess.Popen(['sleep', '120'])\n"
-              f"open({str(pidfile)!r}, 'w').write(str(p.pid))\nwhile True: time.sleep(0.1)\n")
+    parent = (
+        f"import subprocess, time\np = subprocess.Popen(['sleep', '120'])\n"
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\nwhile True: time.sleep(0.1)\n"
+    )
     sup = Supervisor([ServiceSpec("master", [sys.executable, "-c", parent])], tmp_path, max_backoff_s=0.2)
     sup.start_all()
     try:

@@ -42,8 +42,10 @@ def test_scenario_examples_are_labelled_by_radius_and_buffer() -> None:
     kept = 0
     for k in range(0, int(3600 / hop), 8):  # recompute the labels independently, at window midpoints
         t0 = start.timestamp() + k * hop
-        near = [(float(np.min(distance_m(DEFAULT_SITE, *v.track(np.linspace(t0, t0 + 30, 7))))),
-                 default_class(v.ship_type)) for v in scenario.vessels_between(t0, t0 + 30)]
+        near = [
+            (float(np.min(distance_m(DEFAULT_SITE, *v.track(np.linspace(t0, t0 + 30, 7))))), default_class(v.ship_type))
+            for v in scenario.vessels_between(t0, t0 + 30)
+        ]
         inside = {c for d, c in near if d <= 20_000}
         if any(20_000 < d <= 30_000 for d, _ in near) or len(inside) > 1:
             continue
@@ -54,11 +56,28 @@ def test_scenario_examples_are_labelled_by_radius_and_buffer() -> None:
 
 @pytest.mark.integration
 def test_training_command_registers_and_deploys_once(settings: Settings) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
-           "LOG_FORMAT": "text"}
-    argv = [sys.executable, "-m", "oceanwatch.training", "--per-class", "6", "--epochs", "1", "--eval-hours", "1",
-            "--scenario-hours", "0.5",
-            "--if-absent", "--register", "--deploy"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DATA_DIR": str(settings.data_dir),
+        "LOG_FORMAT": "text",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "oceanwatch.training",
+        "--per-class",
+        "6",
+        "--epochs",
+        "1",
+        "--eval-hours",
+        "1",
+        "--scenario-hours",
+        "0.5",
+        "--if-absent",
+        "--register",
+        "--deploy",
+    ]
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout.strip().splitlines()[-1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def store_labelled(settings: Settings, per_class: int, seed: int) -> tuple[np.nd
     return data.x, data.y
 
 
-def register_weak(settings: Settings, tmp_path) -> int:  # noqa: ANN001
+def register_weak(settings: Settings, tmp_path: Path) -> int:
     model = build_baseline(TINY_SPEC, len(CLASSES), seed=3)  # untrained: chance level
     package = write_package(tmp_path / "weak", model, TINY_SPEC, CLASSES, "weak", "1", {})
     with store.open_package(package) as (keras_path, manifest):
@@ -66,8 +67,17 @@ def test_fine_tuning_job_improves_a_weak_model_and_registers_a_new_version(setti
     cut = int(len(y) * 0.8)
     weak = evaluate(load_safely(weak_path), CLASSES, x[cut:], y[cut:])
     with session_scope(settings.database_url) as session:
-        job_id = enqueue_training(session, {"base_model_id": weak_id, "name": "weak", "epochs": 15, "labels": "both",
-                                            "radius_km": 20, "learning_rate": 3e-3})
+        job_id = enqueue_training(
+            session,
+            {
+                "base_model_id": weak_id,
+                "name": "weak",
+                "epochs": 15,
+                "labels": "both",
+                "radius_km": 20,
+                "learning_rate": 3e-3,
+            },
+        )
     runner = partial(run_training, models_dir=settings.data_dir / "models")
     assert jobs.run_next(settings.database_url, {jobs.JobKind.TRAIN: runner}) == job_id
     with session_scope(settings.database_url) as s:
@@ -88,8 +98,9 @@ def test_a_training_job_can_be_cancelled_and_bad_requests_are_refused(settings: 
             enqueue_training(session, {"name": "x", "labels": "rumour"})
         with pytest.raises(ValueError):
             enqueue_training(session, {"name": "", "labels": "both"})
-        job_id = enqueue_training(session, {"name": "slow", "epochs": 500, "labels": "both",
-                                            "feature_spec": TINY_SPEC.to_dict()})
+        job_id = enqueue_training(
+            session, {"name": "slow", "epochs": 500, "labels": "both", "feature_spec": TINY_SPEC.to_dict()}
+        )
     runner = partial(run_training, models_dir=settings.data_dir / "models")
     worker = threading.Thread(target=jobs.run_next, args=(settings.database_url, {jobs.JobKind.TRAIN: runner}))
     worker.start()

@@ -39,15 +39,28 @@ T_CPA = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 CONFIG = TruthConfig(radii_km=(20, 30, 40), buffer_km=10.0, max_gap_s=300.0)
 
 
-def pass_track(cpa_km: float, knots: float, start_s: float, end_s: float, step_s: float = 60.0,
-               side_deg: float = 90.0, cpa_s: float = 0.0) -> list[tuple[dt.datetime, float, float, float, float]]:
+def pass_track(
+    cpa_km: float,
+    knots: float,
+    start_s: float,
+    end_s: float,
+    step_s: float = 60.0,
+    side_deg: float = 90.0,
+    cpa_s: float = 0.0,
+) -> list[tuple[dt.datetime, float, float, float, float]]:
     """Fixes (times relative to T_CPA) of a vessel heading north, passing the site at `cpa_km` at `cpa_s`."""
     cpa_lon, cpa_lat, _ = GEOD.fwd(SITE.longitude, SITE.latitude, side_deg, cpa_km * 1000)
     times = np.arange(start_s, end_s + 1e-9, step_s)
-    lons, lats, _ = GEOD.fwd(np.full(times.size, cpa_lon), np.full(times.size, cpa_lat), np.zeros(times.size),
-                             knots * KNOT_MPS * (times - cpa_s))
-    return [(T_CPA + dt.timedelta(seconds=float(t)), float(la), float(lo), knots, 0.0)
-            for t, la, lo in zip(times, lats, lons)]
+    lons, lats, _ = GEOD.fwd(
+        np.full(times.size, cpa_lon),
+        np.full(times.size, cpa_lat),
+        np.zeros(times.size),
+        knots * KNOT_MPS * (times - cpa_s),
+    )
+    return [
+        (T_CPA + dt.timedelta(seconds=float(t)), float(la), float(lo), knots, 0.0)
+        for t, la, lo in zip(times, lats, lons)
+    ]
 
 
 def add_vessel(url: str, mmsi: int, ship_type: int | None) -> None:
@@ -59,20 +72,30 @@ def add_fixes(url: str, mmsi: int, fixes: list[tuple[dt.datetime, float, float, 
     """Positions and their ranges, as the AIS store writes them."""
     with session_scope(url) as s:
         for time, lat, lon, sog, cog in fixes:
-            pos = AISPosition(mmsi=mmsi, time=time, latitude=lat, longitude=lon, sog_knots=sog, cog_deg=cog,
-                              msg_type=1, source="test")
+            pos = AISPosition(
+                mmsi=mmsi, time=time, latitude=lat, longitude=lon, sog_knots=sog, cog_deg=cog, msg_type=1, source="test"
+            )
             s.add(pos)
             s.flush()
             d = float(distance_m(SITE, np.array([lat]), np.array([lon]))[0])
-            s.add(PositionRange(position_id=pos.id, hydrophone_id=SITE.id, mmsi=mmsi, time=time, distance_m=d,
-                                bearing_deg=0.0))
+            s.add(
+                PositionRange(
+                    position_id=pos.id, hydrophone_id=SITE.id, mmsi=mmsi, time=time, distance_m=d, bearing_deg=0.0
+                )
+            )
 
 
 def add_window(url: str, offset_s: float) -> int:
     start = T_CPA + dt.timedelta(seconds=offset_s)
     with session_scope(url) as s:
-        w = Window(hydrophone_id=SITE.id, start_time=start, end_time=start + dt.timedelta(seconds=30),
-                   sample_rate=4000, channels=1, source="test")
+        w = Window(
+            hydrophone_id=SITE.id,
+            start_time=start,
+            end_time=start + dt.timedelta(seconds=30),
+            sample_rate=4000,
+            channels=1,
+            source="test",
+        )
         s.add(w)
         s.flush()
         return w.id
@@ -91,6 +114,7 @@ def url(settings: Settings) -> str:
 
 
 # ------------------------------------------------------------------ pure geometry
+
 
 def test_positions_interpolate_between_fixes_and_reckon_beyond_them() -> None:
     track = Track.from_rows([(0.0, 36.0, -122.0, 10.0, 0.0), (100.0, 36.01, -122.0, 10.0, 0.0)])
@@ -115,6 +139,7 @@ def test_split_by_radius_separates_inside_and_buffer() -> None:
 
 
 # ------------------------------------------------------------------ labelled windows in the database
+
 
 def test_one_ship_pass_labels_by_radius_with_buffer_and_background(url: str) -> None:
     add_vessel(url, 1, 70)  # cargo -> D
@@ -163,8 +188,9 @@ def test_mapping_change_cascades_to_labels_with_audit_and_preview(url: str) -> N
 
     since = T_CPA + dt.timedelta(hours=12)
     with session_scope(url) as s:
-        rehearsed, counts = rehearse(s, lambda session: set_mapping(session, [70], "C", user_id=None),
-                                     since=(None, since))
+        rehearsed, counts = rehearse(
+            s, lambda session: set_mapping(session, [70], "C", user_id=None), since=(None, since)
+        )
         assert s.get(ClassMapping, 70).class_code == "D", "the caller's transaction is as it was"
     assert rehearsed.mmsis == [1] and counts == [9, 6]  # three windows x three radii; two windows from `since`
     assert labels(url, early)[20] == (["D"], False), "a rehearsal writes nothing"
@@ -241,8 +267,14 @@ def test_labeller_labels_when_ais_arrives_and_revises_on_late_ais(settings: Sett
     assert labeller.run_pass() == {"labelled": 0, "revised": 0}, "no AIS has reached the window's end yet"
 
     # The ship is reported far away, heading away; AIS time passes the window: background.
-    add_fixes(url, 1, [(T_CPA - dt.timedelta(seconds=900), 37.4, SITE.longitude, 0.0, 0.0),
-                       (T_CPA + dt.timedelta(seconds=60), 37.4, SITE.longitude, 0.0, 0.0)])
+    add_fixes(
+        url,
+        1,
+        [
+            (T_CPA - dt.timedelta(seconds=900), 37.4, SITE.longitude, 0.0, 0.0),
+            (T_CPA + dt.timedelta(seconds=60), 37.4, SITE.longitude, 0.0, 0.0),
+        ],
+    )
     assert labeller.run_pass()["labelled"] == 1
     assert labels(url, w)[20] == (["E"], False)
 

@@ -73,8 +73,20 @@ def test_uncertainty_metric_switches_every_line() -> None:
 
 def test_prediction_columns_colour_by_class_and_keep_missing_metrics_missing() -> None:
     start = T0
-    rows = [{"id": 1, "model_id": 5, "window_id": 9, "predicted": ["B"], "confidence": 0.8, "entropy": None,
-             "epistemic": 0.1, "aleatoric": None, "start": start, "end": start + dt.timedelta(seconds=30)}]
+    rows = [
+        {
+            "id": 1,
+            "model_id": 5,
+            "window_id": 9,
+            "predicted": ["B"],
+            "confidence": 0.8,
+            "entropy": None,
+            "epistemic": 0.1,
+            "aleatoric": None,
+            "start": start,
+            "end": start + dt.timedelta(seconds=30),
+        }
+    ]
     cols = prediction_columns(rows, {5: "m v1"}, {"B": "#123456"})
     assert cols["color"] == ["#123456"] and cols["model"] == ["m v1"] and cols["width"] == [30000.0]
     assert math.isnan(cols["entropy"][0]) and cols["epistemic"] == [0.1]
@@ -84,13 +96,33 @@ def test_prediction_columns_colour_by_class_and_keep_missing_metrics_missing() -
 def test_truth_columns_tell_labelled_ambiguous_and_pending_windows_apart() -> None:
     end = T0 + dt.timedelta(seconds=30)
     ship = {"mmsi": 7, "name": "SEA WOLF", "ship_type": 70, "ship_type_text": "Cargo"}
-    rows = [{"window_id": 1, "start": T0, "end": end,
-             "truth": {"radius_km": 20, "classes": ["cargo"], "ambiguous": False, "vessels": [ship],
-                       "buffer_vessels": []}},
-            {"window_id": 2, "start": T0, "end": end,
-             "truth": {"radius_km": 20, "classes": ["cargo"], "ambiguous": True, "vessels": [ship],
-                       "buffer_vessels": [{**ship, "mmsi": 8, "name": None}]}},
-            {"window_id": 3, "start": T0, "end": end, "truth": None}]
+    rows = [
+        {
+            "window_id": 1,
+            "start": T0,
+            "end": end,
+            "truth": {
+                "radius_km": 20,
+                "classes": ["cargo"],
+                "ambiguous": False,
+                "vessels": [ship],
+                "buffer_vessels": [],
+            },
+        },
+        {
+            "window_id": 2,
+            "start": T0,
+            "end": end,
+            "truth": {
+                "radius_km": 20,
+                "classes": ["cargo"],
+                "ambiguous": True,
+                "vessels": [ship],
+                "buffer_vessels": [{**ship, "mmsi": 8, "name": None}],
+            },
+        },
+        {"window_id": 3, "start": T0, "end": end, "truth": None},
+    ]
     cols = truth_columns(rows, {"cargo": "#123456"})
     assert cols["status"] == ["labelled", "ambiguous", "pending"]
     assert cols["label"] == ["cargo", "ambiguous", "pending"]
@@ -111,9 +143,10 @@ def labelled_world(settings: Settings, topic: str, log_dir) -> Labeller:
 def lane(source) -> dict[int, tuple[str, list[str], str, str]]:
     """The truth source by window: status, classes, vessels and buffer vessels as the hover shows them."""
     data = source.data
-    return {w: (st, [] if c in ("none", "not labelled yet") else c.split(","), v, b)
-            for w, st, c, v, b in zip(data["window_id"], data["status"], data["classes"], data["vessels"],
-                                      data["buffer"])}
+    return {
+        w: (st, [] if c in ("none", "not labelled yet") else c.split(","), v, b)
+        for w, st, c, v, b in zip(data["window_id"], data["status"], data["classes"], data["vessels"], data["buffer"])
+    }
 
 
 def check_lane_matches_the_database(settings: Settings, shown: dict, radius_km: int) -> None:
@@ -136,13 +169,13 @@ def check_lane_matches_the_database(settings: Settings, shown: dict, radius_km: 
 
 
 @pytest.mark.integration
-def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: Settings, new_topic,
-                                                                      tmp_path) -> None:
+def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: Settings, new_topic, tmp_path) -> None:
     topic = new_topic("truth")
     labeller = labelled_world(settings, topic, tmp_path)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
-                              settings.truth.radii_km)
+    dashboard = LiveDashboard(
+        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+    )
     dashboard.reload()
     at_20 = lane(dashboard.truth)
     check_lane_matches_the_database(settings, at_20, 20)
@@ -180,8 +213,9 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     model_id = registered_model(settings, "alpha")
     add_predictions(settings, [w.window_id for w in windows], model_id)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
-                              settings.truth.radii_km)
+    dashboard = LiveDashboard(
+        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+    )
     dashboard.reload()
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
@@ -220,8 +254,9 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
     windows = store_windows(settings, 2)
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon,
-                              settings.truth.radii_km)
+    dashboard = LiveDashboard(
+        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+    )
     dashboard.reload()
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
@@ -238,18 +273,34 @@ def test_vessels_take_their_class_from_override_then_mapping(settings: Settings)
     with session_scope(settings.database_url) as session:
         mapped = session.scalar(select(ClassMapping.class_code).where(ClassMapping.ship_type == 70))
         other = session.scalar(select(ShipClass.code).where(ShipClass.code != mapped).limit(1))
-        session.add_all([Vessel(mmsi=1, name="MAPPED", ship_type=70), Vessel(mmsi=2, name="OVERRIDDEN", ship_type=70),
-                         Vessel(mmsi=3, name="UNKNOWN")])
+        session.add_all(
+            [
+                Vessel(mmsi=1, name="MAPPED", ship_type=70),
+                Vessel(mmsi=2, name="OVERRIDDEN", ship_type=70),
+                Vessel(mmsi=3, name="UNKNOWN"),
+            ]
+        )
         session.flush()
         session.add(VesselClassOverride(mmsi=2, class_code=other, reason="test"))
         for mmsi in (1, 2, 3):
             for k in range(3):
-                session.add(AISPosition(mmsi=mmsi, time=T0 + dt.timedelta(minutes=k), latitude=36.0 + k,
-                                        longitude=-122.0, msg_type=1, source="test"))
+                session.add(
+                    AISPosition(
+                        mmsi=mmsi,
+                        time=T0 + dt.timedelta(minutes=k),
+                        latitude=36.0 + k,
+                        longitude=-122.0,
+                        msg_type=1,
+                        source="test",
+                    )
+                )
     with session_scope(settings.database_url) as session:
         rows = queries.vessel_positions(session, T0, T0 + dt.timedelta(minutes=1))
-    assert {(r["mmsi"], r["class_code"], r["lat"]) for r in rows} == {(1, mapped, 37.0), (2, other, 37.0),
-                                                                       (3, "unknown", 37.0)}
+    assert {(r["mmsi"], r["class_code"], r["lat"]) for r in rows} == {
+        (1, mapped, 37.0),
+        (2, other, 37.0),
+        (3, "unknown", 37.0),
+    }
 
 
 @pytest.mark.integration
@@ -265,11 +316,16 @@ def test_bokeh_server_refuses_sessions_the_web_app_did_not_sign(settings: Settin
         # A signed id alone is not enough either: the web app's grant for it must come along.
         assert requests.get(url, params={"bokeh-session-id": signed}, timeout=10).status_code == 403
         grant = issue_grant(signed, Grant(make_user(settings, "wendy", "viewer"), 0), secret, 300)
-        assert requests.get(url, params={"bokeh-session-id": signed}, headers={GRANT_HEADER: grant},
-                            timeout=30).status_code == 200
+        assert (
+            requests.get(
+                url, params={"bokeh-session-id": signed}, headers={GRANT_HEADER: grant}, timeout=30
+            ).status_code
+            == 200
+        )
         # The websocket only opens from the web app's pages, even with a valid signed token.
-        token = generate_jwt_token(signed, secret_key=secret, signed=True,
-                                   extra_payload={"headers": {GRANT_HEADER: grant}})
+        token = generate_jwt_token(
+            signed, secret_key=secret, signed=True, extra_payload={"headers": {GRANT_HEADER: grant}}
+        )
         ws = f"ws://127.0.0.1:{port}/live/ws"
         assert websocket_status(ws, token, f"http://{settings.web.host}:{settings.web.port}") == 101
         assert websocket_status(ws, token, "http://evil.example") == 403
@@ -282,12 +338,19 @@ def test_bokeh_url_path_becomes_the_server_prefix() -> None:
 
     assert url_prefix(Settings().updated(bokeh={"url": "https://ocean.example/bokeh/"})) == "/bokeh"
     assert url_prefix(Settings().updated(web={"host": "10.0.0.5"}, bokeh={"port": 5111})) == ""
-    assert Settings().updated(web={"host": "10.0.0.5"}, bokeh={"port": 5111}).resolved_bokeh_url() == "http://10.0.0.5:5111"
+    assert (
+        Settings().updated(web={"host": "10.0.0.5"}, bokeh={"port": 5111}).resolved_bokeh_url()
+        == "http://10.0.0.5:5111"
+    )
 
 
 def test_bokeh_websocket_origins_default_to_the_web_app() -> None:
-    assert Settings().updated(web={"host": "127.0.0.1", "port": 8123}).resolved_bokeh_origins() == ["127.0.0.1:8123",
-                                                                                       "localhost:8123"]
+    assert Settings().updated(web={"host": "127.0.0.1", "port": 8123}).resolved_bokeh_origins() == [
+        "127.0.0.1:8123",
+        "localhost:8123",
+    ]
     assert Settings().updated(web={"host": "10.1.2.3", "port": 80}).resolved_bokeh_origins() == ["10.1.2.3:80"]
     assert Settings().updated(bokeh={"allowed_origins": "a.example, b.example:8443"}).resolved_bokeh_origins() == [
-        "a.example", "b.example:8443"]
+        "a.example",
+        "b.example:8443",
+    ]

@@ -29,9 +29,18 @@ def add_predictions(settings: Settings, window_ids: list[int], model_id: int, se
     with session_scope(settings.database_url) as session:
         for wid in window_ids:
             p = float(rng.uniform(0.3, 1.0))
-            session.add(Prediction(window_id=wid, model_id=model_id, probabilities=[p, 1 - p],
-                                   predicted=["A" if p >= 0.5 else "B"], confidence=max(p, 1 - p), entropy=0.5,
-                                   epistemic=0.1, aleatoric=0.4))
+            session.add(
+                Prediction(
+                    window_id=wid,
+                    model_id=model_id,
+                    probabilities=[p, 1 - p],
+                    predicted=["A" if p >= 0.5 else "B"],
+                    confidence=max(p, 1 - p),
+                    entropy=0.5,
+                    epistemic=0.1,
+                    aleatoric=0.4,
+                )
+            )
 
 
 def test_predictions_and_windows_by_time_range(client_and_auth, settings: Settings) -> None:
@@ -43,22 +52,27 @@ def test_predictions_and_windows_by_time_range(client_and_auth, settings: Settin
     end = (T0 + dt.timedelta(seconds=22.5 * 4)).isoformat()
     got = client.get("/api/v1/windows", headers=auth, query_string={"start": start, "end": end}).json["windows"]
     assert [w["id"] for w in got] == [w.window_id for w in windows[2:5]]
-    preds = client.get("/api/v1/predictions", headers=auth,
-                       query_string={"start": start, "end": end, "model_id": model_id}).json["predictions"]
+    preds = client.get(
+        "/api/v1/predictions", headers=auth, query_string={"start": start, "end": end, "model_id": model_id}
+    ).json["predictions"]
     assert [p["window_id"] for p in preds] == [w.window_id for w in windows[2:5]]
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-5 and p["predicted"][0] in "AB" for p in preds)
-    limited = client.get("/api/v1/windows", headers=auth,
-                         query_string={"start": T0.isoformat(), "end": end, "limit": 2}).json["windows"]
+    limited = client.get(
+        "/api/v1/windows", headers=auth, query_string={"start": T0.isoformat(), "end": end, "limit": 2}
+    ).json["windows"]
     assert len(limited) == 2
 
 
-@pytest.mark.parametrize("query, message", [
-    ({"start": "yesterday"}, "ISO 8601"),
-    ({"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start is after end"),
-    ({"limit": "0"}, "limit"),
-    ({"limit": "many"}, "limit"),
-    ({"model_id": "x"}, "model_id"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"start": "yesterday"}, "ISO 8601"),
+        ({"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start is after end"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"model_id": "x"}, "model_id"),
+    ],
+)
 def test_bad_parameters_get_a_clear_400(client_and_auth, query: dict, message: str) -> None:
     client, auth = client_and_auth
     response = client.get("/api/v1/predictions", headers=auth, query_string=query)
@@ -71,12 +85,23 @@ def test_vessels_and_positions(client_and_auth, settings: Settings) -> None:
         session.add(Vessel(mmsi=366000001, name="TEST SHIP", ship_type=70))
         session.flush()
         for k in range(4):
-            session.add(AISPosition(mmsi=366000001, time=T0 + dt.timedelta(minutes=k), latitude=36.7 + k / 100,
-                                    longitude=-122.2, msg_type=1, source="test"))
+            session.add(
+                AISPosition(
+                    mmsi=366000001,
+                    time=T0 + dt.timedelta(minutes=k),
+                    latitude=36.7 + k / 100,
+                    longitude=-122.2,
+                    msg_type=1,
+                    source="test",
+                )
+            )
     vessels = client.get("/api/v1/vessels", headers=auth).json["vessels"]
     assert [(v["mmsi"], v["name"], v["ship_type"]) for v in vessels] == [(366000001, "TEST SHIP", 70)]
-    positions = client.get("/api/v1/positions", headers=auth, query_string={
-        "start": T0.isoformat(), "end": (T0 + dt.timedelta(minutes=2)).isoformat(), "mmsi": 366000001}).json
+    positions = client.get(
+        "/api/v1/positions",
+        headers=auth,
+        query_string={"start": T0.isoformat(), "end": (T0 + dt.timedelta(minutes=2)).isoformat(), "mmsi": 366000001},
+    ).json
     assert [round(p["latitude"], 2) for p in positions["positions"]] == [36.70, 36.71, 36.72]
 
 

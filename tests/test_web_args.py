@@ -16,14 +16,17 @@ from oceanwatch.truth.classmap import ClassEditError
 UTC = dt.timezone.utc
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("2026-01-01T00:00:00Z", dt.datetime(2026, 1, 1, tzinfo=UTC)),
-    ("2026-01-01T02:00:00+02:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),
-    ("2026-01-01T00:00:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),  # naive means UTC
-    ("2026-01-01 00:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),
-    ("2026-01-31", dt.datetime(2026, 1, 31, tzinfo=UTC)),  # a bare date: its midnight, UTC
-    ("2026-01-01T00:00:00.250Z", dt.datetime(2026, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-01-01T00:00:00Z", dt.datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T02:00:00+02:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01T00:00:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),  # naive means UTC
+        ("2026-01-01 00:00", dt.datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-31", dt.datetime(2026, 1, 31, tzinfo=UTC)),  # a bare date: its midnight, UTC
+        ("2026-01-01T00:00:00.250Z", dt.datetime(2026, 1, 1, 0, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
 def test_parse_time_reads_iso_8601_with_z_offsets_naive_as_utc_and_dates(raw: str, expected: dt.datetime) -> None:
     value = parse_time("start", raw)
     assert value == expected and value.tzinfo is not None
@@ -45,7 +48,7 @@ def test_parse_integer_takes_ints_whole_numbers_and_text_within_bigint() -> None
         with pytest.raises(InputError, match=r"^n: an integer$"):
             parse_integer("n", raw)
     with pytest.raises(InputError, match="at most 19 digits"):
-        parse_integer("n", 2 ** 63)
+        parse_integer("n", 2**63)
 
 
 def test_request_helpers_read_the_query_string() -> None:

@@ -64,12 +64,14 @@ def test_login_hashes_passwords_and_redirects_to_next(app, settings: Settings) -
     assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
     client = app.test_client()
     token = csrf_token(client)
-    response = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token,
-                                           "next": "/models/"})
+    response = client.post(
+        "/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token, "next": "/models/"}
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/models/"
     assert client.get("/models/").status_code == 200
-    evil = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token,
-                                       "next": "//evil.example/"})
+    evil = client.post(
+        "/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/"}
+    )
     assert evil.headers["Location"] == "/live/"
 
 
@@ -101,8 +103,12 @@ def test_behind_a_proxy_the_limit_keys_on_the_forwarded_client_address(settings:
 
     def attempt(client_ip: str, password: str = "nope nope"):
         token = csrf_token(client)
-        return client.post("/login", data={"username": "fay", "password": password, "csrf_token": token},
-                           headers={"X-Forwarded-For": client_ip}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        return client.post(
+            "/login",
+            data={"username": "fay", "password": password, "csrf_token": token},
+            headers={"X-Forwarded-For": client_ip},
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
 
     for _ in range(5):
         assert attempt("203.0.113.7").status_code == 401
@@ -139,8 +145,9 @@ def test_viewer_is_refused_operator_and_admin_actions(app, settings: Settings) -
 def test_admin_manages_users_and_roles(app, settings: Settings) -> None:
     admin = logged_in(app, settings, "admin")
     token = csrf_token(admin, "/users/")
-    created = admin.post("/users/", data={"username": "erin", "password": "long enough pw", "role": "viewer",
-                                          "csrf_token": token})
+    created = admin.post(
+        "/users/", data={"username": "erin", "password": "long enough pw", "role": "viewer", "csrf_token": token}
+    )
     assert created.status_code == 303
     with session_scope(settings.database_url) as session:
         erin = session.scalar(select(User).where(User.username == "erin"))
@@ -153,8 +160,9 @@ def test_admin_manages_users_and_roles(app, settings: Settings) -> None:
     assert (erin.role, erin.active) == ("operator", False)
     assert {"user.create", "user.role", "user.deactivate"} <= set(actions)
     assert login(app.test_client(), "erin", "long enough pw").status_code == 401  # deactivated
-    weak = admin.post("/users/", data={"username": "x", "password": "short", "csrf_token": token},
-                      follow_redirects=True)
+    weak = admin.post(
+        "/users/", data={"username": "x", "password": "short", "csrf_token": token}, follow_redirects=True
+    )
     assert "at least 8 characters" in weak.get_data(as_text=True)
 
 
@@ -215,8 +223,11 @@ def test_named_tokens_with_scope_expiry_revocation_and_last_use(app, settings: S
     # A day later the one-day token has expired (its expiry moved back a day, as the clock would).
     assert call(old).status_code == 200
     with session_scope(settings.database_url) as session:
-        session.execute(update(ApiToken).where(ApiToken.name == "old")
-                        .values(expires_at=ApiToken.expires_at - dt.timedelta(days=1, seconds=1)))
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.name == "old")
+            .values(expires_at=ApiToken.expires_at - dt.timedelta(days=1, seconds=1))
+        )
     assert call(old).status_code == 401
 
     # Revoked on the account page through its form: refused, while the other token still works.
@@ -224,8 +235,11 @@ def test_named_tokens_with_scope_expiry_revocation_and_last_use(app, settings: S
     ci_id = _token_row(settings, "ci").id
     other.post(f"/users/me/tokens/{ci_id}/revoke", data={"csrf_token": csrf_token(other, "/users/me")})
     assert call(ci).status_code == 200, "someone else's token cannot be revoked by them"
-    revoked = operator.post(f"/users/me/tokens/{ci_id}/revoke",
-                            data={"csrf_token": csrf_token(operator, "/users/me")}, follow_redirects=True)
+    revoked = operator.post(
+        f"/users/me/tokens/{ci_id}/revoke",
+        data={"csrf_token": csrf_token(operator, "/users/me")},
+        follow_redirects=True,
+    )
     assert "Revoked API token ci" in revoked.get_data(as_text=True)
     assert f'id="token-{ci_id}"' not in revoked.get_data(as_text=True)
     assert call(ci).status_code == 401 and call(dash).status_code == 200
@@ -238,8 +252,9 @@ def test_the_session_cookie_is_secure_when_the_proxy_says_https(settings: Settin
     def login_cookie(app, headers: dict[str, str]) -> str:
         client = app.test_client()
         token = csrf_token(client)
-        response = client.post("/login", data={"username": "tess", "password": PASSWORD, "csrf_token": token},
-                               headers=headers)
+        response = client.post(
+            "/login", data={"username": "tess", "password": PASSWORD, "csrf_token": token}, headers=headers
+        )
         assert response.status_code == 302
         [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
         return cookie
@@ -270,19 +285,44 @@ def test_token_api_writes_need_no_csrf_but_cookie_api_writes_do(app, settings: S
 
 
 def test_cli_creates_the_first_admin(settings: Settings, tmp_path) -> None:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": "cli-secret",
-           "DATA_DIR": str(tmp_path), "OW_PASSWORD": "first admin pw"}
-    flask_cli = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
-                               env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": "cli-secret",
+        "DATA_DIR": str(tmp_path),
+        "OW_PASSWORD": "first admin pw",
+    }
+    flask_cli = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert flask_cli.returncode == 0, flask_cli.stderr
-    module_cli = subprocess.run([sys.executable, "-m", "app.users", "create", "watcher", "--role", "viewer"],
-                                env=env, capture_output=True, text=True, timeout=120)
+    module_cli = subprocess.run(
+        [sys.executable, "-m", "app.users", "create", "watcher", "--role", "viewer"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert module_cli.returncode == 0, module_cli.stderr
-    duplicate = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
-                               env=env, capture_output=True, text=True, timeout=120)
+    duplicate = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "users", "create-admin", "root"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
-    weak = subprocess.run([sys.executable, "-m", "app.users", "create", "weakling", "--password", "short"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    weak = subprocess.run(
+        [sys.executable, "-m", "app.users", "create", "weakling", "--password", "short"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert weak.returncode == 1 and "at least 8 characters" in weak.stderr and "Traceback" not in weak.stderr
     with session_scope(settings.database_url) as session:
         roles = dict(session.execute(select(User.username, User.role)).all())
@@ -325,14 +365,16 @@ def test_deactivation_ends_a_users_sessions_for_good(app, settings: Settings) ->
     assert login(app.test_client(), "viewer-user").status_code == 302
 
 
-def test_unknown_and_inactive_names_cost_the_same_password_check_as_known_ones(app, settings: Settings,
-                                                                                monkeypatch) -> None:
+def test_unknown_and_inactive_names_cost_the_same_password_check_as_known_ones(
+    app, settings: Settings, monkeypatch
+) -> None:
     import oceanwatch.access.accounts as accounts
 
     checked: list[str] = []
     real_check = accounts.check_password_hash
-    monkeypatch.setattr(accounts, "check_password_hash", lambda stored, given: checked.append(stored)
-                        or real_check(stored, given))
+    monkeypatch.setattr(
+        accounts, "check_password_hash", lambda stored, given: checked.append(stored) or real_check(stored, given)
+    )
     make_user(settings, "gina", "viewer")
     hank = make_user(settings, "hank", "viewer")
     with session_scope(settings.database_url) as session:
@@ -349,8 +391,10 @@ def test_unknown_and_inactive_names_cost_the_same_password_check_as_known_ones(a
 def test_spraying_many_names_from_one_address_is_limited_across_names(app, settings: Settings) -> None:
     make_user(settings, "ivy", "viewer")
     client = app.test_client()
-    codes = [login(client, f"guess-{i}", "Winter2026!", ip="10.0.0.9").status_code
-             for i in range(LOGIN_FAILURES_PER_ADDRESS + 5)]
+    codes = [
+        login(client, f"guess-{i}", "Winter2026!", ip="10.0.0.9").status_code
+        for i in range(LOGIN_FAILURES_PER_ADDRESS + 5)
+    ]
     assert codes == [401] * LOGIN_FAILURES_PER_ADDRESS + [429] * 5
     assert login(client, "ivy", PASSWORD, ip="10.0.0.9").status_code == 429
     assert login(app.test_client(), "ivy", PASSWORD, ip="10.0.0.10").status_code == 302

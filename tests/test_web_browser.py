@@ -2,72 +2,21 @@
 and be refused a Bokeh session without the web app.  Screenshots land in tests/artifacts/screenshots."""
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from oceanwatch.config import Settings
 from oceanwatch.sim.scenario import Scenario
-from oceanwatch.testing.localserve import serve
 from oceanwatch.testing.synthetic import store_windows
+from tests.browserkit import SCREENSHOTS, csp_violations, log_in
 from tests.modelkit import manifest, registered_model, tiny_model, write_package
 from tests.pipelinekit import ingest_simulated
 from tests.test_visualization import labelled_world
 from tests.test_web_api import add_predictions
-from tests.webkit import PASSWORD, make_user
+from tests.webkit import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
-
-
-@pytest.fixture
-def web(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    """The real app (werkzeug, threaded) and the real Bokeh server process, on free ports."""
-    with serve(settings, tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make venv` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-_REPORT_CSP = ("document.addEventListener('securitypolicyviolation', e => "
-               "console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`))")
-
-
-def csp_violations(page) -> list[str]:
-    """Every Content-Security-Policy violation the page reports from now on (the event and Chromium's own
-    console error), so a test can assert that the app's policy blocked nothing the page needs."""
-    found: list[str] = []
-    page.add_init_script(_REPORT_CSP)
-    page.on("console", lambda message: found.append(message.text)
-            if "CSP violation" in message.text or "Content Security Policy" in message.text else None)
-    return found
-
-
-def _log_in(page, base: str, username: str, screenshot: str | None = None) -> None:
-    page.goto(f"{base}/live/")
-    assert "/login" in page.url  # anonymous: sent to the login page first
-    if screenshot:
-        page.screenshot(path=str(SCREENSHOTS / screenshot))
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{base}/live/")
 
 
 def add_vessels(session, settings: Settings, window) -> None:
@@ -80,8 +29,17 @@ def add_vessels(session, settings: Settings, window) -> None:
         lon, lat, _ = GEOD.fwd(settings.hydrophone.lon, settings.hydrophone.lat, bearing, km * 1000)
         session.add(Vessel(mmsi=mmsi, name=f"SHIP {mmsi}", ship_type=ship_type))
         session.flush()
-        session.add(AISPosition(mmsi=mmsi, time=when - dt.timedelta(minutes=1), latitude=lat, longitude=lon,
-                                sog_knots=10.0, msg_type=1, source="test"))
+        session.add(
+            AISPosition(
+                mmsi=mmsi,
+                time=when - dt.timedelta(minutes=1),
+                latitude=lat,
+                longitude=lon,
+                sog_knots=10.0,
+                msg_type=1,
+                source="test",
+            )
+        )
 
 
 def _source_length(page, name: str) -> int:
@@ -103,10 +61,13 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     violations = csp_violations(page)
-    _log_in(page, base, "viewer1")
+    log_in(page, base, "viewer1")
     page.wait_for_selector("canvas", timeout=30000)  # Bokeh rendered (selectors pierce its shadow DOM)
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('spectrogram_source') !== null", timeout=30000)
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && "
+        "Bokeh.documents[0].get_model_by_name('spectrogram_source') !== null",
+        timeout=30000,
+    )
     assert _source_length(page, "spectrogram_source") == 4
     assert _source_length(page, "prediction_source") == 4
     assert _source_length(page, "vessel_source") == 3
@@ -114,26 +75,32 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
 
     more = store_windows(settings, 3, first=4)
     add_predictions(settings, [w.window_id for w in more], model_id)
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7 && "
-                           "Bokeh.documents[0].get_model_by_name('prediction_source').get_length() == 7",
-                           timeout=20000)
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7 && "
+        "Bokeh.documents[0].get_model_by_name('prediction_source').get_length() == 7",
+        timeout=20000,
+    )
     page.wait_for_selector("#live-status:has-text('7 windows')", timeout=10000)  # the DOM follows the model
     assert page.url == f"{base}/live/"  # updated in place, no reload
     page.locator("select[name=metric]").select_option("epistemic")
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('uncertainty').title.text"
-                           " == 'Uncertainty: epistemic'", timeout=10000)
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('uncertainty').title.text == 'Uncertainty: epistemic'",
+        timeout=10000,
+    )
     page.screenshot(path=str(SCREENSHOTS / "live-after.png"), full_page=True)
 
     # Look back: choosing a time stops following and shows the span ending there.
     third = windows[2].start_ms
     page.evaluate(f"() => {{ Bokeh.documents[0].get_model_by_name('time_picker').value = {third} }}")
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 3",
-                           timeout=20000)
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 3", timeout=20000
+    )
     page.wait_for_selector("#live-status:has-text('looking back')", timeout=10000)
     page.screenshot(path=str(SCREENSHOTS / "live-look-back.png"), full_page=True)
     page.get_by_role("button", name="Follow live").click()
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7",
-                           timeout=20000)
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7", timeout=20000
+    )
     page.wait_for_selector("#live-status:has-text('following live')", timeout=10000)
     assert errors == []
     assert violations == []  # Bokeh's embed, autoload, websocket and rendering all run under the policy
@@ -155,12 +122,14 @@ def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> N
     assert len(window_ids) == 3
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     violations = csp_violations(page)
-    _log_in(page, base, "listener")
+    log_in(page, base, "listener")
     player = page.locator("audio#clip-player")
     player.wait_for(timeout=30000)  # the newest clip is offered before any tap
     assert player.get_attribute("src") == f"/live/clip/{window_ids[-1]}"
-    load = ("el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
-            " el.onerror = () => fail('cannot load ' + el.src); el.load(); })")
+    load = (
+        "el => new Promise((ok, fail) => { el.onloadedmetadata = () => ok(el.duration);"
+        " el.onerror = () => fail('cannot load ' + el.src); el.load(); })"
+    )
     duration = player.evaluate(load)
     assert duration == pytest.approx(settings.ingest.window_s, abs=0.05)  # Chromium fetched and decoded the FLAC
     page.evaluate("() => { Bokeh.documents[0].get_model_by_name('spectrogram_source').selected.indices = [0] }")
@@ -205,9 +174,12 @@ def test_truth_lane_shows_the_ais_truth_beside_the_predictions(web, browser, new
     page = browser.new_page(viewport={"width": 1500, "height": 1200})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _log_in(page, base, "watcher")
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('truth_source') !== null", timeout=30000)
+    log_in(page, base, "watcher")
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && "
+        "Bokeh.documents[0].get_model_by_name('truth_source') !== null",
+        timeout=30000,
+    )
     assert _source_length(page, "truth_source") == len(windows)
     statuses = _truth_statuses(page)
     assert statuses == ["ambiguous" if truth[w].ambiguous else "labelled" for w in windows]
@@ -221,14 +193,19 @@ def test_truth_lane_shows_the_ais_truth_beside_the_predictions(web, browser, new
     assert all(f"{names[m] or 'unnamed'} ({m})" in text for m in truth[windows[ambiguous]].buffer_vessels)
 
     page.locator("select[name=truth_radius]").select_option(label="30 km")
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('truth').title.text"
-                           " == 'AIS truth within 30 km'", timeout=10000)
+    page.wait_for_function(
+        "() => Bokeh.documents[0].get_model_by_name('truth').title.text == 'AIS truth within 30 km'", timeout=10000
+    )
     with session_scope(settings.database_url) as session:
-        at_30 = {t.window_id: t.ambiguous
-                 for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == 30))}
-    page.wait_for_function("expected => { const s = Bokeh.documents[0].get_model_by_name('truth_source').data.status;"
-                           " return s.length == expected.length && s.every((v, i) => v == expected[i]); }",
-                           arg=["ambiguous" if at_30[w] else "labelled" for w in windows], timeout=10000)
+        at_30 = {
+            t.window_id: t.ambiguous for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == 30))
+        }
+    page.wait_for_function(
+        "expected => { const s = Bokeh.documents[0].get_model_by_name('truth_source').data.status;"
+        " return s.length == expected.length && s.every((v, i) => v == expected[i]); }",
+        arg=["ambiguous" if at_30[w] else "labelled" for w in windows],
+        timeout=10000,
+    )
     assert _truth_statuses(page) != statuses  # the radius changed what the lane says
     page.mouse.move(0, 0)
     page.screenshot(path=str(tmp_path / "live-truth-30km.png"), full_page=True)
@@ -241,7 +218,7 @@ def test_operator_uploads_deploys_and_deactivates_a_model(web, browser, tmp_path
     make_user(settings, "op1", "operator")
     package = write_package(tmp_path / "pkg", tiny_model(), manifest(name="browser-model"))
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    _log_in(page, base, "op1")
+    log_in(page, base, "op1")
     page.goto(f"{base}/models/")
     page.set_input_files("#upload-model", str(package / "model.keras"))
     page.set_input_files("#upload-manifest", str(package / "manifest.json"))
@@ -279,7 +256,7 @@ def test_admin_creates_a_user_and_an_api_token(web, browser) -> None:
     settings, base = web
     make_user(settings, "root", "admin")
     page = browser.new_page(viewport={"width": 1200, "height": 800})
-    _log_in(page, base, "root", screenshot="login.png")
+    log_in(page, base, "root", screenshot="login.png")
     page.goto(f"{base}/users/")
     page.fill("input[name=username]", "newbie")
     page.fill("input[name=password]", "newbie password")

@@ -55,9 +55,11 @@ def app(settings: Settings):
 
 @pytest.fixture
 def models(settings: Settings, tmp_path: Path) -> dict[str, int]:
-    return {"mc": register(settings, tmp_path, "mc", passes=6),
-            "plain": register(settings, tmp_path, "plain", method="none", passes=1),
-            "idle": register(settings, tmp_path, "idle", deploy=False, method="none", passes=1)}
+    return {
+        "mc": register(settings, tmp_path, "mc", passes=6),
+        "plain": register(settings, tmp_path, "plain", method="none", passes=1),
+        "idle": register(settings, tmp_path, "idle", deploy=False, method="none", passes=1),
+    }
 
 
 @pytest.fixture
@@ -65,8 +67,12 @@ def api(app, settings: Settings):
     token = make_token(settings, make_user(settings, "op", "operator"))
     client = app.test_client()
     return lambda data, name="clip.wav", **query: client.post(
-        "/api/v1/predict", headers={"Authorization": f"Bearer {token}"}, query_string=query,
-        data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+        "/api/v1/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        query_string=query,
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def direct(settings: Settings, model_id: int, windows: np.ndarray, rate: int) -> np.ndarray:
@@ -102,7 +108,7 @@ def test_a_wav_clip_is_split_on_the_grid_and_every_active_model_answers(api, set
     assert all(w["epistemic"] is not None for w in by_id[models["mc"]]["windows"])
     assert all(w["epistemic"] is None for w in by_id[models["plain"]]["windows"])
     length = int(TINY_SPEC.window_seconds * rate)
-    windows = np.stack([samples[int(round(s * rate)):int(round(s * rate)) + length] for s in starts])
+    windows = np.stack([samples[int(round(s * rate)) : int(round(s * rate)) + length] for s in starts])
     expected = direct(settings, models["plain"], windows, rate)
     got = np.array([w["probabilities"] for w in by_id[models["plain"]]["windows"]])
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -128,7 +134,8 @@ def test_a_short_stereo_flac_is_zero_padded_and_one_named_model_answers(api, set
 
 
 def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_fill(
-        api, app, settings: Settings, tmp_path: Path) -> None:
+    api, app, settings: Settings, tmp_path: Path
+) -> None:
     """Zero padding makes a model answer confidently about silence: a clip that fills less than
     CLASSIFY_MIN_AUDIO_SHARE of a model's window is refused for that model; models with a shorter window answer."""
     short = register(settings, tmp_path, "short")  # 3 s window
@@ -138,14 +145,18 @@ def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_
     assert response.status_code == 200, response.json
     by_id = {m["model_id"]: m for m in response.json["models"]}
     assert by_id[long]["error_kind"] == "clip" and "windows" not in by_id[long]
-    assert by_id[long]["error"] == ("the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio "
-                                    "(80% of its 10-s window)")
+    assert by_id[long]["error"] == (
+        "the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio (80% of its 10-s window)"
+    )
     assert len(by_id[short]["windows"]) == 2 and all(w["padded_share"] == 0 for w in by_id[short]["windows"])
     alone = api(data, model_id=long)
     assert alone.status_code == 400 and "needs at least 8.0 s of real audio" in alone.json["error"]
     tiny = api(encode(audio(1.0, 8000), 8000, "WAV"))  # fills no model's window well enough
-    assert tiny.status_code == 400 and "model short v1 needs at least 2.4 s" in tiny.json["error"] \
+    assert (
+        tiny.status_code == 400
+        and "model short v1 needs at least 2.4 s" in tiny.json["error"]
         and "model long v1 needs at least 8.0 s" in tiny.json["error"]
+    )
     app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"min_audio_share": 0.5})
     relaxed = api(data, model_id=long)
     assert relaxed.status_code == 200, relaxed.json
@@ -153,20 +164,30 @@ def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_
     assert window["padded_share"] == pytest.approx(0.4) and window["end_s"] == pytest.approx(6.0)
 
     operator = logged_in(app, settings, "operator")
-    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"),
-                                             "file": (io.BytesIO(data), "six.wav")},
-                         content_type="multipart/form-data")
+    page = operator.post(
+        "/classify/",
+        data={"csrf_token": csrf_token(operator, "/classify/"), "file": (io.BytesIO(data), "six.wav")},
+        content_type="multipart/form-data",
+    )
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f'id="result-model-{long}"' in html and '<td class="padded">40 %</td>' in html
     assert '<td class="padded">0 %</td>' in html  # the short model's full windows
     app.config["OCEANWATCH_SETTINGS"] = settings
-    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"), "model_id": str(long),
-                                             "file": (io.BytesIO(data), "six.wav")},
-                         content_type="multipart/form-data")
+    page = operator.post(
+        "/classify/",
+        data={
+            "csrf_token": csrf_token(operator, "/classify/"),
+            "model_id": str(long),
+            "file": (io.BytesIO(data), "six.wav"),
+        },
+        content_type="multipart/form-data",
+    )
     assert page.status_code == 400
-    assert "the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio (80% of its 10-s window)" \
+    assert (
+        "the clip is 6.0 s; model long v1 needs at least 8.0 s of real audio (80% of its 10-s window)"
         in page.get_data(as_text=True)
+    )
 
 
 def test_kept_uploads_store_the_file_and_the_results(api, settings: Settings, models) -> None:
@@ -198,32 +219,38 @@ def _nan_wav() -> bytes:
 def _damaged_flac() -> bytes:
     """A FLAC with 2,000 bytes overwritten a third of the way in: its decoder loses sync there."""
     data = bytearray(encode(audio(8.0, 8000), 8000, "FLAC"))
-    data[len(data) // 3:len(data) // 3 + 2000] = bytes(2000)
+    data[len(data) // 3 : len(data) // 3 + 2000] = bytes(2000)
     return bytes(data)
 
 
-@pytest.mark.parametrize("name, make, reason", [
-    ("empty.wav", lambda: b"", "empty"),
-    ("damaged.flac", _damaged_flac, "corrupt"),  # never classified from the part before the damage
-    ("notes.wav", lambda: b"these are my notes, not audio\n" * 20, "not a readable WAV or FLAC"),
-    ("truncated.wav", _truncated_wav, "not a readable WAV or FLAC"),
-    ("random.flac", lambda: b"fLaC" + np.random.default_rng(1).bytes(3000), "not a readable WAV or FLAC"),
-    ("nan.wav", _nan_wav, "NaN"),
-    ("clip.aiff", lambda: encode(audio(1.0, 8000), 8000, "AIFF"), "not accepted"),
-    ("long.wav", lambda: encode(audio(11.0, 800), 800, "WAV"), "limit is 10 s"),
-])
+@pytest.mark.parametrize(
+    "name, make, reason",
+    [
+        ("empty.wav", lambda: b"", "empty"),
+        ("damaged.flac", _damaged_flac, "corrupt"),  # never classified from the part before the damage
+        ("notes.wav", lambda: b"these are my notes, not audio\n" * 20, "not a readable WAV or FLAC"),
+        ("truncated.wav", _truncated_wav, "not a readable WAV or FLAC"),
+        ("random.flac", lambda: b"fLaC" + np.random.default_rng(1).bytes(3000), "not a readable WAV or FLAC"),
+        ("nan.wav", _nan_wav, "NaN"),
+        ("clip.aiff", lambda: encode(audio(1.0, 8000), 8000, "AIFF"), "not accepted"),
+        ("long.wav", lambda: encode(audio(11.0, 800), 800, "WAV"), "limit is 10 s"),
+    ],
+)
 def test_bad_files_get_a_400_with_the_reason(app, settings: Settings, models, name, make, reason) -> None:
     app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"max_upload_seconds": 10.0})
     token = make_token(settings, make_user(settings, "op", "operator"))
-    response = app.test_client().post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-                                      data={"file": (io.BytesIO(make()), name)}, content_type="multipart/form-data")
+    response = app.test_client().post(
+        "/api/v1/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"file": (io.BytesIO(make()), name)},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400 and reason in response.json["error"], response.json
     assert not (settings.data_dir / "uploads").exists()
 
 
 def test_a_clip_the_model_cannot_take_is_refused(api, settings: Settings, tmp_path: Path) -> None:
-    four = register(settings, tmp_path, "vector", deploy=False,
-                    spec=dataclasses.replace(TINY_SPEC, channels=4))
+    four = register(settings, tmp_path, "vector", deploy=False, spec=dataclasses.replace(TINY_SPEC, channels=4))
     response = api(encode(audio(3.0, 8000), 8000, "WAV"), model_id=four)
     assert response.status_code == 400 and "needs 4 channels" in response.json["error"]
 
@@ -259,26 +286,40 @@ def test_uploads_over_the_size_limit_get_413(app, settings: Settings, models) ->
     big = encode(audio(10.0, 8000), 8000, "WAV")  # 160 kB > 52 kB
     token = make_token(settings, make_user(settings, "op", "operator"))
     client = app.test_client()
-    response = client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-                           data={"file": (io.BytesIO(big), "big.wav")}, content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"file": (io.BytesIO(big), "big.wav")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 413 and "0.05 MB" in response.json["error"]
-    small = client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-                        data={"file": (io.BytesIO(encode(audio(3.0, 8000), 8000, "WAV")), "s.wav")},
-                        content_type="multipart/form-data")
+    small = client.post(
+        "/api/v1/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        data={"file": (io.BytesIO(encode(audio(3.0, 8000), 8000, "WAV")), "s.wav")},
+        content_type="multipart/form-data",
+    )
     assert small.status_code == 200
     operator = logged_in(app, settings, "operator", "page-op")
-    page = operator.post("/classify/", data={"csrf_token": csrf_token(operator, "/classify/"),
-                                             "file": (io.BytesIO(big), "big.wav")}, content_type="multipart/form-data")
+    page = operator.post(
+        "/classify/",
+        data={"csrf_token": csrf_token(operator, "/classify/"), "file": (io.BytesIO(big), "big.wav")},
+        content_type="multipart/form-data",
+    )
     assert page.status_code == 413 and "0.05 MB" in page.get_data(as_text=True)
 
 
 def test_roles_and_csrf(app, settings: Settings, models) -> None:
     data = encode(audio(3.0, 8000), 8000, "WAV")
-    files = lambda: {"file": (io.BytesIO(data), "c.wav")}  # noqa: E731
+    files = lambda: {"file": (io.BytesIO(data), "c.wav")}
     assert app.test_client().post("/api/v1/predict", data=files()).status_code == 401
     viewer = make_token(settings, make_user(settings, "v", "viewer"))
-    assert app.test_client().post("/api/v1/predict", headers={"Authorization": f"Bearer {viewer}"},
-                                  data=files()).status_code == 403
+    assert (
+        app.test_client()
+        .post("/api/v1/predict", headers={"Authorization": f"Bearer {viewer}"}, data=files())
+        .status_code
+        == 403
+    )
     operator = logged_in(app, settings, "operator")
     assert operator.post("/api/v1/predict", data=files()).status_code == 400  # session without the CSRF header
     token = csrf_token(operator, "/classify/")
@@ -302,19 +343,25 @@ def test_the_page_shows_the_spectrogram_and_each_models_probabilities(app, setti
     page = operator.get("/classify/")
     assert page.status_code == 200 and 'name="file"' in page.get_data(as_text=True)
     token = csrf_token(operator, "/classify/")
-    response = operator.post("/classify/", data={"csrf_token": token, "keep": "on",
-                                                 "file": (io.BytesIO(encode(audio(5.0, 8000), 8000, "WAV")), "s.wav")},
-                             content_type="multipart/form-data")
+    response = operator.post(
+        "/classify/",
+        data={"csrf_token": token, "keep": "on", "file": (io.BytesIO(encode(audio(5.0, 8000), 8000, "WAV")), "s.wav")},
+        content_type="multipart/form-data",
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'id="clip-spectrogram" src="data:image/png;base64,' in html
     assert f'id="result-model-{models["mc"]}"' in html and f'id="result-model-{models["plain"]}"' in html
     assert "kept as upload" in html
-    bad = operator.post("/classify/", data={"csrf_token": token, "file": (io.BytesIO(b"nope"), "x.wav")},
-                        content_type="multipart/form-data")
+    bad = operator.post(
+        "/classify/",
+        data={"csrf_token": token, "file": (io.BytesIO(b"nope"), "x.wav")},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 400 and "not a readable WAV or FLAC" in bad.get_data(as_text=True)
-    no_csrf = operator.post("/classify/", data={"file": (io.BytesIO(b"nope"), "x.wav")},
-                            content_type="multipart/form-data")
+    no_csrf = operator.post(
+        "/classify/", data={"file": (io.BytesIO(b"nope"), "x.wav")}, content_type="multipart/form-data"
+    )
     assert no_csrf.status_code == 400 and "CSRF" in no_csrf.get_data(as_text=True)
 
 
@@ -322,7 +369,7 @@ def _flac_total(data: bytes, total: int) -> bytes:
     """A FLAC whose STREAMINFO total-samples field (36 bits after rate, channels and bits) says `total`
     (0: the length is unknown, as some streaming encoders write it)."""
     field = int.from_bytes(data[18:26], "big")
-    return data[:18] + ((field & ~(2 ** 36 - 1)) | total).to_bytes(8, "big") + data[26:]
+    return data[:18] + ((field & ~(2**36 - 1)) | total).to_bytes(8, "big") + data[26:]
 
 
 def _silent_flac(seconds: int, rate: int, channels: int) -> bytes:
@@ -339,8 +386,12 @@ def test_decoded_size_is_bounded_before_and_while_decoding(app, settings: Settin
     client = app.test_client()
 
     def post(data: bytes):
-        return client.post("/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-                           data={"file": (io.BytesIO(data), "clip.flac")}, content_type="multipart/form-data")
+        return client.post(
+            "/api/v1/predict",
+            headers={"Authorization": f"Bearer {token}"},
+            data={"file": (io.BytesIO(data), "clip.flac")},
+            content_type="multipart/form-data",
+        )
 
     long_stereo = _silent_flac(600, 48000, 2)
     assert len(long_stereo) < 200_000
@@ -349,7 +400,7 @@ def test_decoded_size_is_bounded_before_and_while_decoding(app, settings: Settin
     assert "header says the clip decodes to 57,600,000 samples" in refused.json["error"]
     assert "30,000,000" in refused.json["error"]
     # a two-second FLAC whose header claims 2**36 - 1 samples: refused from the header, before decoding
-    lying = post(_flac_total(_silent_flac(2, 48000, 1), 2 ** 36 - 1))
+    lying = post(_flac_total(_silent_flac(2, 48000, 1), 2**36 - 1))
     assert lying.status_code == 400 and "header says the clip is 1431655.8 s long" in lying.json["error"]
     # no length in the header: decoded in blocks and stopped once past the bound, without the sentinel length
     app.config["OCEANWATCH_SETTINGS"] = settings.updated(classify={"max_upload_samples": 500_000})
@@ -396,9 +447,16 @@ def test_a_worker_classifies_only_so_many_uploads_at_once(settings: Settings, mo
     data, codes = encode(audio(5.0, 8000), 8000, "WAV"), []
 
     def post() -> None:
-        codes.append(app.test_client().post(
-            "/api/v1/predict", headers={"Authorization": f"Bearer {token}"},
-            data={"file": (io.BytesIO(data), "c.wav")}, content_type="multipart/form-data").status_code)
+        codes.append(
+            app.test_client()
+            .post(
+                "/api/v1/predict",
+                headers={"Authorization": f"Bearer {token}"},
+                data={"file": (io.BytesIO(data), "c.wav")},
+                content_type="multipart/form-data",
+            )
+            .status_code
+        )
 
     threads = [threading.Thread(target=post) for _ in range(3)]
     for thread in threads:

@@ -3,28 +3,19 @@ relabel job which then changes the labels, overrides, classes and vessel statist
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select
 
 from app import create_app
 from oceanwatch import jobs
 from oceanwatch.config import Settings
-from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import AuditLog, ClassMapping, Job, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
-from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import AuditLog, ClassMapping, Job, ShipClass, TruthLabel, VesselClassOverride
 from oceanwatch.truth.classmap import run_relabel
-from oceanwatch.truth.labels import derive_classes
+from tests.fleetkit import DAY2, VESSELS
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration
-
-DAY1 = dt.datetime(2026, 5, 1, 12, tzinfo=dt.timezone.utc)
-DAY2 = DAY1 + dt.timedelta(days=3)
-VESSELS = [  # mmsi, AIS type, length, beam, tonnage
-    (101, 70, 180.0, 30.0, 25000.0), (102, 70, 120.0, 20.0, None), (103, 30, 20.0, 6.0, 90.0),
-    (104, 37, 12.0, 4.0, None), (105, None, None, None, None)]
 
 
 @pytest.fixture
@@ -32,36 +23,11 @@ def app(settings: Settings):
     return create_app(settings=settings)
 
 
-@pytest.fixture
-def world(settings: Settings) -> dict[str, list[int]]:
-    """Vessels of known types, and windows on two days whose truth holds them (classes from the mapping)."""
-    url = settings.database_url
-    ensure_default_hydrophone(url, settings)
-    windows: dict[str, list[int]] = {"day1": [], "day2": []}
-    with session_scope(url) as s:
-        for mmsi, ship_type, length, beam, tonnage in VESSELS:
-            s.add(Vessel(mmsi=mmsi, name=f"V{mmsi}", ship_type=ship_type, length_m=length, beam_m=beam,
-                         tonnage=tonnage))
-        s.flush()
-        for day, start, held in (("day1", DAY1, [[101], [101, 103]]), ("day2", DAY2, [[102], [104], []])):
-            for k, vessels in enumerate(held):
-                begin = start + dt.timedelta(minutes=k)
-                w = Window(hydrophone_id=settings.hydrophone.id, start_time=begin,
-                           end_time=begin + dt.timedelta(seconds=22.5), sample_rate=4000, channels=1, source="test")
-                s.add(w)
-                s.flush()
-                windows[day].append(w.id)
-                for radius in settings.truth.radii_km:
-                    s.add(TruthLabel(window_id=w.id, radius_km=radius, classes=[], ambiguous=True, vessels=vessels))
-    with engine_for(url).begin() as conn:
-        derive_classes(conn)
-    return windows
-
-
 def _labels(settings: Settings, radius: int = 20) -> dict[int, list[str]]:
     with session_scope(settings.database_url) as s:
-        return {t.window_id: sorted(t.classes)
-                for t in s.scalars(select(TruthLabel).where(TruthLabel.radius_km == radius))}
+        return {
+            t.window_id: sorted(t.classes) for t in s.scalars(select(TruthLabel).where(TruthLabel.radius_km == radius))
+        }
 
 
 def _mapping(settings: Settings, ship_type: int) -> str | None:
@@ -79,7 +45,7 @@ def _run_relabel(settings: Settings) -> int | None:
     return jobs.run_next(settings.database_url, {"relabel": run_relabel})
 
 
-def test_anonymous_users_and_viewers_cannot_edit_and_writes_need_csrf(app, settings: Settings, world) -> None:
+def test_anonymous_users_and_viewers_cannot_edit_and_writes_need_csrf(app, settings: Settings, fleet) -> None:
     anonymous = app.test_client()
     assert anonymous.get("/data/").status_code == 302
     assert anonymous.get("/api/v1/mappings").status_code == 401
@@ -94,10 +60,18 @@ def test_anonymous_users_and_viewers_cannot_edit_and_writes_need_csrf(app, setti
     form = {"csrf_token": token, "action": "mapping", "ship_types": "70", "class_code": "C"}
     assert viewer.post("/data/preview", data=form).status_code == 403
     assert viewer.post("/data/apply", data=form).status_code == 403
-    assert viewer.put("/api/v1/mappings", json={"ship_types": [70], "class_code": "C"},
-                      headers={"X-CSRFToken": token}).status_code == 403
-    assert viewer.post("/api/v1/relabel/preview", json={"action": "mapping", "ship_types": [70]},
-                       headers={"X-CSRFToken": token}).status_code == 403
+    assert (
+        viewer.put(
+            "/api/v1/mappings", json={"ship_types": [70], "class_code": "C"}, headers={"X-CSRFToken": token}
+        ).status_code
+        == 403
+    )
+    assert (
+        viewer.post(
+            "/api/v1/relabel/preview", json={"action": "mapping", "ship_types": [70]}, headers={"X-CSRFToken": token}
+        ).status_code
+        == 403
+    )
     assert viewer.get("/api/v1/mappings").status_code == 200
 
     operator = logged_in(app, settings, "operator")
@@ -107,18 +81,19 @@ def test_anonymous_users_and_viewers_cannot_edit_and_writes_need_csrf(app, setti
     assert _mapping(settings, 70) == "D" and _audit_count(settings, "mapping.set") == 0
 
 
-def test_mapping_change_previews_then_applies_and_the_job_relabels(app, settings: Settings, world) -> None:
+def test_mapping_change_previews_then_applies_and_the_job_relabels(app, settings: Settings, fleet) -> None:
     operator = logged_in(app, settings, "operator")
     token = csrf_token(operator, "/data/")
     headers = {"X-CSRFToken": token}
     before = _labels(settings)
-    assert before[world["day1"][0]] == ["D"] and before[world["day2"][0]] == ["D"]
+    assert before[fleet["day1"][0]] == ["D"] and before[fleet["day2"][0]] == ["D"]
 
     edit = {"action": "mapping", "ship_types": [70], "class_code": "C"}
     everything = operator.post("/api/v1/relabel/preview", json=edit, headers=headers)
     assert everything.status_code == 200, everything.json
-    from_day2 = operator.post("/api/v1/relabel/preview", json={**edit, "since": DAY2.date().isoformat()},
-                              headers=headers).json
+    from_day2 = operator.post(
+        "/api/v1/relabel/preview", json={**edit, "since": DAY2.date().isoformat()}, headers=headers
+    ).json
     radii = len(settings.truth.radii_km)
     # vessel 101 is in both day-1 windows, 102 in one day-2 window: three windows, every radius
     assert everything.json["changed"] == 3 * radii and everything.json["vessels"] == 2
@@ -136,15 +111,15 @@ def test_mapping_change_previews_then_applies_and_the_job_relabels(app, settings
     job = operator.get(f"/api/v1/jobs/{job_id}").json["job"]
     assert job["status"] == "succeeded" and job["progress"] == 1.0 and job["result"]["changed"] == from_day2["changed"]
     after = _labels(settings)
-    assert after[world["day2"][0]] == ["C"], "relabelled from the chosen date"
-    assert after[world["day1"][0]] == ["D"], "earlier windows keep their labels"
+    assert after[fleet["day2"][0]] == ["C"], "relabelled from the chosen date"
+    assert after[fleet["day1"][0]] == ["D"], "earlier windows keep their labels"
     assert [j["id"] for j in operator.get("/api/v1/jobs").json["jobs"]] == [job_id]
     with session_scope(settings.database_url) as s:
         audit = s.scalars(select(AuditLog).where(AuditLog.action == "mapping.set")).one()
         assert audit.user_id is not None and audit.details["after"] == "C"
 
 
-def test_the_page_shows_the_preview_count_and_its_confirm_queues_the_job(app, settings: Settings, world) -> None:
+def test_the_page_shows_the_preview_count_and_its_confirm_queues_the_job(app, settings: Settings, fleet) -> None:
     operator = logged_in(app, settings, "operator")
     token = csrf_token(operator, "/data/")
     form = {"csrf_token": token, "action": "mapping", "ship_types": "30-31", "class_code": "B"}
@@ -159,7 +134,7 @@ def test_the_page_shows_the_preview_count_and_its_confirm_queues_the_job(app, se
     page = operator.get("/data/").get_data(as_text=True)
     assert "Relabel job" in page and 'data-status="queued"' in page
     _run_relabel(settings)
-    assert _labels(settings)[world["day1"][1]] == ["B", "D"]
+    assert _labels(settings)[fleet["day1"][1]] == ["B", "D"]
     assert 'data-status="succeeded"' in operator.get("/data/").get_data(as_text=True)
 
     bad = operator.post("/data/preview", data={**form, "class_code": "Z"})
@@ -168,7 +143,7 @@ def test_the_page_shows_the_preview_count_and_its_confirm_queues_the_job(app, se
     assert out_of_range.status_code == 400 and "0-99" in out_of_range.get_data(as_text=True)
 
 
-def test_overrides_are_added_with_a_reason_and_removed(app, settings: Settings, world) -> None:
+def test_overrides_are_added_with_a_reason_and_removed(app, settings: Settings, fleet) -> None:
     token = make_token(settings, make_user(settings, "op", "operator"))
     client, auth = app.test_client(), {"Authorization": f"Bearer {token}"}
     pinned = client.put("/api/v1/overrides/101", json={"class_code": "A", "reason": "survey ship"}, headers=auth)
@@ -176,26 +151,33 @@ def test_overrides_are_added_with_a_reason_and_removed(app, settings: Settings, 
     [row] = client.get("/api/v1/overrides", headers=auth).json["overrides"]
     assert (row["mmsi"], row["class_code"], row["reason"], row["created_by"]) == (101, "A", "survey ship", "op")
     _run_relabel(settings)
-    assert _labels(settings)[world["day1"][0]] == ["A"]
+    assert _labels(settings)[fleet["day1"][0]] == ["A"]
     removed = client.delete("/api/v1/overrides/101", headers=auth)
     assert removed.status_code == 200
     _run_relabel(settings)
-    assert _labels(settings)[world["day1"][0]] == ["D"]
+    assert _labels(settings)[fleet["day1"][0]] == ["D"]
     assert client.get("/api/v1/overrides", headers=auth).json["overrides"] == []
     assert client.put("/api/v1/overrides/101", json={"reason": "x"}, headers=auth).status_code == 400
     assert client.put("/api/v1/overrides/101", json={"class_code": "Q"}, headers=auth).status_code == 400
 
 
-def test_classes_are_edited_by_operators_and_merged_or_removed_by_admins(app, settings: Settings, world) -> None:
+def test_classes_are_edited_by_operators_and_merged_or_removed_by_admins(app, settings: Settings, fleet) -> None:
     op_token = make_token(settings, make_user(settings, "op", "operator"))
     admin_token = make_token(settings, make_user(settings, "boss", "admin"))
     client = app.test_client()
     op, admin = {"Authorization": f"Bearer {op_token}"}, {"Authorization": f"Bearer {admin_token}"}
-    created = client.put("/api/v1/classes/F", json={"name": "Research", "description": "survey", "color": "#123456"},
-                         headers=op)
+    created = client.put(
+        "/api/v1/classes/F", json={"name": "Research", "description": "survey", "color": "#123456"}, headers=op
+    )
     assert created.status_code == 200 and created.json["job_id"] is None  # no vessel maps to it yet
-    assert {"code": "F", "name": "Research", "description": "survey", "color": "#123456", "is_background": False,
-            "active": True} in client.get("/api/v1/classes", headers=op).json["classes"]
+    assert {
+        "code": "F",
+        "name": "Research",
+        "description": "survey",
+        "color": "#123456",
+        "is_background": False,
+        "active": True,
+    } in client.get("/api/v1/classes", headers=op).json["classes"]
     assert client.put("/api/v1/classes/F", json={"name": "R", "color": "red"}, headers=op).status_code == 400
     assert client.delete("/api/v1/classes/F", headers=op).status_code == 403
     assert client.post("/api/v1/classes/F/merge", json={"into": "A"}, headers=op).status_code == 403
@@ -208,7 +190,7 @@ def test_classes_are_edited_by_operators_and_merged_or_removed_by_admins(app, se
     merged = client.post("/api/v1/classes/D/merge", json={"into": "C"}, headers=admin)
     assert merged.status_code == 200 and merged.json["job_id"]
     _run_relabel(settings)
-    assert _labels(settings)[world["day1"][0]] == ["C"]
+    assert _labels(settings)[fleet["day1"][0]] == ["C"]
     assert client.post("/api/v1/classes/C/merge", json={"into": "C"}, headers=admin).status_code == 400
     background = client.delete("/api/v1/classes/E", headers=admin)
     assert background.status_code == 400 and "background" in background.json["error"]
@@ -218,7 +200,7 @@ def test_classes_are_edited_by_operators_and_merged_or_removed_by_admins(app, se
         assert {a for a in s.scalars(select(AuditLog.action))} >= {"class.save", "class.merge", "class.remove"}
 
 
-def test_vessel_statistics_per_ship_type(app, settings: Settings, world) -> None:
+def test_vessel_statistics_per_ship_type(app, settings: Settings, fleet) -> None:
     with session_scope(settings.database_url) as s:
         s.add(VesselClassOverride(mmsi=102, class_code="A", reason="test"))
     client = logged_in(app, settings, "viewer")
@@ -237,13 +219,16 @@ def test_vessel_statistics_per_ship_type(app, settings: Settings, world) -> None
     assert 'id="stats-70"' in html and "150.0 (120–180)" in html
 
 
-def test_a_queued_job_can_be_cancelled(app, settings: Settings, world) -> None:
+def test_a_queued_job_can_be_cancelled(app, settings: Settings, fleet) -> None:
     operator = logged_in(app, settings, "operator")
     token = csrf_token(operator, "/data/")
-    job_id = operator.put("/api/v1/mappings", json={"ship_types": [37], "class_code": "A"},
-                          headers={"X-CSRFToken": token}).json["job_id"]
-    assert operator.post(f"/api/v1/jobs/{job_id}/cancel", headers={"X-CSRFToken": token}).json["job"]["status"] == \
-        "cancelled"
+    job_id = operator.put(
+        "/api/v1/mappings", json={"ship_types": [37], "class_code": "A"}, headers={"X-CSRFToken": token}
+    ).json["job_id"]
+    assert (
+        operator.post(f"/api/v1/jobs/{job_id}/cancel", headers={"X-CSRFToken": token}).json["job"]["status"]
+        == "cancelled"
+    )
     assert operator.post(f"/api/v1/jobs/{job_id}/cancel", headers={"X-CSRFToken": token}).status_code == 409
     assert _run_relabel(settings) is None
     with session_scope(settings.database_url) as s:

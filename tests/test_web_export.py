@@ -33,45 +33,69 @@ def client(settings: Settings):
 def test_export_has_every_labelled_window_with_its_spectrogram_and_effective_label(client, settings: Settings) -> None:
     c, auth = client
     windows = [m.window_id for m in store_windows(settings, 6, spec=TINY_SPEC)]
-    truth = {windows[0]: (["A"], False), windows[1]: (["D"], True), windows[2]: (["E"], False),
-             windows[3]: (["B", "C"], False)}
+    truth = {
+        windows[0]: (["A"], False),
+        windows[1]: (["D"], True),
+        windows[2]: (["E"], False),
+        windows[3]: (["B", "C"], False),
+    }
     with session_scope(settings.database_url) as session:
         for w, (classes, ambiguous) in truth.items():
-            session.add(TruthLabel(window_id=w, radius_km=20, classes=classes, ambiguous=ambiguous, vessels=[],
-                                   buffer_vessels=[]))
-        session.add(TruthLabel(window_id=windows[4], radius_km=30, classes=["C"], ambiguous=False, vessels=[],
-                               buffer_vessels=[]))
+            session.add(
+                TruthLabel(
+                    window_id=w, radius_km=20, classes=classes, ambiguous=ambiguous, vessels=[], buffer_vessels=[]
+                )
+            )
+        session.add(
+            TruthLabel(
+                window_id=windows[4], radius_km=30, classes=["C"], ambiguous=False, vessels=[], buffer_vessels=[]
+            )
+        )
         session.add(HumanLabel(window_id=windows[1], classes=["C"], note="heard it"))  # overrides ambiguous AIS
         session.add(HumanLabel(window_id=windows[5], classes=["E"]))  # labelled by a person only
-        stored = {s.window_id: PackedArray(s.dtype, tuple(s.shape), s.data).unpack()
-                  for s in session.scalars(select(Spectrogram))}
+        stored = {
+            s.window_id: PackedArray(s.dtype, tuple(s.shape), s.data).unpack()
+            for s in session.scalars(select(Spectrogram))
+        }
     query = {"start": T0.isoformat(), "end": (T0 + dt.timedelta(hours=1)).isoformat(), "radius_km": 20}
     response = c.get("/api/v1/export", headers=auth, query_string=query)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
-    expected = {windows[0]: ("A", "ais", "false"), windows[1]: ("C", "human", "false"),
-                windows[2]: ("E", "ais", "false"), windows[3]: ("B+C", "ais", "false"),
-                windows[5]: ("E", "human", "false")}  # windows[4] has truth only at 30 km
+    expected = {
+        windows[0]: ("A", "ais", "false"),
+        windows[1]: ("C", "human", "false"),
+        windows[2]: ("E", "ais", "false"),
+        windows[3]: ("B+C", "ais", "false"),
+        windows[5]: ("E", "human", "false"),
+    }  # windows[4] has truth only at 30 km
     assert {int(r["window_id"]): (r["label"], r["label_source"], r["ambiguous"]) for r in rows} == expected
     for r in rows:
         array = np.load(io.BytesIO(archive.read(r["file"])), allow_pickle=False)
         np.testing.assert_array_equal(array, stored[int(r["window_id"])])
-    at30 = zipfile.ZipFile(io.BytesIO(c.get("/api/v1/export", headers=auth,
-                                            query_string={**query, "radius_km": 30}).data))
+    at30 = zipfile.ZipFile(
+        io.BytesIO(c.get("/api/v1/export", headers=auth, query_string={**query, "radius_km": 30}).data)
+    )
     rows30 = list(csv.DictReader(io.StringIO(at30.read("manifest.csv").decode())))
     assert {int(r["window_id"]) for r in rows30} == {windows[1], windows[4], windows[5]}
     with session_scope(settings.database_url) as session:
-        session.execute(TruthLabel.__table__.update().where(TruthLabel.window_id == windows[0])
-                        .values(ambiguous=True))
+        session.execute(TruthLabel.__table__.update().where(TruthLabel.window_id == windows[0]).values(ambiguous=True))
     again = zipfile.ZipFile(io.BytesIO(c.get("/api/v1/export", headers=auth, query_string=query).data))
-    flags = {int(r["window_id"]): r["ambiguous"]
-             for r in csv.DictReader(io.StringIO(again.read("manifest.csv").decode()))}
+    flags = {
+        int(r["window_id"]): r["ambiguous"] for r in csv.DictReader(io.StringIO(again.read("manifest.csv").decode()))
+    }
     assert flags[windows[0]] == "true"
 
 
-@pytest.mark.parametrize("query, message", [({"format": "parquet"}, "format"), ({"radius_km": "25"}, "radius_km"),
-                                            ({"start": "soon"}, "ISO 8601"), ({"limit": "0"}, "limit")])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"format": "parquet"}, "format"),
+        ({"radius_km": "25"}, "radius_km"),
+        ({"start": "soon"}, "ISO 8601"),
+        ({"limit": "0"}, "limit"),
+    ],
+)
 def test_bad_export_parameters_get_a_400(client, query: dict, message: str) -> None:
     c, auth = client
     response = c.get("/api/v1/export", headers=auth, query_string=query)

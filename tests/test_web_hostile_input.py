@@ -37,19 +37,21 @@ def _patch(data: bytes, member: str, local: int, central: int, value: int) -> by
     buf = bytearray(data)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         offset = archive.getinfo(member).header_offset
-    buf[offset + local:offset + local + 2] = value.to_bytes(2, "little")
+    buf[offset + local : offset + local + 2] = value.to_bytes(2, "little")
     at = buf.find(b"PK\x01\x02")
     while at != -1:
-        length = int.from_bytes(buf[at + 28:at + 30], "little")
-        if buf[at + 46:at + 46 + length] == member.encode():
-            buf[at + central:at + central + 2] = value.to_bytes(2, "little")
+        length = int.from_bytes(buf[at + 28 : at + 30], "little")
+        if buf[at + 46 : at + 46 + length] == member.encode():
+            buf[at + central : at + central + 2] = value.to_bytes(2, "little")
         at = buf.find(b"PK\x01\x02", at + 4)
     return bytes(buf)
 
 
 def _members(package: Path) -> dict[str, bytes]:
-    return {"model.keras": (package / "model.keras").read_bytes(),
-            "manifest.json": (package / "manifest.json").read_bytes()}
+    return {
+        "model.keras": (package / "model.keras").read_bytes(),
+        "manifest.json": (package / "manifest.json").read_bytes(),
+    }
 
 
 def _bad_crc(package: Path) -> bytes:
@@ -57,7 +59,7 @@ def _bad_crc(package: Path) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         info = archive.getinfo("manifest.json")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
-    return data[:start] + b"[" + data[start + 1:]  # the stored '{' changed: the CRC no longer matches
+    return data[:start] + b"[" + data[start + 1 :]  # the stored '{' changed: the CRC no longer matches
 
 
 def _keras_with(package: Path, config: bytes) -> bytes:
@@ -71,23 +73,34 @@ def _package_upload(make):
 
 
 def _keras_upload(make):
-    return lambda package: {"model": (io.BytesIO(make(package)), "model.keras"),
-                            "manifest": (io.BytesIO((package / "manifest.json").read_bytes()), "manifest.json")}
+    return lambda package: {
+        "model": (io.BytesIO(make(package)), "model.keras"),
+        "manifest": (io.BytesIO((package / "manifest.json").read_bytes()), "manifest.json"),
+    }
 
 
 UPLOADS = {
     "zip-bad-crc": (_package_upload(_bad_crc), "Bad CRC-32"),
-    "zip-encrypted": (_package_upload(lambda p: _patch(_zip(_members(p)), "manifest.json", LOCAL_FLAGS,
-                                                       CENTRAL_FLAGS, 1)), "manifest.json is encrypted"),
-    "zip-unknown-method": (_package_upload(lambda p: _patch(_zip(_members(p)), "model.keras", LOCAL_METHOD,
-                                                            CENTRAL_METHOD, 99)), "compression method 99"),
-    "keras-encrypted-config": (_keras_upload(lambda p: _patch((p / "model.keras").read_bytes(), "config.json",
-                                                              LOCAL_FLAGS, CENTRAL_FLAGS, 1)),
-                               "config.json is encrypted"),
-    "keras-deep-config": (_keras_upload(lambda p: _keras_with(p, b"[" * 100_000 + b"]" * 100_000)),
-                          "config.json is nested too deeply"),
-    "keras-deep-but-parseable-config": (_keras_upload(lambda p: _keras_with(p, b"[" * 500 + b"]" * 500)),
-                                        "config.json nests deeper than 100 levels"),
+    "zip-encrypted": (
+        _package_upload(lambda p: _patch(_zip(_members(p)), "manifest.json", LOCAL_FLAGS, CENTRAL_FLAGS, 1)),
+        "manifest.json is encrypted",
+    ),
+    "zip-unknown-method": (
+        _package_upload(lambda p: _patch(_zip(_members(p)), "model.keras", LOCAL_METHOD, CENTRAL_METHOD, 99)),
+        "compression method 99",
+    ),
+    "keras-encrypted-config": (
+        _keras_upload(lambda p: _patch((p / "model.keras").read_bytes(), "config.json", LOCAL_FLAGS, CENTRAL_FLAGS, 1)),
+        "config.json is encrypted",
+    ),
+    "keras-deep-config": (
+        _keras_upload(lambda p: _keras_with(p, b"[" * 100_000 + b"]" * 100_000)),
+        "config.json is nested too deeply",
+    ),
+    "keras-deep-but-parseable-config": (
+        _keras_upload(lambda p: _keras_with(p, b"[" * 500 + b"]" * 500)),
+        "config.json nests deeper than 100 levels",
+    ),
 }
 
 REQUESTS = {
@@ -97,11 +110,18 @@ REQUESTS = {
     "nul-class-code-path": ("PUT", "/api/v1/classes/ab%00", {"name": "x"}, "NUL"),
     "nul-class-code-body": ("PUT", "/api/v1/overrides/235000001", {"class_code": "\u0000"}, "NUL"),
     "year-1-end": ("GET", "/api/v1/windows?end=0001-01-01T00:00:00Z", None, "from 1970 to 2100"),
-    "year-1-since": ("POST", "/api/v1/relabel/preview",
-                     {"action": "mapping", "ship_types": [70], "class_code": None, "since": "0001-01-01T00:00:00Z"},
-                     "from 1970 to 2100"),
-    "mmsi-1e30-body": ("POST", "/api/v1/relabel/preview", {"action": "override", "mmsi": 1e30, "class_code": None},
-                       "64-bit integer"),
+    "year-1-since": (
+        "POST",
+        "/api/v1/relabel/preview",
+        {"action": "mapping", "ship_types": [70], "class_code": None, "since": "0001-01-01T00:00:00Z"},
+        "from 1970 to 2100",
+    ),
+    "mmsi-1e30-body": (
+        "POST",
+        "/api/v1/relabel/preview",
+        {"action": "override", "mmsi": 1e30, "class_code": None},
+        "64-bit integer",
+    ),
     "mmsi-huge-query": ("GET", "/api/v1/positions?mmsi=99999999999999999999", None, "64-bit integer"),
     "mmsi-huge-path": ("PUT", "/api/v1/overrides/99999999999999999999", {"class_code": "x"}, "64-bit integer"),
     "model-id-huge-query": ("GET", "/api/v1/predictions?model_id=99999999999999999999", None, "64-bit integer"),
@@ -120,8 +140,9 @@ def client_and_auth(settings: Settings):
 def _assert_json_refusal(response, reason: str) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:300])
     assert response.mimetype == "application/json", response.get_data(as_text=True)[:300]
-    assert reason.lower() in response.json["error"].lower() + " ".join(response.json.get("problems", [])).lower(), \
+    assert reason.lower() in response.json["error"].lower() + " ".join(response.json.get("problems", [])).lower(), (
         response.json
+    )
     assert "<_io." not in response.get_data(as_text=True)
 
 
@@ -135,8 +156,12 @@ def test_hostile_model_uploads_are_refused_as_json(client_and_auth, package: Pat
 
 def test_a_nul_in_an_uploaded_file_name_is_refused(client_and_auth) -> None:
     client, auth = client_and_auth
-    response = client.post("/api/v1/predict?keep=true", headers=auth, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(b"RIFF"), "clip\x00.wav")})
+    response = client.post(
+        "/api/v1/predict?keep=true",
+        headers=auth,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(b"RIFF"), "clip\x00.wav")},
+    )
     _assert_json_refusal(response, "NUL")
 
 

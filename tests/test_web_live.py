@@ -50,9 +50,16 @@ class LivePage:
 
     def autoload(self, headers: dict[str, str] | None = None) -> int:
         """GET autoload.js (what the page's script does); keeps the websocket token it returns."""
-        response = requests.get(f"http://127.0.0.1:{self.port}/live/autoload.js", headers=headers or self.headers,
-                                params={"bokeh-autoload-element": "p1", "bokeh-app-path": "/live",
-                                        "bokeh-absolute-url": f"http://127.0.0.1:{self.port}/live"}, timeout=60)
+        response = requests.get(
+            f"http://127.0.0.1:{self.port}/live/autoload.js",
+            headers=headers or self.headers,
+            params={
+                "bokeh-autoload-element": "p1",
+                "bokeh-app-path": "/live",
+                "bokeh-absolute-url": f"http://127.0.0.1:{self.port}/live",
+            },
+            timeout=60,
+        )
         if response.status_code == 200:
             self.token = re.search(r'"token":\s*"([^"]+)"', response.text).group(1)
         return response.status_code
@@ -62,7 +69,8 @@ class LivePage:
 
 
 def test_a_live_session_id_is_bound_to_its_user_and_dies_with_logout_deactivation_or_age(
-        settings: Settings, tmp_path) -> None:
+    settings: Settings, tmp_path
+) -> None:
     origin = f"http://{settings.web.host}:{settings.web.port}"
     with bokeh_server(settings, tmp_path) as port:
         app = create_app(settings=settings.updated(bokeh={"port": port}))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from bokeh.models import ColumnDataSource, CustomJS, Scatter, Select
 from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
 from app import create_app
 from oceanwatch.config import Settings
@@ -40,9 +41,12 @@ def api(app, settings: Settings):
 def _expected(settings: Settings, scope: Scope, bucket: str) -> dict:
     """What oceanwatch.scoring.scores says for the scope, as JSON would carry it."""
     with engine_for(settings.database_url).connect() as conn:
-        return {"report": report(conn, scope), "trend": trend(conn, scope, bucket),
-                "calibration": calibration(conn, scope, 10),
-                "auroc": {m: uncertainty_auroc(conn, scope, m) for m in UNCERTAINTY_COLUMNS}}
+        return {
+            "report": report(conn, scope),
+            "trend": trend(conn, scope, bucket),
+            "calibration": calibration(conn, scope, 10),
+            "auroc": {m: uncertainty_auroc(conn, scope, m) for m in UNCERTAINTY_COLUMNS},
+        }
 
 
 def _sources(node: Any) -> Iterator[dict[str, list]]:
@@ -76,9 +80,17 @@ def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> Non
     ids = scored_world(settings)
     end = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     start = end - dt.timedelta(days=6)
-    got = client.get("/api/v1/metrics", headers=auth, query_string={
-        "model_id": ids["alpha"], "radius_km": 30, "start": start.isoformat(), "end": end.isoformat(),
-        "bucket": "day"})
+    got = client.get(
+        "/api/v1/metrics",
+        headers=auth,
+        query_string={
+            "model_id": ids["alpha"],
+            "radius_km": 30,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "bucket": "day",
+        },
+    )
     assert got.status_code == 200, got.json
     expected = _expected(settings, Scope(ids["alpha"], 30, start, end), "day")
     body = got.json
@@ -88,8 +100,9 @@ def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> Non
     assert body["auroc"] == expected["auroc"] and set(body["auroc"]) == set(UNCERTAINTY_COLUMNS)
     assert body["selection"]["radius_km"] == 30
 
-    everything = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": ids["alpha"],
-                                                                           "bucket": "week"}).json
+    everything = client.get(
+        "/api/v1/metrics", headers=auth, query_string={"model_id": ids["alpha"], "bucket": "week"}
+    ).json
     whole = _expected(settings, Scope(ids["alpha"], 20), "week")
     assert everything["report"] == whole["report"] and everything["trend"] == whole["trend"]
     assert everything["report"]["n"] > body["report"]["n"]  # no range: all history, first radius
@@ -98,8 +111,11 @@ def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> Non
 def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) -> None:
     client, auth = api
     ids = scored_world(settings)
-    got = client.get("/api/v1/metrics/compare", headers=auth,
-                     query_string=[("model_id", ids["alpha"]), ("model_id", ids["beta"]), ("radius_km", 20)])
+    got = client.get(
+        "/api/v1/metrics/compare",
+        headers=auth,
+        query_string=[("model_id", ids["alpha"]), ("model_id", ids["beta"]), ("radius_km", 20)],
+    )
     assert got.status_code == 200, got.json
     with engine_for(settings.database_url).connect() as conn:
         expected = compare(conn, [ids["alpha"], ids["beta"]], 20)
@@ -108,12 +124,13 @@ def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) 
     assert got.json["models"][str(ids["alpha"])]["n"] == got.json["models"][str(ids["beta"])]["n"] < alone["n"]
 
 
-def test_a_comparison_too_slow_for_a_page_is_refused_with_a_reason(app, api, settings: Settings,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_comparison_too_slow_for_a_page_is_refused_with_a_reason(
+    app, api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real Postgres statement timeout cancels it; the page still shows everything else."""
     from app.scores import actions as metrics_actions
 
-    def slow_compare(conn, *_args: Any) -> dict:  # noqa: ANN001
+    def slow_compare(conn: Connection, *_args: Any) -> dict:
         conn.execute(text("select pg_sleep(5)"))
         raise AssertionError("the statement timeout should have cancelled the sleep")
 
@@ -133,14 +150,17 @@ def test_a_comparison_too_slow_for_a_page_is_refused_with_a_reason(app, api, set
     assert f"{alpha['accuracy']:.3f}" in html  # the rest of the page is still there
 
 
-@pytest.mark.parametrize("query, message", [
-    ({"radius_km": 25}, "radius_km: one of 20, 30, 40"),
-    ({"bucket": "month"}, "bucket"),
-    ({"start": "last week"}, "ISO 8601"),
-    ({"start": "2026-02-01", "end": "2026-01-01"}, "start must be before end"),
-    ({"model_id": "999999"}, "no model with id 999999"),
-    ({"model_id": "x"}, "model_id: an integer"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"radius_km": 25}, "radius_km: one of 20, 30, 40"),
+        ({"bucket": "month"}, "bucket"),
+        ({"start": "last week"}, "ISO 8601"),
+        ({"start": "2026-02-01", "end": "2026-01-01"}, "start must be before end"),
+        ({"model_id": "999999"}, "no model with id 999999"),
+        ({"model_id": "x"}, "model_id: an integer"),
+    ],
+)
 def test_bad_metric_parameters_get_a_clear_400(api, settings: Settings, query: dict, message: str) -> None:
     client, auth = api
     ids = scored_world(settings, n=8)
@@ -152,9 +172,17 @@ def test_bad_metric_parameters_get_a_clear_400(api, settings: Settings, query: d
 def test_metrics_page_shows_tables_plots_and_comparison(app, settings: Settings) -> None:
     ids = scored_world(settings)
     viewer = logged_in(app, settings, "viewer")
-    page = viewer.get("/scores/", query_string=[("model_id", ids["alpha"]), ("model_id", ids["beta"]),
-                                                 ("radius_km", 20), ("preset", "all"), ("bucket", "week"),
-                                                 ("class_code", "B")])
+    page = viewer.get(
+        "/scores/",
+        query_string=[
+            ("model_id", ids["alpha"]),
+            ("model_id", ids["beta"]),
+            ("radius_km", 20),
+            ("preset", "all"),
+            ("bucket", "week"),
+            ("class_code", "B"),
+        ],
+    )
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     with engine_for(settings.database_url).connect() as conn:
@@ -167,8 +195,10 @@ def test_metrics_page_shows_tables_plots_and_comparison(app, settings: Settings)
     assert html.count("data-root-id") == 3  # one confusion figure for all models, not one each
     with engine_for(settings.database_url).connect() as conn:
         beta = report(conn, Scope(ids["beta"], 20))
-    assert _embedded_confusion(html) == {f"alpha v1 (#{ids['alpha']})": _cells(alpha["classes"], alpha["confusion"]),
-                                         f"beta v1 (#{ids['beta']})": _cells(beta["classes"], beta["confusion"])}
+    assert _embedded_confusion(html) == {
+        f"alpha v1 (#{ids['alpha']})": _cells(alpha["classes"], alpha["confusion"]),
+        f"beta v1 (#{ids['beta']})": _cells(beta["classes"], beta["confusion"]),
+    }
     assert "/bokehjs/js/bokeh.min.js?v=" in html and "cdn.bokeh.org" not in html
     script = viewer.get("/bokehjs/js/bokeh.min.js")
     assert script.status_code == 200 and b"Bokeh" in script.data[:5000]
@@ -191,9 +221,18 @@ def test_multi_label_models_get_label_set_scores(app, settings: Settings) -> Non
     gamma = registered_model(settings, "gamma", task="multi_label")
     with session_scope(settings.database_url) as s:
         for k, p in enumerate(s.scalars(select(Prediction).where(Prediction.model_id == ids["alpha"])).all()):
-            s.add(Prediction(window_id=p.window_id, model_id=gamma, probabilities=p.probabilities,
-                             predicted=sorted({p.predicted[0], CLASSES[k % 5]}), confidence=p.confidence,
-                             entropy=p.entropy, epistemic=p.epistemic, aleatoric=p.aleatoric))
+            s.add(
+                Prediction(
+                    window_id=p.window_id,
+                    model_id=gamma,
+                    probabilities=p.probabilities,
+                    predicted=sorted({p.predicted[0], CLASSES[k % 5]}),
+                    confidence=p.confidence,
+                    entropy=p.entropy,
+                    epistemic=p.epistemic,
+                    aleatoric=p.aleatoric,
+                )
+            )
     viewer = logged_in(app, settings, "viewer")
     got = viewer.get("/api/v1/metrics", query_string={"model_id": gamma})
     with engine_for(settings.database_url).connect() as conn:
@@ -233,8 +272,10 @@ def test_plot_builders_draw_the_numbers_they_are_given() -> None:
     assert switch.args["filter"] is fig.renderers[0].view.filter
     assert not confusion_figure({"m1": matrices["m1"]}).select_one({"type": Select}).visible  # nothing to choose
 
-    cal = {"ece": 0.123, "bins": [{"bin": 5, "lower": 0.4, "upper": 0.5, "count": 3, "confidence": 0.45,
-                                   "accuracy": 0.33}]}
+    cal = {
+        "ece": 0.123,
+        "bins": [{"bin": 5, "lower": 0.4, "upper": 0.5, "count": 3, "confidence": 0.45, "accuracy": 0.33}],
+    }
     rel = reliability_figure({"m1": cal, "m2": cal})
     assert [item.label["value"] for item in rel.legend[0].items] == ["perfect", "m1 (ECE 0.123)", "m2 (ECE 0.123)"]
     markers = [r for r in rel.renderers if isinstance(r.glyph, Scatter)]

@@ -29,8 +29,10 @@ def app(settings: Settings):
 
 
 def _files(package: Path, manifest_data: dict) -> dict:
-    return {"model": (io.BytesIO((package / "model.keras").read_bytes()), "model.keras"),
-            "manifest": (io.BytesIO(json.dumps(manifest_data).encode()), "manifest.json")}
+    return {
+        "model": (io.BytesIO((package / "model.keras").read_bytes()), "model.keras"),
+        "manifest": (io.BytesIO(json.dumps(manifest_data).encode()), "manifest.json"),
+    }
 
 
 def _statuses(settings: Settings) -> dict[str, str]:
@@ -42,8 +44,11 @@ def test_upload_deploy_deactivate_reactivate_and_rollback_on_the_page(app, setti
     operator = logged_in(app, settings, "operator")
     token = csrf_token(operator, "/models/")
     for version in ("1", "2"):
-        uploaded = operator.post("/models/upload", data={"csrf_token": token, **_files(package, manifest(version=version))},
-                                 content_type="multipart/form-data")
+        uploaded = operator.post(
+            "/models/upload",
+            data={"csrf_token": token, **_files(package, manifest(version=version))},
+            content_type="multipart/form-data",
+        )
         assert uploaded.status_code == 303
     page = operator.get("/models/").get_data(as_text=True)
     assert "Validated and registered model" in page and "tiny" in page
@@ -74,14 +79,18 @@ def test_invalid_uploads_show_every_problem_and_store_nothing(app, settings: Set
     token = csrf_token(operator, "/models/")
     bad = manifest()
     bad.update(name="Bad Name", task="regression")
-    response = operator.post("/models/upload", data={"csrf_token": token, **_files(package, bad)},
-                             content_type="multipart/form-data")
+    response = operator.post(
+        "/models/upload", data={"csrf_token": token, **_files(package, bad)}, content_type="multipart/form-data"
+    )
     text = response.get_data(as_text=True)
     assert response.status_code == 400 and "Validation failed" in text
     assert "name:" in text and "task:" in text
     wrong_classes = manifest(classes=["A", "B", "C"])  # the model has 5 outputs
-    response = operator.post("/models/upload", data={"csrf_token": token, **_files(package, wrong_classes)},
-                             content_type="multipart/form-data")
+    response = operator.post(
+        "/models/upload",
+        data={"csrf_token": token, **_files(package, wrong_classes)},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400
     empty = operator.post("/models/upload", data={"csrf_token": token}, content_type="multipart/form-data")
     assert empty.status_code == 400 and "send a .zip package" in empty.get_data(as_text=True)
@@ -96,12 +105,14 @@ def test_models_api_with_a_token(app, settings: Settings, package: Path) -> None
     token = make_token(settings, make_user(settings, "bot", "operator"))
     auth = {"Authorization": f"Bearer {token}"}
     client = app.test_client()
-    created = client.post("/api/v1/models", headers=auth, data=_files(package, manifest(version="7")),
-                          content_type="multipart/form-data")
+    created = client.post(
+        "/api/v1/models", headers=auth, data=_files(package, manifest(version="7")), content_type="multipart/form-data"
+    )
     assert created.status_code == 201 and created.json["validation"] == "ok"
     model_id = created.json["id"]
-    duplicate = client.post("/api/v1/models", headers=auth, data=_files(package, manifest(version="7")),
-                            content_type="multipart/form-data")
+    duplicate = client.post(
+        "/api/v1/models", headers=auth, data=_files(package, manifest(version="7")), content_type="multipart/form-data"
+    )
     assert duplicate.status_code == 400 and "already registered" in duplicate.json["problems"][0]
     deployed = client.post(f"/api/v1/models/{model_id}/deploy", headers=auth)
     assert deployed.status_code == 200 and deployed.json["active_model_id"] == model_id
@@ -121,8 +132,12 @@ def test_a_spec_whose_features_cannot_be_computed_is_refused(app, settings: Sett
     token = make_token(settings, make_user(settings, "bot", "operator"))
     hostile = manifest()
     hostile["feature_spec"]["window"] = "boxcar; rm -rf /"  # shapes still match: only computing it fails
-    refused = app.test_client().post("/api/v1/models", headers={"Authorization": f"Bearer {token}"},
-                                     data=_files(package, hostile), content_type="multipart/form-data")
+    refused = app.test_client().post(
+        "/api/v1/models",
+        headers={"Authorization": f"Bearer {token}"},
+        data=_files(package, hostile),
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 400, refused.json
     [problem] = refused.json["problems"]
     assert problem.startswith("feature_spec: features cannot be computed on a sample window")
@@ -134,4 +149,4 @@ def test_nginx_lets_through_every_upload_the_app_accepts() -> None:
     """A model package the app takes (MAX_UPLOAD_BYTES) must not be cut off by the proxy in front of it."""
     conf = (Path(__file__).parents[1] / "deploy" / "nginx.conf").read_text()
     size, unit = re.search(r"client_max_body_size\s+(\d+)([kmg]?);", conf).groups()
-    assert int(size) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit] >= MAX_UPLOAD_BYTES
+    assert int(size) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit] >= MAX_UPLOAD_BYTES

@@ -16,13 +16,11 @@ from oceanwatch.db import engine_for
 from oceanwatch.scoring.reports import Scope, report
 from oceanwatch.testing.localserve import serve
 from oceanwatch.truth.classmap import run_relabel
+from tests.browserkit import SCREENSHOTS, csp_violations
 from tests.metrickit import scored_world
-from tests.test_web_browser import SCREENSHOTS, browser, csp_violations  # noqa: F401 - the shared Chromium fixture
-from tests.test_web_data import world  # noqa: F401 - the fixture: vessels of known types in truth
 from tests.webkit import PASSWORD, make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
 
 
 _CONFUSION_TITLE = "Bokeh.documents[0].get_model_by_name('confusion-matrix').title.text"
@@ -45,11 +43,11 @@ def web(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator:  # noqa: F811 - the shared Chromium fixture
+def page(browser) -> Iterator:
     yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
-def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, world) -> None:  # noqa: F811
+def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, fleet) -> None:
     settings, base = web
     make_user(settings, "op1", "operator")
     models = scored_world(settings, n=60)
@@ -126,8 +124,10 @@ def test_operator_relabels_with_a_preview_then_reads_the_metrics(web, page, worl
     page.screenshot(path=str(SCREENSHOTS / "metrics.png"), full_page=True)
     assert errors == []
     assert violations == []  # the data page's script, BokehJS and the confusion matrix's CustomJS all ran
-    injected = "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';" \
-               " document.body.appendChild(s); return window.injected === undefined; }"
+    injected = (
+        "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+        " document.body.appendChild(s); return window.injected === undefined; }"
+    )
     with page.expect_console_message(lambda m: "CSP violation: script-src" in m.text):  # the watcher sees it
         blocked = page.evaluate(injected)
     assert blocked, "an injected inline script ran: the policy is not in force"

@@ -39,8 +39,9 @@ def client(app, settings: Settings):
     return app.test_client(), {"Authorization": f"Bearer {token}"}
 
 
-def add_predictions(session, window_ids: list[int], model_id: int, rng: np.random.Generator,
-                    agree_with: dict[int, str] | None = None) -> None:
+def add_predictions(
+    session, window_ids: list[int], model_id: int, rng: np.random.Generator, agree_with: dict[int, str] | None = None
+) -> None:
     """Random but realistic outputs: Dirichlet probabilities, normalised entropy, an epistemic share."""
     for wid in window_ids:
         p = rng.dirichlet(np.full(len(CLASSES), 0.7))
@@ -50,9 +51,18 @@ def add_predictions(session, window_ids: list[int], model_id: int, rng: np.rando
             p /= p.sum()
         entropy = float(-(p * np.log(p)).sum() / np.log(len(CLASSES)))
         epistemic = float(rng.uniform(0, entropy))
-        session.add(Prediction(window_id=wid, model_id=model_id, probabilities=p.tolist(),
-                               predicted=[CLASSES[int(p.argmax())]], confidence=float(p.max()), entropy=entropy,
-                               epistemic=epistemic, aleatoric=entropy - epistemic))
+        session.add(
+            Prediction(
+                window_id=wid,
+                model_id=model_id,
+                probabilities=p.tolist(),
+                predicted=[CLASSES[int(p.argmax())]],
+                confidence=float(p.max()),
+                entropy=entropy,
+                epistemic=epistemic,
+                aleatoric=entropy - epistemic,
+            )
+        )
 
 
 @pytest.fixture
@@ -69,8 +79,16 @@ def world(settings: Settings) -> dict:
         add_predictions(session, windows, old, rng)
         for w in windows[2:]:
             classes = sorted(rng.choice(CLASSES, size=int(rng.integers(1, 3)), replace=False).tolist())
-            session.add(TruthLabel(window_id=w, radius_km=20, classes=classes, ambiguous=bool(rng.random() < 0.2),
-                                   vessels=[], buffer_vessels=[]))
+            session.add(
+                TruthLabel(
+                    window_id=w,
+                    radius_km=20,
+                    classes=classes,
+                    ambiguous=bool(rng.random() < 0.2),
+                    vessels=[],
+                    buffer_vessels=[],
+                )
+            )
     return {"windows": windows, "models": models, "old": old}
 
 
@@ -84,8 +102,9 @@ def _labelled(settings: Settings) -> set[int]:
         return set(session.scalars(select(HumanLabel.window_id)))
 
 
-def _expected(settings: Settings, strategy: str, model_ids: list[int], limit: int = 1000,
-              keep=lambda window_id: True) -> list[int]:
+def _expected(
+    settings: Settings, strategy: str, model_ids: list[int], limit: int = 1000, keep=lambda window_id: True
+) -> list[int]:
     """The queue computed with numpy from the stored rows (best prediction per window, then sorted)."""
     done = _labelled(settings)
     rows = [r for r in _rows(settings, model_ids) if r.window_id not in done and keep(r.window_id)]
@@ -102,18 +121,26 @@ def _expected(settings: Settings, strategy: str, model_ids: list[int], limit: in
     if strategy == "truth_disagreement":
         with session_scope(settings.database_url) as session:
             truth = {t.window_id: t for t in session.scalars(select(TruthLabel).where(TruthLabel.radius_km == 20))}
-        rows = [r for r in rows if r.window_id in truth and not truth[r.window_id].ambiguous
-                and set(truth[r.window_id].classes) != set(r.predicted)]
+        rows = [
+            r
+            for r in rows
+            if r.window_id in truth
+            and not truth[r.window_id].ambiguous
+            and set(truth[r.window_id].classes) != set(r.predicted)
+        ]
     if strategy == "margin":
+
         def score(r):
             top = np.sort(np.asarray(r.probabilities, dtype=np.float32))[::-1]
             return float(top[0] - top[1])
+
         sign = 1
     else:
         column = {"entropy": "entropy", "epistemic": "epistemic", "truth_disagreement": "confidence"}[strategy]
 
         def score(r):
             return float(getattr(r, column))
+
         sign = -1
     best: dict[int, float] = {}
     for r in rows:
@@ -145,31 +172,42 @@ def test_one_models_queue_time_range_and_labelled_windows_left_out(client, setti
 
     start, end = T0 + dt.timedelta(seconds=22.5 * 5), T0 + dt.timedelta(seconds=22.5 * 15)
     inside = set(world["windows"][5:15])
-    got = c.get("/api/v1/review", headers=auth, query_string={
-        "strategy": "margin", "start": start.isoformat(), "end": end.isoformat()}).json
-    assert [r["window_id"] for r in got["windows"]] == _expected(settings, "margin", world["models"],
-                                                                   keep=lambda w: w in inside)
+    got = c.get(
+        "/api/v1/review",
+        headers=auth,
+        query_string={"strategy": "margin", "start": start.isoformat(), "end": end.isoformat()},
+    ).json
+    assert [r["window_id"] for r in got["windows"]] == _expected(
+        settings, "margin", world["models"], keep=lambda w: w in inside
+    )
 
     top = c.get("/api/v1/review", headers=auth, query_string={"strategy": "entropy"}).json["windows"][0]["window_id"]
     labelled = c.post(f"/api/v1/windows/{top}/label", headers=auth, json={"classes": ["B"], "note": "heard a yacht"})
     assert labelled.status_code == 200
     for strategy in ("entropy", "margin", "epistemic", "disagreement", "truth_disagreement"):
-        ranked = [r["window_id"] for r in
-                  c.get("/api/v1/review", headers=auth, query_string={"strategy": strategy, "limit": 1000}).json["windows"]]
+        ranked = [
+            r["window_id"]
+            for r in c.get("/api/v1/review", headers=auth, query_string={"strategy": strategy, "limit": 1000}).json[
+                "windows"
+            ]
+        ]
         assert top not in ranked
         assert ranked == _expected(settings, strategy, world["models"])
 
 
-@pytest.mark.parametrize("query, message", [
-    ({"strategy": "loudest"}, "strategy"),
-    ({"radius_km": "15"}, "radius_km"),
-    ({"radius_km": "far"}, "radius_km"),
-    ({"limit": "0"}, "limit"),
-    ({"limit": "5000"}, "limit"),
-    ({"start": "last week"}, "ISO 8601"),
-    ({"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start is after end"),
-    ({"model_id": "alpha"}, "model_id"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"strategy": "loudest"}, "strategy"),
+        ({"radius_km": "15"}, "radius_km"),
+        ({"radius_km": "far"}, "radius_km"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "5000"}, "limit"),
+        ({"start": "last week"}, "ISO 8601"),
+        ({"start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start is after end"),
+        ({"model_id": "alpha"}, "model_id"),
+    ],
+)
 def test_bad_queue_parameters_get_a_400(client, query: dict, message: str) -> None:
     c, auth = client
     response = c.get("/api/v1/review", headers=auth, query_string=query)
@@ -179,33 +217,42 @@ def test_bad_queue_parameters_get_a_400(client, query: dict, message: str) -> No
 def test_labels_are_validated_stored_with_who_and_audited(client, app, settings: Settings, world) -> None:
     c, auth = client
     w = world["windows"][3]
-    for body, status, message in [({"classes": ["Z"]}, 400, "unknown Z"), ({"classes": []}, 400, "at least one"),
-                                  ({"classes": "A"}, 400, "list"), ({"note": "x"}, 400, "list"),
-                                  ({"classes": ["A"], "note": 5}, 400, "note")]:
+    for body, status, message in [
+        ({"classes": ["Z"]}, 400, "unknown Z"),
+        ({"classes": []}, 400, "at least one"),
+        ({"classes": "A"}, 400, "list"),
+        ({"note": "x"}, 400, "list"),
+        ({"classes": ["A"], "note": 5}, 400, "note"),
+    ]:
         response = c.post(f"/api/v1/windows/{w}/label", headers=auth, json=body)
         assert response.status_code == status and message in response.json["error"], (body, response.json)
     assert c.post(f"/api/v1/windows/{w}/label", headers=auth, data="A").status_code == 400
     assert c.post("/api/v1/windows/999999/label", headers=auth, json={"classes": ["A"]}).status_code == 404
     assert c.post(f"/api/v1/windows/{w}/label", headers=auth, json={"classes": ["C", "A", "C"]}).status_code == 200
     assert c.post(f"/api/v1/windows/{w}/label", headers=auth, json={"classes": ["E"], "note": "no ship"}).json[
-        "classes"] == ["E"]
+        "classes"
+    ] == ["E"]
     with session_scope(settings.database_url) as session:
         label = session.get(HumanLabel, w)
-        audit = session.scalars(select(AuditLog).where(AuditLog.action == "window.label")
-                                .order_by(AuditLog.id)).all()
+        audit = session.scalars(select(AuditLog).where(AuditLog.action == "window.label").order_by(AuditLog.id)).all()
     assert label.classes == ["E"] and label.note == "no ship" and label.user_id is not None
     assert [a.details["classes"] for a in audit] == [["A", "C"], ["E"]]  # canonical order, no duplicates
     assert audit[1].details["previous"] == ["A", "C"] and audit[1].user_id == label.user_id
     viewer = make_token(settings, make_user(settings, "watcher", "viewer"))
-    assert c.post(f"/api/v1/windows/{w}/label", headers={"Authorization": f"Bearer {viewer}"},
-                  json={"classes": ["A"]}).status_code == 403
+    assert (
+        c.post(
+            f"/api/v1/windows/{w}/label", headers={"Authorization": f"Bearer {viewer}"}, json={"classes": ["A"]}
+        ).status_code
+        == 403
+    )
     assert c.get("/api/v1/review", headers={"Authorization": f"Bearer {viewer}"}).status_code == 403
 
 
 def _prediction(settings: Settings, window_id: int, model_id: int) -> Prediction:
     with session_scope(settings.database_url) as session:
-        return session.scalars(select(Prediction).where(Prediction.window_id == window_id,
-                                                        Prediction.model_id == model_id)).one()
+        return session.scalars(
+            select(Prediction).where(Prediction.window_id == window_id, Prediction.model_id == model_id)
+        ).one()
 
 
 def test_feedback_is_one_per_person_and_counted_per_model(app, settings: Settings, world) -> None:
@@ -213,21 +260,27 @@ def test_feedback_is_one_per_person_and_counted_per_model(app, settings: Setting
     tokens = [make_token(settings, make_user(settings, f"op{i}", "operator")) for i in range(3)]
     c = app.test_client()
     verdicts = [  # (user, window index, verdict, classes)
-        (0, 0, "correct", None), (1, 0, "wrong", ["A"]), (0, 1, "wrong", []), (2, 2, "wrong", ["B", "E"]),
-        (1, 3, "correct", []), (0, 0, "wrong", ["C"]),  # user 0 changes their mind on window 0
+        (0, 0, "correct", None),
+        (1, 0, "wrong", ["A"]),
+        (0, 1, "wrong", []),
+        (2, 2, "wrong", ["B", "E"]),
+        (1, 3, "correct", []),
+        (0, 0, "wrong", ["C"]),  # user 0 changes their mind on window 0
     ]
     final: dict[tuple[int, int], tuple[str, list[str]]] = {}
     for user, index, verdict, classes in verdicts:
         p = _prediction(settings, world["windows"][index], model)
         body = {"verdict": verdict} if classes is None else {"verdict": verdict, "correct_classes": classes}
-        response = c.post(f"/api/v1/predictions/{p.id}/feedback", headers={"Authorization": f"Bearer {tokens[user]}"},
-                          json=body)
+        response = c.post(
+            f"/api/v1/predictions/{p.id}/feedback", headers={"Authorization": f"Bearer {tokens[user]}"}, json=body
+        )
         assert response.status_code == 200, response.json
         assert response.json["labelled_window"] == bool(verdict == "wrong" and classes)
         final[(user, p.id)] = (verdict, classes or [])
     with session_scope(settings.database_url) as session:
-        assert session.scalar(select(PredictionFeedback.id).order_by(PredictionFeedback.id.desc()).limit(1)) \
-            and len(session.scalars(select(PredictionFeedback)).all()) == len(final)
+        assert session.scalar(select(PredictionFeedback.id).order_by(PredictionFeedback.id.desc()).limit(1)) and len(
+            session.scalars(select(PredictionFeedback)).all()
+        ) == len(final)
         predicted = {p.id: p.predicted for p in session.scalars(select(Prediction).where(Prediction.model_id == model))}
     counts = c.get(f"/api/v1/models/{model}/feedback", headers={"Authorization": f"Bearer {tokens[0]}"}).json
     verdict_list = [v for v, _ in final.values()]
@@ -248,12 +301,15 @@ def test_feedback_is_one_per_person_and_counted_per_model(app, settings: Setting
     assert labels == {world["windows"][0]: ["C"], world["windows"][2]: ["B", "E"]}  # the latest "wrong" wins
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"verdict": "maybe"}, 400, "verdict"),
-    ({"verdict": "wrong", "correct_classes": ["Q"]}, 400, "unknown Q"),
-    ({"verdict": "correct", "correct_classes": ["A"]}, 400, "only with verdict wrong"),
-    ({"verdict": "wrong", "correct_classes": "A"}, 400, "list"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"verdict": "maybe"}, 400, "verdict"),
+        ({"verdict": "wrong", "correct_classes": ["Q"]}, 400, "unknown Q"),
+        ({"verdict": "correct", "correct_classes": ["A"]}, 400, "only with verdict wrong"),
+        ({"verdict": "wrong", "correct_classes": "A"}, 400, "list"),
+    ],
+)
 def test_bad_feedback_is_refused(client, settings: Settings, world, body, status, message) -> None:
     c, auth = client
     p = _prediction(settings, world["windows"][0], world["models"][0])
@@ -271,10 +327,19 @@ def test_a_wrong_verdict_with_classes_overrides_ais_truth_in_the_scores(client, 
     model = registered_model(settings, "scored")
     with session_scope(settings.database_url) as session:
         for w in windows:
-            session.add(TruthLabel(window_id=w, radius_km=20, classes=["A"], ambiguous=False, vessels=[],
-                                   buffer_vessels=[]))
-            session.add(Prediction(window_id=w, model_id=model, probabilities=[0.9, 0.025, 0.025, 0.025, 0.025],
-                                   predicted=["A"], confidence=0.9, entropy=0.2))
+            session.add(
+                TruthLabel(window_id=w, radius_km=20, classes=["A"], ambiguous=False, vessels=[], buffer_vessels=[])
+            )
+            session.add(
+                Prediction(
+                    window_id=w,
+                    model_id=model,
+                    probabilities=[0.9, 0.025, 0.025, 0.025, 0.025],
+                    predicted=["A"],
+                    confidence=0.9,
+                    entropy=0.2,
+                )
+            )
 
     def report() -> dict:
         with engine_for(settings.database_url).connect() as conn:
@@ -283,8 +348,12 @@ def test_a_wrong_verdict_with_classes_overrides_ais_truth_in_the_scores(client, 
     before = report()
     assert before["accuracy"] == 1.0 and before["confusion"][0][0] == len(windows)
     p = _prediction(settings, windows[0], model)
-    assert c.post(f"/api/v1/predictions/{p.id}/feedback", headers=auth,
-                  json={"verdict": "wrong", "correct_classes": ["C"]}).status_code == 200
+    assert (
+        c.post(
+            f"/api/v1/predictions/{p.id}/feedback", headers=auth, json={"verdict": "wrong", "correct_classes": ["C"]}
+        ).status_code
+        == 200
+    )
     after = report()
     a, c_ = CLASSES.index("A"), CLASSES.index("C")
     assert after["confusion"][c_][a] == 1 and after["confusion"][a][a] == len(windows) - 1
@@ -296,8 +365,16 @@ def test_review_pages_list_show_context_and_label(app, settings: Settings, world
     with session_scope(settings.database_url) as session:
         session.add(Vessel(mmsi=366000111, name="EVER GIVEN", ship_type=70, ship_type_text="Cargo"))
         session.add(Vessel(mmsi=366000222, name="SEA BREEZE", ship_type=37))
-        session.merge(TruthLabel(window_id=w, radius_km=20, classes=["D"], ambiguous=False, vessels=[366000111],
-                                 buffer_vessels=[366000222]))
+        session.merge(
+            TruthLabel(
+                window_id=w,
+                radius_km=20,
+                classes=["D"],
+                ambiguous=False,
+                vessels=[366000111],
+                buffer_vessels=[366000222],
+            )
+        )
     operator = logged_in(app, settings, "operator")
     listing = operator.get("/review/?strategy=epistemic&limit=10")
     html = listing.get_data(as_text=True)
@@ -320,8 +397,9 @@ def test_review_pages_list_show_context_and_label(app, settings: Settings, world
     bad = operator.post(f"/review/{w}/label", data={"csrf_token": token}, follow_redirects=True)
     assert "at least one" in bad.get_data(as_text=True)
     p = _prediction(settings, w, world["models"][1])
-    operator.post(f"/review/predictions/{p.id}/feedback", data={"csrf_token": token, "verdict": "correct",
-                                                              "window_id": w})
+    operator.post(
+        f"/review/predictions/{p.id}/feedback", data={"csrf_token": token, "verdict": "correct", "window_id": w}
+    )
     with session_scope(settings.database_url) as session:
         assert session.get(HumanLabel, w).classes == ["D"]
         assert session.scalars(select(PredictionFeedback.verdict)).all() == ["correct"]

@@ -12,8 +12,8 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import HumanLabel, TruthLabel, Vessel
 from oceanwatch.testing.synthetic import store_windows
+from tests.browserkit import SCREENSHOTS, log_in
 from tests.modelkit import CLASSES, TINY_SPEC
-from tests.test_web_browser import SCREENSHOTS, _log_in, browser, web  # noqa: F401  (fixtures)
 from tests.test_web_classify import register
 from tests.test_web_review import add_predictions
 from tests.webkit import make_user
@@ -21,7 +21,7 @@ from tests.webkit import make_user
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
-def test_operator_labels_a_window_from_the_queue_and_classifies_a_wav(web, browser, tmp_path: Path) -> None:  # noqa: F811
+def test_operator_labels_a_window_from_the_queue_and_classifies_a_wav(web, browser, tmp_path: Path) -> None:
     settings: Settings
     settings, base = web
     make_user(settings, "op1", "operator")
@@ -31,13 +31,16 @@ def test_operator_labels_a_window_from_the_queue_and_classifies_a_wav(web, brows
         add_predictions(session, windows, model_id, np.random.default_rng(2))
         session.add(Vessel(mmsi=366000333, name="PACIFIC TUG", ship_type=52, ship_type_text="Tug"))
         for w in windows:
-            session.add(TruthLabel(window_id=w, radius_km=20, classes=["A"], ambiguous=False, vessels=[366000333],
-                                   buffer_vessels=[]))
+            session.add(
+                TruthLabel(
+                    window_id=w, radius_km=20, classes=["A"], ambiguous=False, vessels=[366000333], buffer_vessels=[]
+                )
+            )
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _log_in(page, base, "op1")
+    log_in(page, base, "op1")
     page.click("text=Review")
     page.wait_for_selector("#review-queue .review-row")
     assert page.locator("#review-queue .review-row").count() == len(windows)
@@ -77,4 +80,3 @@ def test_operator_labels_a_window_from_the_queue_and_classifies_a_wav(web, brows
     assert result.locator("table.probabilities tr").count() == 1 + len(expected)  # header + one row per window
     page.screenshot(path=str(SCREENSHOTS / "classify-clip.png"), full_page=True)
     assert errors == []
-

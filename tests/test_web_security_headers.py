@@ -35,8 +35,11 @@ def test_every_page_sends_the_headers_and_nonces_its_inline_scripts(settings: Se
     for path in ("/status", "/login", "/healthz", "/no-such-page"):
         _assert_hardened(anonymous.get(path))
     admin = logged_in(app, settings, "admin")
-    pages = [rule.rule for rule in app.url_map.iter_rules()
-             if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith(("/api/", "/bokehjs"))]
+    pages = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith(("/api/", "/bokehjs"))
+    ]
     nonces, html_pages, scripts = set(), 0, 0
     for path in pages:
         response = admin.get(path)

@@ -44,8 +44,16 @@ def test_operators_start_training_jobs_and_watch_their_curves(settings: Settings
     assert 'id="train-form"' not in page, "viewers see the jobs, not the form"
     form = operator.get("/training/").get_data(as_text=True)
     assert 'id="train-form"' in form
-    queued = operator.post("/training/", data={"csrf_token": csrf_token(operator, "/training/"), "name": "again",
-                                               "labels": "human", "epochs": "1", "radius_km": "20"})
+    queued = operator.post(
+        "/training/",
+        data={
+            "csrf_token": csrf_token(operator, "/training/"),
+            "name": "again",
+            "labels": "human",
+            "epochs": "1",
+            "radius_km": "20",
+        },
+    )
     assert queued.status_code == 303
     assert "queued" in operator.get("/training/").get_data(as_text=True)
     bad = operator.post("/training/", data={"csrf_token": csrf_token(operator, "/training/"), "name": ""})

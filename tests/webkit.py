@@ -42,8 +42,11 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 def login(client: FlaskClient, username: str, password: str = PASSWORD, ip: str = "127.0.0.1"):
     token = csrf_token(client)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def logged_in(app: Flask, settings: Settings, role: str, username: str | None = None) -> FlaskClient:
@@ -60,11 +63,20 @@ def logged_in(app: Flask, settings: Settings, role: str, username: str | None = 
 def bokeh_server(settings: Settings, data_dir: Path) -> Iterator[int]:
     """The real Bokeh server (`python -m visualization`) on a free port, for the web app at settings.web.port."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key,
-           "BOKEH_PORT": str(port), "DATA_DIR": str(data_dir), "LOG_FORMAT": "text",
-           "WEB_HOST": settings.web.host, "WEB_PORT": str(settings.web.port), "BOKEH_ALLOWED_ORIGINS": ""}
-    server = subprocess.Popen([sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "BOKEH_PORT": str(port),
+        "DATA_DIR": str(data_dir),
+        "LOG_FORMAT": "text",
+        "WEB_HOST": settings.web.host,
+        "WEB_PORT": str(settings.web.port),
+        "BOKEH_ALLOWED_ORIGINS": "",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "visualization"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port("127.0.0.1", port, 60)
         yield port

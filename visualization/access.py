@@ -29,8 +29,10 @@ def _grant_and_session(handler: RequestHandler) -> tuple[str | None, str | None]
     token = protocols[1] if len(protocols) == 2 and protocols[0] == "bokeh" else None
     token = handler.get_argument("bokeh-token", None) or token
     if token is None:
-        return (handler.request.headers.get(GRANT_HEADER),
-                handler.request.headers.get("Bokeh-Session-Id") or handler.get_argument("bokeh-session-id", None))
+        return (
+            handler.request.headers.get(GRANT_HEADER),
+            handler.request.headers.get("Bokeh-Session-Id") or handler.get_argument("bokeh-session-id", None),
+        )
     try:
         if not check_token_signature(token, secret_key=handler.application.secret_key, signed=True):
             return None, None

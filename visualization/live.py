@@ -39,13 +39,19 @@ def _ms(t: dt.datetime) -> float:
 
 
 def spectrogram_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {"window_id": [r["window_id"] for r in rows], "image": [plots.display_image(r["image"]) for r in rows],
-            "x": [_ms(r["start"]) for r in rows], "dw": [_ms(r["end"]) - _ms(r["start"]) for r in rows],
-            "n_mels": [r["image"].shape[0] for r in rows], "clip": [r["clip"] for r in rows]}
+    return {
+        "window_id": [r["window_id"] for r in rows],
+        "image": [plots.display_image(r["image"]) for r in rows],
+        "x": [_ms(r["start"]) for r in rows],
+        "dw": [_ms(r["end"]) - _ms(r["start"]) for r in rows],
+        "n_mels": [r["image"].shape[0] for r in rows],
+        "clip": [r["clip"] for r in rows],
+    }
 
 
-def prediction_columns(rows: list[dict[str, Any]], labels: dict[int, str],
-                       colors: dict[str, str]) -> dict[str, list[Any]]:
+def prediction_columns(
+    rows: list[dict[str, Any]], labels: dict[int, str], colors: dict[str, str]
+) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {c: [] for c in plots.PREDICTION_COLUMNS}
     for r in rows:
         start, end = _ms(r["start"]), _ms(r["end"])
@@ -65,11 +71,16 @@ def prediction_columns(rows: list[dict[str, Any]], labels: dict[int, str],
 
 
 def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[str, list[Any]]:
-    return {"mmsi": [r["mmsi"] for r in rows], "name": [r["name"] for r in rows],
-            "lon": [r["lon"] for r in rows], "lat": [r["lat"] for r in rows],
-            "class_code": [r["class_code"] for r in rows],
-            "color": [plots.class_color(r["class_code"], colors) for r in rows],
-            "sog": [r["sog"] for r in rows], "time": [r["time"].isoformat() for r in rows]}
+    return {
+        "mmsi": [r["mmsi"] for r in rows],
+        "name": [r["name"] for r in rows],
+        "lon": [r["lon"] for r in rows],
+        "lat": [r["lat"] for r in rows],
+        "class_code": [r["class_code"] for r in rows],
+        "color": [plots.class_color(r["class_code"], colors) for r in rows],
+        "sog": [r["sog"] for r in rows],
+        "time": [r["time"].isoformat() for r in rows],
+    }
 
 
 def _vessel_list(vessels: list[dict[str, Any]]) -> str:
@@ -113,8 +124,14 @@ def audio_html(window_id: int | None) -> str:
 class LiveDashboard:
     """One browser session's dashboard: its sources, widgets and the ids it has already shown."""
 
-    def __init__(self, session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float,
-                 truth_radii_km: Sequence[int]) -> None:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        hydrophone_id: str,
+        lat: float,
+        lon: float,
+        truth_radii_km: Sequence[int],
+    ) -> None:
         self.session_factory = session_factory
         self.hydrophone_id = hydrophone_id
         self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
@@ -135,8 +152,12 @@ class LiveDashboard:
         self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms)
         x_range = self.spectrogram_fig.x_range
         self.radius_km = truth_radii_km[0]  # the Select's value, readable off the document thread
-        self.truth_radius = Select(title="Truth radius", value=str(self.radius_km), name="truth_radius",
-                                   options=[(str(r), f"{r} km") for r in truth_radii_km])
+        self.truth_radius = Select(
+            title="Truth radius",
+            value=str(self.radius_km),
+            name="truth_radius",
+            options=[(str(r), f"{r} km") for r in truth_radii_km],
+        )
         self.truth_fig = plots.truth_figure(self.truth, self.radius_km, x_range)
         self.timeline_fig = plots.timeline_figure(self.predictions, labels or [NO_MODEL], x_range)
         self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
@@ -145,8 +166,9 @@ class LiveDashboard:
         self.follow = Toggle(label="Follow live", active=True, button_type="success", name="follow")
         self.picker = DatetimePicker(title="Show up to (UTC)", name="time_picker")
         self.span = Select(title="Span", value="1 hour", options=list(SPANS), name="span")
-        self.metric = Select(title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS),
-                             name="metric")
+        self.metric = Select(
+            title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS), name="metric"
+        )
         self.audio = Div(text=audio_html(None), name="audio")
         self.status = Div(text="", name="status")
         self.metric.on_change("value", lambda _a, _o, new: plots.set_metric(self.uncertainty_fig, new))
@@ -158,10 +180,20 @@ class LiveDashboard:
 
     def layout(self):
         controls = row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status)
-        left = column(self.spectrogram_fig, self.truth_fig, self.timeline_fig, self.confidence_fig,
-                      self.uncertainty_fig, sizing_mode="stretch_width")
-        return column(controls, row(left, column(self.map_fig, self.audio), sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width", name="live_root")
+        left = column(
+            self.spectrogram_fig,
+            self.truth_fig,
+            self.timeline_fig,
+            self.confidence_fig,
+            self.uncertainty_fig,
+            sizing_mode="stretch_width",
+        )
+        return column(
+            controls,
+            row(left, column(self.map_fig, self.audio), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+            name="live_root",
+        )
 
     @property
     def model_labels(self) -> dict[int, str]:
@@ -175,10 +207,17 @@ class LiveDashboard:
             end = self.end if not self.follow.active else queries.latest_window_time(session, self.hydrophone_id)
             end = end or dt.datetime.now(dt.timezone.utc)
             start = end - dt.timedelta(minutes=minutes)
-            specs = queries.spectrogram_rows(session, self.hydrophone_id, start=start, end=end,
-                                             limit=SPECTROGRAM_ROLLOVER)
-            preds = queries.prediction_rows(session, [m.id for m in self.models], self.hydrophone_id,
-                                            start=start, end=end, limit=PREDICTION_ROLLOVER)
+            specs = queries.spectrogram_rows(
+                session, self.hydrophone_id, start=start, end=end, limit=SPECTROGRAM_ROLLOVER
+            )
+            preds = queries.prediction_rows(
+                session,
+                [m.id for m in self.models],
+                self.hydrophone_id,
+                start=start,
+                end=end,
+                limit=PREDICTION_ROLLOVER,
+            )
             vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
         self._sync_models()
         self.spectrograms.data = spectrogram_columns(specs)
@@ -196,8 +235,9 @@ class LiveDashboard:
         end = None if self.follow.active else self.end
         with self.session_factory() as session:
             read_at = queries.database_now(session)
-            rows = queries.truth_rows(session, self.hydrophone_id, self.radius_km, start=self.truth_start, end=end,
-                                      limit=TRUTH_ROLLOVER)
+            rows = queries.truth_rows(
+                session, self.hydrophone_id, self.radius_km, start=self.truth_start, end=end, limit=TRUTH_ROLLOVER
+            )
         self.truth.data = truth_columns(rows, self.colors)
         self._note_oldest_truth()
         self.truth_read_at = read_at
@@ -237,23 +277,48 @@ class LiveDashboard:
         """Rows newer than what this dashboard shows (reads only ids, touches no Bokeh model)."""
         with self.session_factory() as session:
             models = queries.active_models(session)
-            specs = queries.spectrogram_rows(session, self.hydrophone_id, after_window_id=self.last_window_id,
-                                             limit=SPECTROGRAM_ROLLOVER)
-            preds = queries.prediction_rows(session, [m.id for m in models], self.hydrophone_id,
-                                            after_id=self.last_prediction_id, limit=PREDICTION_ROLLOVER)
+            specs = queries.spectrogram_rows(
+                session, self.hydrophone_id, after_window_id=self.last_window_id, limit=SPECTROGRAM_ROLLOVER
+            )
+            preds = queries.prediction_rows(
+                session,
+                [m.id for m in models],
+                self.hydrophone_id,
+                after_id=self.last_prediction_id,
+                limit=PREDICTION_ROLLOVER,
+            )
             end = queries.latest_window_time(session, self.hydrophone_id) or dt.datetime.now(dt.timezone.utc)
             vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
             truth_read_at = queries.database_now(session)
-            new_truth = queries.truth_rows(session, self.hydrophone_id, self.radius_km,
-                                           after_window_id=self.last_truth_window_id, limit=TRUTH_ROLLOVER)
+            new_truth = queries.truth_rows(
+                session,
+                self.hydrophone_id,
+                self.radius_km,
+                after_window_id=self.last_truth_window_id,
+                limit=TRUTH_ROLLOVER,
+            )
             oldest = self.oldest_truth_window_id
-            revised = queries.truth_rows(
-                session, self.hydrophone_id, self.radius_km, start=self.truth_start, limit=TRUTH_ROLLOVER,
-                after_window_id=None if oldest is None else oldest - 1,
-                computed_after=self.truth_read_at - TRUTH_OVERLAP) if self.truth_read_at is not None else []
-        return {"models": models, "specs": specs, "preds": preds, "end": end, "vessels": vessels,
-                "truth": {"radius_km": self.radius_km, "read_at": truth_read_at, "new": new_truth,
-                          "revised": revised}}
+            revised = (
+                queries.truth_rows(
+                    session,
+                    self.hydrophone_id,
+                    self.radius_km,
+                    start=self.truth_start,
+                    limit=TRUTH_ROLLOVER,
+                    after_window_id=None if oldest is None else oldest - 1,
+                    computed_after=self.truth_read_at - TRUTH_OVERLAP,
+                )
+                if self.truth_read_at is not None
+                else []
+            )
+        return {
+            "models": models,
+            "specs": specs,
+            "preds": preds,
+            "end": end,
+            "vessels": vessels,
+            "truth": {"radius_km": self.radius_km, "read_at": truth_read_at, "new": new_truth, "revised": revised},
+        }
 
     def apply_new(self, fresh: dict[str, Any]) -> None:
         if [m.id for m in fresh["models"]] != [m.id for m in self.models]:
@@ -264,8 +329,9 @@ class LiveDashboard:
             self.spectrograms.stream(spectrogram_columns(specs), rollover=SPECTROGRAM_ROLLOVER)
             self.last_window_id = max(self.last_window_id or 0, max(r["window_id"] for r in specs))
         if preds:
-            self.predictions.stream(prediction_columns(preds, self.model_labels, self.colors),
-                                    rollover=PREDICTION_ROLLOVER)
+            self.predictions.stream(
+                prediction_columns(preds, self.model_labels, self.colors), rollover=PREDICTION_ROLLOVER
+            )
             self.last_prediction_id = max(r["id"] for r in preds)
         vessels = vessel_columns(fresh["vessels"], self.colors)
         if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
@@ -312,15 +378,20 @@ class LiveDashboard:
 
     def _status(self, end: dt.datetime) -> None:
         mode = "following live" if self.follow.active else "looking back"
-        self.status.text = (f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; "
-                            f"{len(self.spectrograms.data['window_id'])} windows, "
-                            f"{len(self.predictions.data['id'])} predictions</span>")
+        self.status.text = (
+            f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; "
+            f"{len(self.spectrograms.data['window_id'])} windows, "
+            f"{len(self.predictions.data['id'])} predictions</span>"
+        )
 
     def _on_pick(self, _attr: str, _old: Any, new: Any) -> None:
         if new is None:
             return
-        self.end = dt.datetime.fromtimestamp(float(new) / 1000.0, dt.timezone.utc) if isinstance(
-            new, (int, float)) else dt.datetime.fromisoformat(str(new)).replace(tzinfo=dt.timezone.utc)
+        self.end = (
+            dt.datetime.fromtimestamp(float(new) / 1000.0, dt.timezone.utc)
+            if isinstance(new, (int, float))
+            else dt.datetime.fromisoformat(str(new)).replace(tzinfo=dt.timezone.utc)
+        )
         self.follow.active = False
         self.reload()
 
@@ -342,8 +413,9 @@ class LiveDashboard:
         self.audio.text = audio_html(window_id) if has_clip else f"<p>Window {window_id} has no clip.</p>"
 
 
-def make_document(session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float,
-                  truth_radii_km: Sequence[int]) -> Callable[[Document], None]:
+def make_document(
+    session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float, truth_radii_km: Sequence[int]
+) -> Callable[[Document], None]:
     """A Bokeh FunctionHandler body that builds one dashboard per session."""
 
     def build(doc: Document) -> None:

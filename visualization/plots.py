@@ -30,11 +30,33 @@ UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
 UNKNOWN_COLOR = "#9e9e9e"
 
 SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "n_mels", "clip")
-PREDICTION_COLUMNS = ("id", "model", "window_id", "x", "width", "start", "predicted", "color", "confidence",
-                      *UNCERTAINTY_METRICS)
+PREDICTION_COLUMNS = (
+    "id",
+    "model",
+    "window_id",
+    "x",
+    "width",
+    "start",
+    "predicted",
+    "color",
+    "confidence",
+    *UNCERTAINTY_METRICS,
+)
 VESSEL_COLUMNS = ("mmsi", "name", "lon", "lat", "class_code", "color", "sog", "time")
-TRUTH_COLUMNS = ("window_id", "x", "width", "lane", "label", "status", "classes", "vessels", "buffer", "color",
-                 "line", "hatch")
+TRUTH_COLUMNS = (
+    "window_id",
+    "x",
+    "width",
+    "lane",
+    "label",
+    "status",
+    "classes",
+    "vessels",
+    "buffer",
+    "color",
+    "line",
+    "hatch",
+)
 TRUTH_LANE = "AIS truth"
 # How the truth lane draws a window by status: (fill colour or None for the class colour, hatch pattern).
 TRUTH_STYLE = {"labelled": (None, " "), "ambiguous": (UNKNOWN_COLOR, "/"), "pending": ("#ffffff", " ")}
@@ -48,8 +70,14 @@ def empty_source(columns: Sequence[str], name: str | None = None) -> ColumnDataS
 
 def spectrogram_figure(source: ColumnDataSource, height: int = 260):
     """A waterfall: each window's (mels, frames) image placed at its start time, side by side."""
-    fig = figure(title="Spectrogram (log-mel)", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-                 tools="xpan,xwheel_zoom,reset,tap", name="spectrogram")
+    fig = figure(
+        title="Spectrogram (log-mel)",
+        x_axis_type="datetime",
+        height=height,
+        sizing_mode="stretch_width",
+        tools="xpan,xwheel_zoom,reset,tap",
+        name="spectrogram",
+    )
     mapper = LinearColorMapper(palette=Viridis256)
     fig.image(image="image", x="x", y=0, dw="dw", dh="n_mels", color_mapper=mapper, source=source)
     fig.yaxis.axis_label = "mel bin"
@@ -69,14 +97,38 @@ def display_image(image: np.ndarray, max_columns: int = 64) -> np.ndarray:
 
 def timeline_figure(source: ColumnDataSource, model_labels: Sequence[str], x_range=None, height: int = 200):
     """One row per active model; each window is a bar coloured by the predicted class, opacity = confidence."""
-    fig = figure(title="Predictions per model", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-                 y_range=FactorRange(*model_labels), tools="xpan,xwheel_zoom,reset", name="timeline",
-                 **({"x_range": x_range} if x_range is not None else {}))
-    fig.rect(x="x", y="model", width="width", height=0.8, fill_color="color", fill_alpha="confidence",
-             line_color=None, source=source, legend_field="predicted")
+    fig = figure(
+        title="Predictions per model",
+        x_axis_type="datetime",
+        height=height,
+        sizing_mode="stretch_width",
+        y_range=FactorRange(*model_labels),
+        tools="xpan,xwheel_zoom,reset",
+        name="timeline",
+        **({"x_range": x_range} if x_range is not None else {}),
+    )
+    fig.rect(
+        x="x",
+        y="model",
+        width="width",
+        height=0.8,
+        fill_color="color",
+        fill_alpha="confidence",
+        line_color=None,
+        source=source,
+        legend_field="predicted",
+    )
     fig.legend.orientation, fig.legend.location = "horizontal", "top_left"
-    fig.add_tools(HoverTool(tooltips=[("model", "@model"), ("class", "@predicted"),
-                                      ("confidence", "@confidence{0.00}"), ("window", "@window_id")]))
+    fig.add_tools(
+        HoverTool(
+            tooltips=[
+                ("model", "@model"),
+                ("class", "@predicted"),
+                ("confidence", "@confidence{0.00}"),
+                ("window", "@window_id"),
+            ]
+        )
+    )
     return fig
 
 
@@ -90,22 +142,56 @@ def truth_figure(source: ColumnDataSource, radius_km: int, x_range=None, height:
 
     The legend sits above the lane, not on it (it would hide bars), and not beside it (the frame
     must stay as wide as the figures it shares the time axis with)."""
-    fig = figure(title=truth_title(radius_km), x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-                 y_range=FactorRange(TRUTH_LANE), tools="xpan,xwheel_zoom,reset", name="truth",
-                 **({"x_range": x_range} if x_range is not None else {}))
+    fig = figure(
+        title=truth_title(radius_km),
+        x_axis_type="datetime",
+        height=height,
+        sizing_mode="stretch_width",
+        y_range=FactorRange(TRUTH_LANE),
+        tools="xpan,xwheel_zoom,reset",
+        name="truth",
+        **({"x_range": x_range} if x_range is not None else {}),
+    )
     fig.add_layout(Legend(orientation="horizontal", location="top_left", border_line_alpha=0), "above")
-    fig.rect(x="x", y="lane", width="width", height=0.8, fill_color="color", line_color="line", hatch_pattern="hatch",
-             hatch_color="#37474f", hatch_alpha=0.7, source=source, legend_field="label")
-    fig.add_tools(HoverTool(tooltips=[("truth", "@label"), ("classes", "@classes"), ("vessels", "@vessels"),
-                                      ("in the buffer", "@buffer"), ("window", "@window_id")]))
+    fig.rect(
+        x="x",
+        y="lane",
+        width="width",
+        height=0.8,
+        fill_color="color",
+        line_color="line",
+        hatch_pattern="hatch",
+        hatch_color="#37474f",
+        hatch_alpha=0.7,
+        source=source,
+        legend_field="label",
+    )
+    fig.add_tools(
+        HoverTool(
+            tooltips=[
+                ("truth", "@label"),
+                ("classes", "@classes"),
+                ("vessels", "@vessels"),
+                ("in the buffer", "@buffer"),
+                ("window", "@window_id"),
+            ]
+        )
+    )
     return fig
 
 
 def confidence_figure(source: ColumnDataSource, model_labels: Sequence[str], x_range=None, height: int = 200):
     """Confidence of each model's prediction over time, one coloured line per model."""
-    fig = figure(title="Confidence", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-                 y_range=(0, 1.02), tools="xpan,xwheel_zoom,reset", name="confidence",
-                 **({"x_range": x_range} if x_range is not None else {}))
+    fig = figure(
+        title="Confidence",
+        x_axis_type="datetime",
+        height=height,
+        sizing_mode="stretch_width",
+        y_range=(0, 1.02),
+        tools="xpan,xwheel_zoom,reset",
+        name="confidence",
+        **({"x_range": x_range} if x_range is not None else {}),
+    )
     for i, label in enumerate(model_labels):
         add_model_line(fig, source, label, "confidence", model_color(i))
     return fig
@@ -120,14 +206,21 @@ def add_model_line(fig, source: ColumnDataSource, label: str, field: str, color:
     return [line, dots]
 
 
-def uncertainty_figure(source: ColumnDataSource, model_labels: Sequence[str], metric: str = "entropy",
-                       x_range=None, height: int = 200):
+def uncertainty_figure(
+    source: ColumnDataSource, model_labels: Sequence[str], metric: str = "entropy", x_range=None, height: int = 200
+):
     """One chosen uncertainty metric over time per model; `set_metric` switches it without rebuilding."""
     if metric not in UNCERTAINTY_METRICS:
         raise ValueError(f"metric: one of {', '.join(UNCERTAINTY_METRICS)}")
-    fig = figure(title=f"Uncertainty: {metric}", x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-                 tools="xpan,xwheel_zoom,reset", name="uncertainty",
-                 **({"x_range": x_range} if x_range is not None else {}))
+    fig = figure(
+        title=f"Uncertainty: {metric}",
+        x_axis_type="datetime",
+        height=height,
+        sizing_mode="stretch_width",
+        tools="xpan,xwheel_zoom,reset",
+        name="uncertainty",
+        **({"x_range": x_range} if x_range is not None else {}),
+    )
     for i, label in enumerate(model_labels):
         add_model_line(fig, source, label, metric, model_color(i))
     return fig
@@ -149,8 +242,9 @@ def range_ring(lat: float, lon: float, radius_km: float, points: int = 181) -> t
     return np.asarray(lons), np.asarray(lats)
 
 
-def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: Sequence[float] = RANGE_RINGS_KM,
-                   size: int = 360):
+def ais_map_figure(
+    source: ColumnDataSource, lat: float, lon: float, rings_km: Sequence[float] = RANGE_RINGS_KM, size: int = 360
+):
     """Vessels on plain lon/lat axes around the hydrophone, with range rings (no tiles needed).
 
     The frame's width/height ratio follows the ground distance of a degree at this latitude,
@@ -160,19 +254,35 @@ def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: S
     ring_lons, ring_lats = range_ring(lat, lon, outer)
     x_span, y_span = float(ring_lons.max() - ring_lons.min()), float(ring_lats.max() - ring_lats.min())
     ground_ratio = x_span * float(np.cos(np.radians(lat))) / y_span
-    fig = figure(title="AIS vessels", frame_height=size, frame_width=round(size * ground_ratio), name="ais_map",
-                 x_range=(float(ring_lons.min()), float(ring_lons.max())),
-                 y_range=(float(ring_lats.min()), float(ring_lats.max())), tools="pan,wheel_zoom,reset")
+    fig = figure(
+        title="AIS vessels",
+        frame_height=size,
+        frame_width=round(size * ground_ratio),
+        name="ais_map",
+        x_range=(float(ring_lons.min()), float(ring_lons.max())),
+        y_range=(float(ring_lats.min()), float(ring_lats.max())),
+        tools="pan,wheel_zoom,reset",
+    )
     fig.xaxis.axis_label, fig.yaxis.axis_label = "longitude", "latitude"
     fig.add_layout(Legend(click_policy="hide"), "right")  # outside the map: it would hide vessels
     for radius in rings_km:
         xs, ys = range_ring(lat, lon, radius)
         fig.line(xs, ys, line_dash="dashed", color="#607d8b", legend_label=f"{radius:g} km")
     fig.scatter([lon], [lat], marker="triangle", size=14, color="black", legend_label="hydrophone")
-    vessels = fig.scatter(x="lon", y="lat", size=10, color="color", line_color="black", source=source,
-                          legend_field="class_code")
-    fig.add_tools(HoverTool(renderers=[vessels], tooltips=[("vessel", "@name (@mmsi)"), ("class", "@class_code"),
-                                                           ("speed", "@sog{0.0} kn"), ("time", "@time")]))
+    vessels = fig.scatter(
+        x="lon", y="lat", size=10, color="color", line_color="black", source=source, legend_field="class_code"
+    )
+    fig.add_tools(
+        HoverTool(
+            renderers=[vessels],
+            tooltips=[
+                ("vessel", "@name (@mmsi)"),
+                ("class", "@class_code"),
+                ("speed", "@sog{0.0} kn"),
+                ("time", "@time"),
+            ],
+        )
+    )
     return fig
 
 

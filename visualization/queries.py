@@ -44,8 +44,11 @@ class ModelInfo:
 
 
 def active_models(session: Session) -> list[ModelInfo]:
-    rows = session.execute(select(MLModel.id, MLModel.name, MLModel.version, MLModel.class_names)
-                           .where(MLModel.status == ModelStatus.ACTIVE).order_by(MLModel.name, MLModel.id)).all()
+    rows = session.execute(
+        select(MLModel.id, MLModel.name, MLModel.version, MLModel.class_names)
+        .where(MLModel.status == ModelStatus.ACTIVE)
+        .order_by(MLModel.name, MLModel.id)
+    ).all()
     return [ModelInfo(r.id, r.name, r.version, tuple(r.class_names)) for r in rows]
 
 
@@ -57,8 +60,9 @@ def latest_window_time(session: Session, hydrophone_id: str) -> dt.datetime | No
     return session.scalar(select(func.max(Window.end_time)).where(Window.hydrophone_id == hydrophone_id))
 
 
-def _window_range(hydrophone_id: str, after_window_id: int | None, start: dt.datetime | None,
-                  end: dt.datetime | None) -> list[Any]:
+def _window_range(
+    hydrophone_id: str, after_window_id: int | None, start: dt.datetime | None, end: dt.datetime | None
+) -> list[Any]:
     """Conditions picking a hydrophone's windows newer than an id and/or starting within [start, end]."""
     conditions: list[Any] = [Window.hydrophone_id == hydrophone_id]
     if after_window_id is not None:
@@ -70,23 +74,46 @@ def _window_range(hydrophone_id: str, after_window_id: int | None, start: dt.dat
     return conditions
 
 
-def spectrogram_rows(session: Session, hydrophone_id: str, *, after_window_id: int | None = None,
-                     start: dt.datetime | None = None, end: dt.datetime | None = None,
-                     limit: int = 120) -> list[dict[str, Any]]:
+def spectrogram_rows(
+    session: Session,
+    hydrophone_id: str,
+    *,
+    after_window_id: int | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 120,
+) -> list[dict[str, Any]]:
     """Windows with their spectrogram as a (mels, frames) float32 image, oldest first.
 
     A window may have spectrograms of several feature specs; one is shown (the first by spec hash).
     """
     conditions = _window_range(hydrophone_id, after_window_id, start, end)
-    newest_first = (select(Window.id, Window.start_time, Window.end_time, Window.clip_path, Spectrogram.dtype,
-                           Spectrogram.shape, Spectrogram.data)
-                    .join(Spectrogram, Spectrogram.window_id == Window.id)
-                    .where(and_(*conditions))
-                    .ext(distinct_on(Window.start_time, Window.id))
-                    .order_by(Window.start_time.desc(), Window.id, Spectrogram.spec_hash))
+    newest_first = (
+        select(
+            Window.id,
+            Window.start_time,
+            Window.end_time,
+            Window.clip_path,
+            Spectrogram.dtype,
+            Spectrogram.shape,
+            Spectrogram.data,
+        )
+        .join(Spectrogram, Spectrogram.window_id == Window.id)
+        .where(and_(*conditions))
+        .ext(distinct_on(Window.start_time, Window.id))
+        .order_by(Window.start_time.desc(), Window.id, Spectrogram.spec_hash)
+    )
     rows = session.execute(newest_first.limit(limit)).all()
-    return [{"window_id": r.id, "start": r.start_time, "end": r.end_time, "clip": r.clip_path is not None,
-             "image": spectrogram_image(PackedArray(r.dtype, tuple(r.shape), r.data))} for r in reversed(rows)]
+    return [
+        {
+            "window_id": r.id,
+            "start": r.start_time,
+            "end": r.end_time,
+            "clip": r.clip_path is not None,
+            "image": spectrogram_image(PackedArray(r.dtype, tuple(r.shape), r.data)),
+        }
+        for r in reversed(rows)
+    ]
 
 
 def spectrogram_image(packed: PackedArray) -> np.ndarray:
@@ -97,9 +124,16 @@ def spectrogram_image(packed: PackedArray) -> np.ndarray:
     return np.ascontiguousarray(array.T)
 
 
-def prediction_rows(session: Session, model_ids: list[int], hydrophone_id: str, *, after_id: int | None = None,
-                    start: dt.datetime | None = None, end: dt.datetime | None = None,
-                    limit: int = 5000) -> list[dict[str, Any]]:
+def prediction_rows(
+    session: Session,
+    model_ids: list[int],
+    hydrophone_id: str,
+    *,
+    after_id: int | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    limit: int = 5000,
+) -> list[dict[str, Any]]:
     """Predictions of the given models with their window's times, oldest first."""
     if not model_ids:
         return []
@@ -110,15 +144,40 @@ def prediction_rows(session: Session, model_ids: list[int], hydrophone_id: str, 
         conditions.append(Window.start_time >= start)
     if end is not None:
         conditions.append(Window.start_time <= end)
-    query = (select(Prediction.id, Prediction.model_id, Prediction.window_id, Prediction.predicted,
-                    Prediction.confidence, Prediction.entropy, Prediction.epistemic, Prediction.aleatoric,
-                    Window.start_time, Window.end_time)
-             .join(Window, Window.id == Prediction.window_id).where(and_(*conditions))
-             .order_by(Window.start_time.desc(), Prediction.id.desc()).limit(limit))
+    query = (
+        select(
+            Prediction.id,
+            Prediction.model_id,
+            Prediction.window_id,
+            Prediction.predicted,
+            Prediction.confidence,
+            Prediction.entropy,
+            Prediction.epistemic,
+            Prediction.aleatoric,
+            Window.start_time,
+            Window.end_time,
+        )
+        .join(Window, Window.id == Prediction.window_id)
+        .where(and_(*conditions))
+        .order_by(Window.start_time.desc(), Prediction.id.desc())
+        .limit(limit)
+    )
     rows = session.execute(query).all()
-    return [{"id": r.id, "model_id": r.model_id, "window_id": r.window_id, "predicted": list(r.predicted),
-             "confidence": r.confidence, "entropy": r.entropy, "epistemic": r.epistemic, "aleatoric": r.aleatoric,
-             "start": r.start_time, "end": r.end_time} for r in reversed(rows)]
+    return [
+        {
+            "id": r.id,
+            "model_id": r.model_id,
+            "window_id": r.window_id,
+            "predicted": list(r.predicted),
+            "confidence": r.confidence,
+            "entropy": r.entropy,
+            "epistemic": r.epistemic,
+            "aleatoric": r.aleatoric,
+            "start": r.start_time,
+            "end": r.end_time,
+        }
+        for r in reversed(rows)
+    ]
 
 
 def database_now(session: Session) -> dt.datetime:
@@ -126,9 +185,17 @@ def database_now(session: Session) -> dt.datetime:
     return session.scalar(select(func.now()))
 
 
-def truth_rows(session: Session, hydrophone_id: str, radius_km: int, *, after_window_id: int | None = None,
-               start: dt.datetime | None = None, end: dt.datetime | None = None,
-               computed_after: dt.datetime | None = None, limit: int = 5000) -> list[dict[str, Any]]:
+def truth_rows(
+    session: Session,
+    hydrophone_id: str,
+    radius_km: int,
+    *,
+    after_window_id: int | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    computed_after: dt.datetime | None = None,
+    limit: int = 5000,
+) -> list[dict[str, Any]]:
     """Windows with their AIS truth at `radius_km` (None: not labelled yet), oldest first.
 
     `computed_after` keeps only windows whose truth was (re)computed since then: truth arrives
@@ -139,22 +206,45 @@ def truth_rows(session: Session, hydrophone_id: str, radius_km: int, *, after_wi
     if computed_after is not None:
         query = query.join(TruthLabel, and_(TruthLabel.window_id == Window.id, TruthLabel.radius_km == radius_km))
         conditions.append(TruthLabel.computed_at > computed_after)
-    rows = session.execute(query.where(and_(*conditions)).order_by(Window.start_time.desc(), Window.id)
-                           .limit(limit)).all()
+    rows = session.execute(
+        query.where(and_(*conditions)).order_by(Window.start_time.desc(), Window.id).limit(limit)
+    ).all()
     truths = window_truths(session, [r.id for r in rows], radius_km)
-    return [{"window_id": r.id, "start": r.start_time, "end": r.end_time,
-             "truth": truths[r.id][0] if r.id in truths else None} for r in reversed(rows)]
+    return [
+        {
+            "window_id": r.id,
+            "start": r.start_time,
+            "end": r.end_time,
+            "truth": truths[r.id][0] if r.id in truths else None,
+        }
+        for r in reversed(rows)
+    ]
 
 
 def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """Each vessel's last position in [start, end] with its class (override, else ship-type mapping)."""
-    last = (select(AISPosition.mmsi, AISPosition.time, AISPosition.latitude, AISPosition.longitude,
-                   AISPosition.sog_knots)
-            .where(AISPosition.time >= start, AISPosition.time <= end)
-            .ext(distinct_on(AISPosition.mmsi)).order_by(AISPosition.mmsi, AISPosition.time.desc()).subquery())
-    query = (select(last, Vessel.name, Vessel.ship_type, vessel_classes.c.class_code)
-             .join(Vessel, Vessel.mmsi == last.c.mmsi)
-             .join(vessel_classes, vessel_classes.c.mmsi == last.c.mmsi))
-    return [{"mmsi": r.mmsi, "time": r.time, "lat": r.latitude, "lon": r.longitude, "sog": r.sog_knots,
-             "name": r.name or "", "ship_type": r.ship_type, "class_code": r.class_code or "unknown"}
-            for r in session.execute(query).all()]
+    last = (
+        select(AISPosition.mmsi, AISPosition.time, AISPosition.latitude, AISPosition.longitude, AISPosition.sog_knots)
+        .where(AISPosition.time >= start, AISPosition.time <= end)
+        .ext(distinct_on(AISPosition.mmsi))
+        .order_by(AISPosition.mmsi, AISPosition.time.desc())
+        .subquery()
+    )
+    query = (
+        select(last, Vessel.name, Vessel.ship_type, vessel_classes.c.class_code)
+        .join(Vessel, Vessel.mmsi == last.c.mmsi)
+        .join(vessel_classes, vessel_classes.c.mmsi == last.c.mmsi)
+    )
+    return [
+        {
+            "mmsi": r.mmsi,
+            "time": r.time,
+            "lat": r.latitude,
+            "lon": r.longitude,
+            "sog": r.sog_knots,
+            "name": r.name or "",
+            "ship_type": r.ship_type,
+            "class_code": r.class_code or "unknown",
+        }
+        for r in session.execute(query).all()
+    ]

@@ -28,7 +28,6 @@ from visualization.live import make_document
 log = logging.getLogger(__name__)
 
 
-
 def url_prefix(settings: Settings) -> str:
     """The path part of BOKEH_URL (e.g. `/bokeh` behind nginx), which the server must answer under."""
     return urlsplit(settings.resolved_bokeh_url()).path.rstrip("/")
@@ -36,23 +35,43 @@ def url_prefix(settings: Settings) -> str:
 
 def make_server(settings: Settings, address: str | None = None, port: int | None = None) -> Server:
     factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
-    live = Application(FunctionHandler(make_document(factory, settings.hydrophone.id, settings.hydrophone.lat,
-                                                     settings.hydrophone.lon, settings.truth.radii_km)))
-    return Server({LIVE_PATH: live}, address=address or settings.web.host,
-                  port=settings.bokeh.port if port is None else port,
-                  allow_websocket_origin=settings.resolved_bokeh_origins(),
-                  sign_sessions=True, secret_key=settings.resolved_secret_key().encode(),
-                  generate_session_ids=False, use_xheaders=True,
-                  session_token_expiration=settings.bokeh.session_expiry_s, auth_provider=GrantAuth(factory),
-                  prefix=url_prefix(settings))
+    live = Application(
+        FunctionHandler(
+            make_document(
+                factory,
+                settings.hydrophone.id,
+                settings.hydrophone.lat,
+                settings.hydrophone.lon,
+                settings.truth.radii_km,
+            )
+        )
+    )
+    return Server(
+        {LIVE_PATH: live},
+        address=address or settings.web.host,
+        port=settings.bokeh.port if port is None else port,
+        allow_websocket_origin=settings.resolved_bokeh_origins(),
+        sign_sessions=True,
+        secret_key=settings.resolved_secret_key().encode(),
+        generate_session_ids=False,
+        use_xheaders=True,
+        session_token_expiration=settings.bokeh.session_expiry_s,
+        auth_provider=GrantAuth(factory),
+        prefix=url_prefix(settings),
+    )
 
 
 def serve(settings: Settings, stop: StopFlag) -> None:
     """Run until the stop flag is set (SIGTERM/SIGINT), then stop the IO loop cleanly."""
     server = make_server(settings)
     server.start()
-    log.info("bokeh server on %s:%s%s, websocket origins %s", settings.web.host, server.port, LIVE_PATH,
-             settings.resolved_bokeh_origins())
+    log.info(
+        "bokeh server on %s:%s%s, websocket origins %s",
+        settings.web.host,
+        server.port,
+        LIVE_PATH,
+        settings.resolved_bokeh_origins(),
+    )
 
     def stopper() -> None:
         stop.wait()

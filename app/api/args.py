@@ -19,7 +19,7 @@ from flask import request
 
 from app.web.errors import InputError
 
-BIGINT_MIN, BIGINT_MAX = -(2 ** 63), 2 ** 63 - 1
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
 MAX_LIMIT = 10000

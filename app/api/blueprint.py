@@ -45,8 +45,12 @@ def register(app: Flask, areas: Iterable[Routes]) -> Blueprint:
     endpoints = []
     for area in (*areas, openapi.routes):
         for route in area.routes:
-            bp.add_url_rule(route.rule, endpoint=route.view.__name__, view_func=requires_role(route.role)(route.view),
-                            methods=[route.method])
+            bp.add_url_rule(
+                route.rule,
+                endpoint=route.view.__name__,
+                view_func=requires_role(route.role)(route.view),
+                methods=[route.method],
+            )
             endpoints.append((f"{bp.name}.{route.view.__name__}", route))
     csrf.exempt(bp)  # the API checks CSRF itself, for cookie sessions only (tokens need none)
     app.register_blueprint(bp)
@@ -56,18 +60,23 @@ def register(app: Flask, areas: Iterable[Routes]) -> Blueprint:
 
 def _csrf_for_cookie_sessions() -> None:
     """Writes through the browser session need the CSRF token; token-authenticated calls do not."""
-    if (request.method not in ("GET", "HEAD", "OPTIONS") and current_user.is_authenticated
-            and not current_user.via_token):
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and current_user.is_authenticated
+        and not current_user.via_token
+    ):
         csrf.protect()
 
 
 def _refuse_hostile_input() -> Any:
     """Input no route can use, refused for every route at once: a NUL byte in any path, query, form or
     JSON string, an integer beyond bigint, JSON nested too deep to parse."""
-    fields: list[tuple[str, Any]] = [*(request.view_args or {}).items(), *request.args.items(multi=True),
-                                     *request.form.items(multi=True),
-                                     *((f"{name} (file name)", upload.filename)
-                                       for name, upload in request.files.items(multi=True))]
+    fields: list[tuple[str, Any]] = [
+        *(request.view_args or {}).items(),
+        *request.args.items(multi=True),
+        *request.form.items(multi=True),
+        *((f"{name} (file name)", upload.filename) for name, upload in request.files.items(multi=True)),
+    ]
     if request.is_json:
         try:
             fields.append(("body", request.get_json(silent=True)))

@@ -19,16 +19,24 @@ from app.api.routes import Route, Routes
 
 API_VERSION = "1.0.0"
 EXTENSION = "oceanwatch_openapi"
-DESCRIPTION = ("Models, predictions, windows and AIS data. Send `Authorization: Bearer <token>` "
-               "(create a token on your account page).")
+DESCRIPTION = (
+    "Models, predictions, windows and AIS data. Send `Authorization: Bearer <token>` "
+    "(create a token on your account page)."
+)
 
 routes = Routes()
 
 
 def build(app: Flask, endpoints: Iterable[tuple[str, Route]]) -> dict[str, Any]:
     """The document of the given (endpoint, route) pairs, as registered on `app`."""
-    spec = APISpec(title="OceanWatch API", version=API_VERSION, openapi_version="3.0.3", plugins=[FlaskPlugin()],
-                   info={"description": DESCRIPTION}, security=[{"bearer": []}, {"session": []}])
+    spec = APISpec(
+        title="OceanWatch API",
+        version=API_VERSION,
+        openapi_version="3.0.3",
+        plugins=[FlaskPlugin()],
+        info={"description": DESCRIPTION},
+        security=[{"bearer": []}, {"session": []}],
+    )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "session"})
     for endpoint, route in sorted(endpoints, key=lambda pair: (pair[1].rule, pair[1].method)):

@@ -19,8 +19,13 @@ View = Callable[..., Any]
 
 def param(name: str, where: str, description: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
     """An OpenAPI parameter object (path parameters are always required)."""
-    return {"name": name, "in": where, "description": description, "required": required or where == "path",
-            "schema": schema}
+    return {
+        "name": name,
+        "in": where,
+        "description": description,
+        "required": required or where == "path",
+        "schema": schema,
+    }
 
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -31,8 +36,12 @@ def json_body(schema: dict[str, Any]) -> dict[str, Any]:
 TIME_PARAMS = [
     param("start", "query", "ISO 8601 start (default: end minus one hour)", {"type": "string", "format": "date-time"}),
     param("end", "query", "ISO 8601 end (default: now)", {"type": "string", "format": "date-time"}),
-    param("limit", "query", f"most rows returned (1-{MAX_LIMIT})",
-          {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    param(
+        "limit",
+        "query",
+        f"most rows returned (1-{MAX_LIMIT})",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    ),
 ]
 MODEL_ID = param("model_id", "path", "model id", {"type": "integer"})
 
@@ -54,18 +63,34 @@ class Routes:
 
     routes: list[Route] = field(default_factory=list)
 
-    def route(self, rule: str, method: str, role: str, summary: str, *,
-              parameters: list[dict[str, Any]] | None = None, responses: dict[str, str] | None = None,
-              request_body: dict[str, Any] | None = None) -> Callable[[View], View]:
+    def route(
+        self,
+        rule: str,
+        method: str,
+        role: str,
+        summary: str,
+        *,
+        parameters: list[dict[str, Any]] | None = None,
+        responses: dict[str, str] | None = None,
+        request_body: dict[str, Any] | None = None,
+    ) -> Callable[[View], View]:
         """Declare `view` as `method rule` for `role` and up, with its OpenAPI operation."""
 
         def decorate(view: View) -> View:
             operation: dict[str, Any] = {
-                "operationId": view.__name__, "summary": summary, "description": f"Requires role {role}.",
+                "operationId": view.__name__,
+                "summary": summary,
+                "description": f"Requires role {role}.",
                 "parameters": parameters or [],
-                "responses": {code: {"description": text} for code, text in {
-                    "200": "OK", "401": "not authenticated", "403": f"role below {role}",
-                    **(responses or {})}.items()},
+                "responses": {
+                    code: {"description": text}
+                    for code, text in {
+                        "200": "OK",
+                        "401": "not authenticated",
+                        "403": f"role below {role}",
+                        **(responses or {}),
+                    }.items()
+                },
             }
             if request_body:
                 operation["requestBody"] = request_body

@@ -27,8 +27,11 @@ PAGE_SIZE = 100
 @requires_role("admin")
 def index() -> Any:
     backups = db.session.scalars(select(Backup).order_by(Backup.id.desc()).limit(PAGE_SIZE)).all()
-    pending = db.session.scalars(select(Job).where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
-                                  .order_by(Job.id)).all()
+    pending = db.session.scalars(
+        select(Job)
+        .where(Job.kind == JobKind.BACKUP, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        .order_by(Job.id)
+    ).all()
     return render_template("backups/backups.html", backups=backups, pending=pending)
 
 

@@ -24,24 +24,43 @@ def _arg(name: str) -> str | None:
     return request.args.get(name) or request.form.get(name)
 
 
-@routes.route("/predict", "POST", "operator", "Classify an uploaded WAV/FLAC clip with every active model (or one)",
-              parameters=[param("model_id", "query", "only this model (any state)", {"type": "integer"}),
-                          param("model", "query", "only this model name (its active version, else its newest)",
-                                {"type": "string"}),
-                          param("keep", "query", "store the clip and its results (uploads table)",
-                                {"type": "boolean"})],
-              responses={"400": "not a usable WAV/FLAC clip, or too little real audio for the model's window "
-                                "(CLASSIFY_MIN_AUDIO_SHARE; the reason is given)", "404": "no such model",
-                         "409": "no active model", "413": "larger than MAX_UPLOAD_MB"},
-              request_body={"required": True, "content": {"multipart/form-data": {"schema": {
-                  "type": "object", "required": ["file"],
-                  "properties": {"file": {"type": "string", "format": "binary", "description": "WAV or FLAC clip"}}}}}})
+@routes.route(
+    "/predict",
+    "POST",
+    "operator",
+    "Classify an uploaded WAV/FLAC clip with every active model (or one)",
+    parameters=[
+        param("model_id", "query", "only this model (any state)", {"type": "integer"}),
+        param("model", "query", "only this model name (its active version, else its newest)", {"type": "string"}),
+        param("keep", "query", "store the clip and its results (uploads table)", {"type": "boolean"}),
+    ],
+    responses={
+        "400": "not a usable WAV/FLAC clip, or too little real audio for the model's window "
+        "(CLASSIFY_MIN_AUDIO_SHARE; the reason is given)",
+        "404": "no such model",
+        "409": "no active model",
+        "413": "larger than MAX_UPLOAD_MB",
+    },
+    request_body={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "WAV or FLAC clip"}},
+                }
+            }
+        },
+    },
+)
 def predict() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InputError("send the clip as the multipart field 'file'")
     raw_id = _arg("model_id")
     model_id = parse_integer("model_id", raw_id) if raw_id else None
-    _clip, result = classifier.run(upload.read(), upload.filename, model_id, _arg("model"),
-                                   (_arg("keep") or "").lower() in TRUE, current_user_id())
+    _clip, result = classifier.run(
+        upload.read(), upload.filename, model_id, _arg("model"), (_arg("keep") or "").lower() in TRUE, current_user_id()
+    )
     return jsonify(result)

@@ -61,13 +61,20 @@ def choose_models(model_id: int | None, name: str | None) -> list[MLModel]:
             raise ModelChoiceError(f"no model with id {model_id}", 404)
         return [row]
     if name:
-        row = db.session.scalars(select(MLModel).where(MLModel.name == name)
-                                 .order_by((MLModel.status == ModelStatus.ACTIVE).desc(), MLModel.id.desc()).limit(1)).first()
+        row = db.session.scalars(
+            select(MLModel)
+            .where(MLModel.name == name)
+            .order_by((MLModel.status == ModelStatus.ACTIVE).desc(), MLModel.id.desc())
+            .limit(1)
+        ).first()
         if row is None:
             raise ModelChoiceError(f"no model named {name!r}", 404)
         return [row]
-    rows = list(db.session.scalars(select(MLModel).where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True))
-                                   .order_by(MLModel.id)))
+    rows = list(
+        db.session.scalars(
+            select(MLModel).where(MLModel.status == ModelStatus.ACTIVE, MLModel.healthy.is_(True)).order_by(MLModel.id)
+        )
+    )
     if not rows:
         raise ModelChoiceError("no model is active; deploy one or name one with model_id", 409)
     return rows
@@ -79,8 +86,14 @@ def classify(clip: Clip, rows: list[MLModel], cache: ModelCache, min_audio_share
     cut: dict[str, tuple[ClipWindows, np.ndarray] | ValueError] = {}
     results = []
     for row in rows:
-        entry: dict[str, Any] = {"model_id": row.id, "name": row.name, "version": row.version, "task": row.task,
-                                 "status": row.status, "class_names": list(row.class_names)}
+        entry: dict[str, Any] = {
+            "model_id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "task": row.task,
+            "status": row.status,
+            "class_names": list(row.class_names),
+        }
         try:
             model = cache.get(row)
         except Exception as exc:  # one broken model must not stop the others
@@ -88,8 +101,9 @@ def classify(clip: Clip, rows: list[MLModel], cache: ModelCache, min_audio_share
             results.append({**entry, "error": f"the model could not be loaded: {exc}", "error_kind": "model"})
             continue
         try:
-            require_real_audio(clip, model.manifest.feature_spec.window_seconds, min_audio_share,
-                               f"model {row.name} v{row.version}")
+            require_real_audio(
+                clip, model.manifest.feature_spec.window_seconds, min_audio_share, f"model {row.name} v{row.version}"
+            )
             windows, features = _features(clip, model.manifest.feature_spec, cut)
         except (ClipMismatch, ClipError) as exc:
             results.append({**entry, "error": str(exc), "error_kind": "clip"})
@@ -102,12 +116,23 @@ def classify(clip: Clip, rows: list[MLModel], cache: ModelCache, min_audio_share
             continue
         spec = model.manifest.feature_spec
         window_s = spec.window_seconds
-        entry["notes"] = windows.notes + ([
-            f"the clip's {clip.sample_rate} Hz is below the model's {spec.sample_rate} Hz: it was upsampled, so "
-            f"there is nothing above {clip.sample_rate / 2:g} Hz"] if clip.sample_rate < spec.sample_rate else [])
-        entry["windows"] = [{"start_s": start, "end_s": min(start + window_s, clip.duration_s), "padded_share": padded,
-                             **{k: out[k] for k in OUTPUT_FIELDS}}
-                            for start, padded, out in zip(windows.starts_s, windows.padded_share, outputs)]
+        entry["notes"] = windows.notes + (
+            [
+                f"the clip's {clip.sample_rate} Hz is below the model's {spec.sample_rate} Hz: it was upsampled, so "
+                f"there is nothing above {clip.sample_rate / 2:g} Hz"
+            ]
+            if clip.sample_rate < spec.sample_rate
+            else []
+        )
+        entry["windows"] = [
+            {
+                "start_s": start,
+                "end_s": min(start + window_s, clip.duration_s),
+                "padded_share": padded,
+                **{k: out[k] for k in OUTPUT_FIELDS},
+            }
+            for start, padded, out in zip(windows.starts_s, windows.padded_share, outputs)
+        ]
         entry["summary"] = _summary(entry["windows"], list(row.class_names), row.task)
         results.append(entry)
     return results
@@ -141,14 +166,26 @@ def _summary(windows: list[dict[str, Any]], classes: list[str], task: str) -> di
         values = [w[key] for w in windows if w[key] is not None]
         return float(np.mean(values)) if values else None
 
-    return {"probabilities": [float(p) for p in mean], "predicted": [classes[i] for i in overall.predicted[0]],
-            "confidence": float(overall.confidence[0]), "entropy": float(overall.entropy[0]),
-            "epistemic": average("epistemic"), "aleatoric": average("aleatoric"), "windows": len(windows)}
+    return {
+        "probabilities": [float(p) for p in mean],
+        "predicted": [classes[i] for i in overall.predicted[0]],
+        "confidence": float(overall.confidence[0]),
+        "entropy": float(overall.entropy[0]),
+        "epistemic": average("epistemic"),
+        "aleatoric": average("aleatoric"),
+        "windows": len(windows),
+    }
 
 
 def clip_summary(clip: Clip, filename: str) -> dict[str, Any]:
-    return {"filename": filename, "format": clip.format, "sha256": clip.sha256, "duration_s": clip.duration_s,
-            "sample_rate": clip.sample_rate, "channels": clip.channels}
+    return {
+        "filename": filename,
+        "format": clip.format,
+        "sha256": clip.sha256,
+        "duration_s": clip.duration_s,
+        "sample_rate": clip.sample_rate,
+        "channels": clip.channels,
+    }
 
 
 def clip_spectrogram(clip: Clip) -> np.ndarray:
@@ -166,8 +203,16 @@ def keep(clip: Clip, data: bytes, filename: str, results: dict[str, Any], user_i
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
-    row = Upload(user_id=user_id, filename=filename[:255], path=str(path.resolve()), sha256=clip.sha256,
-                 duration_s=clip.duration_s, sample_rate=clip.sample_rate, channels=clip.channels, results=results)
+    row = Upload(
+        user_id=user_id,
+        filename=filename[:255],
+        path=str(path.resolve()),
+        sha256=clip.sha256,
+        duration_s=clip.duration_s,
+        sample_rate=clip.sample_rate,
+        channels=clip.channels,
+        results=results,
+    )
     db.session.add(row)
     db.session.flush()
     record(db.session, user_id, "upload.keep", "upload", row.id, filename=row.filename, sha256=clip.sha256)
@@ -175,8 +220,9 @@ def keep(clip: Clip, data: bytes, filename: str, results: dict[str, Any], user_i
     return row.id
 
 
-def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep_upload: bool,
-        user_id: int | None) -> tuple[Clip, dict[str, Any]]:
+def run(
+    data: bytes, filename: str, model_id: int | None, name: str | None, keep_upload: bool, user_id: int | None
+) -> tuple[Clip, dict[str, Any]]:
     """Read, classify and optionally keep one upload; raises ClipError (400) or ModelChoiceError."""
     settings = current_app.config["OCEANWATCH_SETTINGS"]
     with classify_slots():
@@ -194,4 +240,3 @@ def run(data: bytes, filename: str, model_id: int | None, name: str | None, keep
     result = {"clip": clip_summary(clip, filename), "models": models}
     result["upload_id"] = keep(clip, data, filename, result, user_id) if keep_upload else None
     return clip, result
-

@@ -30,10 +30,17 @@ def submit() -> Any:
     try:
         if upload is None or not upload.filename:
             raise ClipError("choose a WAV or FLAC file first")
-        clip, result = classifier.run(upload.read(), upload.filename, int(raw_id) if raw_id else None, None,
-                                      request.form.get("keep") == "on", current_user_id())
+        clip, result = classifier.run(
+            upload.read(),
+            upload.filename,
+            int(raw_id) if raw_id else None,
+            None,
+            request.form.get("keep") == "on",
+            current_user_id(),
+        )
         image = data_uri(classifier.clip_spectrogram(clip))
     except ValueError as exc:  # ClipError, an InputError (ModelChoiceError) or a model_id that is no number
         error = str(exc)
-    return render_template("classify/classify.html", models=list_models(), result=result, image=image, error=error), \
-        400 if error else 200
+    return render_template(
+        "classify/classify.html", models=list_models(), result=result, image=image, error=error
+    ), 400 if error else 200

@@ -24,8 +24,7 @@ from app.web.extensions import db
 from oceanwatch.db.models import AudioFile, ClassMapping, ShipClass, User, Vessel, VesselClassOverride
 from oceanwatch.truth import classmap
 
-ACTION_ROLES = {"mapping": "operator", "override": "operator", "class": "operator", "merge": "admin",
-                "remove": "admin"}
+ACTION_ROLES = {"mapping": "operator", "override": "operator", "class": "operator", "merge": "admin", "remove": "admin"}
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -57,8 +56,15 @@ class ClassEdit:
         if self.action == "override":
             return classmap.set_override(session, int(self.mmsi or 0), self.class_code, user_id, self.reason)
         if self.action == "class":
-            return classmap.save_class(session, self.code, self.name, self.description, user_id, color=self.color,
-                                       is_background=self.is_background)
+            return classmap.save_class(
+                session,
+                self.code,
+                self.name,
+                self.description,
+                user_id,
+                color=self.color,
+                is_background=self.is_background,
+            )
         if self.action == "merge":
             return classmap.merge_class(session, self.code, self.into, user_id)
         return classmap.remove_class(session, self.code, user_id)
@@ -68,8 +74,11 @@ class ClassEdit:
         target = self.class_code or "unmapped"
         return {
             "mapping": f"map AIS type(s) {', '.join(map(str, self.ship_types))} to {target}",
-            "override": (f"pin vessel {self.mmsi} to {self.class_code}" if self.class_code
-                         else f"remove the override of vessel {self.mmsi}"),
+            "override": (
+                f"pin vessel {self.mmsi} to {self.class_code}"
+                if self.class_code
+                else f"remove the override of vessel {self.mmsi}"
+            ),
             "class": f"save class {self.code} ({self.name})",
             "merge": f"merge class {self.code} into {self.into}",
             "remove": f"remove class {self.code}",
@@ -77,12 +86,20 @@ class ClassEdit:
 
     def as_form(self) -> dict[str, str]:
         """The fields that re-create this edit, for the confirm form's hidden inputs."""
-        return {"action": self.action, "ship_types": ",".join(map(str, self.ship_types)),
-                "class_code": self.class_code or "", "mmsi": "" if self.mmsi is None else str(self.mmsi),
-                "reason": self.reason, "code": self.code, "into": self.into, "name": self.name,
-                "description": self.description, "color": self.color,
-                "is_background": "1" if self.is_background else "",
-                "since": self.since.date().isoformat() if self.since else ""}
+        return {
+            "action": self.action,
+            "ship_types": ",".join(map(str, self.ship_types)),
+            "class_code": self.class_code or "",
+            "mmsi": "" if self.mmsi is None else str(self.mmsi),
+            "reason": self.reason,
+            "code": self.code,
+            "into": self.into,
+            "name": self.name,
+            "description": self.description,
+            "color": self.color,
+            "is_background": "1" if self.is_background else "",
+            "since": self.since.date().isoformat() if self.since else "",
+        }
 
 
 def _ship_types(raw: Any) -> tuple[int, ...]:
@@ -129,8 +146,9 @@ def parse_edit(data: Mapping[str, Any]) -> ClassEdit:
             mmsi = parse_integer("mmsi", data.get("mmsi"))
         except InputError as exc:
             raise InputError(f"{exc} (the vessel's MMSI)") from None
-        return ClassEdit(action, mmsi=mmsi, class_code=class_code, reason=str(data.get("reason") or "")[:500],
-                         since=since)
+        return ClassEdit(
+            action, mmsi=mmsi, class_code=class_code, reason=str(data.get("reason") or "")[:500], since=since
+        )
     code = str(data.get("code") or "").strip()
     if not code:
         raise InputError("code: the class code")
@@ -141,8 +159,15 @@ def parse_edit(data: Mapping[str, Any]) -> ClassEdit:
         name = str(data.get("name") or "").strip()
         if not name:
             raise InputError("name: the class name")
-        return ClassEdit(action, code=code, name=name[:100], description=str(data.get("description") or ""),
-                         color=color, is_background=_flag(data.get("is_background")), since=since)
+        return ClassEdit(
+            action,
+            code=code,
+            name=name[:100],
+            description=str(data.get("description") or ""),
+            color=color,
+            is_background=_flag(data.get("is_background")),
+            since=since,
+        )
     if action == "merge":
         into = str(data.get("into") or "").strip()
         if not into:
@@ -153,10 +178,16 @@ def parse_edit(data: Mapping[str, Any]) -> ClassEdit:
 
 def preview(edit: ClassEdit, user_id: int | None) -> dict[str, Any]:
     """Labels the edit's relabel would change, over all history and from `since`; nothing is kept."""
-    applied, (all_history, changed) = classmap.rehearse(db.session, lambda session: edit.run(session, user_id),
-                                                        (None, edit.since))
-    return {"edit": edit.describe(), "vessels": _vessel_count(applied), "changed": changed,
-            "changed_all_history": all_history, "since": edit.since.isoformat() if edit.since else None}
+    applied, (all_history, changed) = classmap.rehearse(
+        db.session, lambda session: edit.run(session, user_id), (None, edit.since)
+    )
+    return {
+        "edit": edit.describe(),
+        "vessels": _vessel_count(applied),
+        "changed": changed,
+        "changed_all_history": all_history,
+        "since": edit.since.isoformat() if edit.since else None,
+    }
 
 
 def apply(edit: ClassEdit, user_id: int | None) -> dict[str, Any]:
@@ -166,8 +197,12 @@ def apply(edit: ClassEdit, user_id: int | None) -> dict[str, Any]:
     if applied.mmsis is None or applied.mmsis:
         job_id = classmap.enqueue_relabel(db.session, applied, edit.since, user_id)
     db.session.commit()
-    return {"edit": edit.describe(), "vessels": _vessel_count(applied), "job_id": job_id,
-            "since": edit.since.isoformat() if edit.since else None}
+    return {
+        "edit": edit.describe(),
+        "vessels": _vessel_count(applied),
+        "job_id": job_id,
+        "since": edit.since.isoformat() if edit.since else None,
+    }
 
 
 def _vessel_count(edit: classmap.Edit) -> int | None:
@@ -177,30 +212,62 @@ def _vessel_count(edit: classmap.Edit) -> int | None:
 
 # ---------------------------------------------------------------- listings
 
+
 def classes() -> list[dict[str, Any]]:
     rows = db.session.scalars(select(ShipClass).order_by(ShipClass.sort_order, ShipClass.code))
-    return [{"code": c.code, "name": c.name, "description": c.description, "color": c.color,
-             "is_background": c.is_background, "active": c.active} for c in rows]
+    return [
+        {
+            "code": c.code,
+            "name": c.name,
+            "description": c.description,
+            "color": c.color,
+            "is_background": c.is_background,
+            "active": c.active,
+        }
+        for c in rows
+    ]
 
 
 def mappings() -> list[dict[str, Any]]:
     """All 100 AIS types with designation, class and how many known vessels have the type."""
     counts = dict(db.session.execute(select(Vessel.ship_type, func.count()).group_by(Vessel.ship_type)).all())
-    rows = db.session.execute(select(ClassMapping, User.username).outerjoin(User, User.id == ClassMapping.updated_by)
-                              .order_by(ClassMapping.ship_type))
-    return [{"ship_type": m.ship_type, "designation": m.designation, "class_code": m.class_code,
-             "vessels": counts.get(m.ship_type, 0), "updated_at": iso(m.updated_at), "updated_by": name}
-            for m, name in rows]
+    rows = db.session.execute(
+        select(ClassMapping, User.username)
+        .outerjoin(User, User.id == ClassMapping.updated_by)
+        .order_by(ClassMapping.ship_type)
+    )
+    return [
+        {
+            "ship_type": m.ship_type,
+            "designation": m.designation,
+            "class_code": m.class_code,
+            "vessels": counts.get(m.ship_type, 0),
+            "updated_at": iso(m.updated_at),
+            "updated_by": name,
+        }
+        for m, name in rows
+    ]
 
 
 def overrides() -> list[dict[str, Any]]:
     rows = db.session.execute(
         select(VesselClassOverride, Vessel.name, Vessel.ship_type, User.username)
         .outerjoin(Vessel, Vessel.mmsi == VesselClassOverride.mmsi)
-        .outerjoin(User, User.id == VesselClassOverride.created_by).order_by(VesselClassOverride.mmsi))
-    return [{"mmsi": o.mmsi, "class_code": o.class_code, "reason": o.reason, "vessel_name": name,
-             "ship_type": ship_type, "created_by": user, "created_at": iso(o.created_at)}
-            for o, name, ship_type, user in rows]
+        .outerjoin(User, User.id == VesselClassOverride.created_by)
+        .order_by(VesselClassOverride.mmsi)
+    )
+    return [
+        {
+            "mmsi": o.mmsi,
+            "class_code": o.class_code,
+            "reason": o.reason,
+            "vessel_name": name,
+            "ship_type": ship_type,
+            "created_by": user,
+            "created_at": iso(o.created_at),
+        }
+        for o, name, ship_type, user in rows
+    ]
 
 
 def vessel_stats() -> list[dict[str, Any]]:
@@ -209,27 +276,50 @@ def vessel_stats() -> list[dict[str, Any]]:
     One grouped query: what an operator looks at to decide where a type belongs.
     """
     stats: dict[str, Callable[[Any], Any]] = {"min": func.min, "max": func.max, "mean": func.avg}
-    columns = [fn(getattr(Vessel, col)).label(f"{col}_{name}") for col in ("length_m", "beam_m", "tonnage")
-               for name, fn in stats.items()]
+    columns = [
+        fn(getattr(Vessel, col)).label(f"{col}_{name}")
+        for col in ("length_m", "beam_m", "tonnage")
+        for name, fn in stats.items()
+    ]
     rows = db.session.execute(
-        select(Vessel.ship_type, ClassMapping.designation, ClassMapping.class_code, func.count().label("vessels"),
-               func.count(VesselClassOverride.mmsi).label("overridden"), *columns)
+        select(
+            Vessel.ship_type,
+            ClassMapping.designation,
+            ClassMapping.class_code,
+            func.count().label("vessels"),
+            func.count(VesselClassOverride.mmsi).label("overridden"),
+            *columns,
+        )
         .outerjoin(ClassMapping, ClassMapping.ship_type == Vessel.ship_type)
         .outerjoin(VesselClassOverride, VesselClassOverride.mmsi == Vessel.mmsi)
         .group_by(Vessel.ship_type, ClassMapping.designation, ClassMapping.class_code)
-        .order_by(Vessel.ship_type.nulls_last()))
+        .order_by(Vessel.ship_type.nulls_last())
+    )
     out = []
     for row in rows:
         item = dict(row._mapping)
         item["designation"] = item["designation"] or ("No static data" if row.ship_type is None else "Unknown")
-        out.append({k: (float(v) if k.endswith(("_mean", "_min", "_max")) and v is not None else v)
-                    for k, v in item.items()})
+        out.append(
+            {k: (float(v) if k.endswith(("_mean", "_min", "_max")) and v is not None else v) for k, v in item.items()}
+        )
     return out
 
 
 def audio_files(limit: int = 50) -> list[dict[str, Any]]:
     """The newest recordings the directory ingest saw, with status, windows and the reason of any refusal."""
     rows = db.session.scalars(select(AudioFile).order_by(AudioFile.id.desc()).limit(limit))
-    return [{"id": f.id, "name": Path(f.path).name, "hydrophone_id": f.hydrophone_id, "start_time": iso(f.start_time),
-             "duration_s": f.duration_s, "sample_rate": f.sample_rate, "channels": f.channels, "status": f.status,
-             "windows": f.windows_count, "reason": f.error} for f in rows]
+    return [
+        {
+            "id": f.id,
+            "name": Path(f.path).name,
+            "hydrophone_id": f.hydrophone_id,
+            "start_time": iso(f.start_time),
+            "duration_s": f.duration_s,
+            "sample_rate": f.sample_rate,
+            "channels": f.channels,
+            "status": f.status,
+            "windows": f.windows_count,
+            "reason": f.error,
+        }
+        for f in rows
+    ]

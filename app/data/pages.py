@@ -23,9 +23,16 @@ bp = Blueprint("data", __name__, url_prefix="/data")
 
 
 def _render(status: int = 200, **extra: Any) -> Any:
-    return render_template("data/data.html", classes=actions.classes(), mappings=actions.mappings(),
-                           overrides=actions.overrides(), stats=actions.vessel_stats(),
-                           jobs=jobs.list_jobs(), audio_files=actions.audio_files(), **extra), status
+    return render_template(
+        "data/data.html",
+        classes=actions.classes(),
+        mappings=actions.mappings(),
+        overrides=actions.overrides(),
+        stats=actions.vessel_stats(),
+        jobs=jobs.list_jobs(),
+        audio_files=actions.audio_files(),
+        **extra,
+    ), status
 
 
 def _edit() -> actions.ClassEdit:

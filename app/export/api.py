@@ -27,8 +27,18 @@ from oceanwatch.messages import PackedArray
 from oceanwatch.registry.store import sha256_file
 
 routes = Routes()
-MANIFEST_COLUMNS = ["window_id", "hydrophone_id", "start_time", "end_time", "spec_hash", "file", "label",
-                    "label_source", "ambiguous", "radius_km"]
+MANIFEST_COLUMNS = [
+    "window_id",
+    "hydrophone_id",
+    "start_time",
+    "end_time",
+    "spec_hash",
+    "file",
+    "label",
+    "label_source",
+    "ambiguous",
+    "radius_km",
+]
 
 # Effective label: a person's label wins over AIS truth (and is never ambiguous), as in scoring.
 _DATASET_SQL = """
@@ -59,30 +69,53 @@ def write_dataset(out: Any, rows: Any, radius_km: int) -> int:
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             archive.writestr(name, buffer.getvalue())
-            writer.writerow([row.id, row.hydrophone_id, row.start_time.isoformat(), row.end_time.isoformat(),
-                             row.spec_hash, name, "+".join(row.label or []), row.source,
-                             str(bool(row.ambiguous)).lower(), radius_km])
+            writer.writerow(
+                [
+                    row.id,
+                    row.hydrophone_id,
+                    row.start_time.isoformat(),
+                    row.end_time.isoformat(),
+                    row.spec_hash,
+                    name,
+                    "+".join(row.label or []),
+                    row.source,
+                    str(bool(row.ambiguous)).lower(),
+                    radius_km,
+                ]
+            )
             count += 1
         archive.writestr("manifest.csv", manifest.getvalue())
     return count
 
 
-@routes.route("/export", "GET", "viewer", "A labelled dataset: spectrograms (.npy) and a CSV manifest in a zip",
-              parameters=[*TIME_PARAMS,
-                          param("radius_km", "query", "truth radius of the AIS labels",
-                                {"type": "integer", "default": 20}),
-                          param("spec_hash", "query", "only this feature spec", {"type": "string"}),
-                          param("format", "query", "manifest format",
-                                {"type": "string", "enum": ["csv"], "default": "csv"})],
-              responses={"400": "bad parameter"})
+@routes.route(
+    "/export",
+    "GET",
+    "viewer",
+    "A labelled dataset: spectrograms (.npy) and a CSV manifest in a zip",
+    parameters=[
+        *TIME_PARAMS,
+        param("radius_km", "query", "truth radius of the AIS labels", {"type": "integer", "default": 20}),
+        param("spec_hash", "query", "only this feature spec", {"type": "string"}),
+        param("format", "query", "manifest format", {"type": "string", "enum": ["csv"], "default": "csv"}),
+    ],
+    responses={"400": "bad parameter"},
+)
 def export_dataset() -> Any:
     start, end, limit = time_range()
     if request.args.get("format", "csv") != "csv":
         raise InputError("format: csv (the only manifest format)")
     radius = radius_arg(current_app.config["OCEANWATCH_SETTINGS"].truth.radii_km)
-    rows = db.session.execute(text(_DATASET_SQL).execution_options(yield_per=256), {
-        "start": start, "end": end, "radius": radius, "limit": limit,
-        "spec_hash": request.args.get("spec_hash") or None})
+    rows = db.session.execute(
+        text(_DATASET_SQL).execution_options(yield_per=256),
+        {
+            "start": start,
+            "end": end,
+            "radius": radius,
+            "limit": limit,
+            "spec_hash": request.args.get("spec_hash") or None,
+        },
+    )
     spool = tempfile.TemporaryFile()
     write_dataset(spool, rows, radius)
     spool.seek(0)
@@ -90,9 +123,17 @@ def export_dataset() -> Any:
     return send_file(spool, mimetype="application/zip", as_attachment=True, download_name=name)
 
 
-@routes.route("/models/<int:model_id>/package", "GET", "viewer", "The model's package: model.keras + manifest.json (zip)",
-              parameters=[MODEL_ID], responses={"404": "no such model or its artifact is missing",
-                                                "409": "the stored artifact does not match the registry checksum"})
+@routes.route(
+    "/models/<int:model_id>/package",
+    "GET",
+    "viewer",
+    "The model's package: model.keras + manifest.json (zip)",
+    parameters=[MODEL_ID],
+    responses={
+        "404": "no such model or its artifact is missing",
+        "409": "the stored artifact does not match the registry checksum",
+    },
+)
 def model_package(model_id: int) -> Any:
     row = db.session.get(MLModel, model_id)
     if row is None:
@@ -107,5 +148,6 @@ def model_package(model_id: int) -> Any:
         archive.write(artifact, "model.keras")
         archive.writestr("manifest.json", json.dumps(row.manifest, indent=2, sort_keys=True))
     spool.seek(0)
-    return send_file(spool, mimetype="application/zip", as_attachment=True,
-                     download_name=f"{row.name}-{row.version}.zip")
+    return send_file(
+        spool, mimetype="application/zip", as_attachment=True, download_name=f"{row.name}-{row.version}.zip"
+    )

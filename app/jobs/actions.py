@@ -17,10 +17,20 @@ from oceanwatch.db.models import Job
 
 
 def job_dict(job: Job) -> dict[str, Any]:
-    return {"id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message,
-            "params": job.params, "result": job.result, "cancel_requested": job.cancel_requested,
-            "created_by": job.created_by, "created_at": iso(job.created_at), "started_at": iso(job.started_at),
-            "finished_at": iso(job.finished_at)}
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "params": job.params,
+        "result": job.result,
+        "cancel_requested": job.cancel_requested,
+        "created_by": job.created_by,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+    }
 
 
 def list_jobs(kind: str | None = jobs.JobKind.RELABEL, limit: int = 20) -> list[dict[str, Any]]:

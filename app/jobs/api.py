@@ -14,15 +14,25 @@ routes = Routes()
 JOB_ID = param("job_id", "path", "job id", {"type": "integer"})
 
 
-@routes.route("/jobs", "GET", "viewer", "Recent background jobs (relabel by default), newest first",
-              parameters=[param("kind", "query", "job kind; empty for every kind",
-                                {"type": "string", "default": "relabel"})])
+@routes.route(
+    "/jobs",
+    "GET",
+    "viewer",
+    "Recent background jobs (relabel by default), newest first",
+    parameters=[param("kind", "query", "job kind; empty for every kind", {"type": "string", "default": "relabel"})],
+)
 def list_jobs() -> Any:
     return jsonify(jobs=actions.list_jobs(request.args.get("kind", "relabel") or None))
 
 
-@routes.route("/jobs/<int:job_id>", "GET", "viewer", "One job with status and progress (poll it)",
-              parameters=[JOB_ID], responses={"404": "no such job"})
+@routes.route(
+    "/jobs/<int:job_id>",
+    "GET",
+    "viewer",
+    "One job with status and progress (poll it)",
+    parameters=[JOB_ID],
+    responses={"404": "no such job"},
+)
 def get_job(job_id: int) -> Any:
     job = actions.get_job(job_id)
     if job is None:
@@ -30,8 +40,14 @@ def get_job(job_id: int) -> Any:
     return jsonify(job=job)
 
 
-@routes.route("/jobs/<int:job_id>/cancel", "POST", "operator", "Ask a queued or running job to stop",
-              parameters=[JOB_ID], responses={"409": "the job has already finished"})
+@routes.route(
+    "/jobs/<int:job_id>/cancel",
+    "POST",
+    "operator",
+    "Ask a queued or running job to stop",
+    parameters=[JOB_ID],
+    responses={"409": "the job has already finished"},
+)
 def cancel_job(job_id: int) -> Any:
     if not actions.cancel_job(job_id, current_user_id()):
         return jsonify(error=f"job {job_id} is not queued or running"), 409

@@ -40,10 +40,13 @@ def bokeh_app_url() -> str:
 def page() -> Any:
     secret = current_app.config["SECRET_KEY"].encode()
     session_id = generate_session_id(secret_key=secret, signed=True)
-    grant = issue_grant(session_id, Grant(current_user.id, current_user.session_version), secret,
-                        _settings().bokeh.session_expiry_s)
-    script = bokeh_embed(server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant}),
-                         allow=BOKEH_SERVER_SESSION)
+    grant = issue_grant(
+        session_id, Grant(current_user.id, current_user.session_version), secret, _settings().bokeh.session_expiry_s
+    )
+    script = bokeh_embed(
+        server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant}),
+        allow=BOKEH_SERVER_SESSION,
+    )
     return render_template("live/live.html", bokeh_script=script, bokeh_url=bokeh_app_url())
 
 

@@ -98,12 +98,25 @@ def apply(model_id: int, action: str, user_id: int | None) -> int:
 
 
 def model_dict(row: MLModel) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "version": row.version, "task": row.task, "status": row.status,
-            "healthy": row.healthy, "last_error": row.last_error, "class_names": list(row.class_names),
-            "feature_spec_hash": row.feature_spec_hash, "uncertainty_method": row.uncertainty_method,
-            "mc_passes": row.mc_passes, "owner": row.owner, "description": row.description, "sha256": row.sha256,
-            "created_at": iso(row.created_at), "deployed_at": iso(row.deployed_at),
-            "last_prediction_at": iso(row.last_prediction_at)}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "version": row.version,
+        "task": row.task,
+        "status": row.status,
+        "healthy": row.healthy,
+        "last_error": row.last_error,
+        "class_names": list(row.class_names),
+        "feature_spec_hash": row.feature_spec_hash,
+        "uncertainty_method": row.uncertainty_method,
+        "mc_passes": row.mc_passes,
+        "owner": row.owner,
+        "description": row.description,
+        "sha256": row.sha256,
+        "created_at": iso(row.created_at),
+        "deployed_at": iso(row.deployed_at),
+        "last_prediction_at": iso(row.last_prediction_at),
+    }
 
 
 def list_models() -> list[MLModel]:
@@ -111,9 +124,22 @@ def list_models() -> list[MLModel]:
 
 
 def audit_trail(model_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    query = (select(AuditLog, User.username).outerjoin(User, User.id == AuditLog.user_id)
-             .where(AuditLog.target_type == "model").order_by(AuditLog.time.desc(), AuditLog.id.desc()).limit(limit))
+    query = (
+        select(AuditLog, User.username)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .where(AuditLog.target_type == "model")
+        .order_by(AuditLog.time.desc(), AuditLog.id.desc())
+        .limit(limit)
+    )
     if model_id is not None:
         query = query.where(AuditLog.target_id == str(model_id))
-    return [{"time": iso(a.time), "user": name or "system", "action": a.action, "model_id": a.target_id,
-             "details": json.dumps(a.details, sort_keys=True)} for a, name in db.session.execute(query)]
+    return [
+        {
+            "time": iso(a.time),
+            "user": name or "system",
+            "action": a.action,
+            "model_id": a.target_id,
+            "details": json.dumps(a.details, sort_keys=True),
+        }
+        for a, name in db.session.execute(query)
+    ]

@@ -15,8 +15,9 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 
 
 def _render(status: int = 200, problems: list[str] | None = None) -> Any:
-    return render_template("models/models.html", models=actions.list_models(), audit=actions.audit_trail(),
-                           problems=problems or []), status
+    return render_template(
+        "models/models.html", models=actions.list_models(), audit=actions.audit_trail(), problems=problems or []
+    ), status
 
 
 @bp.get("/")

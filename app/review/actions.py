@@ -55,9 +55,12 @@ _PER_PREDICTION = {
     "entropy": ("p.entropy", "", "", "desc"),
     "margin": ("m.margin", _MARGIN_JOIN, "", "asc"),
     "epistemic": ("p.epistemic", "", "", "desc"),
-    "truth_disagreement": ("p.confidence", _TRUTH_JOIN,
-                           "and not (t.classes::text[] @> p.predicted::text[] and p.predicted::text[] @> t.classes::text[])",
-                           "desc"),
+    "truth_disagreement": (
+        "p.confidence",
+        _TRUTH_JOIN,
+        "and not (t.classes::text[] @> p.predicted::text[] and p.predicted::text[] @> t.classes::text[])",
+        "desc",
+    ),
 }
 
 
@@ -84,8 +87,9 @@ def queue_query() -> QueueQuery:
     start, end = time_arg("start"), time_arg("end")
     if start and end and start > end:
         raise InputError("start is after end")
-    return QueueQuery(strategy=strategy, model_id=int_arg("model_id"), radius_km=radius, start=start, end=end,
-                      limit=limit)
+    return QueueQuery(
+        strategy=strategy, model_id=int_arg("model_id"), radius_km=radius, start=start, end=end, limit=limit
+    )
 
 
 def _filters(q: QueueQuery) -> tuple[str, dict[str, Any]]:
@@ -130,27 +134,52 @@ def queue(q: QueueQuery) -> list[dict[str, Any]]:
             from best b join windows w on w.id = b.window_id
             order by b.score {direction}, b.window_id limit :limit"""
     rows = db.session.execute(text(sql), params).mappings().all()
-    return [{"window_id": r["window_id"], "start_time": iso(r["start_time"]), "end_time": iso(r["end_time"]),
-             "hydrophone_id": r["hydrophone_id"], "score": float(r["score"]), "model_id": r["model_id"],
-             "prediction_id": r["prediction_id"],
-             **({"mean_entropy": _float(r["mean_entropy"]), "models": r["models"]}
-                if q.strategy == "disagreement" else {})} for r in rows]
+    return [
+        {
+            "window_id": r["window_id"],
+            "start_time": iso(r["start_time"]),
+            "end_time": iso(r["end_time"]),
+            "hydrophone_id": r["hydrophone_id"],
+            "score": float(r["score"]),
+            "model_id": r["model_id"],
+            "prediction_id": r["prediction_id"],
+            **(
+                {"mean_entropy": _float(r["mean_entropy"]), "models": r["models"]}
+                if q.strategy == "disagreement"
+                else {}
+            ),
+        }
+        for r in rows
+    ]
 
 
 def predictions_of(window_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Every model's output for the given windows (bounded by the queue's limit), by window."""
     if not window_ids:
         return {}
-    rows = db.session.execute(select(Prediction, MLModel.name, MLModel.version, MLModel.class_names, MLModel.status)
-                              .join(MLModel, MLModel.id == Prediction.model_id)
-                              .where(Prediction.window_id.in_(window_ids)).order_by(Prediction.model_id))
+    rows = db.session.execute(
+        select(Prediction, MLModel.name, MLModel.version, MLModel.class_names, MLModel.status)
+        .join(MLModel, MLModel.id == Prediction.model_id)
+        .where(Prediction.window_id.in_(window_ids))
+        .order_by(Prediction.model_id)
+    )
     out: dict[int, list[dict[str, Any]]] = {}
     for p, name, version, classes, status in rows:
-        out.setdefault(p.window_id, []).append({
-            "prediction_id": p.id, "model_id": p.model_id, "model": f"{name} v{version}", "status": status,
-            "class_names": list(classes), "probabilities": [float(x) for x in p.probabilities],
-            "predicted": list(p.predicted), "confidence": p.confidence, "entropy": p.entropy,
-            "epistemic": p.epistemic, "aleatoric": p.aleatoric})
+        out.setdefault(p.window_id, []).append(
+            {
+                "prediction_id": p.id,
+                "model_id": p.model_id,
+                "model": f"{name} v{version}",
+                "status": status,
+                "class_names": list(classes),
+                "probabilities": [float(x) for x in p.probabilities],
+                "predicted": list(p.predicted),
+                "confidence": p.confidence,
+                "entropy": p.entropy,
+                "epistemic": p.epistemic,
+                "aleatoric": p.aleatoric,
+            }
+        )
     return out
 
 
@@ -160,29 +189,57 @@ def window_context(window_id: int, user_id: int | None = None) -> dict[str, Any]
     window = db.session.get(Window, window_id)
     if window is None:
         raise InputError(f"no window with id {window_id}", 404)
-    spectrogram = db.session.scalars(select(Spectrogram).where(Spectrogram.window_id == window_id)
-                                     .order_by(Spectrogram.spec_hash).limit(1)).first()
+    spectrogram = db.session.scalars(
+        select(Spectrogram).where(Spectrogram.window_id == window_id).order_by(Spectrogram.spec_hash).limit(1)
+    ).first()
     predictions = predictions_of([window_id]).get(window_id, [])
-    verdicts = dict(db.session.execute(select(PredictionFeedback.prediction_id, PredictionFeedback.verdict).where(
-        PredictionFeedback.prediction_id.in_([p["prediction_id"] for p in predictions]),
-        PredictionFeedback.user_id == user_id)).all()) if predictions and user_id is not None else {}
-    label = db.session.execute(select(HumanLabel, User.username).outerjoin(User, User.id == HumanLabel.user_id)
-                               .where(HumanLabel.window_id == window_id)).first()
+    verdicts = (
+        dict(
+            db.session.execute(
+                select(PredictionFeedback.prediction_id, PredictionFeedback.verdict).where(
+                    PredictionFeedback.prediction_id.in_([p["prediction_id"] for p in predictions]),
+                    PredictionFeedback.user_id == user_id,
+                )
+            ).all()
+        )
+        if predictions and user_id is not None
+        else {}
+    )
+    label = db.session.execute(
+        select(HumanLabel, User.username)
+        .outerjoin(User, User.id == HumanLabel.user_id)
+        .where(HumanLabel.window_id == window_id)
+    ).first()
     return {
-        "window": {"id": window.id, "hydrophone_id": window.hydrophone_id, "start_time": iso(window.start_time),
-                   "end_time": iso(window.end_time), "has_clip": window.clip_path is not None},
+        "window": {
+            "id": window.id,
+            "hydrophone_id": window.hydrophone_id,
+            "start_time": iso(window.start_time),
+            "end_time": iso(window.end_time),
+            "has_clip": window.clip_path is not None,
+        },
         "spectrogram": PackedArray(spectrogram.dtype, tuple(spectrogram.shape), spectrogram.data).unpack()
-        if spectrogram is not None else None,
+        if spectrogram is not None
+        else None,
         "truth": window_truths(db.session, [window_id]).get(window_id, []),
         "predictions": [{**p, "my_verdict": verdicts.get(p["prediction_id"])} for p in predictions],
-        "label": {"classes": list(label[0].classes), "note": label[0].note, "user": label[1],
-                  "created_at": iso(label[0].created_at)} if label else None,
+        "label": {
+            "classes": list(label[0].classes),
+            "note": label[0].note,
+            "user": label[1],
+            "created_at": iso(label[0].created_at),
+        }
+        if label
+        else None,
     }
 
 
 def label_classes() -> list[str]:
-    return list(db.session.scalars(select(ShipClass.code).where(ShipClass.active.is_(True))
-                                   .order_by(ShipClass.sort_order, ShipClass.code)))
+    return list(
+        db.session.scalars(
+            select(ShipClass.code).where(ShipClass.active.is_(True)).order_by(ShipClass.sort_order, ShipClass.code)
+        )
+    )
 
 
 def _checked_classes(classes: Any, allowed: list[str], what: str = "classes") -> list[str]:
@@ -212,11 +269,25 @@ def set_label(window_id: int, classes: Any, note: Any, user_id: int | None, sour
 
 def _write_label(window_id: int, codes: list[str], note: str, user_id: int | None, source: str) -> None:
     previous = db.session.scalar(select(HumanLabel.classes).where(HumanLabel.window_id == window_id))
-    db.session.execute(insert(HumanLabel).values(window_id=window_id, classes=codes, user_id=user_id, note=note)
-                       .on_conflict_do_update(index_elements=["window_id"], set_={
-                           "classes": codes, "user_id": user_id, "note": note, "created_at": func.now()}))
-    record(db.session, user_id, "window.label", "window", window_id, classes=codes, note=note, source=source,
-           previous=list(previous) if previous is not None else None)
+    db.session.execute(
+        insert(HumanLabel)
+        .values(window_id=window_id, classes=codes, user_id=user_id, note=note)
+        .on_conflict_do_update(
+            index_elements=["window_id"],
+            set_={"classes": codes, "user_id": user_id, "note": note, "created_at": func.now()},
+        )
+    )
+    record(
+        db.session,
+        user_id,
+        "window.label",
+        "window",
+        window_id,
+        classes=codes,
+        note=note,
+        source=source,
+        previous=list(previous) if previous is not None else None,
+    )
 
 
 def give_feedback(prediction_id: int, verdict: Any, classes: Any, user_id: int) -> dict[str, Any]:
@@ -234,17 +305,38 @@ def give_feedback(prediction_id: int, verdict: Any, classes: Any, user_id: int) 
     labelled = bool(verdict == "wrong" and codes)
     if labelled:
         _checked_classes(codes, label_classes(), "correct_classes (as window labels)")
-    db.session.execute(insert(PredictionFeedback).values(
-        prediction_id=prediction_id, model_id=prediction.model_id, user_id=user_id, verdict=verdict, classes=codes)
-        .on_conflict_do_update(index_elements=["prediction_id", "user_id"],
-                               set_={"verdict": verdict, "classes": codes, "created_at": func.now()}))
-    record(db.session, user_id, "prediction.feedback", "prediction", prediction_id, verdict=verdict, classes=codes,
-           model_id=prediction.model_id, window_id=prediction.window_id)
+    db.session.execute(
+        insert(PredictionFeedback)
+        .values(
+            prediction_id=prediction_id, model_id=prediction.model_id, user_id=user_id, verdict=verdict, classes=codes
+        )
+        .on_conflict_do_update(
+            index_elements=["prediction_id", "user_id"],
+            set_={"verdict": verdict, "classes": codes, "created_at": func.now()},
+        )
+    )
+    record(
+        db.session,
+        user_id,
+        "prediction.feedback",
+        "prediction",
+        prediction_id,
+        verdict=verdict,
+        classes=codes,
+        model_id=prediction.model_id,
+        window_id=prediction.window_id,
+    )
     if labelled:
         _write_label(prediction.window_id, codes, f"feedback on prediction {prediction_id}", user_id, "feedback")
     db.session.commit()
-    return {"prediction_id": prediction_id, "model_id": prediction.model_id, "window_id": prediction.window_id,
-            "verdict": verdict, "correct_classes": codes, "labelled_window": labelled}
+    return {
+        "prediction_id": prediction_id,
+        "model_id": prediction.model_id,
+        "window_id": prediction.window_id,
+        "verdict": verdict,
+        "correct_classes": codes,
+        "labelled_window": labelled,
+    }
 
 
 def feedback_counts(model_id: int) -> dict[str, Any]:
@@ -256,23 +348,37 @@ def feedback_counts(model_id: int) -> dict[str, Any]:
     if db.session.get(MLModel, model_id) is None:
         raise InputError(f"no model with id {model_id}", 404)
     params = {"model_id": model_id}
-    correct, wrong = db.session.execute(text("""
+    correct, wrong = db.session.execute(
+        text("""
         select count(*) filter (where verdict = 'correct'), count(*) filter (where verdict = 'wrong')
-        from prediction_feedback where model_id = :model_id"""), params).one()
-    per_class = db.session.execute(text("""
+        from prediction_feedback where model_id = :model_id"""),
+        params,
+    ).one()
+    per_class = db.session.execute(
+        text("""
         select c, count(*) filter (where f.verdict = 'correct'), count(*) filter (where f.verdict = 'wrong')
         from prediction_feedback f join predictions p on p.id = f.prediction_id cross join unnest(p.predicted) as c
-        where f.model_id = :model_id group by c order by c"""), params).all()
-    confusion = db.session.execute(text("""
+        where f.model_id = :model_id group by c order by c"""),
+        params,
+    ).all()
+    confusion = db.session.execute(
+        text("""
         select array_to_string(p.predicted, '+') as predicted,
                case when f.verdict = 'correct' then array_to_string(p.predicted, '+')
                     when cardinality(f.classes) = 0 then null else array_to_string(f.classes, '+') end as labelled,
                count(*) as n
         from prediction_feedback f join predictions p on p.id = f.prediction_id
-        where f.model_id = :model_id group by 1, 2 order by 1, 2 nulls last"""), params).all()
-    return {"model_id": model_id, "correct": correct, "wrong": wrong, "total": correct + wrong,
-            "per_class": {c: {"correct": ok, "wrong": bad} for c, ok, bad in per_class},
-            "confusion": [{"predicted": p, "labelled": lab, "count": n} for p, lab, n in confusion]}
+        where f.model_id = :model_id group by 1, 2 order by 1, 2 nulls last"""),
+        params,
+    ).all()
+    return {
+        "model_id": model_id,
+        "correct": correct,
+        "wrong": wrong,
+        "total": correct + wrong,
+        "per_class": {c: {"correct": ok, "wrong": bad} for c, ok, bad in per_class},
+        "confusion": [{"predicted": p, "labelled": lab, "count": n} for p, lab, n in confusion],
+    }
 
 
 def _float(value: Any) -> float | None:

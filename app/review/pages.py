@@ -35,8 +35,9 @@ def index() -> Any:
     except InputError as exc:
         error = str(exc)
     outputs = actions.predictions_of([r["window_id"] for r in rows])
-    return render_template("review/review.html", rows=rows, outputs=outputs, query=query, error=error,
-                           strategies=actions.STRATEGIES), 400 if error else 200
+    return render_template(
+        "review/review.html", rows=rows, outputs=outputs, query=query, error=error, strategies=actions.STRATEGIES
+    ), 400 if error else 200
 
 
 @bp.get("/<int:window_id>")
@@ -47,16 +48,16 @@ def window(window_id: int) -> Any:
     except InputError:
         abort(404)
     image = data_uri(context["spectrogram"]) if context["spectrogram"] is not None else None
-    return render_template("review/window.html", c=context, image=image, classes=actions.label_classes(),
-                           back=_back())
+    return render_template("review/window.html", c=context, image=image, classes=actions.label_classes(), back=_back())
 
 
 @bp.post("/<int:window_id>/label")
 @requires_role("operator")
 def label(window_id: int) -> Any:
     try:
-        saved = actions.set_label(window_id, request.form.getlist("classes"), request.form.get("note", ""),
-                                 current_user_id(), "review page")
+        saved = actions.set_label(
+            window_id, request.form.getlist("classes"), request.form.get("note", ""), current_user_id(), "review page"
+        )
         flash(f"Window {window_id} labelled {', '.join(saved['classes'])}.")
     except InputError as exc:
         if exc.status == 404:
@@ -70,8 +71,9 @@ def label(window_id: int) -> Any:
 def feedback(prediction_id: int) -> Any:
     window_id = request.form.get("window_id", type=int)
     try:
-        saved = actions.give_feedback(prediction_id, request.form.get("verdict"), request.form.getlist("classes"),
-                                     int(current_user_id()))
+        saved = actions.give_feedback(
+            prediction_id, request.form.get("verdict"), request.form.getlist("classes"), int(current_user_id())
+        )
         window_id = saved["window_id"]
         flash(f"Feedback on prediction {prediction_id}: {saved['verdict']}.")
     except InputError as exc:

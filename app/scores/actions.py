@@ -111,8 +111,10 @@ def metrics(selection: Selection) -> list[dict[str, Any]]:
     trends = scoring.trends(conn, scopes, selection.bucket)
     calibrations = scoring.calibrations(conn, scopes, CALIBRATION_BINS)
     aurocs = scoring.uncertainty_aurocs(conn, scopes)
-    return [{"model_id": m, "report": reports[m], "trend": trends[m], "calibration": calibrations[m],
-             "auroc": aurocs[m]} for m in selection.model_ids]
+    return [
+        {"model_id": m, "report": reports[m], "trend": trends[m], "calibration": calibrations[m], "auroc": aurocs[m]}
+        for m in selection.model_ids
+    ]
 
 
 def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
@@ -130,16 +132,21 @@ def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
     except OperationalError as exc:
         if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled: the timeout, not a real fault
             raise
-        raise ComparisonTooSlow(f"comparing {len(selection.model_ids)} models on the same windows over this range "
-                                f"takes more than {COMPARISON_TIMEOUT_MS / 1000:.0f} s; choose a shorter range") \
-            from exc
+        raise ComparisonTooSlow(
+            f"comparing {len(selection.model_ids)} models on the same windows over this range "
+            f"takes more than {COMPARISON_TIMEOUT_MS / 1000:.0f} s; choose a shorter range"
+        ) from exc
     return {str(m): r for m, r in reports.items()}
 
 
 def selection_dict(selection: Selection) -> dict[str, Any]:
-    return {"model_ids": list(selection.model_ids), "radius_km": selection.radius_km,
-            "start": selection.start.isoformat() if selection.start else None,
-            "end": selection.end.isoformat() if selection.end else None, "bucket": selection.bucket}
+    return {
+        "model_ids": list(selection.model_ids),
+        "radius_km": selection.radius_km,
+        "start": selection.start.isoformat() if selection.start else None,
+        "end": selection.end.isoformat() if selection.end else None,
+        "bucket": selection.bucket,
+    }
 
 
 def label(model: MLModel) -> str:

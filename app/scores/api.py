@@ -17,12 +17,24 @@ routes = Routes()
 
 SELECTION_PARAMS = [
     param("radius_km", "query", "truth radius (one of TRUTH_RADII_KM; default the first)", {"type": "integer"}),
-    param("start", "query", "ISO 8601 start of the window start times (default: all history)",
-          {"type": "string", "format": "date-time"}),
-    param("end", "query", "ISO 8601 end, exclusive; a bare date includes that day (default: no end)",
-          {"type": "string", "format": "date-time"}),
-    param("preset", "query", "instead of start/end: the last 7 or 30 days, or all",
-          {"type": "string", "enum": list(actions.PRESETS)}),
+    param(
+        "start",
+        "query",
+        "ISO 8601 start of the window start times (default: all history)",
+        {"type": "string", "format": "date-time"},
+    ),
+    param(
+        "end",
+        "query",
+        "ISO 8601 end, exclusive; a bare date includes that day (default: no end)",
+        {"type": "string", "format": "date-time"},
+    ),
+    param(
+        "preset",
+        "query",
+        "instead of start/end: the last 7 or 30 days, or all",
+        {"type": "string", "enum": list(actions.PRESETS)},
+    ),
 ]
 
 
@@ -30,13 +42,18 @@ def _selection() -> actions.Selection:
     return actions.parse(request.args, request.args.getlist("model_id"))
 
 
-@routes.route("/metrics", "GET", "viewer",
-              "A model's report (accuracy, per-class P/R/F1, confusion), trend, calibration/ECE and uncertainty "
-              "AUROCs",
-              parameters=[param("model_id", "query", "model id", {"type": "integer"}, required=True),
-                          *SELECTION_PARAMS,
-                          param("bucket", "query", "trend bucket", {"type": "string", "enum": ["day", "week"]})],
-              responses={"400": "bad parameter or unknown model"})
+@routes.route(
+    "/metrics",
+    "GET",
+    "viewer",
+    "A model's report (accuracy, per-class P/R/F1, confusion), trend, calibration/ECE and uncertainty AUROCs",
+    parameters=[
+        param("model_id", "query", "model id", {"type": "integer"}, required=True),
+        *SELECTION_PARAMS,
+        param("bucket", "query", "trend bucket", {"type": "string", "enum": ["day", "week"]}),
+    ],
+    responses={"400": "bad parameter or unknown model"},
+)
 def metrics() -> Any:
     selection = _selection()
     if len(selection.model_ids) != 1:
@@ -44,11 +61,26 @@ def metrics() -> Any:
     return jsonify(selection=actions.selection_dict(selection), **actions.metrics(selection)[0])
 
 
-@routes.route("/metrics/compare", "GET", "viewer", "Several models' reports on the windows all of them predicted",
-              parameters=[param("model_id", "query", "model id, repeated for each model", {
-                  "type": "array", "items": {"type": "integer"}}, required=True), *SELECTION_PARAMS],
-              responses={"400": "bad parameter or unknown model",
-                         "422": "the comparison over this range takes too long; choose a shorter one"})
+@routes.route(
+    "/metrics/compare",
+    "GET",
+    "viewer",
+    "Several models' reports on the windows all of them predicted",
+    parameters=[
+        param(
+            "model_id",
+            "query",
+            "model id, repeated for each model",
+            {"type": "array", "items": {"type": "integer"}},
+            required=True,
+        ),
+        *SELECTION_PARAMS,
+    ],
+    responses={
+        "400": "bad parameter or unknown model",
+        "422": "the comparison over this range takes too long; choose a shorter one",
+    },
+)
 def metrics_compare() -> Any:
     selection = _selection()
     try:

@@ -29,17 +29,23 @@ def _default_model_ids(models: list[Any]) -> list[str]:
     return active or ([str(max(m.id for m in models))] if models else [])
 
 
-def _plots(selection: actions.Selection, results: list[dict[str, Any]], labels: dict[int, str],
-           highlight: str | None) -> tuple[str, dict[str, str]]:
+def _plots(
+    selection: actions.Selection, results: list[dict[str, Any]], labels: dict[int, str], highlight: str | None
+) -> tuple[str, dict[str, str]]:
     """Script and divs of the page's three plots: trend, reliability, and every multi-class model's confusion matrix.
 
     The roots go into one Document at once: `components` adds them one by one otherwise, and each
     addition walks every model of the roots added before.
     """
-    figures = {"trend": trend_figure({labels[r["model_id"]]: r["trend"] for r in results}, selection.bucket),
-               "reliability": reliability_figure({labels[r["model_id"]]: r["calibration"] for r in results})}
-    matrices = {labels[r["model_id"]]: (r["report"]["classes"], r["report"]["confusion"])
-                for r in results if r["report"]["task"] == "multi_class"}
+    figures = {
+        "trend": trend_figure({labels[r["model_id"]]: r["trend"] for r in results}, selection.bucket),
+        "reliability": reliability_figure({labels[r["model_id"]]: r["calibration"] for r in results}),
+    }
+    matrices = {
+        labels[r["model_id"]]: (r["report"]["classes"], r["report"]["confusion"])
+        for r in results
+        if r["report"]["task"] == "multi_class"
+    }
     if matrices:
         figures["confusion"] = confusion_figure(matrices, highlight=highlight)
     doc = Document()
@@ -56,10 +62,16 @@ def page() -> Any:
     models = list_models()
     labels = {m.id: actions.label(m) for m in models}
     chosen = request.args.getlist("model_id") or _default_model_ids(models)
-    context: dict[str, Any] = {"models": models, "labels": labels, "radii": actions.radii(),
-                               "presets": list(actions.PRESETS), "args": request.args,
-                               "chosen": chosen, "class_code": request.args.get("class_code", ""),
-                               "bokeh_js": bokeh_assets.script_urls()}
+    context: dict[str, Any] = {
+        "models": models,
+        "labels": labels,
+        "radii": actions.radii(),
+        "presets": list(actions.PRESETS),
+        "args": request.args,
+        "chosen": chosen,
+        "class_code": request.args.get("class_code", ""),
+        "bokeh_js": bokeh_assets.script_urls(),
+    }
     if not chosen:
         return render_template("scores/scores.html", **context)
     try:
@@ -74,5 +86,13 @@ def page() -> Any:
         except actions.ComparisonTooSlow as exc:
             comparison_error = str(exc)
     script, divs = _plots(selection, results, labels, context["class_code"] or None)
-    return render_template("scores/scores.html", selection=selection, results=results, comparison=comparison,
-                           comparison_error=comparison_error, plot_script=script, plot_divs=divs, **context)
+    return render_template(
+        "scores/scores.html",
+        selection=selection,
+        results=results,
+        comparison=comparison,
+        comparison_error=comparison_error,
+        plot_script=script,
+        plot_divs=divs,
+        **context,
+    )

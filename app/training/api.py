@@ -17,19 +17,45 @@ from oceanwatch.training.trainjob import enqueue_training
 
 routes = Routes()
 
-TRAINING_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
-    "name": {"type": "string", "description": "model name; the result is registered as a new version of it"},
-    "base_model_id": {"type": "integer", "nullable": True, "description": "fine-tune this model; absent: train "
-                                                                          "the baseline architecture from scratch"},
-    "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
-    "radius_km": {"type": "integer", "default": 20}, "classes": {"type": "array", "items": {"type": "string"}},
-    "labels": {"type": "string", "enum": ["ais", "human", "both"], "default": "both"},
-    "epochs": {"type": "integer", "default": 5, "minimum": 1}, "learning_rate": {"type": "number"}},
-    "required": ["name"]}}}}
+TRAINING_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "description": "model name; the result is registered as a new version of it",
+                    },
+                    "base_model_id": {
+                        "type": "integer",
+                        "nullable": True,
+                        "description": "fine-tune this model; absent: train the baseline architecture from scratch",
+                    },
+                    "start": {"type": "string", "format": "date-time"},
+                    "end": {"type": "string", "format": "date-time"},
+                    "radius_km": {"type": "integer", "default": 20},
+                    "classes": {"type": "array", "items": {"type": "string"}},
+                    "labels": {"type": "string", "enum": ["ais", "human", "both"], "default": "both"},
+                    "epochs": {"type": "integer", "default": 5, "minimum": 1},
+                    "learning_rate": {"type": "number"},
+                },
+                "required": ["name"],
+            }
+        }
+    },
+}
 
 
-@routes.route("/training", "POST", "operator", "Queue a training or fine-tuning job on labelled windows",
-              request_body=TRAINING_BODY, responses={"202": "queued; poll /api/v1/jobs/{job_id}", "400": "invalid request"})
+@routes.route(
+    "/training",
+    "POST",
+    "operator",
+    "Queue a training or fine-tuning job on labelled windows",
+    request_body=TRAINING_BODY,
+    responses={"202": "queued; poll /api/v1/jobs/{job_id}", "400": "invalid request"},
+)
 def start_training() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -51,8 +77,9 @@ def _call(action: Any, *args: Any) -> Any:
     """Run a prototype action with the app's database and model store; its refusals answer 400."""
     settings = current_app.config["OCEANWATCH_SETTINGS"]
     try:
-        model_id = action(current_app.config["SQLALCHEMY_DATABASE_URI"], settings.data_dir / "models", *args,
-                          current_user_id())
+        model_id = action(
+            current_app.config["SQLALCHEMY_DATABASE_URI"], settings.data_dir / "models", *args, current_user_id()
+        )
     except (prototypes.PrototypeError, KeyError, TypeError, ValueError) as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(model_id=model_id), 201
@@ -63,27 +90,51 @@ def _json() -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-@routes.route("/prototypes", "POST", "operator", "Create a prototype model on a registered model's embedding",
-              request_body=json_body({"properties": {"base_model_id": {"type": "integer"}, "name": {"type": "string"},
-                                                     "classes": {"type": "object", "additionalProperties": WINDOWS}},
-                                      "required": ["base_model_id", "name", "classes"]}), responses=RESPONSES)
+@routes.route(
+    "/prototypes",
+    "POST",
+    "operator",
+    "Create a prototype model on a registered model's embedding",
+    request_body=json_body(
+        {
+            "properties": {
+                "base_model_id": {"type": "integer"},
+                "name": {"type": "string"},
+                "classes": {"type": "object", "additionalProperties": WINDOWS},
+            },
+            "required": ["base_model_id", "name", "classes"],
+        }
+    ),
+    responses=RESPONSES,
+)
 def create_prototype() -> Any:
     body = _json()
     return _call(prototypes.create, body.get("base_model_id"), body.get("name"), body.get("classes") or {})
 
 
-@routes.route("/prototypes/<int:model_id>/classes", "POST", "operator",
-              "Add (or relearn) a class from reviewed windows: registers the next version, deployed if this one was",
-              parameters=[PROTOTYPE_ID], responses=RESPONSES,
-              request_body=json_body({"properties": {"code": {"type": "string"}, "window_ids": WINDOWS},
-                                      "required": ["code", "window_ids"]}))
+@routes.route(
+    "/prototypes/<int:model_id>/classes",
+    "POST",
+    "operator",
+    "Add (or relearn) a class from reviewed windows: registers the next version, deployed if this one was",
+    parameters=[PROTOTYPE_ID],
+    responses=RESPONSES,
+    request_body=json_body(
+        {"properties": {"code": {"type": "string"}, "window_ids": WINDOWS}, "required": ["code", "window_ids"]}
+    ),
+)
 def add_prototype_class(model_id: int) -> Any:
     body = _json()
     return _call(prototypes.add_class, model_id, body.get("code", ""), body.get("window_ids") or [])
 
 
-@routes.route("/prototypes/<int:model_id>/classes/<code>", "DELETE", "operator",
-              "Remove a class: registers the next version, deployed if this one was",
-              parameters=[PROTOTYPE_ID, param("code", "path", "class code", {"type": "string"})], responses=RESPONSES)
+@routes.route(
+    "/prototypes/<int:model_id>/classes/<code>",
+    "DELETE",
+    "operator",
+    "Remove a class: registers the next version, deployed if this one was",
+    parameters=[PROTOTYPE_ID, param("code", "path", "class code", {"type": "string"})],
+    responses=RESPONSES,
+)
 def remove_prototype_class(model_id: int, code: str) -> Any:
     return _call(prototypes.remove_class, model_id, code)

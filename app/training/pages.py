@@ -18,8 +18,12 @@ bp = Blueprint("training", __name__, url_prefix="/training")
 
 def form_params(form: Any) -> dict[str, Any]:
     """The job parameters a submitted form asks for (validated by enqueue_training)."""
-    params: dict[str, Any] = {"name": form.get("name", "").strip(), "labels": form.get("labels", "both"),
-                              "radius_km": int(form.get("radius_km") or 20), "epochs": int(form.get("epochs") or 5)}
+    params: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "labels": form.get("labels", "both"),
+        "radius_km": int(form.get("radius_km") or 20),
+        "epochs": int(form.get("epochs") or 5),
+    }
     if form.get("base_model_id"):
         params["base_model_id"] = int(form["base_model_id"])
     for key in ("start", "end"):
@@ -31,8 +35,9 @@ def form_params(form: Any) -> dict[str, Any]:
 @bp.get("/")
 @requires_role("viewer")
 def index() -> Any:
-    return render_template("training/training.html", jobs=list_jobs(JobKind.TRAIN), models=list_models(),
-                           sources=SOURCES)
+    return render_template(
+        "training/training.html", jobs=list_jobs(JobKind.TRAIN), models=list_models(), sources=SOURCES
+    )
 
 
 @bp.post("/")

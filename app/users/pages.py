@@ -41,8 +41,13 @@ def index() -> Any:
 @requires_role("admin")
 def create() -> Any:
     try:
-        create_user(db.session, request.form.get("username", ""), request.form.get("password", ""),
-                    request.form.get("role", "viewer"), actor_id=current_user_id())
+        create_user(
+            db.session,
+            request.form.get("username", ""),
+            request.form.get("password", ""),
+            request.form.get("role", "viewer"),
+            actor_id=current_user_id(),
+        )
         db.session.commit()
         flash(f"Created user {request.form.get('username')}.")
     except AccountError as exc:
@@ -89,8 +94,14 @@ def account() -> Any:
 
 def _account_page(token: str | None) -> Any:
     me = db.session.get(User, current_user_id())
-    return render_template("users/account.html", me=me, token=token, tokens=user_tokens(db.session, me.id),
-                           scopes=TOKEN_SCOPES, max_days=MAX_TOKEN_DAYS)
+    return render_template(
+        "users/account.html",
+        me=me,
+        token=token,
+        tokens=user_tokens(db.session, me.id),
+        scopes=TOKEN_SCOPES,
+        max_days=MAX_TOKEN_DAYS,
+    )
 
 
 @bp.post("/me/token")
@@ -101,8 +112,13 @@ def new_token() -> Any:
     try:
         if days and not days.isdigit():
             raise AccountError(f"token expiry: 1 to {MAX_TOKEN_DAYS} days")
-        token = issue_token(db.session, int(current_user.id), request.form.get("name", "").strip() or "default",
-                            request.form.get("scope", "write"), int(days) if days else None)
+        token = issue_token(
+            db.session,
+            int(current_user.id),
+            request.form.get("name", "").strip() or "default",
+            request.form.get("scope", "write"),
+            int(days) if days else None,
+        )
         db.session.commit()
     except AccountError as exc:
         db.session.rollback()

@@ -59,8 +59,14 @@ class Account:
 
     @classmethod
     def of(cls, user: User, token_scope: str | None = None) -> "Account":
-        return cls(user.id, user.username, user.role, user.session_version, via_token=token_scope is not None,
-                   token_scope=token_scope)
+        return cls(
+            user.id,
+            user.username,
+            user.role,
+            user.session_version,
+            via_token=token_scope is not None,
+            token_scope=token_scope,
+        )
 
 
 @login_manager.user_loader
@@ -89,8 +95,12 @@ def _load_from_token(req: Any) -> Account | None:
 @bp.before_app_request
 def _read_only_tokens_only_read() -> Any:
     """A read-scope token may only GET/HEAD: refused here, before any view, with the reason."""
-    if (request.method not in READ_METHODS and request.headers.get("Authorization")
-            and current_user.is_authenticated and current_user.token_scope == "read"):
+    if (
+        request.method not in READ_METHODS
+        and request.headers.get("Authorization")
+        and current_user.is_authenticated
+        and current_user.token_scope == "read"
+    ):
         return jsonify(error=f"this API token is read-only; {request.method} needs a write-scope token"), 403
     return None
 
@@ -120,7 +130,7 @@ def requires_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                 abort(403)
             return view(*args, **kwargs)
 
-        guarded.required_role = role  # type: ignore[attr-defined]
+        guarded.required_role = role  # type: ignore[attr-defined]  # so a test can check that every view is guarded
         return guarded
 
     return decorate
@@ -133,8 +143,11 @@ def _client_ip() -> str:
 def recent_failures(ip: str, username: str | None = None) -> int:
     """Failed logins from this address in the last window, for one name or (None) across all names."""
     since = dt.datetime.now(dt.timezone.utc) - LOGIN_FAILURE_WINDOW
-    query = select(func.count()).select_from(AuditLog).where(
-        AuditLog.action == "auth.login_failed", AuditLog.details["ip"].astext == ip, AuditLog.time >= since)
+    query = (
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.action == "auth.login_failed", AuditLog.details["ip"].astext == ip, AuditLog.time >= since)
+    )
     if username is not None:
         query = query.where(AuditLog.target_id == username)
     return db.session.scalar(query) or 0
@@ -154,16 +167,19 @@ def login() -> Any:
     username = request.form.get("username", "").strip()[:64]
     password = request.form.get("password", "")
     ip = _client_ip()
-    if (recent_failures(ip, username) >= LOGIN_FAILURES_ALLOWED
-            or recent_failures(ip) >= LOGIN_FAILURES_PER_ADDRESS):
-        return render_template("web/login.html", next=request.form.get("next", ""),
-                               error="Too many failed logins; wait a minute and try again."), 429
+    if recent_failures(ip, username) >= LOGIN_FAILURES_ALLOWED or recent_failures(ip) >= LOGIN_FAILURES_PER_ADDRESS:
+        return render_template(
+            "web/login.html",
+            next=request.form.get("next", ""),
+            error="Too many failed logins; wait a minute and try again.",
+        ), 429
     user = authenticate(db.session, username, password)
     if user is None:
         record(db.session, None, "auth.login_failed", "user", username, ip=ip)
         db.session.commit()
-        return render_template("web/login.html", next=request.form.get("next", ""),
-                               error="Unknown user or wrong password."), 401
+        return render_template(
+            "web/login.html", next=request.form.get("next", ""), error="Unknown user or wrong password."
+        ), 401
     record(db.session, user.id, "auth.login", "user", user.id, ip=ip)
     db.session.commit()
     login_user(Account.of(user))

@@ -68,8 +68,14 @@ def status() -> Any:
     details, latency, age of the last beat and live instances for signed-in users."""
     checks = _checks()
     database = next(c for c in checks if c.name == "database")
-    return render_template("web/status.html", checks=checks, ready=all(c.ok for c in checks),
-                           services=_services(database), beat_age=beat_age, detailed=_detailed()), 200
+    return render_template(
+        "web/status.html",
+        checks=checks,
+        ready=all(c.ok for c in checks),
+        services=_services(database),
+        beat_age=beat_age,
+        detailed=_detailed(),
+    ), 200
 
 
 @bp.get("/")

@@ -23,6 +23,7 @@ bp = Blueprint("prometheus", __name__)
 @requires_role("viewer")
 def metrics() -> Response:
     settings: Settings = current_app.config["OCEANWATCH_SETTINGS"]
-    body = render(db.engine, current_app.config["KAFKA_BOOTSTRAP_SERVERS"],
-                  stale_after_s(settings.heartbeat_interval_s))
+    body = render(
+        db.engine, current_app.config["KAFKA_BOOTSTRAP_SERVERS"], stale_after_s(settings.heartbeat_interval_s)
+    )
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -68,7 +68,8 @@ def content_security_policy(nonce: str, bokeh_origin: str, bokeh_ws: str, extra_
 def _add_headers(response: Response) -> Response:
     origin, ws = _bokeh_origins()
     response.headers["Content-Security-Policy"] = content_security_policy(
-        csp_nonce(), origin, ws, g.get("csp_scripts", ()))
+        csp_nonce(), origin, ws, g.get("csp_scripts", ())
+    )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -18,7 +18,7 @@ ROW_PIXELS = 3
 def _palette() -> np.ndarray:
     from bokeh.palettes import Viridis256
 
-    return np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in Viridis256], dtype=np.uint8)
+    return np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in Viridis256], dtype=np.uint8)
 
 
 def png(features: np.ndarray) -> bytes:

@@ -42,8 +42,9 @@ def has_role(user_role: str, required: str) -> bool:
     return role_rank(user_role) >= role_rank(required) >= 0
 
 
-def create_user(session: Session, username: str, password: str, role: str = "viewer",
-                actor_id: int | None = None) -> User:
+def create_user(
+    session: Session, username: str, password: str, role: str = "viewer", actor_id: int | None = None
+) -> User:
     """Add an account (in the caller's transaction) with a hashed password."""
     username = username.strip()
     if not username or len(username) > 64:
@@ -120,8 +121,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user_id: int, name: str = "default", scope: str = "write",
-                expires_in_days: int | None = None) -> str:
+def issue_token(
+    session: Session, user_id: int, name: str = "default", scope: str = "write", expires_in_days: int | None = None
+) -> str:
     """A new named API token for the user, returned once (only its hash is stored).  A live token of
     the same name is revoked: issuing "default" again replaces it, other names are left alone."""
     user = session.get(User, user_id)
@@ -135,22 +137,39 @@ def issue_token(session: Session, user_id: int, name: str = "default", scope: st
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
         raise AccountError(f"token expiry: 1 to {MAX_TOKEN_DAYS} days")
     now = dt.datetime.now(dt.timezone.utc)
-    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.name == name,
-                                           ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = now + dt.timedelta(days=expires_in_days) if expires_in_days is not None else None
     row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), scope=scope, expires_at=expires)
     session.add(row)
     session.flush()
-    record(session, user_id, "user.token", "user", user_id, token_id=row.id, name=name, scope=scope,
-           expires_at=expires.isoformat() if expires else None)
+    record(
+        session,
+        user_id,
+        "user.token",
+        "user",
+        user_id,
+        token_id=row.id,
+        name=name,
+        scope=scope,
+        expires_at=expires.isoformat() if expires else None,
+    )
     return token
 
 
 def user_tokens(session: Session, user_id: int) -> list[ApiToken]:
     """The user's tokens not revoked, newest first (the account page's list)."""
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
 
 
 def revoke_token(session: Session, user_id: int, token_id: int) -> ApiToken:

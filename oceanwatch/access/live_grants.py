@@ -31,8 +31,13 @@ class Grant:
 
 
 def issue_grant(session_id: str, grant: Grant, secret_key: bytes, expiry_s: int) -> str:
-    return generate_jwt_token(ID(session_id), secret_key=secret_key, signed=True, expiration=expiry_s,
-                              extra_payload={"user_id": grant.user_id, "session_version": grant.session_version})
+    return generate_jwt_token(
+        ID(session_id),
+        secret_key=secret_key,
+        signed=True,
+        expiration=expiry_s,
+        extra_payload={"user_id": grant.user_id, "session_version": grant.session_version},
+    )
 
 
 def read_grant(token: str, session_id: str, secret_key: bytes) -> Grant | None:
@@ -40,8 +45,7 @@ def read_grant(token: str, session_id: str, secret_key: bytes) -> Grant | None:
 
     Whether its user may still use it is the database's answer (`accounts.session_holder`)."""
     try:
-        if not check_token_signature(token, secret_key=secret_key, signed=True) or \
-                get_session_id(token) != session_id:
+        if not check_token_signature(token, secret_key=secret_key, signed=True) or get_session_id(token) != session_id:
             return None
         payload = get_token_payload(token)
         if time.time() >= payload["session_expiry"]:

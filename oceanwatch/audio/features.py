@@ -106,8 +106,9 @@ def _mel_basis(spec: FeatureSpec) -> np.ndarray:
     """(1 + n_fft/2, n_mels) float32 filterbank, built once per spec (librosa's Slaney mels)."""
     import librosa
 
-    basis = librosa.filters.mel(sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.fmin,
-                                fmax=spec.fmax)
+    basis = librosa.filters.mel(
+        sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.fmin, fmax=spec.fmax
+    )
     return np.ascontiguousarray(basis.T, dtype=np.float32)
 
 

@@ -95,7 +95,7 @@ BLOCK_FRAMES = 1 << 16
 
 def _length_known(frames: int) -> bool:
     """False for libsndfile's "unknown length" (2**63 - 1 frames, from a FLAC header without one)."""
-    return 0 < frames < 2 ** 62
+    return 0 < frames < 2**62
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,12 @@ class _FrameLimit:
         if seconds > self.max_seconds:
             length = f"is {seconds:.1f} s long" if from_header else f"is longer than {self.max_seconds:g} s"
             raise ClipError(f"{subject} {length}; the limit is {self.max_seconds:g} s")
-        raise ClipError(f"{subject} decodes to {'' if from_header else 'at least '}"
-                        f"{frames * self.channels:,} samples ({self.channels} channel(s) at {self.rate} Hz for "
-                        f"{seconds:.1f} s); the limit is {self.max_samples:,} samples: upload fewer channels, "
-                        f"a lower sample rate or a shorter clip")
+        raise ClipError(
+            f"{subject} decodes to {'' if from_header else 'at least '}"
+            f"{frames * self.channels:,} samples ({self.channels} channel(s) at {self.rate} Hz for "
+            f"{seconds:.1f} s); the limit is {self.max_samples:,} samples: upload fewer channels, "
+            f"a lower sample rate or a shorter clip"
+        )
 
 
 def _decode(sound: soundfile.SoundFile, limit: _FrameLimit) -> np.ndarray:
@@ -147,8 +149,11 @@ def _decode(sound: soundfile.SoundFile, limit: _FrameLimit) -> np.ndarray:
             got = int(unread.argmax()) if unread.any() else BLOCK_FRAMES
             # the failing re-seek at the end of a FLAC, after the frames its header promised (or of one
             # whose header gives none); anywhere else the stream itself is broken (a FLAC losing sync)
-            at_end = sound.format == "FLAC" and unread.any() and (
-                not _length_known(sound.frames) or total + got >= sound.frames)
+            at_end = (
+                sound.format == "FLAC"
+                and unread.any()
+                and (not _length_known(sound.frames) or total + got >= sound.frames)
+            )
             if not at_end:
                 raise ClipError(f"the audio data is corrupt ({_reason(exc)})") from None
         total += got
@@ -178,18 +183,21 @@ def split_windows(clip: Clip, window_seconds: float) -> ClipWindows:
     total = clip.audio.shape[0]
     if total < length:
         padded = 1.0 - total / length
-        note = (f"the clip ({clip.duration_s:.2f} s) is shorter than one {window_seconds:g} s window; "
-                f"it was zero-padded ({padded:.0%} of the window is padding)")
+        note = (
+            f"the clip ({clip.duration_s:.2f} s) is shorter than one {window_seconds:g} s window; "
+            f"it was zero-padded ({padded:.0%} of the window is padding)"
+        )
         return ClipWindows(audio=clip.audio[None], starts_s=[0.0], notes=[note], padded_share=[padded])
     starts = list(range(0, total - length + 1, hop))
-    audio = np.stack([clip.audio[s:s + length] for s in starts])
+    audio = np.stack([clip.audio[s : s + length] for s in starts])
     notes = []
     tail = total - (starts[-1] + length)
     if tail > 0:
-        notes.append(f"the last {tail / rate:.2f} s do not fill a {window_seconds:g} s window on the "
-                     f"{window_hop_seconds(window_seconds):g} s grid and were not classified")
-    return ClipWindows(audio=audio, starts_s=[s / rate for s in starts], notes=notes,
-                       padded_share=[0.0] * len(starts))
+        notes.append(
+            f"the last {tail / rate:.2f} s do not fill a {window_seconds:g} s window on the "
+            f"{window_hop_seconds(window_seconds):g} s grid and were not classified"
+        )
+    return ClipWindows(audio=audio, starts_s=[s / rate for s in starts], notes=notes, padded_share=[0.0] * len(starts))
 
 
 def require_real_audio(clip: Clip, window_seconds: float, min_share: float, model: str) -> None:
@@ -197,5 +205,7 @@ def require_real_audio(clip: Clip, window_seconds: float, min_share: float, mode
     dominate the features and the model would answer confidently about silence (ClipError says so)."""
     needed = min_share * window_seconds
     if clip.duration_s < needed:
-        raise ClipError(f"the clip is {clip.duration_s:.1f} s; {model} needs at least {needed:.1f} s of real audio "
-                        f"({min_share:.0%} of its {window_seconds:g}-s window)")
+        raise ClipError(
+            f"the clip is {clip.duration_s:.1f} s; {model} needs at least {needed:.1f} s of real audio "
+            f"({min_share:.0%} of its {window_seconds:g}-s window)"
+        )

@@ -9,8 +9,16 @@ from sqlalchemy.orm import Session
 from oceanwatch.db.models import AuditLog
 
 
-def record(session: Session, user_id: int | None, action: str, target_type: str, target_id: Any,
-           **details: Any) -> None:
+def record(
+    session: Session, user_id: int | None, action: str, target_type: str, target_id: Any, **details: Any
+) -> None:
     """Add an audit row in the caller's transaction, so the change and its record commit together."""
-    session.add(AuditLog(user_id=user_id, action=action, target_type=target_type,
-                         target_id=None if target_id is None else str(target_id), details=details))
+    session.add(
+        AuditLog(
+            user_id=user_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            details=details,
+        )
+    )

@@ -45,13 +45,15 @@ class Base(DeclarativeBase):
     no lazy load hides a query inside a hot loop.
     """
 
-    metadata = MetaData(naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    })
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class ModelStatus(StrEnum):
@@ -549,8 +551,33 @@ class ServiceHeartbeat(Base):
 vessel_classes = table("vessel_classes", column("mmsi", BigInteger), column("class_code", String(16)))
 
 __all__ = [
-    "AISPosition", "AudioFile", "AuditLog", "Backup", "BackupStatus", "Base", "ClassMapping", "HumanLabel", "Hydrophone",
-    "Job", "JobStatus", "MLModel", "ModelStatus", "PositionRange", "Prediction", "PredictionFeedback", "ScoreDaily", "ScoreDirty",
-    "ServiceHeartbeat", "ShipClass", "Spectrogram", "TruthLabel", "UncertaintyDaily", "Upload", "User", "Vessel",
-    "VesselClassOverride", "Window", "vessel_classes",
+    "AISPosition",
+    "AudioFile",
+    "AuditLog",
+    "Backup",
+    "BackupStatus",
+    "Base",
+    "ClassMapping",
+    "HumanLabel",
+    "Hydrophone",
+    "Job",
+    "JobStatus",
+    "MLModel",
+    "ModelStatus",
+    "PositionRange",
+    "Prediction",
+    "PredictionFeedback",
+    "ScoreDaily",
+    "ScoreDirty",
+    "ServiceHeartbeat",
+    "ShipClass",
+    "Spectrogram",
+    "TruthLabel",
+    "UncertaintyDaily",
+    "Upload",
+    "User",
+    "Vessel",
+    "VesselClassOverride",
+    "Window",
+    "vessel_classes",
 ]

@@ -24,22 +24,28 @@ def lacks_prediction(model_id: int) -> ColumnElement[bool]:
     """Windows the model has no prediction for (one lookup on the unique (window, model) key each)."""
     return ~exists().where(and_(Prediction.window_id == Window.id, Prediction.model_id == model_id))
 
-def prediction_rows(model: LoadedModel, window_ids: Sequence[int], u: Uncertainty,
-                    latency_ms: Sequence[float | None] | None = None) -> list[dict[str, Any]]:
+
+def prediction_rows(
+    model: LoadedModel, window_ids: Sequence[int], u: Uncertainty, latency_ms: Sequence[float | None] | None = None
+) -> list[dict[str, Any]]:
     """One row per window; epistemic/aleatoric only exist with several stochastic passes."""
     classes = model.manifest.class_names
     stochastic = model.manifest.passes > 1
     rows = []
     for i, window_id in enumerate(window_ids):
-        rows.append({
-            "window_id": int(window_id), "model_id": model.model_id,
-            "probabilities": [float(p) for p in u.mean[i]],
-            "predicted": [classes[j] for j in u.predicted[i]],
-            "confidence": float(u.confidence[i]), "entropy": float(u.entropy[i]),
-            "epistemic": float(u.epistemic[i]) if stochastic else None,
-            "aleatoric": float(u.aleatoric[i]) if stochastic else None,
-            "latency_ms": None if latency_ms is None else latency_ms[i],
-        })
+        rows.append(
+            {
+                "window_id": int(window_id),
+                "model_id": model.model_id,
+                "probabilities": [float(p) for p in u.mean[i]],
+                "predicted": [classes[j] for j in u.predicted[i]],
+                "confidence": float(u.confidence[i]),
+                "entropy": float(u.entropy[i]),
+                "epistemic": float(u.epistemic[i]) if stochastic else None,
+                "aleatoric": float(u.aleatoric[i]) if stochastic else None,
+                "latency_ms": None if latency_ms is None else latency_ms[i],
+            }
+        )
     return rows
 
 
@@ -48,9 +54,14 @@ def store_predictions(url: str, rows: list[dict[str, Any]]) -> list[dict[str, An
     if not rows:
         return []
     with session_scope(url) as session:
-        inserted = set(session.execute(
-            insert(Prediction).values(rows).on_conflict_do_nothing(index_elements=["window_id", "model_id"])
-            .returning(Prediction.window_id, Prediction.model_id)).all())
+        inserted = set(
+            session.execute(
+                insert(Prediction)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["window_id", "model_id"])
+                .returning(Prediction.window_id, Prediction.model_id)
+            ).all()
+        )
         for model_id in {r["model_id"] for r in rows}:
             session.execute(update(MLModel).where(MLModel.id == model_id).values(last_prediction_at=func.now()))
     return [r for r in rows if (r["window_id"], r["model_id"]) in inserted]

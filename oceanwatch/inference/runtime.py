@@ -60,9 +60,12 @@ class LoadedModel:
         """Probabilities of every pass, shape (passes, N, classes)."""
         if x.shape[1:] != self.manifest.feature_spec.input_shape:
             raise ValueError(f"input {x.shape[1:]} != model input {self.manifest.feature_spec.input_shape}")
-        chunks = [self._passes(x[i:i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
-        return np.concatenate(chunks, axis=1) if chunks else np.zeros((self.manifest.passes, 0,
-                                                                          len(self.manifest.class_names)))
+        chunks = [self._passes(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        return (
+            np.concatenate(chunks, axis=1)
+            if chunks
+            else np.zeros((self.manifest.passes, 0, len(self.manifest.class_names)))
+        )
 
     def _passes(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)

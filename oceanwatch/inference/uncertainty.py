@@ -61,5 +61,6 @@ def summarize(passes: np.ndarray, task: str, threshold: float = 0.5) -> Uncertai
     else:
         raise ValueError(f"unknown task {task!r}")
     epistemic = np.clip(total - aleatoric, 0.0, None)
-    return Uncertainty(mean=mean, predicted=predicted, confidence=confidence, entropy=total,
-                       epistemic=epistemic, aleatoric=aleatoric)
+    return Uncertainty(
+        mean=mean, predicted=predicted, confidence=confidence, entropy=total, epistemic=epistemic, aleatoric=aleatoric
+    )

@@ -20,8 +20,15 @@ from oceanwatch.registry.manifest import Manifest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-STOCHASTIC_LAYERS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",
-                     "AlphaDropout", "GaussianNoise"}
+STOCHASTIC_LAYERS = {
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "AlphaDropout",
+    "GaussianNoise",
+}
 
 
 class ArtifactError(ValueError):
@@ -36,8 +43,12 @@ def _mappings(node: Any, layer: str = "?") -> Iterator[tuple[dict[str, Any], str
     """
     if isinstance(node, dict):
         config = node.get("config")
-        if "class_name" in node and isinstance(config, dict) and "trainable" in config \
-                and isinstance(config.get("name"), str):
+        if (
+            "class_name" in node
+            and isinstance(config, dict)
+            and "trainable" in config
+            and isinstance(config.get("name"), str)
+        ):
             layer = config["name"]
         yield node, layer
         for value in node.values():
@@ -59,6 +70,7 @@ def _is_serialised_function(obj: dict[str, Any]) -> bool:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The model config inside a `.keras` archive, without deserialising any object."""
+
     def refuse(reason: str) -> ArtifactError:
         return ArtifactError(f"not a Keras 3 .keras archive ({reason})")
 
@@ -87,11 +99,12 @@ def unsafe_parts(config: dict[str, Any]) -> list[str]:
         if "class_name" not in obj:  # Keras imports modules only for objects
             continue
         if module is not None and not _is_keras_module(module):
-            problems.append(f"'{registered or class_name}' is a custom object from module '{module}' "
-                            f"in layer '{layer}' (arbitrary Python code)")
+            problems.append(
+                f"'{registered or class_name}' is a custom object from module '{module}' "
+                f"in layer '{layer}' (arbitrary Python code)"
+            )
         elif registered is not None and registered != class_name:
-            problems.append(f"'{registered}' is a registered custom object in layer '{layer}' "
-                            "(arbitrary Python code)")
+            problems.append(f"'{registered}' is a registered custom object in layer '{layer}' (arbitrary Python code)")
     return problems
 
 
@@ -99,8 +112,10 @@ def load_safely(path: Path) -> Any:
     """Load a `.keras` file, refusing anything that needs arbitrary code."""
     problems = unsafe_parts(read_config(path))
     if problems:
-        raise ArtifactError("refused: the model needs arbitrary code, which the registry does not run: "
-                            + "; ".join(dict.fromkeys(problems)))
+        raise ArtifactError(
+            "refused: the model needs arbitrary code, which the registry does not run: "
+            + "; ".join(dict.fromkeys(problems))
+        )
     import keras
 
     try:
@@ -129,8 +144,9 @@ def check_against_manifest(model: Any, manifest: Manifest) -> None:
         raise ArtifactError(f"the model must have exactly one input, it has {len(inputs)}")
     declared = tuple(inputs[0].shape[1:])
     if declared != expected_in:
-        raise ArtifactError(f"input shape {declared} does not match the feature spec's {expected_in} "
-                            "(frames, mels, channels)")
+        raise ArtifactError(
+            f"input shape {declared} does not match the feature spec's {expected_in} (frames, mels, channels)"
+        )
     try:
         out = np.asarray(model(np.zeros((1, *expected_in), dtype=np.float32), training=False))
     except Exception as exc:

@@ -67,8 +67,11 @@ def parse_manifest(data: Any) -> Manifest:
     if task not in TASKS:
         problems.append(f"task: one of {', '.join(TASKS)}")
     classes = data.get("class_names")
-    if (not isinstance(classes, list) or len(classes) < 2
-            or not all(isinstance(c, str) and 0 < len(c) <= 16 for c in classes)):
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not all(isinstance(c, str) and 0 < len(c) <= 16 for c in classes)
+    ):
         problems.append("class_names: a list of at least two class codes (strings of 1-16 characters)")
     elif len(set(classes)) != len(classes):
         problems.append("class_names: duplicates")
@@ -95,6 +98,15 @@ def parse_manifest(data: Any) -> Manifest:
     # no problem found: every field has the type checked above
     assert spec is not None and isinstance(passes, int) and isinstance(method, str)
     assert isinstance(name, str) and isinstance(version, str) and isinstance(task, str) and isinstance(classes, list)
-    return Manifest(name=name, version=version, task=task, class_names=tuple(classes), feature_spec=spec,
-                    uncertainty_method=method, mc_passes=passes, description=data.get("description", ""),
-                    owner=data.get("owner", ""), extra={k: v for k, v in data.items() if k not in known})
+    return Manifest(
+        name=name,
+        version=version,
+        task=task,
+        class_names=tuple(classes),
+        feature_spec=spec,
+        uncertainty_method=method,
+        mc_passes=passes,
+        description=data.get("description", ""),
+        owner=data.get("owner", ""),
+        extra={k: v for k, v in data.items() if k not in known},
+    )

@@ -38,7 +38,6 @@ class RegistryError(ValueError):
     """A registry request that cannot be done (duplicate version, unknown model, wrong state)."""
 
 
-
 @contextmanager
 def open_package(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """(model.keras path, manifest dict) from a package: a directory or a .zip holding both files."""
@@ -61,8 +60,9 @@ def open_package(path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         missing = [p.name for p in (keras_path, manifest_path) if not p.is_file()]
         if missing:
             raise RegistryError(f"package lacks {', '.join(missing)}")
-        manifest = zipsafe.load_json(manifest_path.read_bytes(), lambda reason: ManifestError([reason]),
-                                     "manifest.json")
+        manifest = zipsafe.load_json(
+            manifest_path.read_bytes(), lambda reason: ManifestError([reason]), "manifest.json"
+        )
         yield keras_path, manifest
 
 
@@ -86,29 +86,50 @@ def validate(keras_path: Path, manifest_data: dict[str, Any]) -> Manifest:
     return manifest
 
 
-def register(session: Session, models_dir: Path, keras_path: Path, manifest_data: dict[str, Any],
-             user_id: int | None = None) -> int:
+def register(
+    session: Session, models_dir: Path, keras_path: Path, manifest_data: dict[str, Any], user_id: int | None = None
+) -> int:
     """Validate, store the artifact with its checksum, and add a `registered` version; returns its id."""
     manifest = validate(keras_path, manifest_data)
     dest = Path(models_dir) / manifest.name / manifest.version
-    exists = session.scalar(select(MLModel.id).where(MLModel.name == manifest.name,
-                                                     MLModel.version == manifest.version))
+    exists = session.scalar(
+        select(MLModel.id).where(MLModel.name == manifest.name, MLModel.version == manifest.version)
+    )
     if exists is not None:
         raise RegistryError(f"{manifest.name} version {manifest.version} is already registered (id {exists})")
     dest.mkdir(parents=True, exist_ok=True)
     artifact = dest / "model.keras"
     shutil.copyfile(keras_path, artifact)
     (dest / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
-    row = MLModel(name=manifest.name, version=manifest.version, task=manifest.task,
-                  class_names=list(manifest.class_names), feature_spec=manifest.feature_spec.to_dict(),
-                  feature_spec_hash=manifest.feature_spec.hash, uncertainty_method=manifest.uncertainty_method,
-                  mc_passes=manifest.passes, description=manifest.description, owner=manifest.owner,
-                  artifact_path=str(artifact.resolve()), sha256=sha256_file(artifact),
-                  manifest=manifest.to_dict(), status=ModelStatus.REGISTERED, created_by=user_id)
+    row = MLModel(
+        name=manifest.name,
+        version=manifest.version,
+        task=manifest.task,
+        class_names=list(manifest.class_names),
+        feature_spec=manifest.feature_spec.to_dict(),
+        feature_spec_hash=manifest.feature_spec.hash,
+        uncertainty_method=manifest.uncertainty_method,
+        mc_passes=manifest.passes,
+        description=manifest.description,
+        owner=manifest.owner,
+        artifact_path=str(artifact.resolve()),
+        sha256=sha256_file(artifact),
+        manifest=manifest.to_dict(),
+        status=ModelStatus.REGISTERED,
+        created_by=user_id,
+    )
     session.add(row)
     session.flush()
-    record(session, user_id, "model.register", "model", row.id, name=manifest.name, version=manifest.version,
-           sha256=row.sha256)
+    record(
+        session,
+        user_id,
+        "model.register",
+        "model",
+        row.id,
+        name=manifest.name,
+        version=manifest.version,
+        sha256=row.sha256,
+    )
     return row.id
 
 
@@ -123,8 +144,13 @@ def _get(session: Session, model_id: int) -> MLModel:
     return row
 
 
-def deploy(session: Session, model_id: int, user_id: int | None = None, action: str | None = None,
-           catchup_hours: float | None = None) -> int | None:
+def deploy(
+    session: Session,
+    model_id: int,
+    user_id: int | None = None,
+    action: str | None = None,
+    catchup_hours: float | None = None,
+) -> int | None:
     """Make a version active (retiring other versions of the same name). Reactivating is deploying again.
 
     Also queues, in the same transaction, a backfill job over the last `catchup_hours`
@@ -137,8 +163,11 @@ def deploy(session: Session, model_id: int, user_id: int | None = None, action: 
         return None
     if sha256_file(Path(row.artifact_path)) != row.sha256:
         raise RegistryError(f"artifact of model {model_id} does not match its checksum; re-register it")
-    others = session.scalars(select(MLModel).where(MLModel.name == row.name, MLModel.id != row.id,
-                                                   MLModel.status == ModelStatus.ACTIVE).with_for_update()).all()
+    others = session.scalars(
+        select(MLModel)
+        .where(MLModel.name == row.name, MLModel.id != row.id, MLModel.status == ModelStatus.ACTIVE)
+        .with_for_update()
+    ).all()
     for other in others:
         other.status = ModelStatus.INACTIVE
         record(session, user_id, "model.deactivate", "model", other.id, reason=f"replaced by {row.version}")
@@ -146,8 +175,7 @@ def deploy(session: Session, model_id: int, user_id: int | None = None, action: 
     row.status, row.healthy, row.last_error = ModelStatus.ACTIVE, True, None
     row.deployed_at = dt.datetime.now(dt.timezone.utc)
     record(session, user_id, verb, "model", row.id, name=row.name, version=row.version)
-    return jobs.add_backfill(session, row.id, row.deployed_at - dt.timedelta(hours=hours), row.deployed_at,
-                             user_id)
+    return jobs.add_backfill(session, row.id, row.deployed_at - dt.timedelta(hours=hours), row.deployed_at, user_id)
 
 
 def deactivate(session: Session, model_id: int, user_id: int | None = None) -> None:
@@ -164,9 +192,16 @@ def rollback(session: Session, name: str, user_id: int | None = None) -> int:
     if current is None:
         raise RegistryError(f"no active version of {name} to roll back from")
     previous = session.scalar(
-        select(MLModel).where(MLModel.name == name, MLModel.id != current.id, MLModel.deployed_at.is_not(None),
-                              MLModel.deployed_at < current.deployed_at)
-        .order_by(MLModel.deployed_at.desc()).limit(1))
+        select(MLModel)
+        .where(
+            MLModel.name == name,
+            MLModel.id != current.id,
+            MLModel.deployed_at.is_not(None),
+            MLModel.deployed_at < current.deployed_at,
+        )
+        .order_by(MLModel.deployed_at.desc())
+        .limit(1)
+    )
     if previous is None:
         raise RegistryError(f"{name} {current.version} has no previously deployed version")
     deploy(session, previous.id, user_id, action="model.rollback")
@@ -181,5 +216,17 @@ def mark_unhealthy(session: Session, model_id: int, error: str) -> None:
         record(session, None, "model.unhealthy", "model", model_id, error=error[:500])
 
 
-__all__ = ["ArtifactError", "ManifestError", "RegistryError", "deactivate", "deploy", "manifest_of",
-           "mark_unhealthy", "open_package", "register", "rollback", "sha256_file", "validate"]
+__all__ = [
+    "ArtifactError",
+    "ManifestError",
+    "RegistryError",
+    "deactivate",
+    "deploy",
+    "manifest_of",
+    "mark_unhealthy",
+    "open_package",
+    "register",
+    "rollback",
+    "sha256_file",
+    "validate",
+]

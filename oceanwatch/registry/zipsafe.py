@@ -18,8 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
-                         zipfile.ZIP_LZMA: "lzma"}
+SUPPORTED_COMPRESSION = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
 MAX_JSON_DEPTH = 100  # Keras configs nest a few levels per layer and submodel; 100 is far above real ones
 
 Refusal = Callable[[str], Exception]
@@ -35,8 +39,10 @@ def open_zip(path: Path, refuse: Refusal) -> Iterator[zipfile.ZipFile]:
                 if info.flag_bits & 0x1:
                     raise refuse(f"{info.filename} is encrypted; upload an unencrypted zip")
                 if info.compress_type not in SUPPORTED_COMPRESSION:
-                    raise refuse(f"{info.filename} uses zip compression method {info.compress_type}; accepted: "
-                                 f"{', '.join(SUPPORTED_COMPRESSION.values())}")
+                    raise refuse(
+                        f"{info.filename} uses zip compression method {info.compress_type}; accepted: "
+                        f"{', '.join(SUPPORTED_COMPRESSION.values())}"
+                    )
             yield archive
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise refuse(f"a damaged zip: {exc}") from None

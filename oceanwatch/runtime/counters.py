@@ -38,5 +38,3 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> dict[str, tuple[str, dict[
                 key = tuple(sorted(labels.items()))
                 totals[key] = totals.get(key, 0.0) + float(value)
     return merged
-
-

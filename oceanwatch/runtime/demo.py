@@ -25,17 +25,38 @@ log = logging.getLogger("demo")
 # request still holds a thread until the client finishes or leaves, so each worker gets many threads
 # (started only when needed); in production nginx reads whole requests before gunicorn sees them.
 # --graceful-timeout stays under the supervisor's 10 s SIGTERM-to-SIGKILL grace.
-GUNICORN_WORKER_ARGS = ["--worker-class", "gthread", "--threads", "32", "--timeout", "60",
-                        "--graceful-timeout", "5", "--keep-alive", "5"]
+GUNICORN_WORKER_ARGS = [
+    "--worker-class",
+    "gthread",
+    "--threads",
+    "32",
+    "--timeout",
+    "60",
+    "--graceful-timeout",
+    "5",
+    "--keep-alive",
+    "5",
+]
 
 
 def service_specs(settings: Settings, python: str = sys.executable) -> list[ServiceSpec]:
     """Every service of the platform, as the supervisor runs them (compose runs the same modules)."""
-    web = [python, "-m", "gunicorn", "--bind", f"{settings.web.host}:{settings.web.port}", "--workers", "2",
-           *GUNICORN_WORKER_ARGS, "--preload", "app:create_app()"]
+    web = [
+        python,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{settings.web.host}:{settings.web.port}",
+        "--workers",
+        "2",
+        *GUNICORN_WORKER_ARGS,
+        "--preload",
+        "app:create_app()",
+    ]
     modules = ["visualization", "predict_stream", "ais_stream", "ais_stream.truth_labeller", "ingest", "scripts.backup"]
-    train = ServiceSpec("train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"],
-                        oneshot=True)
+    train = ServiceSpec(
+        "train-baseline", [python, "-m", "oceanwatch.training", "--if-absent", "--register", "--deploy"], oneshot=True
+    )
     return [ServiceSpec("web", web), train] + [ServiceSpec(m.split(".")[-1], [python, "-m", m]) for m in modules]
 
 
@@ -60,15 +81,21 @@ def main() -> int:
     try:
         ensure_default_hydrophone(stack.database_url, settings)
         admin_note = ensure_demo_admin(stack.database_url, settings)
-        env = {**os.environ, **stack.env(), "SECRET_KEY": settings.resolved_secret_key(),
-               "DATA_DIR": str(settings.data_dir.resolve())}
+        env = {
+            **os.environ,
+            **stack.env(),
+            "SECRET_KEY": settings.resolved_secret_key(),
+            "DATA_DIR": str(settings.data_dir.resolve()),
+        }
         supervisor = Supervisor(service_specs(settings), settings.data_dir / "logs", base_env=env)
 
         def announce() -> None:
             wait_for_port(settings.web.host, settings.web.port, 60)
             url = f"http://{settings.web.host}:{settings.web.port}/"
-            print(f"\nOceanWatch is up: {url}\n  {admin_note}\n  logs: {settings.data_dir / 'logs'}\n  Ctrl-C stops everything.\n",
-                  flush=True)
+            print(
+                f"\nOceanWatch is up: {url}\n  {admin_note}\n  logs: {settings.data_dir / 'logs'}\n  Ctrl-C stops everything.\n",
+                flush=True,
+            )
 
         supervisor.run(on_started=announce)
     finally:

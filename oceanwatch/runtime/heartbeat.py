@@ -46,15 +46,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def beat(url: str, service: str, instance: str, started_at: dt.datetime, counters: dict[str, Any],
-         stopped: bool = False) -> None:
+def beat(
+    url: str, service: str, instance: str, started_at: dt.datetime, counters: dict[str, Any], stopped: bool = False
+) -> None:
     """Upsert this instance's row: last beat, counter snapshot, and whether it has stopped."""
     now = _now()
     values = {"beat_at": now, "counters": counters, "stopped_at": now if stopped else None}
     statement = insert(ServiceHeartbeat).values(service=service, instance=instance, started_at=started_at, **values)
     with session_scope(url) as session:
-        session.execute(statement.on_conflict_do_update(
-            index_elements=[ServiceHeartbeat.service, ServiceHeartbeat.instance], set_=values))
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ServiceHeartbeat.service, ServiceHeartbeat.instance], set_=values
+            )
+        )
 
 
 def forget_stale(url: str, service: str, older_than: dt.timedelta) -> int:
@@ -63,8 +67,11 @@ def forget_stale(url: str, service: str, older_than: dt.timedelta) -> int:
     Their counter snapshots leave the sums with them, which Prometheus reads as a counter reset.
     """
     with session_scope(url) as session:
-        result = session.execute(delete(ServiceHeartbeat).where(ServiceHeartbeat.service == service,
-                                                                 ServiceHeartbeat.beat_at < _now() - older_than))
+        result = session.execute(
+            delete(ServiceHeartbeat).where(
+                ServiceHeartbeat.service == service, ServiceHeartbeat.beat_at < _now() - older_than
+            )
+        )
         return cast(CursorResult[Any], result).rowcount or 0  # a DELETE answers with a cursor result
 
 
@@ -117,8 +124,9 @@ class ServiceState:
         return self.live_instances > 0
 
 
-def service_states(db: Session | Connection, stale_after_s: float,
-                   now: dt.datetime | None = None) -> list[ServiceState]:
+def service_states(
+    db: Session | Connection, stale_after_s: float, now: dt.datetime | None = None
+) -> list[ServiceState]:
     """Every service that ever beat, with how many of its instances are alive now (read in the caller's `db`)."""
     now = now or _now()
     rows = db.execute(select(ServiceHeartbeat.service, ServiceHeartbeat.beat_at, ServiceHeartbeat.stopped_at)).all()

@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 def _process_counters(snapshots: Iterable[Snapshot]) -> Iterator[Metric]:
     # The scraping process's own families (values zeroed: its counts are not a service's) come first, so
     # every known family appears even before any service has beaten; the services' snapshots add the counts.
-    known = {name: {**family, "samples": [[labels, 0.0] for labels, _ in family["samples"]]}
-             for name, family in snapshot(REGISTRY).items()}
+    known = {
+        name: {**family, "samples": [[labels, 0.0] for labels, _ in family["samples"]]}
+        for name, family in snapshot(REGISTRY).items()
+    }
     merged = merge_snapshots([known, *snapshots])
     for name, (help_text, totals) in sorted(merged.items()):
         label_names = sorted({k for key in totals for k, _ in key})
@@ -51,28 +53,36 @@ def _epoch(value: dt.datetime | None) -> float:
 def database_metrics(engine: Engine, stale_after_s: float) -> Iterator[Metric]:
     """Everything the database knows, as metric families (exact counts; the tables are indexed for them)."""
     with engine.connect() as conn:
-        windows = CounterMetricFamily("oceanwatch_windows_ingested", "Audio windows stored, by hydrophone.",
-                                      labels=["hydrophone"])
-        for hydrophone, count in conn.execute(text(
-                "select hydrophone_id, count(*) from windows group by hydrophone_id order by 1")):
+        windows = CounterMetricFamily(
+            "oceanwatch_windows_ingested", "Audio windows stored, by hydrophone.", labels=["hydrophone"]
+        )
+        for hydrophone, count in conn.execute(
+            text("select hydrophone_id, count(*) from windows group by hydrophone_id order by 1")
+        ):
             windows.add_metric([hydrophone], count)
         yield windows
 
-        predictions = CounterMetricFamily("oceanwatch_predictions", "Predictions stored, by model.",
-                                          labels=["model", "version"])
-        active = GaugeMetricFamily("oceanwatch_model_active", "1 if the model version is deployed.",
-                                   labels=["model", "version"])
-        for name, version, status, count in conn.execute(text(
+        predictions = CounterMetricFamily(
+            "oceanwatch_predictions", "Predictions stored, by model.", labels=["model", "version"]
+        )
+        active = GaugeMetricFamily(
+            "oceanwatch_model_active", "1 if the model version is deployed.", labels=["model", "version"]
+        )
+        for name, version, status, count in conn.execute(
+            text(
                 "select m.name, m.version, m.status, coalesce(p.n, 0) from models m "
                 "left join (select model_id, count(*) as n from predictions group by model_id) p on p.model_id = m.id "
-                "order by 1, 2")):
+                "order by 1, 2"
+            )
+        ):
             predictions.add_metric([name, version], count)
             active.add_metric([name, version], 1.0 if status == ModelStatus.ACTIVE else 0.0)
         yield predictions
         yield active
 
-        files = GaugeMetricFamily("oceanwatch_audio_files", "Audio files, by status (quarantined = refused input).",
-                                  labels=["status"])
+        files = GaugeMetricFamily(
+            "oceanwatch_audio_files", "Audio files, by status (quarantined = refused input).", labels=["status"]
+        )
         for status, count in conn.execute(text("select status, count(*) from audio_files group by 1 order by 1")):
             files.add_metric([status], count)
         yield files
@@ -82,11 +92,15 @@ def database_metrics(engine: Engine, stale_after_s: float) -> Iterator[Metric]:
         yield positions
 
         jobs = GaugeMetricFamily("oceanwatch_jobs", "Background jobs, by kind and status.", labels=["kind", "status"])
-        durations = SummaryMetricFamily("oceanwatch_job_duration_seconds", "Run time of finished background jobs.",
-                                        labels=["kind", "status"])
-        for kind, status, count, finished, seconds in conn.execute(text(
+        durations = SummaryMetricFamily(
+            "oceanwatch_job_duration_seconds", "Run time of finished background jobs.", labels=["kind", "status"]
+        )
+        for kind, status, count, finished, seconds in conn.execute(
+            text(
                 "select kind, status, count(*), count(finished_at - started_at), "
-                "coalesce(sum(extract(epoch from finished_at - started_at)), 0) from jobs group by 1, 2 order by 1, 2")):
+                "coalesce(sum(extract(epoch from finished_at - started_at)), 0) from jobs group by 1, 2 order by 1, 2"
+            )
+        ):
             jobs.add_metric([kind, status], count)
             if finished:
                 durations.add_metric([kind, status], count_value=finished, sum_value=float(seconds))
@@ -97,25 +111,36 @@ def database_metrics(engine: Engine, stale_after_s: float) -> Iterator[Metric]:
         for status, count in conn.execute(text("select status, count(*) from backups group by 1 order by 1")):
             backups.add_metric([status], count)
         yield backups
-        last = conn.execute(text(
-            "select finished_at, size_bytes from backups where status in ('succeeded', 'pruned') "
-            "order by finished_at desc nulls last limit 1")).first()
-        yield GaugeMetricFamily("oceanwatch_backup_last_success_timestamp_seconds",
-                                "Unix time the newest successful backup finished (0: never).",
-                                value=_epoch(last[0] if last else None))
-        yield GaugeMetricFamily("oceanwatch_backup_last_success_size_bytes", "Size of the newest successful dump.",
-                                value=float(last[1] or 0) if last else 0.0)
+        last = conn.execute(
+            text(
+                "select finished_at, size_bytes from backups where status in ('succeeded', 'pruned') "
+                "order by finished_at desc nulls last limit 1"
+            )
+        ).first()
+        yield GaugeMetricFamily(
+            "oceanwatch_backup_last_success_timestamp_seconds",
+            "Unix time the newest successful backup finished (0: never).",
+            value=_epoch(last[0] if last else None),
+        )
+        yield GaugeMetricFamily(
+            "oceanwatch_backup_last_success_size_bytes",
+            "Size of the newest successful dump.",
+            value=float(last[1] or 0) if last else 0.0,
+        )
 
         snapshots = [r[0] for r in conn.execute(text("select counters from service_heartbeats"))]
         states = service_states(conn, stale_after_s)
     yield from _process_counters(snapshots)
 
-    up = GaugeMetricFamily("oceanwatch_service_up", "1 if an instance of the service beat recently.",
-                           labels=["service"])
-    live = GaugeMetricFamily("oceanwatch_service_live_instances", "Instances that beat recently and did not stop.",
-                             labels=["service"])
-    age = GaugeMetricFamily("oceanwatch_service_heartbeat_age_seconds", "Age of the service's freshest heartbeat.",
-                            labels=["service"])
+    up = GaugeMetricFamily(
+        "oceanwatch_service_up", "1 if an instance of the service beat recently.", labels=["service"]
+    )
+    live = GaugeMetricFamily(
+        "oceanwatch_service_live_instances", "Instances that beat recently and did not stop.", labels=["service"]
+    )
+    age = GaugeMetricFamily(
+        "oceanwatch_service_heartbeat_age_seconds", "Age of the service's freshest heartbeat.", labels=["service"]
+    )
     for state in states:
         up.add_metric([state.service], 1.0 if state.up else 0.0)
         live.add_metric([state.service], state.live_instances)
@@ -132,9 +157,14 @@ def high_watermarks(bootstrap: str, partitions: list[Any], timeout_s: float = 3.
     """
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             max_partition_fetch_bytes=1024, request_timeout_ms=int(timeout_s * 1000) + 2000,
-                             client_id="oceanwatch-metrics")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1024,
+        request_timeout_ms=int(timeout_s * 1000) + 2000,
+        client_id="oceanwatch-metrics",
+    )
     try:
         consumer.assign(partitions)
         for tp in partitions:
@@ -189,9 +219,14 @@ class PlatformCollector:
             ok = 0.0
         yield GaugeMetricFamily("oceanwatch_database_scrape_ok", "1 if the database answered this scrape.", value=ok)
 
-        ok, lag = 1.0, GaugeMetricFamily("oceanwatch_consumer_group_lag",
-                                         "Messages not yet committed by a consumer group (high watermark - committed).",
-                                         labels=["group", "topic"])
+        ok, lag = (
+            1.0,
+            GaugeMetricFamily(
+                "oceanwatch_consumer_group_lag",
+                "Messages not yet committed by a consumer group (high watermark - committed).",
+                labels=["group", "topic"],
+            ),
+        )
         try:
             for (group, topic), value in sorted(consumer_lag(self.bootstrap).items()):
                 lag.add_metric([group, topic], value)

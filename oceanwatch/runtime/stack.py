@@ -48,6 +48,7 @@ class Stack:
         stayed up); a restarted broker (memory storage) gets its topics back.  Runs in a thread
         until `down()`.
         """
+
         def watch(server: EmbeddedPostgres | EmbeddedBroker, state: dict[str, float]) -> None:
             now = time.monotonic()
             if server.alive():
@@ -68,8 +69,9 @@ class Stack:
                 state["failures"] += 1
 
         def loop() -> None:
-            states = {id(server): {"failures": 0, "next_try": 0.0, "up_since": time.monotonic()}
-                      for server in self.started}
+            states = {
+                id(server): {"failures": 0, "next_try": 0.0, "up_since": time.monotonic()} for server in self.started
+            }
             while not self._watch_stop.wait(poll_s):
                 for server in list(self.started):
                     watch(server, states[id(server)])

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def restart_delay(restarts: int, max_backoff_s: float) -> float:
     """Seconds to wait before restarting something that already failed `restarts` times in a row."""
-    return min(max_backoff_s, 2.0 ** restarts)
+    return min(max_backoff_s, 2.0**restarts)
 
 
 @dataclass
@@ -48,8 +48,15 @@ class _Running:
 class Supervisor:
     """Runs services until `stop()`; `max_backoff_s` caps the delay between restarts."""
 
-    def __init__(self, specs: list[ServiceSpec], log_dir: Path, base_env: dict[str, str] | None = None,
-                 grace_s: float = 10.0, max_backoff_s: float = 30.0, stable_after_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        specs: list[ServiceSpec],
+        log_dir: Path,
+        base_env: dict[str, str] | None = None,
+        grace_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+        stable_after_s: float = 60.0,
+    ) -> None:
         self._services = [_Running(spec) for spec in specs]
         self._log_dir = log_dir
         self._base_env = base_env if base_env is not None else dict(os.environ)
@@ -63,9 +70,14 @@ class Supervisor:
         if running.logfile is None:
             running.logfile = open(self._log_dir / f"{running.spec.name}.log", "ab")
         env = {**self._base_env, **running.spec.env}
-        running.process = subprocess.Popen(running.spec.argv, env=env, stdin=subprocess.DEVNULL,
-                                           stdout=running.logfile, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
+        running.process = subprocess.Popen(
+            running.spec.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=running.logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         running.started_at = time.monotonic()
         log.info("started %s (pid %d)", running.spec.name, running.process.pid)
 
@@ -103,8 +115,9 @@ class Supervisor:
 
     def pids(self) -> dict[str, int | None]:
         """Current pid of each service (None while waiting to restart)."""
-        return {r.spec.name: (r.process.pid if r.process and r.process.poll() is None else None)
-                for r in self._services}
+        return {
+            r.spec.name: (r.process.pid if r.process and r.process.poll() is None else None) for r in self._services
+        }
 
     def run(self, on_started: Callable[[], None] | None = None, poll_s: float = 0.5) -> None:
         """Start everything, call `on_started`, supervise until SIGINT/SIGTERM, then stop everything."""

@@ -31,8 +31,9 @@ def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np
     return precision, recall, f1
 
 
-def _summary(classes: Sequence[str], tp: np.ndarray, fp: np.ndarray, fn: np.ndarray,
-             support: np.ndarray, only_present: bool) -> dict[str, Any]:
+def _summary(
+    classes: Sequence[str], tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, support: np.ndarray, only_present: bool
+) -> dict[str, Any]:
     """Per-class and macro/weighted averages.
 
     Macro averages run over the classes seen in truth or prediction when `only_present`
@@ -43,13 +44,24 @@ def _summary(classes: Sequence[str], tp: np.ndarray, fp: np.ndarray, fn: np.ndar
     weights = support / support.sum() if support.sum() else np.zeros_like(support, dtype=float)
 
     def avg(values: np.ndarray) -> dict[str, float]:
-        return {"macro": float(values[present].mean()) if present.any() else 0.0,
-                "weighted": float((values * weights).sum())}
+        return {
+            "macro": float(values[present].mean()) if present.any() else 0.0,
+            "weighted": float((values * weights).sum()),
+        }
 
     return {
-        "per_class": {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                          "support": int(support[i])} for i, c in enumerate(classes)},
-        "precision": avg(precision), "recall": avg(recall), "f1": avg(f1),
+        "per_class": {
+            c: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, c in enumerate(classes)
+        },
+        "precision": avg(precision),
+        "recall": avg(recall),
+        "f1": avg(f1),
     }
 
 
@@ -60,18 +72,28 @@ def multiclass_scores(matrix: np.ndarray, classes: Sequence[str]) -> dict[str, A
     fp = matrix.sum(axis=0) - tp
     fn = support - tp
     total = int(matrix.sum())
-    return {"n": total, "accuracy": float(tp.sum() / total) if total else 0.0, "classes": list(classes),
-            "confusion": matrix.tolist(), **_summary(classes, tp, fp, fn, support, only_present=True)}
+    return {
+        "n": total,
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "classes": list(classes),
+        "confusion": matrix.tolist(),
+        **_summary(classes, tp, fp, fn, support, only_present=True),
+    }
 
 
-def multilabel_scores(tallies: dict[str, tuple[int, int, int]], n: int, exact: int,
-                      classes: Sequence[str]) -> dict[str, Any]:
+def multilabel_scores(
+    tallies: dict[str, tuple[int, int, int]], n: int, exact: int, classes: Sequence[str]
+) -> dict[str, Any]:
     """Scores from per-class (tp, fp, fn) tallies over n label sets, `exact` of them predicted exactly."""
     tp, fp, fn = (np.array([tallies.get(c, (0, 0, 0))[k] for c in classes], dtype=float) for k in range(3))
     micro_p, micro_r, micro_f1 = _prf(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))
-    return {"n": n, "subset_accuracy": exact / n if n else 0.0, "classes": list(classes),
-            "micro": {"precision": float(micro_p[0]), "recall": float(micro_r[0]), "f1": float(micro_f1[0])},
-            **_summary(classes, tp, fp, fn, tp + fn, only_present=False)}
+    return {
+        "n": n,
+        "subset_accuracy": exact / n if n else 0.0,
+        "classes": list(classes),
+        "micro": {"precision": float(micro_p[0]), "recall": float(micro_r[0]), "f1": float(micro_f1[0])},
+        **_summary(classes, tp, fp, fn, tp + fn, only_present=False),
+    }
 
 
 def calibration_scores(bins: Sequence[tuple[int, int, float, int]], n_bins: int) -> dict[str, Any]:
@@ -81,8 +103,16 @@ def calibration_scores(bins: Sequence[tuple[int, int, float, int]], n_bins: int)
     for b, count, conf_sum, correct in sorted(bins):
         confidence, accuracy = conf_sum / count, correct / count
         ece += count / total * abs(accuracy - confidence)
-        table.append({"bin": b, "lower": (b - 1) / n_bins, "upper": b / n_bins, "count": count,
-                      "confidence": confidence, "accuracy": accuracy})
+        table.append(
+            {
+                "bin": b,
+                "lower": (b - 1) / n_bins,
+                "upper": b / n_bins,
+                "count": count,
+                "confidence": confidence,
+                "accuracy": accuracy,
+            }
+        )
     return {"n": total, "ece": ece if total else 0.0, "bins": table}
 
 

@@ -75,29 +75,35 @@ def _scored(scope: Scope, model_ids: Sequence[int], multi_label: bool) -> tuple[
     if scope.hydrophone_id is not None:
         clauses.append("w.hydrophone_id = :hydrophone")
         params["hydrophone"] = scope.hydrophone_id
-    models_predicted = (", count(*) filter (where p.model_id = any(:others)) over (partition by p.window_id) "
-                        "as models_predicted") if scope.common_with else ""
+    models_predicted = (
+        (", count(*) filter (where p.model_id = any(:others)) over (partition by p.window_id) as models_predicted")
+        if scope.common_with
+        else ""
+    )
     rows = f"""
         select p.model_id, w.start_time, {LABEL} as truth, p.predicted::text[] as predicted,
                p.confidence, p.entropy, p.epistemic, p.aleatoric{models_predicted}
         from predictions p
         join windows w on w.id = p.window_id
         {LABEL_JOINS}
-        where {' and '.join(clauses)}"""
+        where {" and ".join(clauses)}"""
     if not scope.common_with:
         return f"{rows} and p.model_id = any(:model_ids)", params
     others = set(scope.common_with)
     params.update(others=sorted(others), n_others=len(others), read=sorted(others | set(model_ids)))
-    return (f"select * from ({rows} and p.model_id = any(:read)) c "
-            "where c.models_predicted = :n_others and c.model_id = any(:model_ids)"), params
+    return (
+        f"select * from ({rows} and p.model_id = any(:read)) c "
+        "where c.models_predicted = :n_others and c.model_id = any(:model_ids)"
+    ), params
 
 
 def _day_aligned(t: dt.datetime | None) -> bool:
     return t is None or t.astimezone(dt.timezone.utc).time() == dt.time(0)
 
 
-def _rollup(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[str]]],
-            n_bins: int = ROLLUP_BINS) -> tuple[tuple[str, dict[str, Any]] | None, list[int]]:
+def _rollup(
+    conn: Connection, scope: Scope, models: dict[int, tuple[str, list[str]]], n_bins: int = ROLLUP_BINS
+) -> tuple[tuple[str, dict[str, Any]] | None, list[int]]:
     """WHERE over the daily rollup tables for the models they serve on the scope (after refreshing its dirty
     days) or None, and the models left to the raw rows.
 
@@ -105,12 +111,20 @@ def _rollup(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[st
     other bin counts and ranges cut inside a day go to the raw rows.
     """
     served = [m for m, (task, _) in models.items() if task == "multi_class"]
-    if not served or scope.common_with or n_bins != ROLLUP_BINS or not (_day_aligned(scope.start)
-                                                                        and _day_aligned(scope.end)):
+    if (
+        not served
+        or scope.common_with
+        or n_bins != ROLLUP_BINS
+        or not (_day_aligned(scope.start) and _day_aligned(scope.end))
+    ):
         return None, list(models)
-    dirty = conn.execute(text("select count(*) from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
-                              "and (cast(:d1 as date) is null or day <= :d1)"),
-                         {"d0": utc_date(scope.start), "d1": utc_date(scope.end)}).scalar_one()
+    dirty = conn.execute(
+        text(
+            "select count(*) from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
+            "and (cast(:d1 as date) is null or day <= :d1)"
+        ),
+        {"d0": utc_date(scope.start), "d1": utc_date(scope.end)},
+    ).scalar_one()
     if dirty > MAX_SYNC_REFRESH_DAYS:  # e.g. just after a relabel of history: raw rows until the labeller catches up
         return None, list(models)
     if dirty:
@@ -133,8 +147,7 @@ def _rollup(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[st
 # Each takes the scopes of several models that differ only in the model: every kind of tally is one
 # query for all of them (grouped by model), not one per model. The single-model forms wrap them.
 
-_RAW_MEASURES = ", ".join(f"('{name}', {column.replace('p.', 's.')})"
-                          for name, column in UNCERTAINTY_COLUMNS.items())
+_RAW_MEASURES = ", ".join(f"('{name}', {column.replace('p.', 's.')})" for name, column in UNCERTAINTY_COLUMNS.items())
 
 
 def _shared(scopes: Sequence[Scope]) -> tuple[Scope, list[int]]:
@@ -149,15 +162,26 @@ def _shared(scopes: Sequence[Scope]) -> tuple[Scope, list[int]]:
 
 def _models(conn: Connection, model_ids: Sequence[int]) -> dict[int, tuple[str, list[str]]]:
     """Task and class names of each model, in the order asked."""
-    rows = {r.id: (r.task, list(r.class_names)) for r in conn.execute(
-        text("select id, task, class_names from models where id = any(:ids)"), {"ids": list(model_ids)})}
+    rows = {
+        r.id: (r.task, list(r.class_names))
+        for r in conn.execute(
+            text("select id, task, class_names from models where id = any(:ids)"), {"ids": list(model_ids)}
+        )
+    }
     if missing := [m for m in model_ids if m not in rows]:
         raise LookupError(f"no model with id {missing[0]}")
     return {m: rows[m] for m in model_ids}
 
 
-def _tallies(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[str]]], rollup_sql: str,
-             raw_sql: str, params: dict[str, Any], n_bins: int = ROLLUP_BINS) -> dict[int, list[tuple[Any, ...]]]:
+def _tallies(
+    conn: Connection,
+    scope: Scope,
+    models: dict[int, tuple[str, list[str]]],
+    rollup_sql: str,
+    raw_sql: str,
+    params: dict[str, Any],
+    n_bins: int = ROLLUP_BINS,
+) -> dict[int, list[tuple[Any, ...]]]:
     """Each model's tally rows: `rollup_sql` over the rollup (its `{where}` filled in) for the models it serves,
     `raw_sql` over the scored raw rows `s` for the rest. Both select the model id first; it is dropped here."""
     rollup, raw = _rollup(conn, scope, models, n_bins)
@@ -174,22 +198,32 @@ def _tallies(conn: Connection, scope: Scope, models: dict[int, tuple[str, list[s
     return tallies
 
 
-def _label_set_reports(conn: Connection, scope: Scope,
-                       models: dict[int, tuple[str, list[str]]]) -> dict[int, dict[str, Any]]:
+def _label_set_reports(
+    conn: Connection, scope: Scope, models: dict[int, tuple[str, list[str]]]
+) -> dict[int, dict[str, Any]]:
     """Multi-label models' scores on label sets, from the raw rows."""
     sql, params = _scored(scope, list(models), multi_label=True)
-    rows = conn.execute(text(f"""
+    rows = conn.execute(
+        text(f"""
         with s as ({sql})
         select s.model_id, c.code,
                count(*) filter (where c.code = any(s.truth) and c.code = any(s.predicted)),
                count(*) filter (where not c.code = any(s.truth) and c.code = any(s.predicted)),
                count(*) filter (where c.code = any(s.truth) and not c.code = any(s.predicted))
         from s join models m on m.id = s.model_id cross join unnest(m.class_names::text[]) as c(code)
-        group by 1, 2"""), params).all()
-    totals = {r[0]: (r[1], r[2]) for r in conn.execute(text(f"""
+        group by 1, 2"""),
+        params,
+    ).all()
+    totals = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute(
+            text(f"""
         with s as ({sql}) select s.model_id, count(*), count(*) filter (where s.truth @> s.predicted
                                                                       and s.predicted @> s.truth)
-        from s group by 1"""), params)}
+        from s group by 1"""),
+            params,
+        )
+    }
     out = {}
     for model_id, (task, classes) in models.items():
         n, exact = totals.get(model_id, (0, 0))
@@ -205,11 +239,18 @@ def reports(conn: Connection, scopes: Sequence[Scope]) -> dict[int, dict[str, An
     single = {m: v for m, v in models.items() if v[0] != "multi_label"}
     out = {}
     if single:
-        pairs = _tallies(conn, scope, single,
-                         "select model_id, truth, predicted, sum(n) from score_daily {where} group by 1, 2, 3",
-                         "select s.model_id, s.truth[1], s.predicted[1], count(*) from s group by 1, 2, 3", {})
-        out = {m: {"task": task, **multiclass_scores(confusion_matrix(pairs[m], classes), classes)}
-               for m, (task, classes) in single.items()}
+        pairs = _tallies(
+            conn,
+            scope,
+            single,
+            "select model_id, truth, predicted, sum(n) from score_daily {where} group by 1, 2, 3",
+            "select s.model_id, s.truth[1], s.predicted[1], count(*) from s group by 1, 2, 3",
+            {},
+        )
+        out = {
+            m: {"task": task, **multiclass_scores(confusion_matrix(pairs[m], classes), classes)}
+            for m, (task, classes) in single.items()
+        }
     if sets := {m: v for m, v in models.items() if m not in single}:
         out.update(_label_set_reports(conn, scope, sets))
     return {m: out[m] for m in ids}
@@ -221,11 +262,16 @@ def trends(conn: Connection, scopes: Sequence[Scope], bucket: str = "day") -> di
         raise ValueError("bucket must be day or week")
     scope, ids = _shared(scopes)
     models = _models(conn, ids)
-    rows = _tallies(conn, scope, models,
-                    "select model_id, date_trunc(:bucket, day)::date, truth, predicted, sum(n) from score_daily "
-                    "{where} group by 1, 2, 3, 4 order by 2",
-                    "select s.model_id, date_trunc(:bucket, s.start_time at time zone 'UTC')::date, s.truth[1], "
-                    "s.predicted[1], count(*) from s group by 1, 2, 3, 4 order by 2", {"bucket": bucket})
+    rows = _tallies(
+        conn,
+        scope,
+        models,
+        "select model_id, date_trunc(:bucket, day)::date, truth, predicted, sum(n) from score_daily "
+        "{where} group by 1, 2, 3, 4 order by 2",
+        "select s.model_id, date_trunc(:bucket, s.start_time at time zone 'UTC')::date, s.truth[1], "
+        "s.predicted[1], count(*) from s group by 1, 2, 3, 4 order by 2",
+        {"bucket": bucket},
+    )
     out: dict[int, list[dict[str, Any]]] = {}
     for model_id, (_, classes) in models.items():
         by_bucket: dict[dt.date, list[tuple[str, str, int]]] = {}
@@ -234,37 +280,60 @@ def trends(conn: Connection, scopes: Sequence[Scope], bucket: str = "day") -> di
         out[model_id] = []
         for b, pairs in by_bucket.items():
             scores = multiclass_scores(confusion_matrix(pairs, classes), classes)
-            out[model_id].append({"bucket": b.isoformat(), "n": scores["n"], "accuracy": scores["accuracy"],
-                                  "macro_f1": scores["f1"]["macro"]})
+            out[model_id].append(
+                {
+                    "bucket": b.isoformat(),
+                    "n": scores["n"],
+                    "accuracy": scores["accuracy"],
+                    "macro_f1": scores["f1"]["macro"],
+                }
+            )
     return out
 
 
 def calibrations(conn: Connection, scopes: Sequence[Scope], n_bins: int = 10) -> dict[int, dict[str, Any]]:
     """Each model's reliability diagram bins and ECE of the top-class confidence (multi-class scoring)."""
     scope, ids = _shared(scopes)
-    rows = _tallies(conn, scope, _models(conn, ids),
-                    "select model_id, conf_bin, sum(n), sum(conf_sum), "
-                    "coalesce(sum(n) filter (where truth = predicted), 0) from score_daily {where} group by 1, 2",
-                    "select s.model_id, least(greatest(width_bucket(s.confidence, 0, 1, :bins), 1), :bins), "
-                    "count(*), sum(s.confidence), count(*) filter (where s.truth[1] = s.predicted[1]) from s "
-                    "group by 1, 2", {"bins": n_bins}, n_bins)
-    return {m: calibration_scores([(int(b), int(c), float(conf), int(ok)) for b, c, conf, ok in rows[m]], n_bins)
-            for m in ids}
+    rows = _tallies(
+        conn,
+        scope,
+        _models(conn, ids),
+        "select model_id, conf_bin, sum(n), sum(conf_sum), "
+        "coalesce(sum(n) filter (where truth = predicted), 0) from score_daily {where} group by 1, 2",
+        "select s.model_id, least(greatest(width_bucket(s.confidence, 0, 1, :bins), 1), :bins), "
+        "count(*), sum(s.confidence), count(*) filter (where s.truth[1] = s.predicted[1]) from s "
+        "group by 1, 2",
+        {"bins": n_bins},
+        n_bins,
+    )
+    return {
+        m: calibration_scores([(int(b), int(c), float(conf), int(ok)) for b, c, conf, ok in rows[m]], n_bins)
+        for m in ids
+    }
 
 
 def uncertainty_aurocs(conn: Connection, scopes: Sequence[Scope]) -> dict[int, dict[str, float | None]]:
     """How well each uncertainty measure flags each model's errors: AUROC of errors vs correct (multi-class
     scoring). From the rollup, values are tied within a bin: exact to within 1 / UNCERTAINTY_BINS."""
     scope, ids = _shared(scopes)
-    rows = _tallies(conn, scope, _models(conn, ids),
-                    "select model_id, measure, bin, sum(errors), sum(correct) from uncertainty_daily {where} "
-                    "group by 1, 2, 3",
-                    "select s.model_id, u.measure, u.value, count(*) filter (where s.truth[1] <> s.predicted[1]), "
-                    "count(*) filter (where s.truth[1] = s.predicted[1]) "
-                    f"from s cross join lateral (values {_RAW_MEASURES}) as u(measure, value) "
-                    "where u.value is not null group by 1, 2, 3", {})
-    return {m: {measure: auroc_from_groups([(float(v), int(e), int(c)) for name, v, e, c in rows[m]
-                                            if name == measure]) for measure in UNCERTAINTY_COLUMNS} for m in ids}
+    rows = _tallies(
+        conn,
+        scope,
+        _models(conn, ids),
+        "select model_id, measure, bin, sum(errors), sum(correct) from uncertainty_daily {where} group by 1, 2, 3",
+        "select s.model_id, u.measure, u.value, count(*) filter (where s.truth[1] <> s.predicted[1]), "
+        "count(*) filter (where s.truth[1] = s.predicted[1]) "
+        f"from s cross join lateral (values {_RAW_MEASURES}) as u(measure, value) "
+        "where u.value is not null group by 1, 2, 3",
+        {},
+    )
+    return {
+        m: {
+            measure: auroc_from_groups([(float(v), int(e), int(c)) for name, v, e, c in rows[m] if name == measure])
+            for measure in UNCERTAINTY_COLUMNS
+        }
+        for m in ids
+    }
 
 
 def report(conn: Connection, scope: Scope) -> dict[str, Any]:
@@ -289,8 +358,13 @@ def uncertainty_auroc(conn: Connection, scope: Scope, metric: str = "entropy") -
     return uncertainty_aurocs(conn, [scope])[scope.model_id][metric]
 
 
-def compare(conn: Connection, model_ids: Sequence[int], radius_km: int = 20, start: dt.datetime | None = None,
-            end: dt.datetime | None = None) -> dict[int, dict[str, Any]]:
+def compare(
+    conn: Connection,
+    model_ids: Sequence[int],
+    radius_km: int = 20,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[int, dict[str, Any]]:
     """Each model's report on the windows all of them predicted."""
     ids = tuple(model_ids)
     return reports(conn, [Scope(m, radius_km, start, end, common_with=ids) for m in ids])

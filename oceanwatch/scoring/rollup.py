@@ -17,8 +17,12 @@ from oceanwatch.truth.labels import LABEL, LABEL_USABLE, label_joins
 ROLLUP_BINS = 10  # confidence deciles kept in score_daily
 UNCERTAINTY_BINS = 100  # bins per uncertainty measure kept in uncertainty_daily (AUROC to within 0.01)
 MAX_REFRESH_DAYS = 31  # days recomputed per statement
-UNCERTAINTY_COLUMNS = {"entropy": "p.entropy", "epistemic": "p.epistemic", "aleatoric": "p.aleatoric",
-                       "one_minus_confidence": "1 - p.confidence"}
+UNCERTAINTY_COLUMNS = {
+    "entropy": "p.entropy",
+    "epistemic": "p.epistemic",
+    "aleatoric": "p.aleatoric",
+    "one_minus_confidence": "1 - p.confidence",
+}
 
 _REFRESH = f"""
     insert into score_daily (model_id, radius_km, day, hydrophone_id, truth, predicted, conf_bin, n, conf_sum)
@@ -73,8 +77,9 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
-def refresh_rollup(engine: Engine, start: dt.datetime | None = None, end: dt.datetime | None = None,
-                   limit: int = 10_000) -> int:
+def refresh_rollup(
+    engine: Engine, start: dt.datetime | None = None, end: dt.datetime | None = None, limit: int = 10_000
+) -> int:
     """Recompute the dirty days (within [start, end) if given) from the raw rows; returns how many.
 
     Runs in its own transaction. A day marked again while it is recomputed stays dirty
@@ -82,15 +87,19 @@ def refresh_rollup(engine: Engine, start: dt.datetime | None = None, end: dt.dat
     """
     with engine.begin() as conn:
         conn.execute(text("set local work_mem = '256MB'"))
-        marks = conn.execute(text(
-            "select day, marked_at from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
-            "and (cast(:d1 as date) is null or day <= :d1) order by day limit :limit for update skip locked"),
-            {"d0": utc_date(start), "d1": utc_date(end), "limit": limit}).all()
+        marks = conn.execute(
+            text(
+                "select day, marked_at from score_dirty where (cast(:d0 as date) is null or day >= :d0) "
+                "and (cast(:d1 as date) is null or day <= :d1) order by day limit :limit for update skip locked"
+            ),
+            {"d0": utc_date(start), "d1": utc_date(end), "limit": limit},
+        ).all()
         for lo, hi in _runs([m.day for m in marks]):
             for table, refresh in (("score_daily", _REFRESH), ("uncertainty_daily", _REFRESH_UNCERTAINTY)):
                 conn.execute(text(f"delete from {table} where day >= :lo and day < :hi"), {"lo": lo, "hi": hi})
                 conn.execute(text(refresh), {"lo": _utc_midnight(lo), "hi": _utc_midnight(hi)})
         for m in marks:
-            conn.execute(text("delete from score_dirty where day = :day and marked_at <= :at"),
-                         {"day": m.day, "at": m.marked_at})
+            conn.execute(
+                text("delete from score_dirty where day = :day and marked_at <= :at"), {"day": m.day, "at": m.marked_at}
+            )
     return len(marks)

@@ -52,6 +52,7 @@ AUDIBLE_RANGE_M = 50_000.0
 # Propagation
 # ----------------------------------------------------------------------------------------------
 
+
 def thorp_db_per_km(freq_hz: np.ndarray) -> np.ndarray:
     """Thorp's absorption coefficient (dB/km) of sea water at `freq_hz`."""
     f2 = (np.asarray(freq_hz, dtype=float) / 1000.0) ** 2
@@ -65,8 +66,11 @@ def range_loss_db(range_m: float) -> float:
     r = max(float(range_m), 1.0)
     if r <= TRANSITION_RANGE_M:
         return 20 * math.log10(r)
-    return (20 * math.log10(TRANSITION_RANGE_M) + 10 * math.log10(r / TRANSITION_RANGE_M)
-            + BOUNDARY_LOSS_DB_PER_KM * (r - TRANSITION_RANGE_M) / 1000.0)
+    return (
+        20 * math.log10(TRANSITION_RANGE_M)
+        + 10 * math.log10(r / TRANSITION_RANGE_M)
+        + BOUNDARY_LOSS_DB_PER_KM * (r - TRANSITION_RANGE_M) / 1000.0
+    )
 
 
 def transmission_loss_db(range_m: float, freq_hz: np.ndarray) -> np.ndarray:
@@ -77,6 +81,7 @@ def transmission_loss_db(range_m: float, freq_hz: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Sources
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Source:
@@ -174,25 +179,31 @@ def signature(kind: str, length_m: float, speed_knots: float, rng: np.random.Gen
     shaft_hz = speed_mps / (diameter * rng.uniform(0.7, 1.3))
     blades = int(rng.integers(acoustics.blades[0], acoustics.blades[1] + 1))
     blade_rate = shaft_hz * blades
-    level = (152.0 + 40 * math.log10(max(speed_knots, 0.5) / 12.0) + 10 * math.log10(length / 100.0)
-             + acoustics.broadband_db + rng.normal(0.0, 3.0))
+    level = (
+        152.0
+        + 40 * math.log10(max(speed_knots, 0.5) / 12.0)
+        + 10 * math.log10(length / 100.0)
+        + acoustics.broadband_db
+        + rng.normal(0.0, 3.0)
+    )
     peak = 60.0 * math.sqrt(100.0 / length) * (max(speed_knots, 0.5) / 12.0) ** 0.3 * rng.uniform(0.7, 1.4)
     if rng.random() < acoustics.silent_fraction:
         return Signature(level - 35.0, peak, blade_rate, 0.0, ())
     tone_base = level + 15.0 + acoustics.tonal_db + rng.normal(0.0, 3.0)
     tonals = [(blade_rate * h, tone_base + 3.0 - 5.0 * h) for h in range(1, 5)]
     engine = rng.uniform(*acoustics.engine_hz)
-    tonals += [(engine * h, tone_base - 2.0 - 3.0 * h + rng.normal(0.0, 2.0))
-               for h in range(1, acoustics.engine_harmonics + 1)]
+    tonals += [
+        (engine * h, tone_base - 2.0 - 3.0 * h + rng.normal(0.0, 2.0)) for h in range(1, acoustics.engine_harmonics + 1)
+    ]
     if acoustics.electric_hz is not None and rng.random() < acoustics.electric_share:
-        tonals += [(acoustics.electric_hz * h, tone_base - 8.0 + acoustics.electric_db - 3.0 * h)
-                   for h in range(1, 6)]
+        tonals += [(acoustics.electric_hz * h, tone_base - 8.0 + acoustics.electric_db - 3.0 * h) for h in range(1, 6)]
     return Signature(level, peak, blade_rate, float(rng.uniform(0.2, 0.6)), tuple(tonals))
 
 
 # ----------------------------------------------------------------------------------------------
 # Ambient
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Ambient:
@@ -220,8 +231,11 @@ def random_ambient(rng: np.random.Generator) -> Ambient:
 def scenario_ambient(scenario: Scenario, t: float) -> Ambient:
     """Ambient conditions of a scenario at epoch second `t`: slow seeded weather, the same for every caller."""
     phases = np.random.default_rng([scenario.seed, 7919]).uniform(0, 2 * math.pi, 3)
-    wind = 12.0 + 7.0 * math.sin(2 * math.pi * t / 21_600 + phases[0]) + 3.0 * math.sin(2 * math.pi * t / 2_220
-                                                                                          + phases[1])
+    wind = (
+        12.0
+        + 7.0 * math.sin(2 * math.pi * t / 21_600 + phases[0])
+        + 3.0 * math.sin(2 * math.pi * t / 2_220 + phases[1])
+    )
     shipping = 0.5 + 0.3 * math.sin(2 * math.pi * t / 43_200 + phases[2])
     return Ambient(max(wind, 0.0), shipping)
 
@@ -230,13 +244,15 @@ def scenario_ambient(scenario: Scenario, t: float) -> Ambient:
 # Rendering
 # ----------------------------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=8)
 def _frequencies(n: int, sample_rate: int) -> np.ndarray:
     return np.fft.rfftfreq(n, 1.0 / sample_rate)
 
 
-def _add_tonals(spectrum: np.ndarray, tonals: Iterable[tuple[float, float]], n: int, sample_rate: int,
-                rng: np.random.Generator) -> None:
+def _add_tonals(
+    spectrum: np.ndarray, tonals: Iterable[tuple[float, float]], n: int, sample_rate: int, rng: np.random.Generator
+) -> None:
     """Add narrow lines of power 10**(dB/10) µPa², each spread over a few bins (a real line wanders)."""
     bin_hz = sample_rate / n
     nyquist_bin = spectrum.size - 1
@@ -285,8 +301,14 @@ def _cavitation_shape_db(freqs: np.ndarray, peak_hz: float) -> np.ndarray:
     return 10 * np.log10(ratio**2 / (1 + ratio**2)) - 20 * np.log10(1 + ratio / 4)
 
 
-def render(sources: Sequence[tuple[Signature, float]], ambient: Ambient, seconds: float, sample_rate: int,
-           rng: np.random.Generator, transients: bool = True) -> np.ndarray:
+def render(
+    sources: Sequence[tuple[Signature, float]],
+    ambient: Ambient,
+    seconds: float,
+    sample_rate: int,
+    rng: np.random.Generator,
+    transients: bool = True,
+) -> np.ndarray:
     """Audio of `sources` (signature, range m) over `ambient`: one Gaussian draw, one inverse FFT.
 
     Independent Gaussian noises add to one Gaussian noise whose PSD is the sum of theirs, so
@@ -303,8 +325,16 @@ def render(sources: Sequence[tuple[Signature, float]], ambient: Ambient, seconds
     power = ambient_power.copy()
     audible = []
     for sig, range_m in sources:
-        psd = 10 ** ((sig.broadband_db + _cavitation_shape_db(coarse, sig.peak_hz) + highpass
-                      - range_loss_db(range_m) - absorption * max(range_m, 1.0)) / 10)
+        psd = 10 ** (
+            (
+                sig.broadband_db
+                + _cavitation_shape_db(coarse, sig.peak_hz)
+                + highpass
+                - range_loss_db(range_m)
+                - absorption * max(range_m, 1.0)
+            )
+            / 10
+        )
         power += psd
         if sig.modulation > 0 and np.max(psd / ambient_power) > 0.1:  # sidebands of inaudible ships change nothing
             audible.append((psd, sig))
@@ -313,15 +343,19 @@ def render(sources: Sequence[tuple[Signature, float]], ambient: Ambient, seconds
     spectrum = noise * np.sqrt(np.interp(freqs, coarse, power)).astype(np.float32)
     for psd, sig in audible:
         carrier = noise * np.sqrt(np.interp(freqs, coarse, psd)).astype(np.float32)
-        _add_sidebands(spectrum, carrier, int(round(sig.blade_rate_hz * n / sample_rate)), sig.modulation,
-                       float(rng.uniform(0, 2 * np.pi)))
+        _add_sidebands(
+            spectrum,
+            carrier,
+            int(round(sig.blade_rate_hz * n / sample_rate)),
+            sig.modulation,
+            float(rng.uniform(0, 2 * np.pi)),
+        )
     spectrum *= np.float32(math.sqrt(sample_rate * n) / 2 * AUDIO_PER_UPA)  # PSD -> rfft coefficients
     for sig, range_m in sources:
         if sig.tonals:
             tone_freqs = np.array([f for f, _ in sig.tonals])
             tone_loss = transmission_loss_db(range_m, tone_freqs)
-            _add_tonals(spectrum, [(f, lvl - tl) for (f, lvl), tl in zip(sig.tonals, tone_loss)], n, sample_rate,
-                        rng)
+            _add_tonals(spectrum, [(f, lvl - tl) for (f, lvl), tl in zip(sig.tonals, tone_loss)], n, sample_rate, rng)
     spectrum[0] = 0.0
     audio = np.fft.irfft(spectrum, n=n)
     if transients:
@@ -345,11 +379,17 @@ def _add_transients(audio: np.ndarray, sample_rate: int, rng: np.random.Generato
             f0, f1 = rng.uniform(60, 220), rng.uniform(15, 60)
             phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * t[-1]))
             start = int(rng.integers(0, n - length))
-            audio[start:start + length] += floor * rng.uniform(1.0, 8.0) * np.sin(phase) * np.hanning(length)
+            audio[start : start + length] += floor * rng.uniform(1.0, 8.0) * np.sin(phase) * np.hanning(length)
 
 
-def render_sources(sources: Sequence[Source | tuple[str, float, float, float]], seconds: float, sample_rate: int,
-                   rng: np.random.Generator, ambient: Ambient | None = None, transients: bool = True) -> np.ndarray:
+def render_sources(
+    sources: Sequence[Source | tuple[str, float, float, float]],
+    seconds: float,
+    sample_rate: int,
+    rng: np.random.Generator,
+    ambient: Ambient | None = None,
+    transients: bool = True,
+) -> np.ndarray:
     """Mono float32 audio of `sources` (kind, length m, speed kn, range m) heard over ambient noise.
 
     Each source gets a fresh signature drawn from `rng` (so two calls give two different ships
@@ -364,8 +404,9 @@ def kinds_of_class(code: str) -> list[VesselKind]:
     return [k for k in VESSEL_KINDS if kind_class(k) == code]
 
 
-def sample_source(code: str, rng: np.random.Generator, min_range_m: float = 300.0,
-                  max_range_m: float = 20_000.0) -> Source:
+def sample_source(
+    code: str, rng: np.random.Generator, min_range_m: float = 300.0, max_range_m: float = 20_000.0
+) -> Source:
     """A random vessel of ship class `code` (A-D) at a log-uniform range: a training-set building block."""
     kinds = kinds_of_class(code)
     if not kinds:
@@ -376,8 +417,9 @@ def sample_source(code: str, rng: np.random.Generator, min_range_m: float = 300.
     return Source(kind.name, float(rng.uniform(*kind.length_m)), float(rng.uniform(*kind.speed_knots)), range_m)
 
 
-def render_class(code: str, seconds: float, sample_rate: int, rng: np.random.Generator,
-                 max_range_m: float = 20_000.0) -> np.ndarray:
+def render_class(
+    code: str, seconds: float, sample_rate: int, rng: np.random.Generator, max_range_m: float = 20_000.0
+) -> np.ndarray:
     """Audio of one labelled example: one vessel of class `code`, or ambient only for the background class."""
     sources = [] if code == BACKGROUND_CLASS else [sample_source(code, rng, max_range_m=max_range_m)]
     return render_sources(sources, seconds, sample_rate, rng)
@@ -388,8 +430,15 @@ def vessel_signature(scenario: Scenario, mmsi: int, kind: str, length_m: float, 
     return signature(kind, length_m, speed_knots, np.random.default_rng([scenario.seed, mmsi]))
 
 
-def synthesize(scenario: Scenario, hydrophone_lat: float, hydrophone_lon: float, start: dt.datetime,
-               seconds: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+def synthesize(
+    scenario: Scenario,
+    hydrophone_lat: float,
+    hydrophone_lon: float,
+    start: dt.datetime,
+    seconds: float,
+    sample_rate: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Mono float32 audio a hydrophone at (lat, lon) records from `start` for `seconds`.
 
     Ships are the scenario's (the same ones its AIS simulator reports), at their range at the
@@ -406,6 +455,7 @@ def synthesize(scenario: Scenario, hydrophone_lat: float, hydrophone_lon: float,
         lat, lon = vessel.track(np.array([mid]))
         range_m = float(distance_m(site, lat, lon)[0])
         if range_m <= AUDIBLE_RANGE_M:
-            heard.append((vessel_signature(scenario, vessel.mmsi, vessel.kind, vessel.length_m, vessel.speed_knots),
-                          range_m))
+            heard.append(
+                (vessel_signature(scenario, vessel.mmsi, vessel.kind, vessel.length_m, vessel.speed_knots), range_m)
+            )
     return render(heard, scenario_ambient(scenario, mid), seconds, sample_rate, rng)

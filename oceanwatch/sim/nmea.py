@@ -146,9 +146,16 @@ class NmeaSimulator:
         state = vessel.state(t)
         assert state is not None  # `_grid` keeps t inside the transit
         channel = "AB"[(vessel.mmsi + k) % 2]
-        common: AisFields = dict(mmsi=vessel.mmsi, speed=state.sog_knots, lon=state.longitude, lat=state.latitude,
-                      course=round(state.cog_deg, 1) % 360.0, heading=int(state.heading_deg) % 360,
-                      second=t % 60, accuracy=True)
+        common: AisFields = dict(
+            mmsi=vessel.mmsi,
+            speed=state.sog_knots,
+            lon=state.longitude,
+            lat=state.latitude,
+            course=round(state.cog_deg, 1) % 360.0,
+            heading=int(state.heading_deg) % 360,
+            second=t % 60,
+            accuracy=True,
+        )
         # `msg_type`, not `type`: pyais only writes types 2 and 3 into the payload when given so.
         if vessel.ais_class == "B":
             data: AisFields = dict(msg_type=18, cs=True, **common)
@@ -157,33 +164,71 @@ class NmeaSimulator:
             # reply to a base-station interrogation (3).
             msg_type = 3 if k % 12 == 11 else (2 if vessel.mmsi % 4 == 3 else 1)
             data = dict(msg_type=msg_type, status=state.nav_status, turn=0.0, **common)
-        return AisEvent(t, vessel.mmsi, int(data["msg_type"]),
-                        self._wrap(t, encode_dict(data, sentence_type="VDM", radio_channel=channel)))
+        return AisEvent(
+            t,
+            vessel.mmsi,
+            int(data["msg_type"]),
+            self._wrap(t, encode_dict(data, sentence_type="VDM", radio_channel=channel)),
+        )
 
     def _static(self, vessel: SimVessel, t: int) -> list[AisEvent]:
         length, beam = round(vessel.length_m), round(vessel.beam_m)
-        dims: AisFields = dict(to_bow=min(511, round(length * 0.8)), to_stern=min(511, length - round(length * 0.8)),
-                    to_port=min(63, beam // 2), to_starboard=min(63, beam - beam // 2))
+        dims: AisFields = dict(
+            to_bow=min(511, round(length * 0.8)),
+            to_stern=min(511, length - round(length * 0.8)),
+            to_port=min(63, beam // 2),
+            to_starboard=min(63, beam - beam // 2),
+        )
         channel = "AB"[(vessel.mmsi + t) % 2]
         if vessel.ais_class == "B":
             part_a: AisFields = dict(msg_type=24, partno=0, mmsi=vessel.mmsi, shipname=vessel.name)
-            part_b: AisFields = dict(msg_type=24, partno=1, mmsi=vessel.mmsi, ship_type=vessel.ship_type,
-                          callsign=vessel.call_sign, vendorid="OWS", **dims)
-            return [AisEvent(t, vessel.mmsi, 24, self._wrap(t, encode_dict(part_a, sentence_type="VDM",
-                                                                           radio_channel=channel))),
-                    AisEvent(t, vessel.mmsi, 24, self._wrap(t, encode_static(part_b, channel)))]
+            part_b: AisFields = dict(
+                msg_type=24,
+                partno=1,
+                mmsi=vessel.mmsi,
+                ship_type=vessel.ship_type,
+                callsign=vessel.call_sign,
+                vendorid="OWS",
+                **dims,
+            )
+            return [
+                AisEvent(
+                    t, vessel.mmsi, 24, self._wrap(t, encode_dict(part_a, sentence_type="VDM", radio_channel=channel))
+                ),
+                AisEvent(t, vessel.mmsi, 24, self._wrap(t, encode_static(part_b, channel))),
+            ]
         eta = dt.datetime.fromtimestamp(t, dt.timezone.utc) + dt.timedelta(hours=20)
-        data: AisFields = dict(msg_type=5, mmsi=vessel.mmsi, ais_version=2, imo=vessel.imo or 0, callsign=vessel.call_sign,
-                    shipname=vessel.name, ship_type=vessel.ship_type, epfd=1, month=eta.month, day=eta.day,
-                    hour=eta.hour, minute=eta.minute, draught=min(25.5, vessel.draught_m),
-                    destination=vessel.destination, dte=False, **dims)
+        data: AisFields = dict(
+            msg_type=5,
+            mmsi=vessel.mmsi,
+            ais_version=2,
+            imo=vessel.imo or 0,
+            callsign=vessel.call_sign,
+            shipname=vessel.name,
+            ship_type=vessel.ship_type,
+            epfd=1,
+            month=eta.month,
+            day=eta.day,
+            hour=eta.hour,
+            minute=eta.minute,
+            draught=min(25.5, vessel.draught_m),
+            destination=vessel.destination,
+            dte=False,
+            **dims,
+        )
         sentences = encode_static(data, channel, seq_id=(vessel.mmsi + t) % 10)
         return [AisEvent(t, vessel.mmsi, 5, self._wrap(t, sentences))]
 
 
-def live_sentences(sim: NmeaSimulator, clock: SimClock, should_stop: Callable[[], bool],
-                   wait: Callable[[float], object] = time.sleep, start: float | None = None,
-                   step_s: float = 1.0, max_chunk_s: float = 60.0) -> Iterator[tuple[int, str]]:
+def live_sentences(
+    sim: NmeaSimulator,
+    clock: SimClock,
+    should_stop: Callable[[], bool],
+    wait: Callable[[float], object] = time.sleep,
+    start: float | None = None,
+    step_s: float = 1.0,
+    max_chunk_s: float = 60.0,
+) -> Iterator[tuple[int, str]]:
     """Sentences as they happen on `clock` (real time, or `clock.speed` times faster), until stopped.
 
     Emission starts at simulated time `start` (default: now) and never runs ahead of the clock;
@@ -218,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tag-blocks", action="store_true", help="plain sentences, without receiver times")
     args = parser.parse_args(argv)
     settings = get_settings()
-    scenario = Scenario(seed=settings.simulator.seed, vessels_per_hour=settings.simulator.vessels_per_hour,
-                        sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),))
+    scenario = Scenario(
+        seed=settings.simulator.seed,
+        vessels_per_hour=settings.simulator.vessels_per_hour,
+        sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
+    )
     sim = NmeaSimulator(scenario, tag_blocks=not args.no_tag_blocks)
     clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
     if args.udp:

@@ -67,10 +67,50 @@ VESSEL_KINDS: tuple[VesselKind, ...] = (
     VesselKind("diving", (34,), 0.02, (8, 20), (3, 8), False),
 )
 
-_NAME_A = ("PACIFIC", "OCEAN", "SEA", "NORTHERN", "GOLDEN", "SILVER", "BLUE", "STAR", "CAPE", "MONTEREY", "BAY",
-           "CORAL", "HARBOR", "WIND", "ISLAND", "EVER", "MAERSK", "HYUNDAI", "ORIENT", "COASTAL")
-_NAME_B = ("STAR", "SPIRIT", "PIONEER", "TRADER", "EXPRESS", "GRACE", "HUNTER", "DAWN", "VOYAGER", "QUEEN",
-           "RUNNER", "WAVE", "HARVEST", "LIGHT", "GLORY", "BREEZE", "SPRINT", "MARINER", "EAGLE", "ROSE")
+_NAME_A = (
+    "PACIFIC",
+    "OCEAN",
+    "SEA",
+    "NORTHERN",
+    "GOLDEN",
+    "SILVER",
+    "BLUE",
+    "STAR",
+    "CAPE",
+    "MONTEREY",
+    "BAY",
+    "CORAL",
+    "HARBOR",
+    "WIND",
+    "ISLAND",
+    "EVER",
+    "MAERSK",
+    "HYUNDAI",
+    "ORIENT",
+    "COASTAL",
+)
+_NAME_B = (
+    "STAR",
+    "SPIRIT",
+    "PIONEER",
+    "TRADER",
+    "EXPRESS",
+    "GRACE",
+    "HUNTER",
+    "DAWN",
+    "VOYAGER",
+    "QUEEN",
+    "RUNNER",
+    "WAVE",
+    "HARVEST",
+    "LIGHT",
+    "GLORY",
+    "BREEZE",
+    "SPRINT",
+    "MARINER",
+    "EAGLE",
+    "ROSE",
+)
 
 
 @dataclass(frozen=True)
@@ -122,8 +162,9 @@ class SimVessel:
         times = np.asarray(times, dtype=float)
         distance = (times - self.start_time) * self.speed_knots * KNOT_MPS
         n = distance.size
-        lon, lat, _ = GEOD.fwd(np.full(n, self.start_lon), np.full(n, self.start_lat),
-                               np.full(n, self.course_deg), distance.ravel())
+        lon, lat, _ = GEOD.fwd(
+            np.full(n, self.start_lon), np.full(n, self.start_lat), np.full(n, self.course_deg), distance.ravel()
+        )
         return np.asarray(lat).reshape(times.shape), np.asarray(lon).reshape(times.shape)
 
     def state(self, t: float) -> VesselState | None:
@@ -131,8 +172,15 @@ class SimVessel:
         if not self.start_time <= t <= self.end_time:
             return None
         lat, lon = self.track(np.array([t]))
-        return VesselState(t, float(lat[0]), float(lon[0]), self.speed_knots, self.course_deg,
-                           float(round(self.course_deg) % 360), self.nav_status)
+        return VesselState(
+            t,
+            float(lat[0]),
+            float(lon[0]),
+            self.speed_knots,
+            self.course_deg,
+            float(round(self.course_deg) % 360),
+            self.nav_status,
+        )
 
 
 class Scenario:
@@ -142,9 +190,16 @@ class Scenario:
     `region_km` is how far from the (first) hydrophone vessels are generated.
     """
 
-    def __init__(self, seed: int = 0, start: dt.datetime | None = None, sites: tuple[Site, ...] = (DEFAULT_SITE,),
-                 vessels_per_hour: float = 4.0, region_km: float = 60.0, lanes: tuple[Lane, ...] = DEFAULT_LANES,
-                 kinds: tuple[VesselKind, ...] = VESSEL_KINDS) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        start: dt.datetime | None = None,
+        sites: tuple[Site, ...] = (DEFAULT_SITE,),
+        vessels_per_hour: float = 4.0,
+        region_km: float = 60.0,
+        lanes: tuple[Lane, ...] = DEFAULT_LANES,
+        kinds: tuple[VesselKind, ...] = VESSEL_KINDS,
+    ) -> None:
         start = start or dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
         if start.tzinfo is None:
             raise ValueError("scenario start must be time-zone aware (UTC)")
@@ -205,8 +260,9 @@ class Scenario:
             course = float(rng.uniform(0.0, 360.0))
         # Closest point of approach: `offset_m` to the right of the course line through the site.
         cpa_lon, cpa_lat, _ = GEOD.fwd(site.longitude, site.latitude, (course + 90.0) % 360.0, offset_m)
-        half_path = min(math.sqrt(max(self.region_m**2 - offset_m**2, 0.0)) + 5000.0,
-                        speed * KNOT_MPS * MAX_TRANSIT_S / 2.0)
+        half_path = min(
+            math.sqrt(max(self.region_m**2 - offset_m**2, 0.0)) + 5000.0, speed * KNOT_MPS * MAX_TRANSIT_S / 2.0
+        )
         start_lon, start_lat, _ = GEOD.fwd(cpa_lon, cpa_lat, (course + 180.0) % 360.0, half_path)
         duration = 2.0 * half_path / (speed * KNOT_MPS)
         # The vessel passes its CPA at a uniformly random moment of its block.

@@ -28,8 +28,12 @@ def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tup
     Logs go to `log_dir/web.log` and `log_dir/bokeh.log`.
     """
     settings = settings.updated(log_format="text", web={"port": free_port()}, bokeh={"port": free_port()})
-    env = {**os.environ, **settings.to_env(), "SECRET_KEY": settings.resolved_secret_key(),
-           "DATA_DIR": str(settings.data_dir.resolve())}
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "SECRET_KEY": settings.resolved_secret_key(),
+        "DATA_DIR": str(settings.data_dir.resolve()),
+    }
     specs = {spec.name: spec for spec in service_specs(settings)}
     wanted = [("web", "web", settings.web.port)] + ([("visualization", "bokeh", settings.bokeh.port)] if bokeh else [])
     with ExitStack() as stack:

@@ -15,8 +15,9 @@ from oceanwatch.db import engine_for
 def _admin_connect(url: str) -> psycopg2.extensions.connection:
     """Autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE need one)."""
     parsed = make_url(url)
-    conn = psycopg2.connect(host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
-                            dbname="postgres")
+    conn = psycopg2.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password, dbname="postgres"
+    )
     conn.autocommit = True
     return conn
 

@@ -49,10 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=None, help="default: the UTC time of training")
     parser.add_argument("--per-class", type=int, default=settings.baseline.per_class, help="training windows per class")
     parser.add_argument("--epochs", type=int, default=settings.baseline.epochs)
-    parser.add_argument("--eval-hours", type=float, default=settings.baseline.eval_hours,
-                        help="length of the held-out scenario")
-    parser.add_argument("--scenario-hours", type=float, default=settings.baseline.scenario_hours,
-                        help="hours of scenarios with other seeds added to the training set")
+    parser.add_argument(
+        "--eval-hours", type=float, default=settings.baseline.eval_hours, help="length of the held-out scenario"
+    )
+    parser.add_argument(
+        "--scenario-hours",
+        type=float,
+        default=settings.baseline.scenario_hours,
+        help="hours of scenarios with other seeds added to the training set",
+    )
     parser.add_argument("--eval-seed", type=int, default=1001, help="seed of the held-out scenario")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="package directory (default DATA_DIR/packages/NAME)")
@@ -77,26 +82,60 @@ def main(argv: list[str] | None = None) -> int:
     # Balanced single-vessel examples teach every class (C and D rarely pass close in the scenario);
     # scenario stretches of other seeds teach what windows really sound like under the truth rule.
     balanced = class_examples(spec, classes, args.per_class, seed=args.seed)
-    lived = scenario_examples(spec, scenario(args.eval_seed + 1), site, HELD_OUT_START, args.scenario_hours, classes,
-                              seed=args.seed + 3, stride=SCENARIO_STRIDE)
+    lived = scenario_examples(
+        spec,
+        scenario(args.eval_seed + 1),
+        site,
+        HELD_OUT_START,
+        args.scenario_hours,
+        classes,
+        seed=args.seed + 3,
+        stride=SCENARIO_STRIDE,
+    )
     train = merge_sets(balanced, lived, seed=args.seed)
     val = class_examples(spec, classes, max(20, args.per_class // 5), seed=args.seed + 1)
-    held_out = scenario_examples(spec, scenario(args.eval_seed), site, HELD_OUT_START, args.eval_hours, classes,
-                                 seed=args.seed + 2, stride=SCENARIO_STRIDE)
-    log.info("data ready: %d train, %d validation, %d held-out windows in %.0f s", len(train.y), len(val.y),
-             len(held_out.y), time.perf_counter() - started)
+    held_out = scenario_examples(
+        spec,
+        scenario(args.eval_seed),
+        site,
+        HELD_OUT_START,
+        args.eval_hours,
+        classes,
+        seed=args.seed + 2,
+        stride=SCENARIO_STRIDE,
+    )
+    log.info(
+        "data ready: %d train, %d validation, %d held-out windows in %.0f s",
+        len(train.y),
+        len(val.y),
+        len(held_out.y),
+        time.perf_counter() - started,
+    )
     result = train_baseline(spec, classes, train.x, train.y, val.x, val.y, epochs=args.epochs, seed=args.seed)
-    report: dict[str, Any] = {"validation": result.report,
-              "held_out_scenario": {"seed": args.eval_seed, "hours": args.eval_hours,
-                                    **evaluate(result.model, classes, held_out.x, held_out.y)},
-              "train_windows": int(len(train.y)), "epochs_run": len(result.history.get("loss", [])),
-              "seconds": round(time.perf_counter() - started, 1)}
+    report: dict[str, Any] = {
+        "validation": result.report,
+        "held_out_scenario": {
+            "seed": args.eval_seed,
+            "hours": args.eval_hours,
+            **evaluate(result.model, classes, held_out.x, held_out.y),
+        },
+        "train_windows": int(len(train.y)),
+        "epochs_run": len(result.history.get("loss", [])),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     version = args.version or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     out = args.out or settings.data_dir / "packages" / args.name
     write_package(out, result.model, spec, classes, args.name, version, report)
     held = report["held_out_scenario"]
-    log.info("trained %s %s in %.0f s: held-out macro-F1 %.3f, accuracy %.3f on %d windows", args.name, version,
-             report["seconds"], held["macro_f1"], held["accuracy"], held["n"])
+    log.info(
+        "trained %s %s in %.0f s: held-out macro-F1 %.3f, accuracy %.3f on %d windows",
+        args.name,
+        version,
+        report["seconds"],
+        held["macro_f1"],
+        held["accuracy"],
+        held["n"],
+    )
     print(json.dumps({"package": str(out), "held_out_macro_f1": held["macro_f1"], "seconds": report["seconds"]}))
     if args.register:
         with store.open_package(out) as (keras_path, manifest):

@@ -79,8 +79,12 @@ def class_stats(passes: np.ndarray) -> dict[str, Any]:
     others = _unit(per_window.sum(axis=0)[None] - per_window)  # leave-one-out centroids, (windows, D)
     distance = 1.0 - np.einsum("pwd,wd->pw", passes, others)
     radius = float(np.clip(RADIUS_MARGIN * np.quantile(distance, RADIUS_QUANTILE), 1e-4, 2.0))
-    return {"centroid": centroid.tolist(), "threshold": 1.0 - radius, "n": int(n),
-            "mean_similarity": float(1.0 - distance.mean())}
+    return {
+        "centroid": centroid.tolist(),
+        "threshold": 1.0 - radius,
+        "n": int(n),
+        "mean_similarity": float(1.0 - distance.mean()),
+    }
 
 
 def support_stats(base: Any, base_manifest: Manifest, features: np.ndarray) -> dict[str, Any]:
@@ -105,8 +109,9 @@ def build_model(base: Any, classes: dict[str, dict[str, Any]]) -> Any:
     centroids = np.array([c["centroid"] for c in classes.values()], dtype=np.float64)  # K x D
     radius = float(np.mean([1.0 - c["threshold"] for c in classes.values()]))
     logits = keras.layers.Dense(len(classes) + 1, name="proto_logits")
-    model = keras.Model(embedding.inputs, keras.layers.Softmax(name="proto_probs")(logits(embedding.output)),
-                        name="prototypes")
+    model = keras.Model(
+        embedding.inputs, keras.layers.Softmax(name="proto_probs")(logits(embedding.output)), name="prototypes"
+    )
     kernel = np.concatenate([SCALE * centroids.T / radius, np.zeros((centroids.shape[1], 1))], axis=1)
     bias = np.append(np.full(len(classes), -SCALE * (1.0 - radius) / radius), 0.0)
     logits.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
@@ -115,28 +120,43 @@ def build_model(base: Any, classes: dict[str, dict[str, Any]]) -> Any:
 
 def _features(url: str, window_ids: list[int], spec_hash: str) -> np.ndarray:
     with engine_for(url).connect() as conn:
-        rows = conn.execute(text("select window_id, dtype, shape, data from spectrograms "
-                                 "where window_id = any(:ids) and spec_hash = :spec"),
-                            {"ids": list(window_ids), "spec": spec_hash}).all()
+        rows = conn.execute(
+            text(
+                "select window_id, dtype, shape, data from spectrograms "
+                "where window_id = any(:ids) and spec_hash = :spec"
+            ),
+            {"ids": list(window_ids), "spec": spec_hash},
+        ).all()
     missing = sorted(set(window_ids) - {r.window_id for r in rows})
     if missing:
         raise PrototypeError(f"windows without features for this model's spec: {missing[:10]}")
     return np.stack([PackedArray(r.dtype, tuple(r.shape), r.data).unpack() for r in rows]).astype(np.float32)
 
 
-def _register(url: str, models_dir: Path, base_row: MLModel, name: str, version: str,
-              classes: dict[str, dict[str, Any]], user_id: int | None) -> int:
+def _register(
+    url: str,
+    models_dir: Path,
+    base_row: MLModel,
+    name: str,
+    version: str,
+    classes: dict[str, dict[str, Any]],
+    user_id: int | None,
+) -> int:
     classes = dict(sorted(classes.items()))  # outputs in code order, as the manifest's JSON keeps them
     base_manifest = parse_manifest(base_row.manifest)
     base = load_safely(Path(base_row.artifact_path))
     model = build_model(base, classes)
-    manifest = {"name": name, "version": version, "task": "multi_class", "class_names": [*classes, UNKNOWN],
-                "feature_spec": base_manifest.feature_spec.to_dict(),
-                "uncertainty": {"method": base_manifest.uncertainty_method, "passes": base_manifest.mc_passes},
-                "description": f"Prototype classes on the embedding of {base_row.name} {base_row.version}",
-                "owner": "operators",
-                "prototype": {"base_model_id": base_row.id, "base_sha256": base_row.sha256, "scale": SCALE,
-                              "classes": classes}}
+    manifest = {
+        "name": name,
+        "version": version,
+        "task": "multi_class",
+        "class_names": [*classes, UNKNOWN],
+        "feature_spec": base_manifest.feature_spec.to_dict(),
+        "uncertainty": {"method": base_manifest.uncertainty_method, "passes": base_manifest.mc_passes},
+        "description": f"Prototype classes on the embedding of {base_row.name} {base_row.version}",
+        "owner": "operators",
+        "prototype": {"base_model_id": base_row.id, "base_sha256": base_row.sha256, "scale": SCALE, "classes": classes},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
@@ -146,8 +166,14 @@ def _register(url: str, models_dir: Path, base_row: MLModel, name: str, version:
     return model_id
 
 
-def create(url: str, models_dir: Path, base_model_id: int, name: str, examples: dict[str, list[int]],
-           user_id: int | None = None) -> int:
+def create(
+    url: str,
+    models_dir: Path,
+    base_model_id: int,
+    name: str,
+    examples: dict[str, list[int]],
+    user_id: int | None = None,
+) -> int:
     """Register version 1 of a prototype model with a class per entry of `examples` (code -> window ids)."""
     if not examples:
         raise PrototypeError("a prototype model needs at least one class")
@@ -157,13 +183,14 @@ def create(url: str, models_dir: Path, base_model_id: int, name: str, examples: 
             raise PrototypeError(f"no model with id {base_model_id}")
         session.expunge(base_row)
     base, base_manifest = load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest)
-    classes = {code: support_stats(base, base_manifest, _features(url, ids, base_row.feature_spec_hash))
-               for code, ids in examples.items()}
+    classes = {
+        code: support_stats(base, base_manifest, _features(url, ids, base_row.feature_spec_hash))
+        for code, ids in examples.items()
+    }
     return _register(url, models_dir, base_row, name, "1", classes, user_id)
 
 
-def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None,
-          change: Any) -> int:
+def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None, change: Any) -> int:
     """New version of prototype model `model_id` with classes changed by `change(classes, base, spec_hash)`."""
     with session_scope(url) as session:
         row = session.get(MLModel, model_id)
@@ -186,16 +213,18 @@ def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None,
     return new_id
 
 
-def add_class(url: str, models_dir: Path, model_id: int, code: str, window_ids: list[int],
-              user_id: int | None = None) -> int:
+def add_class(
+    url: str, models_dir: Path, model_id: int, code: str, window_ids: list[int], user_id: int | None = None
+) -> int:
     """A new version with class `code` learnt from `window_ids` (replacing a class of that code)."""
     if not code or len(code) > 16 or code == UNKNOWN:
         raise PrototypeError("a class code needs 1 to 16 characters and cannot be 'unknown'")
 
     def change(classes: dict[str, Any], base_row: MLModel) -> dict[str, Any]:
         features = _features(url, window_ids, base_row.feature_spec_hash)
-        classes[code] = support_stats(load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest),
-                                      features)
+        classes[code] = support_stats(
+            load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest), features
+        )
         return classes
 
     return _edit(url, models_dir, model_id, user_id, change)

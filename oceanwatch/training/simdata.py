@@ -32,13 +32,21 @@ class LabelledSet:
 
 
 def _features(spec: FeatureSpec, audio: list[np.ndarray]) -> np.ndarray:
-    out = [compute_batch(spec, np.stack(audio[i:i + CHUNK])[:, :, None], spec.sample_rate)
-           for i in range(0, len(audio), CHUNK)]
+    out = [
+        compute_batch(spec, np.stack(audio[i : i + CHUNK])[:, :, None], spec.sample_rate)
+        for i in range(0, len(audio), CHUNK)
+    ]
     return np.concatenate(out) if out else np.zeros((0, *spec.input_shape), np.float32)
 
 
-def class_examples(spec: FeatureSpec, class_names: list[str], per_class: int, seed: int,
-                   radius_m: float = 20_000.0, buffer_m: float = 10_000.0) -> LabelledSet:
+def class_examples(
+    spec: FeatureSpec,
+    class_names: list[str],
+    per_class: int,
+    seed: int,
+    radius_m: float = 20_000.0,
+    buffer_m: float = 10_000.0,
+) -> LabelledSet:
     """`per_class` synthetic windows of each class, shuffled."""
     rng = np.random.default_rng(seed)
     vessel_classes = [c for c in class_names if c != BACKGROUND_CLASS]
@@ -47,8 +55,11 @@ def class_examples(spec: FeatureSpec, class_names: list[str], per_class: int, se
         for _ in range(per_class):
             if code == BACKGROUND_CLASS:
                 far = rng.random() < 0.5
-                sources = [sample_source(str(rng.choice(vessel_classes)), rng, radius_m + buffer_m,
-                                         radius_m + 2 * buffer_m)] if far else []
+                sources = (
+                    [sample_source(str(rng.choice(vessel_classes)), rng, radius_m + buffer_m, radius_m + 2 * buffer_m)]
+                    if far
+                    else []
+                )
             else:
                 sources = [sample_source(code, rng, max_range_m=radius_m)]
             audio.append(render_sources(sources, spec.window_seconds, spec.sample_rate, rng))
@@ -57,9 +68,18 @@ def class_examples(spec: FeatureSpec, class_names: list[str], per_class: int, se
     return LabelledSet(_features(spec, [audio[i] for i in order]), np.asarray(labels)[order], class_names)
 
 
-def scenario_examples(spec: FeatureSpec, scenario: Scenario, site: Site, start: dt.datetime, hours: float,
-                      class_names: list[str], radius_m: float = 20_000.0, buffer_m: float = 10_000.0,
-                      seed: int = 0, stride: int = 2) -> LabelledSet:
+def scenario_examples(
+    spec: FeatureSpec,
+    scenario: Scenario,
+    site: Site,
+    start: dt.datetime,
+    hours: float,
+    class_names: list[str],
+    radius_m: float = 20_000.0,
+    buffer_m: float = 10_000.0,
+    seed: int = 0,
+    stride: int = 2,
+) -> LabelledSet:
     """Every `stride`-th window of a scenario stretch, scored like live truth: one class or background."""
     rng = np.random.default_rng(seed)
     hop = spec.window_seconds * 0.75
@@ -80,8 +100,9 @@ def scenario_examples(spec: FeatureSpec, scenario: Scenario, site: Site, start: 
         if code not in class_names:
             continue
         when = dt.datetime.fromtimestamp(t0, dt.timezone.utc)
-        audio.append(synthesize(scenario, site.latitude, site.longitude, when, spec.window_seconds,
-                                spec.sample_rate, rng))
+        audio.append(
+            synthesize(scenario, site.latitude, site.longitude, when, spec.window_seconds, spec.sample_rate, rng)
+        )
         labels.append(class_names.index(code))
     return LabelledSet(_features(spec, audio), np.asarray(labels, dtype=int), class_names)
 
@@ -89,5 +110,6 @@ def scenario_examples(spec: FeatureSpec, scenario: Scenario, site: Site, start: 
 def merge_sets(*sets: LabelledSet, seed: int = 0) -> LabelledSet:
     """One shuffled set from several with the same classes."""
     order = np.random.default_rng(seed).permutation(sum(len(s.y) for s in sets))
-    return LabelledSet(np.concatenate([s.x for s in sets])[order], np.concatenate([s.y for s in sets])[order],
-                       sets[0].class_names)
+    return LabelledSet(
+        np.concatenate([s.x for s in sets])[order], np.concatenate([s.y for s in sets])[order], sets[0].class_names
+    )

@@ -49,8 +49,15 @@ def enqueue_training(session: Session, params: dict[str, Any], user_id: int | No
     return jobs.add(session, jobs.JobKind.TRAIN, params, user_id)
 
 
-def labelled_set(url: str, spec: FeatureSpec, classes: list[str], radius_km: int, labels: str,
-                 start: dt.datetime | None, end: dt.datetime | None) -> tuple[np.ndarray, np.ndarray]:
+def labelled_set(
+    url: str,
+    spec: FeatureSpec,
+    classes: list[str],
+    radius_km: int,
+    labels: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Features and class indices of single-class labelled windows, oldest first."""
     clauses = [LABEL_USABLE, f"cardinality({LABEL}) = 1", f"({LABEL})[1] = any(:classes)"]
     if labels == "human":
@@ -63,10 +70,13 @@ def labelled_set(url: str, spec: FeatureSpec, classes: list[str], radius_km: int
     params |= range_params
     label = "t.classes::text[]" if labels == "ais" else LABEL
     with engine_for(url).connect() as conn:
-        rows = conn.execute(text(f"""
+        rows = conn.execute(
+            text(f"""
             select {label} as label, s.dtype, s.shape, s.data from windows w {LABEL_JOINS}
             join spectrograms s on s.window_id = w.id and s.spec_hash = :spec
-            where {' and '.join(clauses)} order by w.start_time"""), params).all()
+            where {" and ".join(clauses)} order by w.start_time"""),
+            params,
+        ).all()
     if not rows:
         return np.zeros((0, *spec.input_shape), np.float32), np.zeros(0, int)
     x = np.stack([PackedArray(r.dtype, tuple(r.shape), r.data).unpack() for r in rows]).astype(np.float32)
@@ -88,8 +98,12 @@ def epoch_reporter(url: str, job_id: int, epochs: int) -> Any:
                 job = session.get(Job, job_id)
                 if job is not None:  # a job deleted while training just stops being reported on
                     job.result = {"history": self.history}
-            jobs.progress(url, job_id, (epoch + 1) / epochs,
-                          f"epoch {epoch + 1}/{epochs}: loss {self.history[-1].get('loss', 0.0):.3f}")
+            jobs.progress(
+                url,
+                job_id,
+                (epoch + 1) / epochs,
+                f"epoch {epoch + 1}/{epochs}: loss {self.history[-1].get('loss', 0.0):.3f}",
+            )
 
     return EpochReporter()
 
@@ -122,24 +136,49 @@ def run_training(url: str, job_id: int, params: dict[str, Any], *, models_dir: P
     if base is not None:
         import keras
 
-        base.compile(optimizer=keras.optimizers.Adam(float(params.get("learning_rate", 5e-4))),
-                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        base.fit(x[:cut], y[:cut], validation_data=(x[cut:], y[cut:]), epochs=epochs, batch_size=32,
-                 callbacks=[reporter], verbose=0, shuffle=True)
+        base.compile(
+            optimizer=keras.optimizers.Adam(float(params.get("learning_rate", 5e-4))),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        base.fit(
+            x[:cut],
+            y[:cut],
+            validation_data=(x[cut:], y[cut:]),
+            epochs=epochs,
+            batch_size=32,
+            callbacks=[reporter],
+            verbose=0,
+            shuffle=True,
+        )
         model = base
     else:
-        model = train_baseline(spec, classes, x[:cut], y[:cut], x[cut:], y[cut:], epochs=epochs,
-                               callbacks=[reporter]).model
+        model = train_baseline(
+            spec, classes, x[:cut], y[:cut], x[cut:], y[cut:], epochs=epochs, callbacks=[reporter]
+        ).model
     report = evaluate(model, classes, x[cut:], y[cut:])
     version = params.get("version") or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     with tempfile.TemporaryDirectory() as tmp:
-        package = write_package(Path(tmp), model, spec, classes, params["name"], version,
-                                {"held_out_latest_20pct": report, "job_id": job_id, "base_model_id": base_id},
-                                passes=int(params.get("passes", 10)),
-                                description=params.get("description", "Trained from labelled windows"))
+        package = write_package(
+            Path(tmp),
+            model,
+            spec,
+            classes,
+            params["name"],
+            version,
+            {"held_out_latest_20pct": report, "job_id": job_id, "base_model_id": base_id},
+            passes=int(params.get("passes", 10)),
+            description=params.get("description", "Trained from labelled windows"),
+        )
         with store.open_package(package) as (keras_path, manifest_data):
             with session_scope(url) as session:
                 model_id = store.register(session, models_dir, keras_path, manifest_data)
-    return {"model_id": model_id, "version": version, "history": reporter.history, "evaluation": report,
-            "train_windows": cut, "test_windows": len(y) - cut,
-            "message": f"registered model {model_id}: held-out macro-F1 {report['macro_f1']:.3f}"}
+    return {
+        "model_id": model_id,
+        "version": version,
+        "history": reporter.history,
+        "evaluation": report,
+        "train_windows": cut,
+        "test_windows": len(y) - cut,
+        "message": f"registered model {model_id}: held-out macro-F1 {report['macro_f1']:.3f}",
+    }

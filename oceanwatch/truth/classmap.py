@@ -35,8 +35,9 @@ class Edit:
     mmsis: list[int] | None
 
 
-def rehearse(session: Session, apply: Callable[[Session], Edit],
-             since: Sequence[dt.datetime | None] = (None,)) -> tuple[Edit, list[int]]:
+def rehearse(
+    session: Session, apply: Callable[[Session], Edit], since: Sequence[dt.datetime | None] = (None,)
+) -> tuple[Edit, list[int]]:
     """Run an edit and count the truth rows its relabel would change from each `since`, then roll it all back.
 
     This is what lets a page say "N labels would change" *before* the user confirms: the edit,
@@ -64,20 +65,37 @@ def _require_class(session: Session, code: str) -> ShipClass:
 def _vessels_of_types(session: Session, ship_types: list[int]) -> list[int]:
     """Vessels of these AIS types whose class comes from the mapping (no override)."""
     overridden = select(VesselClassOverride.mmsi)
-    return list(session.scalars(select(Vessel.mmsi).where(Vessel.ship_type.in_(ship_types),
-                                                          Vessel.mmsi.not_in(overridden))))
+    return list(
+        session.scalars(select(Vessel.mmsi).where(Vessel.ship_type.in_(ship_types), Vessel.mmsi.not_in(overridden)))
+    )
 
 
-def save_class(session: Session, code: str, name: str, description: str, user_id: int | None,
-               color: str = "#888888", is_background: bool = False) -> Edit:
+def save_class(
+    session: Session,
+    code: str,
+    name: str,
+    description: str,
+    user_id: int | None,
+    color: str = "#888888",
+    is_background: bool = False,
+) -> Edit:
     """Create or update a class; renaming is by code, so labels never need rewriting for it."""
     if not code or len(code) > 16:
         raise ClassEditError("a class code needs 1 to 16 characters")
-    session.execute(insert(ShipClass).values(code=code, name=name, description=description, color=color,
-                                             is_background=is_background, active=True)
-                    .on_conflict_do_update(index_elements=["code"], set_={
-                        "name": name, "description": description, "color": color,
-                        "is_background": is_background, "active": True}))
+    session.execute(
+        insert(ShipClass)
+        .values(code=code, name=name, description=description, color=color, is_background=is_background, active=True)
+        .on_conflict_do_update(
+            index_elements=["code"],
+            set_={
+                "name": name,
+                "description": description,
+                "color": color,
+                "is_background": is_background,
+                "active": True,
+            },
+        )
+    )
     record(session, user_id, "class.save", "ship_class", code, name=name, is_background=is_background)
     return Edit(mmsis=[] if not is_background else None)
 
@@ -86,15 +104,28 @@ def set_mapping(session: Session, ship_types: list[int], class_code: str | None,
     """Map AIS ship types to a class (None: unmapped, so their windows become ambiguous)."""
     if class_code is not None:
         _require_class(session, class_code)
-    old = dict(session.execute(select(ClassMapping.ship_type, ClassMapping.class_code)
-                               .where(ClassMapping.ship_type.in_(ship_types))).all())
+    old = dict(
+        session.execute(
+            select(ClassMapping.ship_type, ClassMapping.class_code).where(ClassMapping.ship_type.in_(ship_types))
+        ).all()
+    )
     missing = sorted(set(ship_types) - set(old))
     if missing:
         raise ClassEditError(f"AIS ship types must be 0-99: {missing}")
-    session.execute(update(ClassMapping).where(ClassMapping.ship_type.in_(ship_types))
-                    .values(class_code=class_code, updated_by=user_id, updated_at=text("now()")))
-    record(session, user_id, "mapping.set", "class_mapping", ",".join(map(str, sorted(ship_types))),
-           before={str(k): v for k, v in sorted(old.items())}, after=class_code)
+    session.execute(
+        update(ClassMapping)
+        .where(ClassMapping.ship_type.in_(ship_types))
+        .values(class_code=class_code, updated_by=user_id, updated_at=text("now()"))
+    )
+    record(
+        session,
+        user_id,
+        "mapping.set",
+        "class_mapping",
+        ",".join(map(str, sorted(ship_types))),
+        before={str(k): v for k, v in sorted(old.items())},
+        after=class_code,
+    )
     return Edit(mmsis=_vessels_of_types(session, ship_types))
 
 
@@ -106,10 +137,13 @@ def set_override(session: Session, mmsi: int, class_code: str | None, user_id: i
         session.execute(delete(VesselClassOverride).where(VesselClassOverride.mmsi == mmsi))
     else:
         _require_class(session, class_code)
-        session.execute(insert(VesselClassOverride).values(mmsi=mmsi, class_code=class_code, reason=reason,
-                                                           created_by=user_id)
-                        .on_conflict_do_update(index_elements=["mmsi"], set_={
-                            "class_code": class_code, "reason": reason, "created_by": user_id}))
+        session.execute(
+            insert(VesselClassOverride)
+            .values(mmsi=mmsi, class_code=class_code, reason=reason, created_by=user_id)
+            .on_conflict_do_update(
+                index_elements=["mmsi"], set_={"class_code": class_code, "reason": reason, "created_by": user_id}
+            )
+        )
     record(session, user_id, "override.set", "vessel", mmsi, before=old, after=class_code, reason=reason)
     return Edit(mmsis=[mmsi])
 
@@ -123,8 +157,7 @@ def merge_class(session: Session, code: str, into: str, user_id: int | None) -> 
     types = list(session.scalars(select(ClassMapping.ship_type).where(ClassMapping.class_code == code)))
     pinned = list(session.scalars(select(VesselClassOverride.mmsi).where(VesselClassOverride.class_code == code)))
     session.execute(update(ClassMapping).where(ClassMapping.class_code == code).values(class_code=into))
-    session.execute(update(VesselClassOverride).where(VesselClassOverride.class_code == code)
-                    .values(class_code=into))
+    session.execute(update(VesselClassOverride).where(VesselClassOverride.class_code == code).values(class_code=into))
     session.execute(delete(ShipClass).where(ShipClass.code == code))
     record(session, user_id, "class.merge", "ship_class", code, into=into, ship_types=types, vessels=pinned)
     return Edit(mmsis=sorted(set(_vessels_of_types(session, types)) | set(pinned)))
@@ -146,8 +179,9 @@ def remove_class(session: Session, code: str, user_id: int | None) -> Edit:
 
 def enqueue_relabel(session: Session, edit: Edit, since: dt.datetime | None, user_id: int | None) -> int:
     """Queue the cascade after an edit (in its transaction): all history (since=None) or windows from `since`."""
-    return jobs.add(session, jobs.JobKind.RELABEL, {"mmsis": edit.mmsis, "since": since.isoformat() if since else None},
-                        user_id)
+    return jobs.add(
+        session, jobs.JobKind.RELABEL, {"mmsis": edit.mmsis, "since": since.isoformat() if since else None}, user_id
+    )
 
 
 def run_relabel(url: str, job_id: int, params: dict[str, Any], chunk: int = 10_000) -> dict[str, Any]:
@@ -165,8 +199,9 @@ def run_relabel(url: str, job_id: int, params: dict[str, Any], chunk: int = 10_0
     changed = 0
     for i in range(0, len(window_ids), chunk):
         with engine.begin() as conn:
-            changed += derive_classes(conn, window_ids=window_ids[i:i + chunk])
+            changed += derive_classes(conn, window_ids=window_ids[i : i + chunk])
         done = min(len(window_ids), i + chunk)
-        jobs.progress(url, job_id, done / len(window_ids), f"{done} of {len(window_ids)} windows: "
-                                                           f"{changed} labels changed so far")
+        jobs.progress(
+            url, job_id, done / len(window_ids), f"{done} of {len(window_ids)} windows: {changed} labels changed so far"
+        )
     return {"changed": changed, "windows": len(window_ids), "message": f"{changed} labels changed"}

@@ -39,21 +39,24 @@ class Labeller:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Labeller:
-        return cls(settings.require_database_url(),
-                   TruthConfig(tuple(settings.truth.radii_km), settings.truth.buffer_km, settings.truth.max_gap_s),
-                   settings.truth.max_wait_s, settings.truth.revise_lag_s)
+        return cls(
+            settings.require_database_url(),
+            TruthConfig(tuple(settings.truth.radii_km), settings.truth.buffer_km, settings.truth.max_gap_s),
+            settings.truth.max_wait_s,
+            settings.truth.revise_lag_s,
+        )
 
     def run_pass(self) -> dict[str, int]:
         """One pass; returns how many windows were labelled new and revised."""
         with engine_for(self.url).connect() as conn:
-            watermark, newest_receipt = conn.execute(text(
-                "select max(time), max(received_at) from ais_positions")).one()
+            watermark, newest_receipt = conn.execute(
+                text("select max(time), max(received_at) from ais_positions")
+            ).one()
             fresh = windows_to_label(conn, watermark or EPOCH, self.max_wait_s, self.batch)
             revised: list[int] = []
             if newest_receipt is not None and newest_receipt > self.received_until:
                 oldest = watermark - dt.timedelta(seconds=self.revise_lag_s)
-                revised = windows_touched_by(conn, self.received_until - RECEIVE_OVERLAP, oldest,
-                                             self.config.max_gap_s)
+                revised = windows_touched_by(conn, self.received_until - RECEIVE_OVERLAP, oldest, self.config.max_gap_s)
         if fresh:
             label_windows(self.url, fresh, self.config)
         revised = sorted(set(revised) - set(fresh))

@@ -32,16 +32,19 @@ class Track:
     @classmethod
     def from_rows(cls, rows: list[tuple[float, float, float, float | None, float | None]]) -> Track:
         """Build from (time_s, lat, lon, sog, cog) rows in any order; repeated times keep the first."""
-        arr = np.array([(t, la, lo, np.nan if s is None else s, np.nan if c is None else c)
-                        for t, la, lo, s, c in rows], dtype=float).reshape(-1, 5)
+        arr = np.array(
+            [(t, la, lo, np.nan if s is None else s, np.nan if c is None else c) for t, la, lo, s, c in rows],
+            dtype=float,
+        ).reshape(-1, 5)
         arr = arr[np.argsort(arr[:, 0], kind="stable")]
         keep = np.concatenate(([True], np.diff(arr[:, 0]) > 0)) if len(arr) else np.zeros(0, bool)
         arr = arr[keep]
         return cls(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4])
 
 
-def _dead_reckon(lat: np.ndarray, lon: np.ndarray, sog_kn: np.ndarray, cog_deg: np.ndarray,
-                 dt_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _dead_reckon(
+    lat: np.ndarray, lon: np.ndarray, sog_kn: np.ndarray, cog_deg: np.ndarray, dt_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Move from a fix along its course for dt_s (negative = backwards); no speed means no motion.
 
     A flat-earth step is within metres of the geodesic over the few minutes `max_gap_s` allows.
@@ -83,14 +86,16 @@ def positions_at(track: Track, times: np.ndarray, max_gap_s: float) -> tuple[np.
     use_after = ~bracket & ~exact & ~use_before & (gap_after <= max_gap_s)
     for mask, idx, dt_s in ((use_before, before, gap_before), (use_after, after_c, -gap_after)):
         if mask.any():
-            rl, ro = _dead_reckon(track.lat[idx], track.lon[idx], track.sog_kn[idx], track.cog_deg[idx],
-                                  np.where(mask, dt_s, 0.0))
+            rl, ro = _dead_reckon(
+                track.lat[idx], track.lon[idx], track.sog_kn[idx], track.cog_deg[idx], np.where(mask, dt_s, 0.0)
+            )
             lat, lon = np.where(mask, rl, lat), np.where(mask, ro, lon)
     return lat, lon, ~np.isnan(lat)
 
 
-def closest_approach_m(track: Track, site: Site, start_s: float, end_s: float, max_gap_s: float,
-                       step_s: float = 5.0) -> float | None:
+def closest_approach_m(
+    track: Track, site: Site, start_s: float, end_s: float, max_gap_s: float, step_s: float = 5.0
+) -> float | None:
     """Smallest geodesic distance from the site during [start_s, end_s], or None if the track is unknown then.
 
     Sampled every `step_s` and at every fix inside the window: at 30 kn a 5 s step moves

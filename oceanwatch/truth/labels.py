@@ -35,8 +35,10 @@ from oceanwatch.truth.labelling import Track, closest_approach_m, split_by_radiu
 # pieces shared by scoring and training, so both read labels by the same rule.
 def label_joins(radius: str = ":radius") -> str:
     """Joins giving window `w` its truth `t` at `radius` (an SQL expression) and its human label `h`."""
-    return (f"left join truth_labels t on t.window_id = w.id and t.radius_km = {radius} "
-            "left join human_labels h on h.window_id = w.id")
+    return (
+        f"left join truth_labels t on t.window_id = w.id and t.radius_km = {radius} "
+        "left join human_labels h on h.window_id = w.id"
+    )
 
 
 LABEL_JOINS = label_joins()
@@ -66,19 +68,28 @@ def _epoch(t: dt.datetime) -> float:
 
 
 def _windows(conn: Connection, window_ids: Sequence[int]) -> list[tuple[int, str, dt.datetime, dt.datetime]]:
-    return list(conn.execute(text(
-        "select id, hydrophone_id, start_time, end_time from windows where id = any(:ids) order by start_time"),
-        {"ids": list(window_ids)}))
+    return list(
+        conn.execute(
+            text(
+                "select id, hydrophone_id, start_time, end_time from windows where id = any(:ids) order by start_time"
+            ),
+            {"ids": list(window_ids)},
+        )
+    )
 
 
-def _tracks(conn: Connection, hydrophone: str, start: dt.datetime, end: dt.datetime,
-            search_m: float) -> dict[int, Track]:
+def _tracks(
+    conn: Connection, hydrophone: str, start: dt.datetime, end: dt.datetime, search_m: float
+) -> dict[int, Track]:
     """Tracks of vessels with a fix within search range of the hydrophone between start and end."""
-    rows = conn.execute(text(
-        "select p.mmsi, p.time, p.latitude, p.longitude, p.sog_knots, p.cog_deg "
-        "from position_ranges r join ais_positions p on p.id = r.position_id "
-        "where r.hydrophone_id = :h and r.time between :a and :b and r.distance_m <= :d"),
-        {"h": hydrophone, "a": start, "b": end, "d": search_m})
+    rows = conn.execute(
+        text(
+            "select p.mmsi, p.time, p.latitude, p.longitude, p.sog_knots, p.cog_deg "
+            "from position_ranges r join ais_positions p on p.id = r.position_id "
+            "where r.hydrophone_id = :h and r.time between :a and :b and r.distance_m <= :d"
+        ),
+        {"h": hydrophone, "a": start, "b": end, "d": search_m},
+    )
     fixes: dict[int, list[tuple[float, float, float, float | None, float | None]]] = defaultdict(list)
     for mmsi, time, lat, lon, sog, cog in rows:
         fixes[mmsi].append((_epoch(time), lat, lon, sog, cog))
@@ -91,18 +102,21 @@ def label_windows(url: str, window_ids: Sequence[int], config: TruthConfig) -> i
     engine = engine_for(url)
     for i in range(0, len(window_ids), BATCH):
         with engine.begin() as conn:
-            windows = _windows(conn, window_ids[i:i + BATCH])
-            sites = {h: Site(h, lat, lon) for h, lat, lon in conn.execute(text(
-                "select id, latitude, longitude from hydrophones where id = any(:ids)"),
-                {"ids": sorted({w[1] for w in windows})})}
+            windows = _windows(conn, window_ids[i : i + BATCH])
+            sites = {
+                h: Site(h, lat, lon)
+                for h, lat, lon in conn.execute(
+                    text("select id, latitude, longitude from hydrophones where id = any(:ids)"),
+                    {"ids": sorted({w[1] for w in windows})},
+                )
+            }
             rows = []
             by_hydrophone: dict[str, list[tuple[int, str, dt.datetime, dt.datetime]]] = defaultdict(list)
             for w in windows:
                 by_hydrophone[w[1]].append(w)
             gap = dt.timedelta(seconds=config.max_gap_s)
             for hydrophone, group in by_hydrophone.items():
-                tracks = _tracks(conn, hydrophone, group[0][2] - gap, max(w[3] for w in group) + gap,
-                                 config.search_m)
+                tracks = _tracks(conn, hydrophone, group[0][2] - gap, max(w[3] for w in group) + gap, config.search_m)
                 for window_id, _, start, end in group:
                     closest = {}
                     for mmsi, track in tracks.items():
@@ -111,14 +125,28 @@ def label_windows(url: str, window_ids: Sequence[int], config: TruthConfig) -> i
                             closest[mmsi] = d
                     for radius in config.radii_km:
                         inside, buffer = split_by_radius(closest, radius * 1000.0, config.buffer_km * 1000.0)
-                        rows.append({"window_id": window_id, "radius_km": radius, "vessels": inside,
-                                     "buffer_vessels": buffer, "classes": [], "ambiguous": True})
+                        rows.append(
+                            {
+                                "window_id": window_id,
+                                "radius_km": radius,
+                                "vessels": inside,
+                                "buffer_vessels": buffer,
+                                "classes": [],
+                                "ambiguous": True,
+                            }
+                        )
             if rows:
                 stmt = insert(TruthLabel).values(rows)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["window_id", "radius_km"],
-                    set_={"vessels": stmt.excluded.vessels, "buffer_vessels": stmt.excluded.buffer_vessels,
-                          "computed_at": text("now()")}))
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["window_id", "radius_km"],
+                        set_={
+                            "vessels": stmt.excluded.vessels,
+                            "buffer_vessels": stmt.excluded.buffer_vessels,
+                            "computed_at": text("now()"),
+                        },
+                    )
+                )
                 derive_classes(conn, window_ids=[w[0] for w in windows])
             written += len(rows)
     return written
@@ -161,8 +189,9 @@ where t.window_id = d.window_id and t.radius_km = d.radius_km
 """
 
 
-def _scope(window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since: dt.datetime | None,
-           until: dt.datetime | None) -> tuple[str, str, dict[str, object]]:
+def _scope(
+    window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[str, str, dict[str, object]]:
     """SQL join/where/params selecting the truth rows an edit can change."""
     clauses: list[str] = []
     params: dict[str, object] = {}
@@ -181,8 +210,13 @@ def _scope(window_ids: Sequence[int] | None, mmsis: Iterable[int] | None, since:
     return join, " and ".join(clauses) or "true", params
 
 
-def derive_classes(conn: Connection, window_ids: Sequence[int] | None = None, mmsis: Iterable[int] | None = None,
-                   since: dt.datetime | None = None, until: dt.datetime | None = None) -> int:
+def derive_classes(
+    conn: Connection,
+    window_ids: Sequence[int] | None = None,
+    mmsis: Iterable[int] | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> int:
     """Re-derive classes/ambiguity of the selected truth rows; returns how many rows changed.
 
     `mmsis` None means every row (an edit that can touch any vessel, such as a new background class).
@@ -195,8 +229,11 @@ def derive_classes(conn: Connection, window_ids: Sequence[int] | None = None, mm
 def affected_windows(conn: Connection, mmsis: Iterable[int] | None, since: dt.datetime | None) -> list[int]:
     """Ids of windows with a truth row holding one of `mmsis` (None: every labelled window), oldest first."""
     join, where, params = _scope(None, mmsis, since, None)
-    return list(conn.execute(text(f"select distinct t.window_id from truth_labels t {join} where {where} "
-                                  "order by 1"), params).scalars())
+    return list(
+        conn.execute(
+            text(f"select distinct t.window_id from truth_labels t {join} where {where} order by 1"), params
+        ).scalars()
+    )
 
 
 def preview_changes(conn: Connection, mmsis: Iterable[int] | None = None, since: dt.datetime | None = None) -> int:
@@ -210,29 +247,41 @@ def preview_changes(conn: Connection, mmsis: Iterable[int] | None = None, since:
 
 def windows_to_label(conn: Connection, watermark: dt.datetime | None, max_wait_s: float, limit: int) -> list[int]:
     """Unlabelled windows whose AIS has arrived (newest fix past their end) or that waited long enough."""
-    return list(conn.execute(text(
-        "select w.id from windows w where not exists (select 1 from truth_labels t where t.window_id = w.id) "
-        "and (w.end_time <= :watermark or w.created_at <= now() - make_interval(secs => :wait)) "
-        "order by w.start_time limit :limit"),
-        {"watermark": watermark, "wait": max_wait_s, "limit": limit}).scalars())
+    return list(
+        conn.execute(
+            text(
+                "select w.id from windows w where not exists (select 1 from truth_labels t where t.window_id = w.id) "
+                "and (w.end_time <= :watermark or w.created_at <= now() - make_interval(secs => :wait)) "
+                "order by w.start_time limit :limit"
+            ),
+            {"watermark": watermark, "wait": max_wait_s, "limit": limit},
+        ).scalars()
+    )
 
 
-def windows_touched_by(conn: Connection, received_after: dt.datetime, oldest: dt.datetime,
-                       max_gap_s: float) -> list[int]:
+def windows_touched_by(
+    conn: Connection, received_after: dt.datetime, oldest: dt.datetime, max_gap_s: float
+) -> list[int]:
     """Labelled windows whose track could change because fixes arrived after `received_after`.
 
     Only fixes no older than `oldest` (the revision lag) count: older truth is final.
     """
-    return list(conn.execute(text(
-        "with late as (select time from ais_positions where received_at > :after and time >= :oldest) "
-        "select distinct w.id from windows w join late on w.start_time <= late.time + make_interval(secs => :gap) "
-        "and w.end_time >= late.time - make_interval(secs => :gap) "
-        "where exists (select 1 from truth_labels t where t.window_id = w.id)"),
-        {"after": received_after, "oldest": oldest, "gap": max_gap_s}).scalars())
+    return list(
+        conn.execute(
+            text(
+                "with late as (select time from ais_positions where received_at > :after and time >= :oldest) "
+                "select distinct w.id from windows w join late on w.start_time <= late.time + make_interval(secs => :gap) "
+                "and w.end_time >= late.time - make_interval(secs => :gap) "
+                "where exists (select 1 from truth_labels t where t.window_id = w.id)"
+            ),
+            {"after": received_after, "oldest": oldest, "gap": max_gap_s},
+        ).scalars()
+    )
 
 
-def window_truths(session: Session, window_ids: Sequence[int],
-                  radius_km: int | None = None) -> dict[int, list[dict[str, Any]]]:
+def window_truths(
+    session: Session, window_ids: Sequence[int], radius_km: int | None = None
+) -> dict[int, list[dict[str, Any]]]:
     """AIS truth of these windows at every radius (or one), each vessel with its name and type, by window.
 
     What a person reads truth as: the review page and the live page's truth lane both show it,
@@ -247,12 +296,22 @@ def window_truths(session: Session, window_ids: Sequence[int],
 
     def describe(mmsi: int) -> dict[str, Any]:
         v = vessels.get(mmsi)
-        return {"mmsi": mmsi, "name": v.name if v else None, "ship_type": v.ship_type if v else None,
-                "ship_type_text": v.ship_type_text if v else None}
+        return {
+            "mmsi": mmsi,
+            "name": v.name if v else None,
+            "ship_type": v.ship_type if v else None,
+            "ship_type_text": v.ship_type_text if v else None,
+        }
 
     out: dict[int, list[dict[str, Any]]] = {}
     for t in truths:
-        out.setdefault(t.window_id, []).append({
-            "radius_km": t.radius_km, "classes": list(t.classes), "ambiguous": t.ambiguous,
-            "vessels": [describe(m) for m in t.vessels], "buffer_vessels": [describe(m) for m in t.buffer_vessels]})
+        out.setdefault(t.window_id, []).append(
+            {
+                "radius_km": t.radius_km,
+                "classes": list(t.classes),
+                "ambiguous": t.ambiguous,
+                "vessels": [describe(m) for m in t.vessels],
+                "buffer_vessels": [describe(m) for m in t.buffer_vessels],
+            }
+        )
     return out
