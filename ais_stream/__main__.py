@@ -5,7 +5,7 @@ from __future__ import annotations
 from ais_stream.service import AisPipeline, open_source, run
 from ais_stream.store import last_stored_time
 from oceanwatch.config import Settings
-from oceanwatch.db import engine_for
+from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, POSITIONS_TOPIC, Publisher, PublishQueue, ensure_topics
 from oceanwatch.runtime.service import StopFlag, run_service
@@ -13,7 +13,8 @@ from oceanwatch.runtime.service import StopFlag, run_service
 
 def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     ensure_topics(settings.require_kafka(), settings.kafka.partitions, (POSITIONS_TOPIC,))
     engine = engine_for(url)
     with engine.connect() as conn:

@@ -18,7 +18,7 @@ from sqlalchemy import delete, exists
 from ais_stream.decode import AisDecoder, PositionReport
 from ais_stream.service import AisPipeline
 from oceanwatch.config import Settings
-from oceanwatch.db import engine_for
+from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, Vessel
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import Publisher, PublishQueue, ensure_topics
@@ -31,7 +31,8 @@ SOURCE = "bench"
 def main() -> None:
     settings = Settings()
     url = settings.require_database_url()
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     sc = Scenario(seed=987, vessels_per_hour=40)
     t0 = sc.start + 8 * 3600
     lines = [line.encode() for _, line in NmeaSimulator(sc).sentences(t0, t0 + 2 * 3600)]

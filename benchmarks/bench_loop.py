@@ -96,7 +96,8 @@ def _fill(settings: Settings, model_ids: list[int]) -> None:
 def run(settings: Settings, root: Path) -> dict:
     from app import create_app
 
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     with session_scope(settings.database_url) as session:
         fake = []
         for name in ("alpha", "beta", "gamma"):

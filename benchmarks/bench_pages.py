@@ -81,7 +81,8 @@ def _fill(settings: Settings, days: float, model_ids: list[int]) -> int:
 def run(settings: Settings, days: float) -> tuple[dict[str, Any], dict[str, Any]]:
     from app import create_app
 
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     with session_scope(settings.database_url) as session:
         model_ids = []
         for name in ("alpha", "beta"):

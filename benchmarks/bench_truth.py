@@ -103,7 +103,8 @@ def main() -> None:
     settings = Settings()
     url = settings.require_database_url()
     upgrade(url)
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     with engine_for(url).connect() as conn:  # BENCH_REUSE=1 keeps a year built by an earlier run
         built = conn.execute(text("select count(*) from windows where source = 'bench'")).scalar_one() == WINDOWS
     build_s = 0.0 if built and os.environ.get("BENCH_REUSE") else build_year(url, settings.hydrophone.id)

@@ -98,7 +98,8 @@ def run(settings: Settings) -> tuple[dict, int]:
     from app import create_app
     from visualization.live import LiveDashboard
 
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     rng = np.random.default_rng(0)
     with session_scope(settings.database_url) as session:
         model_ids = []

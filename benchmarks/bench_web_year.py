@@ -191,7 +191,8 @@ def _viewers(settings: Settings, tmp: Path) -> dict[str, float]:
 def main() -> None:
     with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web_year") as url, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret", log_format="text")
-        ensure_default_hydrophone(url, settings)
+        with session_scope(url) as session:
+            ensure_default_hydrophone(session, settings)
         build_s = build_year(url, settings.hydrophone.id)
         _newest_extras(url, settings.hydrophone.id)
         started = time.perf_counter()

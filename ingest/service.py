@@ -15,6 +15,7 @@ from ingest.store import ActiveSpecs, WindowWriter, last_window_start
 from oceanwatch.audio.clips import clips_root
 from oceanwatch.audio.features import window_hop_seconds
 from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.geo import Site
@@ -74,7 +75,8 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
         raise ValueError(f"INGEST_SOURCE must be one of {SOURCES}, got {settings.ingest.source!r}")
     url = settings.require_database_url()
     upgrade(url)
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     ensure_topics(settings.require_kafka(), settings.kafka.partitions)
     publisher = Publisher(settings, batch_size=512 * 1024, **FAST_FAIL_TIMEOUTS)  # a window message is ~40 kB per spec
     ingestor = make_ingestor(settings, publisher)

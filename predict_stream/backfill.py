@@ -55,7 +55,10 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
         if usable:
             arrays = [PackedArray(r.dtype, tuple(r.shape), r.data).unpack() for r in usable]
             result = model.predict(stack_features(arrays))
-            counts["predicted"] += len(store_predictions(url, prediction_rows(model, [r.id for r in usable], result)))
+            with session_scope(url) as session:
+                counts["predicted"] += len(
+                    store_predictions(session, prediction_rows(model, [r.id for r in usable], result))
+                )
         done = counts["predicted"] + counts["missing_features"]
         jobs.progress(url, job_id, done / max(1, counts["total"]), f"{done} of {counts['total']} windows")
     return {**counts, "message": f"{counts['predicted']} predictions"}

@@ -254,7 +254,8 @@ class PredictWorker:
                     None if published_ms is None else [now - published_ms[i] for i in todo],
                 )
             )
-        inserted = store_predictions(self.url, rows)
+        with session_scope(self.url) as session:
+            inserted = store_predictions(session, rows)
         stats.predictions = len(inserted)
         by_window = {m.window_id: m for m in messages}
         names = {m.model_id: list(m.manifest.class_names) for m in models}

@@ -31,7 +31,8 @@ VESSELS = [  # mmsi, AIS type, length, beam, tonnage
 def fleet(settings: Settings) -> dict[str, list[int]]:
     """Vessels of known types, and windows on two days whose truth holds them (classes from the mapping)."""
     url = settings.database_url
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     windows: dict[str, list[int]] = {"day1": [], "day2": []}
     with session_scope(url) as s:
         for mmsi, ship_type, length, beam, tonnage in VESSELS:

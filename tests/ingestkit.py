@@ -47,7 +47,8 @@ def topic(new_topic: Callable[..., str]) -> str:
 def ingest(settings: Settings, topic: str) -> Iterator[tuple[DirectorySource, Clock]]:
     from ingest.service import make_directory_source, make_ingestor
 
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     settings = settings.updated(ingest={"stable_s": 2.0})
     producer = make_producer(settings)
     source = make_directory_source(settings, make_ingestor(settings, producer, topic))

@@ -27,7 +27,8 @@ def scored_world(
     The second model skips every fourth window, so a same-window comparison differs from each report.
     """
     url = settings.database_url
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     rng = np.random.default_rng(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     ids = {name: registered_model(settings, name) for name in models}

@@ -11,7 +11,7 @@ from ingest.service import make_ingestor
 from ingest.simulator import SimulatorSource
 from oceanwatch.audio.features import window_hop_seconds
 from oceanwatch.config import Settings
-from oceanwatch.db import engine_for
+from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import make_producer
 from oceanwatch.runtime.service import StopFlag
@@ -27,7 +27,8 @@ def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: 
     The source's clock stands (all but) still at `end`, so every chunk before it is due at once
     and the test never waits for simulated time.
     """
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     clock = SimClock(anchor=end, speed=1e-9)
     source = SimulatorSource(
         scenario,
@@ -53,7 +54,8 @@ def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: 
 def store_simulated_ais(settings: Settings, scenario: Scenario, start: float, end: float, log: Path) -> None:
     """The scenario's AIS from `start` to `end` written as a receiver logs it, then read by the AIS
     service's file source into vessels, positions and ranges (hydrophones first, so ranges are measured)."""
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     log.write_text("\n".join(line for _, line in NmeaSimulator(scenario).sentences(start, end)) + "\n")
     pipeline = AisPipeline(engine_for(settings.database_url), None, FileSource.name)
     run(pipeline, FileSource(log, StopFlag()), StopFlag(), batch_wait_s=0.05)

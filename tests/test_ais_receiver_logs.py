@@ -227,7 +227,8 @@ def untimestamped_log(path: Path) -> list:
 
 
 def test_replaying_an_untimestamped_log_stores_every_report_once(settings, tmp_path) -> None:
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     expected = untimestamped_log(tmp_path / "receiver.nmea")
     engine = engine_for(settings.database_url)
     first = AisPipeline(engine, None, "file")

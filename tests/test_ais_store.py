@@ -33,7 +33,8 @@ SECOND_SITE = Site("NORTH", 36.95, -122.05)
 @pytest.fixture
 def world(settings: Settings) -> tuple[Scenario, float, float]:
     """Two hydrophones in the database and 20 minutes of a busy scenario."""
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     with session_scope(settings.database_url) as session:
         session.add(
             Hydrophone(id=SECOND_SITE.id, name="north", latitude=SECOND_SITE.latitude, longitude=SECOND_SITE.longitude)
@@ -307,7 +308,8 @@ def test_a_database_outage_keeps_the_batch_until_the_database_is_back(stack_env,
     try:
         create_database(server, name)
         upgrade(url)
-        ensure_default_hydrophone(url, settings)
+        with session_scope(url) as session:
+            ensure_default_hydrophone(session, settings)
         thread.join(60)
         assert not thread.is_alive()
         expected = sum(e.msg_type in (1, 2, 3, 18) for e in NmeaSimulator(sc).events(t0, t0 + 120))

@@ -105,7 +105,8 @@ def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(
 
 
 def test_a_restarted_broker_costs_a_producer_not_the_windows(settings: Settings, broker: EmbeddedBroker) -> None:
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     settings = settings.updated(kafka={"bootstrap_servers": broker.bootstrap}, ingest={"clips": False})
     topic = f"outbox.{uuid.uuid4().hex[:8]}"
     ensure_topics(broker.bootstrap, 1, (topic,))

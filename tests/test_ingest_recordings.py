@@ -130,7 +130,8 @@ def test_grid_mode_is_kept_and_an_off_grid_file_says_why_it_has_no_window(ingest
 def test_alignment_per_hydrophone_from_the_settings(
     settings: Settings, new_topic: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     with session_scope(settings.database_url) as session:
         session.add(Hydrophone(id="H2", name="H2", latitude=36.8, longitude=-122.0))
     settings = settings.updated(

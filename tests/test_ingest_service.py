@@ -44,7 +44,8 @@ def stored(settings: Settings) -> list[Window]:
 
 @pytest.mark.integration
 def test_simulator_source_follows_the_sim_clock_into_windows(settings: Settings, new_topic) -> None:
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     scenario = Scenario(seed=settings.simulator.seed)
     stop = StopFlag()
     clock = SimClock(anchor=time.time(), speed=2000.0)  # 22.5 simulated seconds every ~11 ms

@@ -86,13 +86,15 @@ def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(
 
     ids = _store(settings, data.x, SPEC)
     by_class = {c: [i for i, y in zip(ids, data.y) if CLASSES[y] == c] for c in CLASSES}
-    proto_id = prototypes.create(
-        settings.database_url, models_dir, base_id, "proto", {c: by_class[c][:10] for c in ("A", "B", "D", "E")}
-    )
+    with session_scope(settings.database_url) as session:
+        proto_id = prototypes.create(
+            session, models_dir, base_id, "proto", {c: by_class[c][:10] for c in ("A", "B", "D", "E")}
+        )
     with session_scope(settings.database_url) as session:
         store.deploy(session, proto_id)
 
-    new_id = prototypes.add_class(settings.database_url, models_dir, proto_id, "C", by_class["C"][:10])
+    with session_scope(settings.database_url) as session:
+        new_id = prototypes.add_class(session, models_dir, proto_id, "C", by_class["C"][:10])
     with session_scope(settings.database_url) as s:
         new, old = s.get(MLModel, new_id), s.get(MLModel, proto_id)
         assert (new.version, new.status, new.kind, old.status) == ("2", "active", "prototype", "inactive")
@@ -111,7 +113,8 @@ def test_a_class_added_from_ten_windows_is_recognised_on_new_ones(
     # The known classes' windows lie inside their own classes' radii: "unknown" is the exception.
     assert on_others.count(prototypes.UNKNOWN) / len(others) < 0.2, on_others
 
-    removed = prototypes.remove_class(settings.database_url, models_dir, new_id, "A")
+    with session_scope(settings.database_url) as session:
+        removed = prototypes.remove_class(session, models_dir, new_id, "A")
     with session_scope(settings.database_url) as s:
         assert list(s.get(MLModel, removed).class_names) == ["B", "C", "D", "E", "unknown"]
         assert s.scalars(select(MLModel.id).where(MLModel.name == "proto", MLModel.status == "active")).all() == [
@@ -130,16 +133,22 @@ def test_bad_prototype_requests_are_refused(settings: Settings, tmp_path) -> Non
             base_id = store.register(session, models_dir, keras_path, manifest)
     ids = _store(settings, data.x)
     with pytest.raises(prototypes.PrototypeError, match="at least 3"):
-        prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": ids[:2]})
+        with session_scope(settings.database_url) as session:
+            prototypes.create(session, models_dir, base_id, "p", {"A": ids[:2]})
     with pytest.raises(prototypes.PrototypeError, match="without features"):
-        prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": [10**9, 10**9 + 1, 10**9 + 2]})
-    proto = prototypes.create(settings.database_url, models_dir, base_id, "p", {"A": ids[:4]})
+        with session_scope(settings.database_url) as session:
+            prototypes.create(session, models_dir, base_id, "p", {"A": [10**9, 10**9 + 1, 10**9 + 2]})
+    with session_scope(settings.database_url) as session:
+        proto = prototypes.create(session, models_dir, base_id, "p", {"A": ids[:4]})
     with pytest.raises(prototypes.PrototypeError, match="unknown"):
-        prototypes.add_class(settings.database_url, models_dir, proto, "unknown", ids[:4])
+        with session_scope(settings.database_url) as session:
+            prototypes.add_class(session, models_dir, proto, "unknown", ids[:4])
     with pytest.raises(prototypes.PrototypeError, match="last class"):
-        prototypes.remove_class(settings.database_url, models_dir, proto, "A")
+        with session_scope(settings.database_url) as session:
+            prototypes.remove_class(session, models_dir, proto, "A")
     with pytest.raises(prototypes.PrototypeError, match="not a prototype"):
-        prototypes.add_class(settings.database_url, models_dir, base_id, "C", ids[:4])
+        with session_scope(settings.database_url) as session:
+            prototypes.add_class(session, models_dir, base_id, "C", ids[:4])
 
 
 def test_operators_manage_prototype_classes_through_the_api(settings: Settings, tmp_path) -> None:

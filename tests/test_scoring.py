@@ -40,7 +40,8 @@ T0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)  # a Monday
 def world(settings: Settings) -> dict:
     """400 windows over about 3 weeks with AIS truth at 20 km, some ambiguous, some multi-vessel, some reviewed."""
     url = settings.database_url
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     rng = np.random.default_rng(7)
     rows = []
     mc, mc2, ml = (

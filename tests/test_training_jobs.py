@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from oceanwatch import jobs
 from oceanwatch.config import Settings
-from oceanwatch.db import session_scope
+from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import HumanLabel, Job, MLModel, TruthLabel
 from oceanwatch.registry import store
 from oceanwatch.testing.synthetic import store_windows
@@ -49,11 +49,14 @@ def register_weak(settings: Settings, tmp_path: Path) -> int:
 
 def test_labelled_set_reads_human_over_ais_in_time_order(settings: Settings) -> None:
     x, y = store_labelled(settings, 4, seed=1)
-    got_x, got_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "both", None, None)
+    with engine_for(settings.database_url).connect() as conn:
+        got_x, got_y = labelled_set(conn, TINY_SPEC, CLASSES, 20, "both", None, None)
     assert np.array_equal(got_y, y) and np.allclose(got_x, x.astype(np.float16), atol=1e-3)
-    human_x, human_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "human", None, None)
+    with engine_for(settings.database_url).connect() as conn:
+        human_x, human_y = labelled_set(conn, TINY_SPEC, CLASSES, 20, "human", None, None)
     assert np.array_equal(human_y, y[1::2])
-    ais_x, ais_y = labelled_set(settings.database_url, TINY_SPEC, CLASSES, 20, "ais", None, None)
+    with engine_for(settings.database_url).connect() as conn:
+        ais_x, ais_y = labelled_set(conn, TINY_SPEC, CLASSES, 20, "ais", None, None)
     assert np.array_equal(ais_y, y[0::2])
 
 

@@ -109,7 +109,8 @@ def labels(url: str, window_id: int) -> dict[int, tuple[list[str], bool]]:
 
 @pytest.fixture
 def url(settings: Settings) -> str:
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     return settings.database_url
 
 
@@ -145,7 +146,8 @@ def test_one_ship_pass_labels_by_radius_with_buffer_and_background(url: str) -> 
     add_vessel(url, 1, 70)  # cargo -> D
     add_fixes(url, 1, pass_track(10.0, 10.0, -12000, 12000))
     near, mid, far, gone = add_window(url, -15), add_window(url, 4000), add_window(url, 6000), add_window(url, 11000)
-    label_windows(url, [near, mid, far, gone], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [near, mid, far, gone], CONFIG)
     assert labels(url, near) == {20: (["D"], False), 30: (["D"], False), 40: (["D"], False)}
     # 10 km CPA at 10 kn: 4000 s later about 23 km away, 6000 s later about 32 km
     assert labels(url, mid) == {20: ([], True), 30: (["D"], False), 40: (["D"], False)}
@@ -160,7 +162,8 @@ def test_two_ships_give_both_classes_and_no_ships_give_background(url: str) -> N
     add_fixes(url, 2, pass_track(3.0, 6.0, -1200, 1200, side_deg=270.0))
     both = add_window(url, 0)
     quiet = add_window(url, 86_400)
-    label_windows(url, [both, quiet], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [both, quiet], CONFIG)
     assert labels(url, both)[20] == (["A", "D"], False)
     assert labels(url, quiet) == {r: (["E"], False) for r in (20, 30, 40)}
     with session_scope(url) as s:
@@ -171,7 +174,8 @@ def test_a_vessel_without_a_class_makes_the_window_ambiguous(url: str) -> None:
     add_vessel(url, 3, 0)  # "not available": unmapped
     add_fixes(url, 3, pass_track(4.0, 10.0, -600, 600))
     w = add_window(url, 0)
-    label_windows(url, [w], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [w], CONFIG)
     assert labels(url, w)[20] == ([], True)
 
 
@@ -183,7 +187,8 @@ def test_mapping_change_cascades_to_labels_with_audit_and_preview(url: str) -> N
     add_fixes(url, 1, pass_track(5.0, 10.0, day - 600, day + 600, cpa_s=day))  # back the next day
     add_fixes(url, 2, pass_track(5.0, 10.0, day - 600, day + 600, side_deg=270.0, cpa_s=day))
     early, late, later = add_window(url, 0), add_window(url, day), add_window(url, day + 22.5)
-    label_windows(url, [early, late, later], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [early, late, later], CONFIG)
     assert labels(url, early)[20] == (["D"], False) and labels(url, later)[20] == (["A", "D"], False)
 
     since = T_CPA + dt.timedelta(hours=12)
@@ -217,7 +222,8 @@ def test_override_merge_and_removal_of_classes(url: str) -> None:
     add_fixes(url, 1, pass_track(5.0, 10.0, -600, 600))
     add_fixes(url, 2, pass_track(6.0, 5.0, -600, 600, side_deg=270.0))
     w = add_window(url, 0)
-    label_windows(url, [w], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [w], CONFIG)
     assert labels(url, w)[20] == (["B", "D"], False)
 
     def relabel(edit: Callable[[Session], Edit]) -> None:
@@ -250,7 +256,8 @@ def test_the_live_map_and_truth_give_a_vessel_the_same_class(url: str) -> None:
         with session_scope(url) as s:
             return {v["mmsi"]: v["class_code"] for v in vessel_positions(s, T_CPA - dt.timedelta(hours=1), T_CPA)}
 
-    label_windows(url, [w], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [w], CONFIG)
     assert map_classes() == {1: "D", 2: "unknown"} and labels(url, w)[20] == (["D"], False)
     with session_scope(url) as s:
         enqueue_relabel(s, set_override(s, 1, "A", None, reason="survey ship"), None, None)
@@ -260,7 +267,8 @@ def test_the_live_map_and_truth_give_a_vessel_the_same_class(url: str) -> None:
 
 def test_labeller_labels_when_ais_arrives_and_revises_on_late_ais(settings: Settings) -> None:
     url = settings.database_url
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     labeller = Labeller(url, CONFIG, max_wait_s=3600, revise_lag_s=900)
     add_vessel(url, 1, 70)
     w = add_window(url, 0)
@@ -290,13 +298,15 @@ def test_labeller_labels_when_ais_arrives_and_revises_on_late_ais(settings: Sett
     add_fixes(url, 2, [(T_CPA + dt.timedelta(seconds=20), SITE.latitude + 0.018, SITE.longitude, 0.0, 0.0)])
     assert labeller.run_pass()["revised"] == 0
     assert labels(url, w)[20] == (["D"], False)
-    label_windows(url, [w], CONFIG)
+    with engine_for(url).begin() as conn:
+        label_windows(conn, [w], CONFIG)
     assert labels(url, w)[20] == (["A", "D"], False), "recomputing would have changed it"
 
 
 def test_windows_wait_for_ais_but_not_forever(settings: Settings) -> None:
     url = settings.database_url
-    ensure_default_hydrophone(url, settings)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
     w = add_window(url, 0)
     assert Labeller(url, CONFIG, max_wait_s=3600).run_pass()["labelled"] == 0
     with engine_for(url).begin() as conn:

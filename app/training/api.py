@@ -77,10 +77,10 @@ def _call(action: Any, *args: Any) -> Any:
     """Run a prototype action with the app's database and model store; its refusals answer 400."""
     settings = current_app.config["OCEANWATCH_SETTINGS"]
     try:
-        model_id = action(
-            current_app.config["SQLALCHEMY_DATABASE_URI"], settings.data_dir / "models", *args, current_user_id()
-        )
+        model_id = action(db.session, settings.data_dir / "models", *args, current_user_id())
+        db.session.commit()
     except (prototypes.PrototypeError, KeyError, TypeError, ValueError) as exc:
+        db.session.rollback()
         return jsonify(error=str(exc)), 400
     return jsonify(model_id=model_id), 201
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from oceanwatch.config import Settings
-from oceanwatch.db import session_scope
 from oceanwatch.db.models import Hydrophone
 
 
-def ensure_default_hydrophone(url: str, settings: Settings) -> None:
-    """Insert the configured hydrophone if it is not there yet (never overwrites edits)."""
-    with session_scope(url) as session:
-        session.execute(
-            insert(Hydrophone)
-            .values(
-                id=settings.hydrophone.id,
-                name=f"{settings.hydrophone.id} hydrophone",
-                latitude=settings.hydrophone.lat,
-                longitude=settings.hydrophone.lon,
-                channels=1,
-                description="Default hydrophone from configuration",
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
+def ensure_default_hydrophone(session: Session, settings: Settings) -> None:
+    """Insert the configured hydrophone, in the caller's transaction, if it is not there yet (never overwrites edits)."""
+    session.execute(
+        insert(Hydrophone)
+        .values(
+            id=settings.hydrophone.id,
+            name=f"{settings.hydrophone.id} hydrophone",
+            latitude=settings.hydrophone.lat,
+            longitude=settings.hydrophone.lon,
+            channels=1,
+            description="Default hydrophone from configuration",
         )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )

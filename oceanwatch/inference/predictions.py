@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import ColumnElement, and_, exists, func, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
-from oceanwatch.db import session_scope
 from oceanwatch.db.models import MLModel, Prediction, Window
 from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.inference.uncertainty import Uncertainty
@@ -49,21 +49,21 @@ def prediction_rows(
     return rows
 
 
-def store_predictions(url: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert rows, skipping (window, model) pairs already stored; returns the rows actually inserted."""
+def store_predictions(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert rows in the caller's transaction, skipping (window, model) pairs already stored; returns the rows
+    actually inserted (what the caller publishes once it has committed)."""
     if not rows:
         return []
-    with session_scope(url) as session:
-        inserted = set(
-            session.execute(
-                insert(Prediction)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["window_id", "model_id"])
-                .returning(Prediction.window_id, Prediction.model_id)
-            ).all()
-        )
-        for model_id in {r["model_id"] for r in rows}:
-            session.execute(update(MLModel).where(MLModel.id == model_id).values(last_prediction_at=func.now()))
+    inserted = set(
+        session.execute(
+            insert(Prediction)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["window_id", "model_id"])
+            .returning(Prediction.window_id, Prediction.model_id)
+        ).all()
+    )
+    for model_id in {r["model_id"] for r in rows}:
+        session.execute(update(MLModel).where(MLModel.id == model_id).values(last_prediction_at=func.now()))
     return [r for r in rows if (r["window_id"], r["model_id"]) in inserted]
 
 

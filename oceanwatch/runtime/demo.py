@@ -79,7 +79,8 @@ def main() -> int:
     stack = up(settings)
     stack.supervise()  # the embedded Postgres and broker are restarted like the services if they die
     try:
-        ensure_default_hydrophone(stack.database_url, settings)
+        with session_scope(stack.database_url) as session:
+            ensure_default_hydrophone(session, settings)
         admin_note = ensure_demo_admin(stack.database_url, settings)
         env = {
             **os.environ,

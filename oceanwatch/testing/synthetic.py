@@ -32,7 +32,8 @@ def store_windows(
 ) -> list[WindowMessage]:
     """Insert `count` windows (22.5 s apart, spread over `hydrophones` sensors) with random features,
     or with `features` (count x spec.input_shape) when given."""
-    ensure_default_hydrophone(settings.database_url, settings)
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
     names = [settings.hydrophone.id] + [f"H{i}" for i in range(1, hydrophones)]
     rng = np.random.default_rng(seed + first)
     messages = []

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
-from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import MLModel, ModelStatus
 from oceanwatch.inference.runtime import LoadedModel
 from oceanwatch.messages import PackedArray
@@ -118,15 +118,13 @@ def build_model(base: Any, classes: dict[str, dict[str, Any]]) -> Any:
     return model
 
 
-def _features(url: str, window_ids: list[int], spec_hash: str) -> np.ndarray:
-    with engine_for(url).connect() as conn:
-        rows = conn.execute(
-            text(
-                "select window_id, dtype, shape, data from spectrograms "
-                "where window_id = any(:ids) and spec_hash = :spec"
-            ),
-            {"ids": list(window_ids), "spec": spec_hash},
-        ).all()
+def _features(session: Session, window_ids: list[int], spec_hash: str) -> np.ndarray:
+    rows = session.execute(
+        text(
+            "select window_id, dtype, shape, data from spectrograms where window_id = any(:ids) and spec_hash = :spec"
+        ),
+        {"ids": list(window_ids), "spec": spec_hash},
+    ).all()
     missing = sorted(set(window_ids) - {r.window_id for r in rows})
     if missing:
         raise PrototypeError(f"windows without features for this model's spec: {missing[:10]}")
@@ -134,7 +132,7 @@ def _features(url: str, window_ids: list[int], spec_hash: str) -> np.ndarray:
 
 
 def _register(
-    url: str,
+    session: Session,
     models_dir: Path,
     base_row: MLModel,
     name: str,
@@ -160,14 +158,13 @@ def _register(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
-        with session_scope(url) as session:
-            model_id = store.register(session, models_dir, path, manifest, user_id)
-            session.execute(update(MLModel).where(MLModel.id == model_id).values(kind="prototype"))
+        model_id = store.register(session, models_dir, path, manifest, user_id)
+    session.execute(update(MLModel).where(MLModel.id == model_id).values(kind="prototype"))
     return model_id
 
 
 def create(
-    url: str,
+    session: Session,
     models_dir: Path,
     base_model_id: int,
     name: str,
@@ -177,60 +174,55 @@ def create(
     """Register version 1 of a prototype model with a class per entry of `examples` (code -> window ids)."""
     if not examples:
         raise PrototypeError("a prototype model needs at least one class")
-    with session_scope(url) as session:
-        base_row = session.get(MLModel, base_model_id)
-        if base_row is None:
-            raise PrototypeError(f"no model with id {base_model_id}")
-        session.expunge(base_row)
+    base_row = session.get(MLModel, base_model_id)
+    if base_row is None:
+        raise PrototypeError(f"no model with id {base_model_id}")
     base, base_manifest = load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest)
     classes = {
-        code: support_stats(base, base_manifest, _features(url, ids, base_row.feature_spec_hash))
+        code: support_stats(base, base_manifest, _features(session, ids, base_row.feature_spec_hash))
         for code, ids in examples.items()
     }
-    return _register(url, models_dir, base_row, name, "1", classes, user_id)
+    return _register(session, models_dir, base_row, name, "1", classes, user_id)
 
 
-def _edit(url: str, models_dir: Path, model_id: int, user_id: int | None, change: Any) -> int:
+def _edit(session: Session, models_dir: Path, model_id: int, user_id: int | None, change: Any) -> int:
     """New version of prototype model `model_id` with classes changed by `change(classes, base, spec_hash)`."""
-    with session_scope(url) as session:
-        row = session.get(MLModel, model_id)
-        if row is None or "prototype" not in row.manifest:
-            raise PrototypeError(f"model {model_id} is not a prototype model")
-        proto = row.manifest["prototype"]
-        base_row = session.get(MLModel, proto["base_model_id"])
-        if base_row is None or base_row.sha256 != proto["base_sha256"]:
-            raise PrototypeError("the base model of this prototype model is gone or has changed")
-        versions = session.scalars(select(MLModel.version).where(MLModel.name == row.name)).all()
-        was_active = row.status == ModelStatus.ACTIVE
-        name = row.name
-        session.expunge(base_row)
+    row = session.get(MLModel, model_id)
+    if row is None or "prototype" not in row.manifest:
+        raise PrototypeError(f"model {model_id} is not a prototype model")
+    proto = row.manifest["prototype"]
+    base_row = session.get(MLModel, proto["base_model_id"])
+    if base_row is None or base_row.sha256 != proto["base_sha256"]:
+        raise PrototypeError("the base model of this prototype model is gone or has changed")
+    versions = session.scalars(select(MLModel.version).where(MLModel.name == row.name)).all()
+    was_active = row.status == ModelStatus.ACTIVE
+    name = row.name
     classes = change(dict(proto["classes"]), base_row)
     version = str(max(int(v) for v in versions if v.isdigit()) + 1)
-    new_id = _register(url, models_dir, base_row, name, version, classes, user_id)
+    new_id = _register(session, models_dir, base_row, name, version, classes, user_id)
     if was_active:
-        with session_scope(url) as session:
-            store.deploy(session, new_id, user_id)
+        store.deploy(session, new_id, user_id)
     return new_id
 
 
 def add_class(
-    url: str, models_dir: Path, model_id: int, code: str, window_ids: list[int], user_id: int | None = None
+    session: Session, models_dir: Path, model_id: int, code: str, window_ids: list[int], user_id: int | None = None
 ) -> int:
     """A new version with class `code` learnt from `window_ids` (replacing a class of that code)."""
     if not code or len(code) > 16 or code == UNKNOWN:
         raise PrototypeError("a class code needs 1 to 16 characters and cannot be 'unknown'")
 
     def change(classes: dict[str, Any], base_row: MLModel) -> dict[str, Any]:
-        features = _features(url, window_ids, base_row.feature_spec_hash)
+        features = _features(session, window_ids, base_row.feature_spec_hash)
         classes[code] = support_stats(
             load_safely(Path(base_row.artifact_path)), parse_manifest(base_row.manifest), features
         )
         return classes
 
-    return _edit(url, models_dir, model_id, user_id, change)
+    return _edit(session, models_dir, model_id, user_id, change)
 
 
-def remove_class(url: str, models_dir: Path, model_id: int, code: str, user_id: int | None = None) -> int:
+def remove_class(session: Session, models_dir: Path, model_id: int, code: str, user_id: int | None = None) -> int:
     """A new version without class `code`."""
 
     def change(classes: dict[str, Any], _base_row: MLModel) -> dict[str, Any]:
@@ -241,4 +233,4 @@ def remove_class(url: str, models_dir: Path, model_id: int, code: str, user_id: 
         del classes[code]
         return classes
 
-    return _edit(url, models_dir, model_id, user_id, change)
+    return _edit(session, models_dir, model_id, user_id, change)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from oceanwatch import jobs
@@ -50,7 +51,7 @@ def enqueue_training(session: Session, params: dict[str, Any], user_id: int | No
 
 
 def labelled_set(
-    url: str,
+    conn: Connection,
     spec: FeatureSpec,
     classes: list[str],
     radius_km: int,
@@ -58,7 +59,7 @@ def labelled_set(
     start: dt.datetime | None,
     end: dt.datetime | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features and class indices of single-class labelled windows, oldest first."""
+    """Features and class indices of single-class labelled windows, oldest first (read on the caller's `conn`)."""
     clauses = [LABEL_USABLE, f"cardinality({LABEL}) = 1", f"({LABEL})[1] = any(:classes)"]
     if labels == "human":
         clauses.append("h.window_id is not null")
@@ -69,14 +70,13 @@ def labelled_set(
     clauses += in_range
     params |= range_params
     label = "t.classes::text[]" if labels == "ais" else LABEL
-    with engine_for(url).connect() as conn:
-        rows = conn.execute(
-            text(f"""
-            select {label} as label, s.dtype, s.shape, s.data from windows w {LABEL_JOINS}
-            join spectrograms s on s.window_id = w.id and s.spec_hash = :spec
-            where {" and ".join(clauses)} order by w.start_time"""),
-            params,
-        ).all()
+    rows = conn.execute(
+        text(f"""
+        select {label} as label, s.dtype, s.shape, s.data from windows w {LABEL_JOINS}
+        join spectrograms s on s.window_id = w.id and s.spec_hash = :spec
+        where {" and ".join(clauses)} order by w.start_time"""),
+        params,
+    ).all()
     if not rows:
         return np.zeros((0, *spec.input_shape), np.float32), np.zeros(0, int)
     x = np.stack([PackedArray(r.dtype, tuple(r.shape), r.data).unpack() for r in rows]).astype(np.float32)
@@ -127,7 +127,10 @@ def run_training(url: str, job_id: int, params: dict[str, Any], *, models_dir: P
         classes = list(params.get("classes") or ["A", "B", "C", "D", "E"])
     start = dt.datetime.fromisoformat(params["start"]) if params.get("start") else None
     end = dt.datetime.fromisoformat(params["end"]) if params.get("end") else None
-    x, y = labelled_set(url, spec, classes, int(params.get("radius_km", 20)), params.get("labels", "both"), start, end)
+    with engine_for(url).connect() as conn:
+        x, y = labelled_set(
+            conn, spec, classes, int(params.get("radius_km", 20)), params.get("labels", "both"), start, end
+        )
     if len(y) < 10:
         raise ValueError(f"only {len(y)} labelled windows match; need at least 10")
     cut = int(len(y) * 0.8)

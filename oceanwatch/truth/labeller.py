@@ -57,11 +57,10 @@ class Labeller:
             if newest_receipt is not None and newest_receipt > self.received_until:
                 oldest = watermark - dt.timedelta(seconds=self.revise_lag_s)
                 revised = windows_touched_by(conn, self.received_until - RECEIVE_OVERLAP, oldest, self.config.max_gap_s)
-        if fresh:
-            label_windows(self.url, fresh, self.config)
         revised = sorted(set(revised) - set(fresh))
-        if revised:
-            label_windows(self.url, revised, self.config)
+        with engine_for(self.url).begin() as conn:  # one transaction per pass: its labels land together
+            label_windows(conn, fresh, self.config)
+            label_windows(conn, revised, self.config)
         if newest_receipt is not None:
             self.received_until = max(self.received_until, newest_receipt)
         return {"labelled": len(fresh), "revised": len(revised)}

@@ -24,7 +24,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from oceanwatch.db import engine_for
 from oceanwatch.db.clauses import time_range
 from oceanwatch.db.models import TruthLabel, Vessel
 from oceanwatch.geo import Site
@@ -96,59 +95,58 @@ def _tracks(
     return {mmsi: Track.from_rows(rows_) for mmsi, rows_ in fixes.items()}
 
 
-def label_windows(url: str, window_ids: Sequence[int], config: TruthConfig) -> int:
-    """(Re)compute geometry and classes of these windows at every radius; returns rows written."""
+def label_windows(conn: Connection, window_ids: Sequence[int], config: TruthConfig) -> int:
+    """(Re)compute geometry and classes of these windows at every radius, in the caller's transaction, `BATCH`
+    windows per query; returns rows written."""
     written = 0
-    engine = engine_for(url)
     for i in range(0, len(window_ids), BATCH):
-        with engine.begin() as conn:
-            windows = _windows(conn, window_ids[i : i + BATCH])
-            sites = {
-                h: Site(h, lat, lon)
-                for h, lat, lon in conn.execute(
-                    text("select id, latitude, longitude from hydrophones where id = any(:ids)"),
-                    {"ids": sorted({w[1] for w in windows})},
-                )
-            }
-            rows = []
-            by_hydrophone: dict[str, list[tuple[int, str, dt.datetime, dt.datetime]]] = defaultdict(list)
-            for w in windows:
-                by_hydrophone[w[1]].append(w)
-            gap = dt.timedelta(seconds=config.max_gap_s)
-            for hydrophone, group in by_hydrophone.items():
-                tracks = _tracks(conn, hydrophone, group[0][2] - gap, max(w[3] for w in group) + gap, config.search_m)
-                for window_id, _, start, end in group:
-                    closest = {}
-                    for mmsi, track in tracks.items():
-                        d = closest_approach_m(track, sites[hydrophone], _epoch(start), _epoch(end), config.max_gap_s)
-                        if d is not None:
-                            closest[mmsi] = d
-                    for radius in config.radii_km:
-                        inside, buffer = split_by_radius(closest, radius * 1000.0, config.buffer_km * 1000.0)
-                        rows.append(
-                            {
-                                "window_id": window_id,
-                                "radius_km": radius,
-                                "vessels": inside,
-                                "buffer_vessels": buffer,
-                                "classes": [],
-                                "ambiguous": True,
-                            }
-                        )
-            if rows:
-                stmt = insert(TruthLabel).values(rows)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["window_id", "radius_km"],
-                        set_={
-                            "vessels": stmt.excluded.vessels,
-                            "buffer_vessels": stmt.excluded.buffer_vessels,
-                            "computed_at": text("now()"),
-                        },
+        windows = _windows(conn, window_ids[i : i + BATCH])
+        sites = {
+            h: Site(h, lat, lon)
+            for h, lat, lon in conn.execute(
+                text("select id, latitude, longitude from hydrophones where id = any(:ids)"),
+                {"ids": sorted({w[1] for w in windows})},
+            )
+        }
+        rows = []
+        by_hydrophone: dict[str, list[tuple[int, str, dt.datetime, dt.datetime]]] = defaultdict(list)
+        for w in windows:
+            by_hydrophone[w[1]].append(w)
+        gap = dt.timedelta(seconds=config.max_gap_s)
+        for hydrophone, group in by_hydrophone.items():
+            tracks = _tracks(conn, hydrophone, group[0][2] - gap, max(w[3] for w in group) + gap, config.search_m)
+            for window_id, _, start, end in group:
+                closest = {}
+                for mmsi, track in tracks.items():
+                    d = closest_approach_m(track, sites[hydrophone], _epoch(start), _epoch(end), config.max_gap_s)
+                    if d is not None:
+                        closest[mmsi] = d
+                for radius in config.radii_km:
+                    inside, buffer = split_by_radius(closest, radius * 1000.0, config.buffer_km * 1000.0)
+                    rows.append(
+                        {
+                            "window_id": window_id,
+                            "radius_km": radius,
+                            "vessels": inside,
+                            "buffer_vessels": buffer,
+                            "classes": [],
+                            "ambiguous": True,
+                        }
                     )
+        if rows:
+            stmt = insert(TruthLabel).values(rows)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["window_id", "radius_km"],
+                    set_={
+                        "vessels": stmt.excluded.vessels,
+                        "buffer_vessels": stmt.excluded.buffer_vessels,
+                        "computed_at": text("now()"),
+                    },
                 )
-                derive_classes(conn, window_ids=[w[0] for w in windows])
-            written += len(rows)
+            )
+            derive_classes(conn, window_ids=[w[0] for w in windows])
+        written += len(rows)
     return written
 
 
