@@ -125,6 +125,12 @@ class PredictSettings(_Group):
         gt=0,
         description="Seconds between the predict stream's reconcile passes over stored windows Kafka never delivered.",
     )
+    reconcile_grace_s: float = Field(
+        60.0,
+        ge=0,
+        description="Windows stored less than this many seconds ago are left to Kafka by the reconciler "
+        "(a live window keeps its latency from publication).",
+    )
 
 
 class SimulatorSettings(_Group):

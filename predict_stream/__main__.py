@@ -45,6 +45,7 @@ def main(settings: Settings, stop: StopFlag) -> None:
         PREDICTIONS_TOPIC,
         settings.predict.max_batch,
         settings.predict.catchup_hours,
+        settings.predict.reconcile_grace_s,
     )
     train = partial(trainjob.run_training, models_dir=settings.data_dir / "models")
     for name, runners in (

@@ -9,7 +9,9 @@ replays the batch; the unique (window, model) key makes the replay harmless.
 Kafka alone is not enough: a window stored but never published (ingest died between commit
 and publish) would never be predicted.  So a periodic reconcile pass also predicts, through the
 same path, every stored window of the last PREDICT_CATCHUP_HOURS that an active model has no
-prediction for, whatever Kafka delivered.
+prediction for, whatever Kafka delivered.  Windows stored within the last PREDICT_RECONCILE_GRACE_S
+are left to Kafka: a live window taken by the reconciler would be predicted without its latency
+from publication, and a pass after an outage would race every worker's Kafka loop.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class PredictWorker:
         predictions_topic: str,
         max_batch: int = 256,
         catchup_hours: float = 24.0,
+        reconcile_grace_s: float = 60.0,
     ) -> None:
         self.url = url
         self.pool = pool
@@ -106,6 +109,7 @@ class PredictWorker:
         self.predictions_topic = predictions_topic
         self.max_batch = max_batch
         self.catchup_hours = catchup_hours
+        self.reconcile_grace_s = reconcile_grace_s
         self.totals: Counter[str] = Counter()
 
     def step(self, timeout_ms: int) -> StepStats:
@@ -155,14 +159,19 @@ class PredictWorker:
         self._predict(messages, published_ms, models, stats)
 
     def reconcile(self) -> StepStats:
-        """Predict the stored windows of the last `catchup_hours` an active model lacks, oldest first.
+        """Predict the stored windows of the last `catchup_hours` an active model lacks, oldest first,
+        except those stored less than `reconcile_grace_s` ago (Kafka is still delivering them).
 
         Skipped when another worker's pass holds the advisory lock (it would do the same work);
         were two passes to overlap anyway, the unique (window, model) key keeps one row each.
         """
         stats = StepStats()
         models = self.pool.refresh()
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=self.catchup_hours)
+        now = dt.datetime.now(dt.timezone.utc)
+        since, stored_before = (
+            now - dt.timedelta(hours=self.catchup_hours),
+            now - dt.timedelta(seconds=self.reconcile_grace_s),
+        )
         with session_scope(self.url) as lock:
             if not models or not lock.scalar(select(func.pg_try_advisory_lock(RECONCILE_LOCK))):
                 return stats
@@ -171,7 +180,7 @@ class PredictWorker:
                 for model in models:
                     by_spec.setdefault(model.manifest.feature_spec.hash, []).append(model)
                 for spec_hash, group in by_spec.items():
-                    self._reconcile_spec(spec_hash, group, since, stats)
+                    self._reconcile_spec(spec_hash, group, since, stored_before, stats)
             finally:
                 lock.execute(select(func.pg_advisory_unlock(RECONCILE_LOCK)))
         self.totals.update({f"reconcile_{k}": v for k, v in stats.counts.items()})
@@ -180,7 +189,14 @@ class PredictWorker:
             log.info("reconcile: %d predictions for windows Kafka did not deliver", stats.predictions)
         return stats
 
-    def _reconcile_spec(self, spec_hash: str, models: list[LoadedModel], since: dt.datetime, stats: StepStats) -> None:
+    def _reconcile_spec(
+        self,
+        spec_hash: str,
+        models: list[LoadedModel],
+        since: dt.datetime,
+        stored_before: dt.datetime,
+        stats: StepStats,
+    ) -> None:
         """Windows with this spec's spectrogram lacking a prediction from one of `models`, in batches."""
         lacking = or_(*[lacks_prediction(m.model_id) for m in models])
         after = (since, 0)
@@ -200,7 +216,12 @@ class PredictWorker:
                         Spectrogram.data,
                     )
                     .join(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
-                    .where(Window.start_time >= since, tuple_(Window.start_time, Window.id) > tuple_(*after), lacking)
+                    .where(
+                        Window.start_time >= since,
+                        Window.created_at < stored_before,
+                        tuple_(Window.start_time, Window.id) > tuple_(*after),
+                        lacking,
+                    )
                     .order_by(Window.start_time, Window.id)
                     .limit(self.max_batch)
                 ).all()

@@ -113,3 +113,17 @@ def registered_model(
         if status == ModelStatus.INACTIVE:
             store.deactivate(session, model_id)
     return model_id
+
+
+def runnable_model(settings: Settings, directory: Path, name: str, deploy: bool = True, **manifest_kwargs: Any) -> int:
+    """A model that runs, with weights of its own (seeded by its name), packaged under `directory`,
+    registered and (unless told not to) deployed: for tests that predict with it."""
+    data = manifest(name=name, **manifest_kwargs)
+    spec = manifest_kwargs.get("spec", TINY_SPEC)
+    package = write_package(directory / name, tiny_model(spec=spec, seed=len(name)), data)
+    with session_scope(settings.database_url) as session:
+        model_id = store.register(session, settings.data_dir / "models", package / "model.keras", data)
+    if deploy:
+        with session_scope(settings.database_url) as session:
+            store.deploy(session, model_id)
+    return model_id

@@ -18,6 +18,10 @@ from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.nmea import NmeaSimulator
 from oceanwatch.sim.scenario import Scenario
+from oceanwatch.truth.labeller import Labeller
+
+WORLD = Scenario(seed=2, vessels_per_hour=3)  # a few passing ships: windows with and without truth
+WORLD_T0 = WORLD.start + 10 * 3600
 
 
 def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: float, end: float) -> None:
@@ -59,3 +63,12 @@ def store_simulated_ais(settings: Settings, scenario: Scenario, start: float, en
     log.write_text("\n".join(line for _, line in NmeaSimulator(scenario).sentences(start, end)) + "\n")
     pipeline = AisPipeline(engine_for(settings.database_url), None, FileSource.name)
     run(pipeline, FileSource(log, StopFlag()), StopFlag(), batch_wait_s=0.05)
+
+
+def labelled_world(settings: Settings, topic: str, log_dir: Path) -> Labeller:
+    """WORLD's windows stored by ingest, its AIS by the AIS pipeline, truth by one pass of the labeller."""
+    ingest_simulated(settings, topic, WORLD, WORLD_T0, WORLD_T0 + 480)
+    store_simulated_ais(settings, WORLD, WORLD_T0 - 900, WORLD_T0 + 780, log_dir / "ais.log")
+    labeller = Labeller.from_settings(settings)
+    assert labeller.run_pass()["labelled"] > 0
+    return labeller

@@ -5,33 +5,22 @@ from dataclasses import fields
 
 import pytest
 from pyais import encode_dict
-from pyais.messages import TagBlock
-from pyais.util import compute_checksum
 
 from ais_stream.decode import AisDecoder, PositionReport, StaticReport, parse_log_time, report_time
 from ais_stream.service import position_message
 from ais_stream.store import StoredPosition
 from oceanwatch.messages import PositionMessage
 from oceanwatch.runtime.counters import AIS_REJECTS
-
-T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
+from tests.nmeakit import STATIC, T, nmea, position, tag
 
 
 def sentence(body: str) -> str:
-    """A sentence with a correct checksum around `body` (e.g. "AIVDM,1,1,,A,<payload>,0")."""
-    return f"!{body}*{compute_checksum('!' + body):02X}"
-
-
-def position(mmsi: int = 366_123_456, **fields) -> str:
-    data = dict(
-        msg_type=1, mmsi=mmsi, status=0, speed=12.3, lon=-122.12345, lat=36.71234, course=151.2, heading=151, second=34
-    )
-    data.update(fields)
-    return encode_dict(data, sentence_type="VDM")[0]
+    """An AIS sentence with a correct checksum around `body` (e.g. "AIVDM,1,1,,A,<payload>,0")."""
+    return nmea("!", body)
 
 
 def tagged(line: str, when: int) -> str:
-    return "\\" + TagBlock.create(receiver_timestamp=str(when)).decode() + "\\" + line
+    return tag(receiver_timestamp=str(when)) + line
 
 
 def test_a_good_sentence_decodes_with_its_fields() -> None:
@@ -87,21 +76,7 @@ def test_valid_types_the_platform_does_not_store_are_ignored_not_rejected() -> N
 
 
 def test_multipart_messages_are_assembled_and_lost_fragments_counted() -> None:
-    static = dict(
-        msg_type=5,
-        mmsi=366_000_001,
-        callsign="WXYZ1",
-        shipname="OCEAN GRACE",
-        ship_type=70,
-        to_bow=150,
-        to_stern=40,
-        to_port=12,
-        to_starboard=14,
-        draught=9.8,
-        destination="OAKLAND",
-        imo=9_123_456,
-    )
-    first, second = encode_dict(static, sentence_type="VDM", seq_id=4)
+    first, second = encode_dict(STATIC, sentence_type="VDM", seq_id=4)
     d = AisDecoder(max_fragment_age_s=30.0)
     assert d.feed(first, T) == []
     [report] = d.feed(second, T + 0.1)
@@ -231,7 +206,7 @@ def test_fragments_from_different_receivers_do_not_mix() -> None:
         )
 
     def station(line: str, name: str) -> str:
-        return "\\" + TagBlock.create(source_station=name, receiver_timestamp="1767243600").decode() + "\\" + line
+        return tag(source_station=name, receiver_timestamp="1767243600") + line
 
     (a1, a2), (b1, b2) = static(366_000_001, "ALPHA"), static(366_000_002, "BRAVO")
     d = AisDecoder()

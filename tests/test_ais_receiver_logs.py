@@ -15,8 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 from pyais import encode_dict
-from pyais.messages import TagBlock
-from pyais.util import compute_checksum
 from sqlalchemy import select
 
 from ais_stream.decode import AisDecoder, LogAnchor, PositionReport, StaticReport, report_time
@@ -29,37 +27,13 @@ from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.nmea import NmeaSimulator
 from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.waiting import wait_for
-from tests.test_ais_decode import position as one_position
-
-T = 1_767_243_600.0  # 2026-01-01 05:00:00 UTC
-STATIC = dict(
-    msg_type=5,
-    mmsi=366_000_001,
-    callsign="WXYZ1",
-    shipname="OCEAN GRACE",
-    ship_type=70,
-    to_bow=150,
-    to_stern=40,
-    to_port=12,
-    to_starboard=14,
-    draught=9.8,
-    destination="OAKLAND",
-    imo=9_123_456,
-)
+from tests.nmeakit import STATIC, T, nmea, tag
+from tests.nmeakit import position as one_position
 
 
 def position(mmsi: int = 366_123_456, **fields) -> str:
     """A type 1 sentence made at second 56, the second the receiver suffixes below carry."""
     return one_position(mmsi, **{"second": 56, **fields})
-
-
-def nmea(delimiter: str, body: str) -> str:
-    """`body` as a sentence with its correct checksum (`$GPRMC,...*hh`)."""
-    return f"{delimiter}{body}*{compute_checksum(delimiter + body):02X}"
-
-
-def tag(**fields: str) -> str:
-    return "\\" + TagBlock.create(**fields).decode() + "\\"
 
 
 def feed_all(d: AisDecoder, lines: list[str], received_at: float) -> list:

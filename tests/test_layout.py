@@ -3,7 +3,8 @@
 - the core (`oceanwatch`) imports no service; a service imports the core, never another service;
 - no two modules import each other, directly or round a longer loop;
 - the core keeps at most a dozen modules directly in its package; the rest live in subpackages;
-- the helpers of the tests and benchmarks (`oceanwatch.testing`) are imported by no production module.
+- the helpers of the tests and benchmarks (`oceanwatch.testing`) are imported by no production module;
+- a test module imports no other test module: what several share lives in a `tests/*kit.py` helper.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     found.append(sorted(component))
     return found
+
+
+def test_no_test_module_imports_another() -> None:
+    tests = {f"tests.{p.stem}": p for p in (ROOT / "tests").glob("test_*.py")}
+    wrong = sorted(f"{a} -> {b}" for a, path in tests.items() for b in imports(path, set(tests)) if b != a)
+    assert wrong == []
 
 
 def test_no_modules_import_each_other() -> None:

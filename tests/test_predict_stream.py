@@ -28,22 +28,11 @@ from oceanwatch.testing.waiting import wait_for
 from predict_stream import __main__ as predict_main
 from predict_stream.backfill import run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
-from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
+from tests.modelkit import TINY_SPEC, runnable_model, tiny_model
 from tests.pipelinekit import ingest_simulated
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
-
-
-def _register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **manifest_kwargs) -> int:
-    data = manifest(name=name, **manifest_kwargs)
-    pkg = write_package(tmp_path / name, tiny_model(seed=len(name)), data)
-    with session_scope(settings.database_url) as session:
-        model_id = store.register(session, settings.data_dir / "models", pkg / "model.keras", data)
-    if deploy:
-        with session_scope(settings.database_url) as session:
-            store.deploy(session, model_id)
-    return model_id
 
 
 def store_windows(settings: Settings, count: int, **kwargs):
@@ -58,19 +47,28 @@ def _count(url: str, model_id: int | None = None) -> int:
         return s.scalar(query)
 
 
-def _worker(settings: Settings, topic: str, out_topic: str, group: str, max_batch: int = 256) -> PredictWorker:
+def _worker(
+    settings: Settings, topic: str, out_topic: str, group: str, max_batch: int = 256, grace_s: float = 0.0
+) -> PredictWorker:
+    """A worker whose reconciler, unless told otherwise, takes windows however fresh (the tests store them now)."""
     consumer = make_consumer(settings, group, topic)
     return PredictWorker(
-        settings.database_url, ModelPool(settings.database_url), consumer, make_producer(settings), out_topic, max_batch
+        settings.database_url,
+        ModelPool(settings.database_url),
+        consumer,
+        make_producer(settings),
+        out_topic,
+        max_batch,
+        reconcile_grace_s=grace_s,
     )
 
 
 def test_every_active_model_predicts_every_window_once(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    mc = _register(settings, tmp_path, "mc", passes=6)
-    plain = _register(settings, tmp_path, "plain", method="none", passes=1)
-    _register(settings, tmp_path, "idle", deploy=False)
+    mc = runnable_model(settings, tmp_path, "mc", passes=6)
+    plain = runnable_model(settings, tmp_path, "plain", method="none", passes=1)
+    runnable_model(settings, tmp_path, "idle", deploy=False)
     topic, out = new_topic(), new_topic()
     messages = store_windows(settings, 12)
     producer = make_producer(settings)
@@ -100,8 +98,8 @@ def test_every_active_model_predicts_every_window_once(
 def test_deploy_and_deactivate_are_picked_up_without_restart(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    a = _register(settings, tmp_path, "alpha")
-    b = _register(settings, tmp_path, "beta", deploy=False)
+    a = runnable_model(settings, tmp_path, "alpha")
+    b = runnable_model(settings, tmp_path, "beta", deploy=False)
     topic, out = new_topic(), new_topic()
     worker = _worker(settings, topic, out, f"g-{topic}")
     stop = threading.Event()
@@ -131,8 +129,8 @@ def test_deploy_and_deactivate_are_picked_up_without_restart(
 def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    good = _register(settings, tmp_path, "good")
-    bad = _register(settings, tmp_path, "bad")
+    good = runnable_model(settings, tmp_path, "good")
+    bad = runnable_model(settings, tmp_path, "bad")
     topic, out = new_topic(), new_topic()
     worker = _worker(settings, topic, out, f"g-{topic}")
     loaded = {m.model_id: m for m in worker.pool.refresh()}
@@ -157,7 +155,7 @@ def test_a_failing_model_is_marked_unhealthy_and_the_others_go_on(
 def test_garbage_and_unknown_windows_are_counted_not_fatal(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    _register(settings, tmp_path, "solo")
+    runnable_model(settings, tmp_path, "solo")
     topic, out = new_topic(), new_topic()
     producer = make_producer(settings)
     producer.send(topic, key=b"x", value=b"\x00not msgpack")
@@ -184,7 +182,7 @@ run_forever(w, 0.2, lambda: False)
 def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_and_model(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    models = [_register(settings, tmp_path, name, passes=16) for name in ("m1", "m2")]
+    models = [runnable_model(settings, tmp_path, name, passes=16) for name in ("m1", "m2")]
     topic, out = new_topic(), new_topic()
     publish(make_producer(settings), topic, store_windows(settings, 200))
     args = [
@@ -224,7 +222,7 @@ def test_killed_mid_batch_and_restarted_gives_exactly_one_prediction_per_window_
 def test_two_workers_in_one_group_split_the_partitions(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    _register(settings, tmp_path, "shared")
+    runnable_model(settings, tmp_path, "shared")
     topic, out = new_topic(partitions=4), new_topic()
     group = f"g-{topic}"
     workers = [_worker(settings, topic, out, group) for _ in range(2)]
@@ -249,7 +247,7 @@ def test_two_workers_in_one_group_split_the_partitions(
 
 
 def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tmp_path: Path) -> None:
-    model_id = _register(settings, tmp_path, "late", deploy=False)
+    model_id = runnable_model(settings, tmp_path, "late", deploy=False)
     store_windows(settings, 30)
     start, end = T0 + dt.timedelta(seconds=22.5 * 5), T0 + dt.timedelta(seconds=22.5 * 25)
     with session_scope(settings.database_url) as session:
@@ -276,7 +274,7 @@ def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tm
 
 def test_a_backfill_refuses_an_artifact_that_is_not_the_registered_one(settings: Settings, tmp_path: Path) -> None:
     """Every path that loads a model checks its artifact: a replaced file fails the job, predicts nothing."""
-    model_id = _register(settings, tmp_path, "swapped", deploy=False)
+    model_id = runnable_model(settings, tmp_path, "swapped", deploy=False)
     store_windows(settings, 4)
     with session_scope(settings.database_url) as s:
         artifact = Path(s.get(MLModel, model_id).artifact_path)
@@ -327,9 +325,9 @@ def _world() -> Scenario:
 def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    mc = _register(settings, tmp_path, "mc", passes=4)
-    plain = _register(settings, tmp_path, "plain", method="none", passes=1)
-    _register(settings, tmp_path, "idle", deploy=False)
+    mc = runnable_model(settings, tmp_path, "mc", passes=4)
+    plain = runnable_model(settings, tmp_path, "plain", method="none", passes=1)
+    runnable_model(settings, tmp_path, "idle", deploy=False)
     world = _world()
     nowhere = new_topic("lost")  # ingest died between commit and publish: no predict worker reads this
     old = _ingest(settings, nowhere, world, hours_ago=26, seconds=100)
@@ -351,10 +349,28 @@ def test_windows_kafka_never_delivered_are_reconciled_for_every_active_model(
     assert _published_pairs(settings, out, 2 * len(recent)) == _pairs(settings.database_url)
 
 
+def test_reconciler_leaves_freshly_stored_windows_to_kafka_so_they_keep_their_latency(
+    settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
+) -> None:
+    model = runnable_model(settings, tmp_path, "plain", method="none", passes=1)
+    topic, out = new_topic(), new_topic()
+    fresh = _ingest(settings, topic, _world(), hours_ago=1, seconds=100)  # stored and published just now
+    worker = _worker(settings, topic, out, f"g-{topic}", grace_s=600)
+    assert worker.reconcile().predictions == 0, "a window Kafka is still delivering is not the reconciler's"
+    assert wait_for(lambda: (worker.step(500), _count(settings.database_url) >= len(fresh))[1])
+    worker.consumer.close()
+    with session_scope(settings.database_url) as s:
+        rows = s.execute(select(Prediction.window_id, Prediction.latency_ms).where(Prediction.model_id == model)).all()
+    assert {w for w, _ in rows} == fresh and all(latency is not None for _, latency in rows)
+
+
 def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_workers(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    models = [_register(settings, tmp_path, "mc", passes=4), _register(settings, tmp_path, "plain", method="none")]
+    models = [
+        runnable_model(settings, tmp_path, "mc", passes=4),
+        runnable_model(settings, tmp_path, "plain", method="none"),
+    ]
     world = _world()
     topic, out = new_topic(partitions=4), new_topic()
     lost = _ingest(settings, new_topic("lost"), world, hours_ago=1, seconds=160)
@@ -384,12 +400,12 @@ def test_published_and_unpublished_windows_get_exactly_one_prediction_with_two_w
 def test_deploying_a_model_catches_it_up_with_a_job_shown_in_the_jobs_api(
     settings: Settings, tmp_path: Path, new_topic: Callable[..., str]
 ) -> None:
-    _register(settings, tmp_path, "current")
+    runnable_model(settings, tmp_path, "current")
     world = _world()
     old = _ingest(settings, new_topic(), world, hours_ago=25, seconds=100)
     recent = _ingest(settings, new_topic(), world, hours_ago=4, seconds=160)
     assert old and len(recent) >= 5
-    newer = _register(settings, tmp_path, "newer", deploy=False)
+    newer = runnable_model(settings, tmp_path, "newer", deploy=False)
     client = create_app(settings=settings).test_client()
     auth = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'deployer', 'operator'))}"}
     assert client.post(f"/api/v1/models/{newer}/deploy", headers=auth).status_code == 200

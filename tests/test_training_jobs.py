@@ -14,29 +14,14 @@ from sqlalchemy import select
 from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import HumanLabel, Job, MLModel, TruthLabel
+from oceanwatch.db.models import Job, MLModel
 from oceanwatch.registry import store
-from oceanwatch.testing.synthetic import store_windows
 from oceanwatch.training.baseline import build_baseline, evaluate, write_package
-from oceanwatch.training.simdata import class_examples
 from oceanwatch.training.trainjob import enqueue_training, labelled_set, run_training
 from tests.modelkit import CLASSES, TINY_SPEC
+from tests.trainingkit import store_labelled
 
 pytestmark = pytest.mark.integration
-
-
-def store_labelled(settings: Settings, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Simulator windows in the database: even ones labelled by AIS truth, odd ones by a reviewer."""
-    data = class_examples(TINY_SPEC, CLASSES, per_class, seed=seed)
-    windows = store_windows(settings, len(data.y), spec=TINY_SPEC, features=data.x)
-    with session_scope(settings.database_url) as s:
-        for k, (window, y) in enumerate(zip(windows, data.y)):
-            label = [CLASSES[int(y)]]
-            if k % 2:
-                s.add(HumanLabel(window_id=window.window_id, classes=label))
-            else:
-                s.add(TruthLabel(window_id=window.window_id, radius_km=20, classes=label, ambiguous=False, vessels=[]))
-    return data.x, data.y
 
 
 def register_weak(settings: Settings, tmp_path: Path) -> int:

@@ -15,21 +15,17 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
 from oceanwatch.messages import PackedArray
-from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.synthetic import T0
 from oceanwatch.testing.synthetic import store_windows as _store_windows
-from oceanwatch.truth.labeller import Labeller
 from tests.modelkit import TINY_SPEC, registered_model
-from tests.pipelinekit import ingest_simulated, store_simulated_ais
-from tests.test_web_api import add_predictions
+from tests.pipelinekit import WORLD, WORLD_T0, ingest_simulated, labelled_world
+from tests.predictionkit import add_predictions
 from tests.webkit import bokeh_server, make_user, websocket_status
 from visualization import plots, queries
 from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
 
 # Eight minutes of this world in which one vessel passes inside 20 km while another sits in the buffer
 # beyond it for part of the time: at 20 km some windows are labelled, some ambiguous, and 30 km differs.
-WORLD = Scenario(seed=2, vessels_per_hour=3)
-WORLD_T0 = WORLD.start + 10 * 3600
 
 
 def store_windows(settings: Settings, count: int, first: int = 0):
@@ -131,15 +127,6 @@ def test_truth_columns_tell_labelled_ambiguous_and_pending_windows_apart() -> No
     assert cols["classes"] == ["cargo", "cargo", "not labelled yet"]
 
 
-def labelled_world(settings: Settings, topic: str, log_dir) -> Labeller:
-    """WORLD's windows stored by ingest, its AIS by the AIS pipeline, truth by one pass of the labeller."""
-    ingest_simulated(settings, topic, WORLD, WORLD_T0, WORLD_T0 + 480)
-    store_simulated_ais(settings, WORLD, WORLD_T0 - 900, WORLD_T0 + 780, log_dir / "ais.log")
-    labeller = Labeller.from_settings(settings)
-    assert labeller.run_pass()["labelled"] > 0
-    return labeller
-
-
 def lane(source) -> dict[int, tuple[str, list[str], str, str]]:
     """The truth source by window: status, classes, vessels and buffer vessels as the hover shows them."""
     data = source.data
@@ -211,7 +198,8 @@ def test_audio_player_points_at_the_web_apps_clip_route() -> None:
 def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     windows = store_windows(settings, 4)
     model_id = registered_model(settings, "alpha")
-    add_predictions(settings, [w.window_id for w in windows], model_id)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
     factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
     dashboard = LiveDashboard(
         factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
@@ -226,8 +214,10 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 
     more = store_windows(settings, 3, first=4)
     beta = registered_model(settings, "beta")
-    add_predictions(settings, [w.window_id for w in more], model_id)
-    add_predictions(settings, [w.window_id for w in more], beta, seed=1)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in more], model_id, np.random.default_rng(0))
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in more], beta, np.random.default_rng(1))
     dashboard.tick()
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows + more]
     assert len(dashboard.predictions.data["id"]) == 4 + 3 + 3
@@ -261,7 +251,8 @@ def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settin
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
     model_id = registered_model(settings, "late")
-    add_predictions(settings, [w.window_id for w in windows], model_id)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
     dashboard.tick()
     assert list(dashboard.timeline_fig.y_range.factors) == ["late v1"]
     assert {r.view.filter.group for r in dashboard.uncertainty_fig.renderers} == {"late v1"}

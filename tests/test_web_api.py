@@ -10,9 +10,10 @@ from app import create_app
 from app.api.openapi import openapi_document
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.models import AISPosition, Prediction, Vessel
+from oceanwatch.db.models import AISPosition, Vessel
 from oceanwatch.testing.synthetic import T0, store_windows
-from tests.modelkit import registered_model
+from tests.modelkit import CLASSES, registered_model
+from tests.predictionkit import add_predictions
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -24,30 +25,12 @@ def client_and_auth(settings: Settings):
     return create_app(settings=settings).test_client(), {"Authorization": f"Bearer {token}"}
 
 
-def add_predictions(settings: Settings, window_ids: list[int], model_id: int, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    with session_scope(settings.database_url) as session:
-        for wid in window_ids:
-            p = float(rng.uniform(0.3, 1.0))
-            session.add(
-                Prediction(
-                    window_id=wid,
-                    model_id=model_id,
-                    probabilities=[p, 1 - p],
-                    predicted=["A" if p >= 0.5 else "B"],
-                    confidence=max(p, 1 - p),
-                    entropy=0.5,
-                    epistemic=0.1,
-                    aleatoric=0.4,
-                )
-            )
-
-
 def test_predictions_and_windows_by_time_range(client_and_auth, settings: Settings) -> None:
     client, auth = client_and_auth
     windows = store_windows(settings, 6)
     model_id = registered_model(settings, "m")
-    add_predictions(settings, [w.window_id for w in windows], model_id)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
     start = (T0 + dt.timedelta(seconds=22.5 * 2)).isoformat()
     end = (T0 + dt.timedelta(seconds=22.5 * 4)).isoformat()
     got = client.get("/api/v1/windows", headers=auth, query_string={"start": start, "end": end}).json["windows"]
@@ -56,7 +39,7 @@ def test_predictions_and_windows_by_time_range(client_and_auth, settings: Settin
         "/api/v1/predictions", headers=auth, query_string={"start": start, "end": end, "model_id": model_id}
     ).json["predictions"]
     assert [p["window_id"] for p in preds] == [w.window_id for w in windows[2:5]]
-    assert all(abs(sum(p["probabilities"]) - 1) < 1e-5 and p["predicted"][0] in "AB" for p in preds)
+    assert all(abs(sum(p["probabilities"]) - 1) < 1e-5 and p["predicted"][0] in CLASSES for p in preds)
     limited = client.get(
         "/api/v1/windows", headers=auth, query_string={"start": T0.isoformat(), "end": end, "limit": 2}
     ).json["windows"]

@@ -4,6 +4,7 @@ and be refused a Bokeh session without the web app.  Screenshots land in tests/a
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from oceanwatch.config import Settings
@@ -11,9 +12,8 @@ from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.synthetic import store_windows
 from tests.browserkit import SCREENSHOTS, csp_violations, log_in
 from tests.modelkit import manifest, registered_model, tiny_model, write_package
-from tests.pipelinekit import ingest_simulated
-from tests.test_visualization import labelled_world
-from tests.test_web_api import add_predictions
+from tests.pipelinekit import ingest_simulated, labelled_world
+from tests.predictionkit import add_predictions
 from tests.webkit import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -55,7 +55,8 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     model_id = registered_model(settings, "alpha")
     with session_scope(settings.database_url) as session:
         add_vessels(session, settings, windows[-1])
-    add_predictions(settings, [w.window_id for w in windows], model_id)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
 
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     errors: list[str] = []
@@ -74,7 +75,8 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     page.screenshot(path=str(SCREENSHOTS / "live-before.png"), full_page=True)
 
     more = store_windows(settings, 3, first=4)
-    add_predictions(settings, [w.window_id for w in more], model_id)
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in more], model_id, np.random.default_rng(0))
     page.wait_for_function(
         "() => Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length() == 7 && "
         "Bokeh.documents[0].get_model_by_name('prediction_source').get_length() == 7",

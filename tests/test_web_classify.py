@@ -16,23 +16,11 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AuditLog, Upload
 from oceanwatch.inference.runtime import LoadedModel
-from oceanwatch.registry import store
 from oceanwatch.registry.manifest import parse_manifest
-from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
+from tests.modelkit import TINY_SPEC, runnable_model
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration
-
-
-def register(settings: Settings, tmp_path: Path, name: str, deploy: bool = True, **kwargs) -> int:
-    data = manifest(name=name, **kwargs)
-    package = write_package(tmp_path / name, tiny_model(spec=kwargs.get("spec", TINY_SPEC), seed=len(name)), data)
-    with session_scope(settings.database_url) as session:
-        model_id = store.register(session, settings.data_dir / "models", package / "model.keras", data)
-    if deploy:
-        with session_scope(settings.database_url) as session:
-            store.deploy(session, model_id)
-    return model_id
 
 
 def audio(seconds: float, rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
@@ -56,9 +44,9 @@ def app(settings: Settings):
 @pytest.fixture
 def models(settings: Settings, tmp_path: Path) -> dict[str, int]:
     return {
-        "mc": register(settings, tmp_path, "mc", passes=6),
-        "plain": register(settings, tmp_path, "plain", method="none", passes=1),
-        "idle": register(settings, tmp_path, "idle", deploy=False, method="none", passes=1),
+        "mc": runnable_model(settings, tmp_path, "mc", passes=6),
+        "plain": runnable_model(settings, tmp_path, "plain", method="none", passes=1),
+        "idle": runnable_model(settings, tmp_path, "idle", deploy=False, method="none", passes=1),
     }
 
 
@@ -138,8 +126,8 @@ def test_a_clip_mostly_padding_is_refused_for_the_models_whose_window_it_cannot_
 ) -> None:
     """Zero padding makes a model answer confidently about silence: a clip that fills less than
     CLASSIFY_MIN_AUDIO_SHARE of a model's window is refused for that model; models with a shorter window answer."""
-    short = register(settings, tmp_path, "short")  # 3 s window
-    long = register(settings, tmp_path, "long", spec=dataclasses.replace(TINY_SPEC, window_seconds=10.0))
+    short = runnable_model(settings, tmp_path, "short")  # 3 s window
+    long = runnable_model(settings, tmp_path, "long", spec=dataclasses.replace(TINY_SPEC, window_seconds=10.0))
     data = encode(audio(6.0, 8000), 8000, "WAV")
     response = api(data)
     assert response.status_code == 200, response.json
@@ -250,7 +238,7 @@ def test_bad_files_get_a_400_with_the_reason(app, settings: Settings, models, na
 
 
 def test_a_clip_the_model_cannot_take_is_refused(api, settings: Settings, tmp_path: Path) -> None:
-    four = register(settings, tmp_path, "vector", deploy=False, spec=dataclasses.replace(TINY_SPEC, channels=4))
+    four = runnable_model(settings, tmp_path, "vector", deploy=False, spec=dataclasses.replace(TINY_SPEC, channels=4))
     response = api(encode(audio(3.0, 8000), 8000, "WAV"), model_id=four)
     assert response.status_code == 400 and "needs 4 channels" in response.json["error"]
 
@@ -277,7 +265,7 @@ def test_missing_file_unknown_model_and_no_active_model(api, settings: Settings,
     assert api(data, model_id=999).status_code == 404
     assert api(data, model="nobody").status_code == 404
     assert "integer" in api(data, model_id="x").json["error"]
-    register(settings, tmp_path, "only")
+    runnable_model(settings, tmp_path, "only")
     assert api(data).status_code == 200
 
 

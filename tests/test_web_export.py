@@ -17,8 +17,7 @@ from oceanwatch.db.models import HumanLabel, MLModel, Spectrogram, TruthLabel
 from oceanwatch.messages import PackedArray
 from oceanwatch.registry import store
 from oceanwatch.testing.synthetic import T0, store_windows
-from tests.modelkit import TINY_SPEC
-from tests.test_web_classify import register
+from tests.modelkit import TINY_SPEC, runnable_model
 from tests.webkit import make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -104,7 +103,7 @@ def test_bad_export_parameters_get_a_400(client, query: dict, message: str) -> N
 
 def test_a_downloaded_model_package_registers_again(client, settings: Settings, tmp_path: Path) -> None:
     c, auth = client
-    model_id = register(settings, tmp_path, "shipped", deploy=False)
+    model_id = runnable_model(settings, tmp_path, "shipped", deploy=False)
     response = c.get(f"/api/v1/models/{model_id}/package", headers=auth)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     package = tmp_path / "downloaded.zip"

@@ -22,6 +22,7 @@ from oceanwatch.db.models import (
 from oceanwatch.scoring import reports as scoring
 from oceanwatch.testing.synthetic import T0, store_windows
 from tests.modelkit import CLASSES, TINY_SPEC, registered_model
+from tests.predictionkit import add_predictions
 from tests.webkit import csrf_token, logged_in, make_token, make_user
 
 pytestmark = pytest.mark.integration
@@ -37,32 +38,6 @@ def client(app, settings: Settings):
     """An operator's API client: (test client, auth headers)."""
     token = make_token(settings, make_user(settings, "reviewer", "operator"))
     return app.test_client(), {"Authorization": f"Bearer {token}"}
-
-
-def add_predictions(
-    session, window_ids: list[int], model_id: int, rng: np.random.Generator, agree_with: dict[int, str] | None = None
-) -> None:
-    """Random but realistic outputs: Dirichlet probabilities, normalised entropy, an epistemic share."""
-    for wid in window_ids:
-        p = rng.dirichlet(np.full(len(CLASSES), 0.7))
-        if agree_with and wid in agree_with:  # force this window's prediction
-            k = CLASSES.index(agree_with[wid])
-            p[k] += 2.0
-            p /= p.sum()
-        entropy = float(-(p * np.log(p)).sum() / np.log(len(CLASSES)))
-        epistemic = float(rng.uniform(0, entropy))
-        session.add(
-            Prediction(
-                window_id=wid,
-                model_id=model_id,
-                probabilities=p.tolist(),
-                predicted=[CLASSES[int(p.argmax())]],
-                confidence=float(p.max()),
-                entropy=entropy,
-                epistemic=epistemic,
-                aleatoric=entropy - epistemic,
-            )
-        )
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from oceanwatch.db import session_scope
 from oceanwatch.db.models import HumanLabel, TruthLabel, Vessel
 from oceanwatch.testing.synthetic import store_windows
 from tests.browserkit import SCREENSHOTS, log_in
-from tests.modelkit import CLASSES, TINY_SPEC
-from tests.test_web_classify import register
-from tests.test_web_review import add_predictions
+from tests.modelkit import CLASSES, TINY_SPEC, runnable_model
+from tests.predictionkit import add_predictions
 from tests.webkit import make_user
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -25,7 +24,7 @@ def test_operator_labels_a_window_from_the_queue_and_classifies_a_wav(web, brows
     settings: Settings
     settings, base = web
     make_user(settings, "op1", "operator")
-    model_id = register(settings, tmp_path, "reviewed", passes=4)
+    model_id = runnable_model(settings, tmp_path, "reviewed", passes=4)
     windows = [m.window_id for m in store_windows(settings, 6, spec=TINY_SPEC)]
     with session_scope(settings.database_url) as session:
         add_predictions(session, windows, model_id, np.random.default_rng(2))

@@ -11,7 +11,7 @@ from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.training.trainjob import run_training
 from tests.modelkit import TINY_SPEC
-from tests.test_training_jobs import store_labelled
+from tests.trainingkit import store_labelled
 from tests.webkit import csrf_token, logged_in
 
 pytestmark = pytest.mark.integration

@@ -113,6 +113,14 @@ def hostile_input(values: Iterable[tuple[str, Any]]) -> str | None:
     return None
 
 
+def json_object() -> dict[str, Any]:
+    """The request's JSON body, which every route taking one needs to be an object."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
 def iso(value: dt.datetime | None) -> str | None:
     """A time as the API answers it: ISO 8601 with its offset, or None."""
     return value.isoformat() if value is not None else None

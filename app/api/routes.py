@@ -30,7 +30,16 @@ def param(name: str, where: str, description: str, schema: dict[str, Any], requi
 
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI request body of one JSON object with `schema`'s properties."""
-    return {"required": True, "content": {"application/json": {"schema": {"type": "object", **schema}}}}
+    return _object_body("application/json", schema)
+
+
+def multipart_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI request body of a multipart form (file uploads) with `schema`'s fields."""
+    return _object_body("multipart/form-data", schema)
+
+
+def _object_body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {media_type: {"schema": {"type": "object", **schema}}}}
 
 
 TIME_PARAMS = [

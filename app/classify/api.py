@@ -11,7 +11,7 @@ from typing import Any
 from flask import jsonify, request
 
 from app.api.args import parse_integer
-from app.api.routes import Routes, param
+from app.api.routes import Routes, multipart_body, param
 from app.classify import classifier
 from app.web.auth import current_user_id
 from app.web.errors import InputError
@@ -41,18 +41,12 @@ def _arg(name: str) -> str | None:
         "409": "no active model",
         "413": "larger than MAX_UPLOAD_MB",
     },
-    request_body={
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary", "description": "WAV or FLAC clip"}},
-                }
-            }
-        },
-    },
+    request_body=multipart_body(
+        {
+            "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary", "description": "WAV or FLAC clip"}},
+        }
+    ),
 )
 def predict() -> Any:
     upload = request.files.get("file")

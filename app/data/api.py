@@ -15,6 +15,7 @@ from typing import Any
 from flask import jsonify, request
 from flask_login import current_user
 
+from app.api.args import json_object
 from app.api.routes import Routes, json_body, param
 from app.data import actions
 from app.web.auth import current_user_id
@@ -31,15 +32,6 @@ SINCE = {
 EDIT_RESPONSES = {"400": "invalid edit (the reason is in `error`)", "403": "role too low for this action"}
 CODE = param("code", "path", "class code", {"type": "string"})
 MMSI = param("mmsi", "path", "vessel MMSI", {"type": "integer"})
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise InputError("the request body must be a JSON object")
-    return body
 
 
 def _apply(fields: dict[str, Any]) -> Any:
@@ -76,7 +68,7 @@ def list_classes() -> Any:
     ),
 )
 def put_class(code: str) -> Any:
-    return _apply({**_body(), "action": "class", "code": code})
+    return _apply({**json_object(), "action": "class", "code": code})
 
 
 @routes.route(
@@ -101,7 +93,7 @@ def delete_class(code: str) -> Any:
     request_body=json_body({"properties": {"into": {"type": "string"}, "since": SINCE}, "required": ["into"]}),
 )
 def merge_class(code: str) -> Any:
-    return _apply({**_body(), "action": "merge", "code": code})
+    return _apply({**json_object(), "action": "merge", "code": code})
 
 
 @routes.route("/mappings", "GET", "viewer", "The AIS ship type (0-99) to class mapping, with designations")
@@ -127,7 +119,7 @@ def list_mappings() -> Any:
     ),
 )
 def put_mappings() -> Any:
-    return _apply({**_body(), "action": "mapping"})
+    return _apply({**json_object(), "action": "mapping"})
 
 
 @routes.route("/overrides", "GET", "viewer", "Per-vessel class overrides")
@@ -150,7 +142,7 @@ def list_overrides() -> Any:
     ),
 )
 def put_override(mmsi: int) -> Any:
-    body = _body()
+    body = json_object()
     if not body.get("class_code"):
         raise InputError("class_code: the class to pin the vessel to (DELETE removes an override)")
     return _apply({**body, "action": "override", "mmsi": mmsi})
@@ -205,7 +197,7 @@ def vessel_stats() -> Any:
     ),
 )
 def relabel_preview() -> Any:
-    edit = actions.parse_edit(_body())
+    edit = actions.parse_edit(json_object())
     if not current_user.can(edit.role):
         return jsonify(error=f"{edit.action} requires role {edit.role}"), 403
     return jsonify(actions.preview(edit, current_user_id()))

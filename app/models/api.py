@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import jsonify, request
 
-from app.api.routes import MODEL_ID, Routes, param
+from app.api.routes import MODEL_ID, Routes, multipart_body, param
 from app.models import actions
 from app.web.auth import current_user_id
 from app.web.extensions import db
@@ -45,21 +45,15 @@ def get_model(model_id: int) -> Any:
     "operator",
     "Upload and register a model package (validated first)",
     responses={"201": "registered", "400": "validation failed (every problem listed)"},
-    request_body={
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "model": {"type": "string", "format": "binary", "description": ".keras file"},
-                        "manifest": {"type": "string", "format": "binary", "description": "manifest .json"},
-                        "package": {"type": "string", "format": "binary", "description": ".zip of both instead"},
-                    },
-                }
-            }
-        },
-    },
+    request_body=multipart_body(
+        {
+            "properties": {
+                "model": {"type": "string", "format": "binary", "description": ".keras file"},
+                "manifest": {"type": "string", "format": "binary", "description": "manifest .json"},
+                "package": {"type": "string", "format": "binary", "description": ".zip of both instead"},
+            },
+        }
+    ),
 )
 def upload_model() -> Any:
     model_id = actions.upload(request.files.to_dict(), current_user_id())

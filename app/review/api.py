@@ -8,21 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify
 
-from app.api.routes import MODEL_ID, Routes, param
+from app.api.args import json_object
+from app.api.routes import MODEL_ID, Routes, json_body, param
 from app.review import actions
 from app.web.auth import current_user_id
-from app.web.errors import InputError
 
 routes = Routes()
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InputError("send a JSON object (Content-Type: application/json)")
-    return body
 
 
 @routes.route(
@@ -32,24 +25,18 @@ def _json_body() -> dict[str, Any]:
     "Say whether a prediction is correct; 'wrong' with classes also labels the window",
     parameters=[param("prediction_id", "path", "prediction id", {"type": "integer"})],
     responses={"400": "bad verdict or classes", "404": "no such prediction"},
-    request_body={
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["verdict"],
-                    "properties": {
-                        "verdict": {"type": "string", "enum": list(actions.VERDICTS)},
-                        "correct_classes": {"type": "array", "items": {"type": "string"}},
-                    },
-                }
-            }
-        },
-    },
+    request_body=json_body(
+        {
+            "required": ["verdict"],
+            "properties": {
+                "verdict": {"type": "string", "enum": list(actions.VERDICTS)},
+                "correct_classes": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    ),
 )
 def prediction_feedback(prediction_id: int) -> Any:
-    body = _json_body()
+    body = json_object()
     return jsonify(
         actions.give_feedback(prediction_id, body.get("verdict"), body.get("correct_classes"), int(current_user_id()))
     )
@@ -104,22 +91,13 @@ def review_queue() -> Any:
     "Label a window by hand (overrides AIS truth in metrics); audited with who and when",
     parameters=[param("window_id", "path", "window id", {"type": "integer"})],
     responses={"400": "bad classes or note", "404": "no such window"},
-    request_body={
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["classes"],
-                    "properties": {
-                        "classes": {"type": "array", "items": {"type": "string"}},
-                        "note": {"type": "string"},
-                    },
-                }
-            }
-        },
-    },
+    request_body=json_body(
+        {
+            "required": ["classes"],
+            "properties": {"classes": {"type": "array", "items": {"type": "string"}}, "note": {"type": "string"}},
+        }
+    ),
 )
 def label_window(window_id: int) -> Any:
-    body = _json_body()
+    body = json_object()
     return jsonify(actions.set_label(window_id, body.get("classes"), body.get("note"), current_user_id(), "api"))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
+from app.api.args import json_object
 from app.api.routes import Routes, json_body, param
 from app.web.auth import current_user_id
 from app.web.extensions import db
@@ -17,35 +18,29 @@ from oceanwatch.training.trainjob import enqueue_training
 
 routes = Routes()
 
-TRAINING_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "name": {
-                        "type": "string",
-                        "description": "model name; the result is registered as a new version of it",
-                    },
-                    "base_model_id": {
-                        "type": "integer",
-                        "nullable": True,
-                        "description": "fine-tune this model; absent: train the baseline architecture from scratch",
-                    },
-                    "start": {"type": "string", "format": "date-time"},
-                    "end": {"type": "string", "format": "date-time"},
-                    "radius_km": {"type": "integer", "default": 20},
-                    "classes": {"type": "array", "items": {"type": "string"}},
-                    "labels": {"type": "string", "enum": ["ais", "human", "both"], "default": "both"},
-                    "epochs": {"type": "integer", "default": 5, "minimum": 1},
-                    "learning_rate": {"type": "number"},
-                },
-                "required": ["name"],
-            }
-        }
-    },
-}
+TRAINING_BODY = json_body(
+    {
+        "properties": {
+            "name": {
+                "type": "string",
+                "description": "model name; the result is registered as a new version of it",
+            },
+            "base_model_id": {
+                "type": "integer",
+                "nullable": True,
+                "description": "fine-tune this model; absent: train the baseline architecture from scratch",
+            },
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "radius_km": {"type": "integer", "default": 20},
+            "classes": {"type": "array", "items": {"type": "string"}},
+            "labels": {"type": "string", "enum": ["ais", "human", "both"], "default": "both"},
+            "epochs": {"type": "integer", "default": 5, "minimum": 1},
+            "learning_rate": {"type": "number"},
+        },
+        "required": ["name"],
+    }
+)
 
 
 @routes.route(
@@ -57,9 +52,7 @@ TRAINING_BODY = {
     responses={"202": "queued; poll /api/v1/jobs/{job_id}", "400": "invalid request"},
 )
 def start_training() -> Any:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return jsonify(error="the request body must be a JSON object"), 400
+    body = json_object()
     try:
         job_id = enqueue_training(db.session, body, current_user_id())
         db.session.commit()
@@ -85,11 +78,6 @@ def _call(action: Any, *args: Any) -> Any:
     return jsonify(model_id=model_id), 201
 
 
-def _json() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
-
-
 @routes.route(
     "/prototypes",
     "POST",
@@ -108,7 +96,7 @@ def _json() -> dict[str, Any]:
     responses=RESPONSES,
 )
 def create_prototype() -> Any:
-    body = _json()
+    body = json_object()
     return _call(prototypes.create, body.get("base_model_id"), body.get("name"), body.get("classes") or {})
 
 
@@ -124,7 +112,7 @@ def create_prototype() -> Any:
     ),
 )
 def add_prototype_class(model_id: int) -> Any:
-    body = _json()
+    body = json_object()
     return _call(prototypes.add_class, model_id, body.get("code", ""), body.get("window_ids") or [])
 
 

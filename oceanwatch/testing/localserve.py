@@ -15,7 +15,7 @@ from pathlib import Path
 
 from oceanwatch.config import Settings
 from oceanwatch.runtime.demo import service_specs
-from oceanwatch.runtime.embedded import free_port, wait_for_port
+from oceanwatch.runtime.embedded import free_port, port_open
 from oceanwatch.testing.waiting import wait_for
 
 STARTUP_TIMEOUT_S = 90.0
@@ -45,18 +45,10 @@ def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tup
 
 def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int, log_path: Path) -> None:
     """Wait for the port, failing at once with the log's tail if the process died starting up."""
-    if not wait_for(lambda: process.poll() is not None or _listening(host, port), STARTUP_TIMEOUT_S, poll_s=0.1):
+    if not wait_for(lambda: process.poll() is not None or port_open(host, port), STARTUP_TIMEOUT_S, poll_s=0.1):
         raise TimeoutError(f"nothing listens on {host}:{port} after {STARTUP_TIMEOUT_S:.0f}s")
     if process.poll() is not None:
         raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        wait_for_port(host, port, 0)
-    except TimeoutError:
-        return False
-    return True
 
 
 @contextmanager
