@@ -43,7 +43,7 @@ from oceanwatch.kafka import PublishQueue
 from oceanwatch.messages import PositionMessage
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.nmea import NmeaSimulator
-from oceanwatch.sim.scenario import Scenario
+from oceanwatch.sim.scenario import scenario_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -255,11 +255,7 @@ def open_source(settings: Settings, stop: Stop, last_stored: float | None = None
     """
     kind = settings.ais.source
     if kind == "simulator":
-        scenario = Scenario(
-            seed=settings.simulator.seed,
-            vessels_per_hour=settings.simulator.vessels_per_hour,
-            sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
-        )
+        scenario = scenario_from_settings(settings)
         clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
         return SimulatorSource(NmeaSimulator(scenario), clock, stop, simulator_start(clock, last_stored))
     if kind == "tcp":

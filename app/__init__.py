@@ -57,6 +57,8 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     from app.review import pages as review_pages
     from app.scores import api as scores_api
     from app.scores import pages as scores_pages
+    from app.sites import api as sites_api
+    from app.sites import pages as sites_pages
     from app.training import api as training_api
     from app.training import pages as training_pages
     from app.users import api as users_api
@@ -77,6 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
         models_pages,
         scores_pages,
         data_pages,
+        sites_pages,
         review_pages,
         classify_pages,
         training_pages,
@@ -94,6 +97,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
             live_api.routes,
             scores_api.routes,
             data_api.routes,
+            sites_api.routes,
             jobs_api.routes,
             review_api.routes,
             classify_api.routes,

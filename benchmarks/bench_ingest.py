@@ -22,7 +22,8 @@ import psutil
 import soundfile as sf
 from sqlalchemy.dialects.postgresql import insert
 
-from ingest.service import make_directory_source, make_ingestor
+from ingest.service import make_ingestor
+from ingest.sites import make_directory_source
 from oceanwatch.audio.features import DEFAULT_SPEC, compute
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope

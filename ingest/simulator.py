@@ -50,19 +50,35 @@ class SimulatorSource:
     _next_index: int | None = None
 
     def __iter__(self) -> Iterator[Segment]:
-        start = self.clock.now() - self.lookback_s
-        if self.resume_from is not None:
-            start = min(start, self.resume_from)
-        self._next_index = math.floor(start / self.chunk_seconds)
         while not self.stop.is_set():
-            index = self._next_index
-            end = (index + 1) * self.chunk_seconds
-            wait = self.clock.wall_time(end) - self.clock.wall_time(self.clock.now())
+            wait = self.wait_s()
             if wait > 0 and self.stop.wait(wait):
                 return
+            yield from self.due(1)
+
+    def due(self, limit: int) -> list[Segment]:
+        """The chunks (at most `limit`) whose end simulated time has passed, oldest first; none waits."""
+        if self._next_index is None:
+            start = self.clock.now() - self.lookback_s
+            if self.resume_from is not None:
+                start = min(start, self.resume_from)
+            self._next_index = math.floor(start / self.chunk_seconds)
+        segments = []
+        while len(segments) < limit and (self._next_index + 1) * self.chunk_seconds <= self.clock.now():
+            index = self._next_index
             audio = chunk_audio(self.scenario, self.site, index, self.chunk_seconds, self.sample_rate)
+            segments.append(
+                Segment(self.site.id, index * self.chunk_seconds, audio[:, None], self.sample_rate, None, "simulator")
+            )
             self._next_index = index + 1
-            yield Segment(self.site.id, index * self.chunk_seconds, audio[:, None], self.sample_rate, None, "simulator")
+        return segments
+
+    def wait_s(self) -> float:
+        """Wall seconds until the next chunk is due (0 or less: due now)."""
+        if self._next_index is None:
+            return 0.0
+        end = (self._next_index + 1) * self.chunk_seconds
+        return self.clock.wall_time(end) - self.clock.wall_time(self.clock.now())
 
     def caught_up(self) -> bool:
         """True when the next chunk lies in the simulated future: time to send what is waiting.

@@ -183,7 +183,9 @@ class IngestSettings(_Group):
     model_config = _group_config("INGEST_")
 
     source: Literal["simulator", "directory"] = Field(
-        "simulator", description="Audio source of the ingest service: `simulator` or `directory`."
+        "simulator",
+        description="Audio source of the sites that have none of their own (the HYDROPHONE_* site as seeded): "
+        "`simulator` or `directory`.",
     )
     dir: str = Field("", description="Watched directory of WAV/FLAC files; empty = DATA_DIR/incoming.")
     quarantine_dir: str = Field(
@@ -199,6 +201,11 @@ class IngestSettings(_Group):
     )
     stable_s: float = Field(2.0, description="Seconds a file's size and mtime must stay unchanged before it is read.")
     poll_s: float = Field(1.0, description="Seconds between scans of the watched directory.")
+    sites_refresh_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between ingest's reads of the active sites (an added or removed site is picked up).",
+    )
     window_s: float = Field(
         30.0, description="Window length in seconds; windows start every 75 % of it on a global grid."
     )

@@ -45,7 +45,8 @@ def topic(new_topic: Callable[..., str]) -> str:
 
 @pytest.fixture
 def ingest(settings: Settings, topic: str) -> Iterator[tuple[DirectorySource, Clock]]:
-    from ingest.service import make_directory_source, make_ingestor
+    from ingest.service import make_ingestor
+    from ingest.sites import make_directory_source
 
     with session_scope(settings.database_url) as session:
         ensure_default_hydrophone(session, settings)

@@ -63,6 +63,20 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
         flowing = wait_for(lambda: all(n > 0 for n in pipeline()), 300)
         assert flowing, f"windows, positions, truth labels, baseline predictions: {pipeline()}"
 
+        def sites_served() -> set[str]:
+            """The sites with windows that have both their truth and a baseline prediction."""
+            with engine.connect() as conn:
+                return set(
+                    conn.execute(
+                        text(
+                            "select distinct w.hydrophone_id from windows w "
+                            "join truth_labels t on t.window_id = w.id join predictions p on p.window_id = w.id"
+                        )
+                    ).scalars()
+                )
+
+        assert wait_for(lambda: sites_served() == {"MARS", "MOSS", "SCRUZ"}, 180), f"three sites: {sites_served()}"
+
         # The live page's player: a window that ingest stored, with its truth, plays its clip.
         with engine.connect() as conn:
             window_id = conn.execute(

@@ -15,7 +15,8 @@ import soundfile as sf
 from sqlalchemy import select
 
 from app import create_app
-from ingest.service import make_directory_source, make_ingestor
+from ingest.service import make_ingestor
+from ingest.sites import make_directory_source
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import AudioFile, Hydrophone

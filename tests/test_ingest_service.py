@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
-from ingest.service import ingest_dirs, make_ingestor, run
+from ingest.service import make_ingestor, run
 from ingest.simulator import SimulatorSource, chunk_audio
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
@@ -25,6 +25,7 @@ from oceanwatch.registry import store as registry
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.scenario import DEFAULT_SITE, Scenario
+from oceanwatch.sites.spec import DirectoryAudio
 from oceanwatch.testing.waiting import wait_for
 from tests.modelkit import TINY_SPEC, manifest, tiny_model, write_package
 
@@ -72,7 +73,7 @@ def test_simulator_source_follows_the_sim_clock_into_windows(settings: Settings,
 def test_the_service_runs_each_source_until_stopped(settings: Settings, source: str) -> None:
     settings = settings.updated(ingest={"source": source, "poll_s": 0.2, "stable_s": 0.3}, simulator={"speed": 500.0})
     if source == "directory":
-        watched, _, archive = ingest_dirs(settings)
+        watched, _, archive = DirectoryAudio.from_settings(settings).dirs()
         watched.mkdir(parents=True)
         start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
         sf.write(
@@ -113,7 +114,7 @@ def test_a_spec_ingest_cannot_compute_costs_only_its_own_model(
             registry.deploy(session, model_id)
 
     settings = settings.updated(ingest={"source": "directory", "poll_s": 0.2, "stable_s": 0.3})
-    watched, _, archive = ingest_dirs(settings)
+    watched, _, archive = DirectoryAudio.from_settings(settings).dirs()
     watched.mkdir(parents=True)
     sf.write(
         watched / "MARS_20261101T000000.flac",

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from oceanwatch.geo import KNOT_MPS, distance_m
-from oceanwatch.sim.scenario import DEFAULT_SITE, VESSEL_KINDS, Scenario
+from ingest.simulator import chunk_audio
+from oceanwatch.geo import KNOT_MPS, Site, distance_m
+from oceanwatch.sim.scenario import DEFAULT_SITE, VESSEL_KINDS, Scenario, demo_sites
 
 DAY = 86400.0
 
@@ -65,3 +66,28 @@ def test_sim_clock_agrees_across_processes_and_runs_faster() -> None:
     wall = a.anchor + 100.0
     assert a.sim_time(wall) == b.sim_time(wall) == a.anchor + 1000.0
     assert a.wall_time(a.sim_time(wall)) == wall
+
+
+def test_a_ship_on_the_lane_passes_the_demo_sites_in_turn_and_is_loudest_at_the_nearest() -> None:
+    """The demo's sites share one traffic: a lane ship comes within 3 km of MOSS, then of SCRUZ up the
+    lane, and each site's simulated audio is the louder one while the ship is at its closest."""
+    moss, scruz = demo_sites(DEFAULT_SITE)
+    scenario = Scenario(seed=0)
+    passes = []
+    for vessel in scenario.vessels_between(scenario.start, scenario.start + 24 * 3600):
+        times = np.arange(vessel.start_time, vessel.start_time + vessel.duration_s, 30.0)
+        fixes = [(t, s) for t in times if (s := vessel.state(t)) is not None]
+        lats, lons = np.array([s.latitude for _, s in fixes]), np.array([s.longitude for _, s in fixes])
+        to_moss, to_scruz = distance_m(moss, lats, lons), distance_m(scruz, lats, lons)
+        if to_moss.min() < 3000 and to_scruz.min() < 3000:
+            passes.append((vessel, fixes[int(to_moss.argmin())][0], fixes[int(to_scruz.argmin())][0]))
+    assert len(passes) >= 3
+    for vessel, at_moss, at_scruz in passes:
+        assert 270 < vessel.course_deg < 360 and at_moss < at_scruz, "up the lane: MOSS first, SCRUZ later"
+
+        def level(site: Site, t: float) -> float:
+            audio = chunk_audio(scenario, site, int(t // 22.5), 22.5, 8000)
+            return float(np.sqrt(np.mean(audio**2)))
+
+        assert level(moss, at_moss) > 1.3 * level(scruz, at_moss)
+        assert level(scruz, at_scruz) > 1.3 * level(moss, at_scruz)

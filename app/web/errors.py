@@ -15,6 +15,7 @@ from flask import Flask, Response, jsonify, render_template
 
 from oceanwatch.audio.uploads import ClipError
 from oceanwatch.registry.store import RegistryError
+from oceanwatch.sites.spec import SiteError, UnknownSite
 from oceanwatch.truth.classmap import ClassEditError
 
 
@@ -29,7 +30,13 @@ class InputError(ValueError):
         return {"error": str(self)}
 
 
-CORE_INPUT_ERRORS: dict[type[Exception], int] = {ClassEditError: 400, ClipError: 400, RegistryError: 409}
+CORE_INPUT_ERRORS: dict[type[Exception], int] = {
+    ClassEditError: 400,
+    ClipError: 400,
+    RegistryError: 409,
+    UnknownSite: 404,  # before its base class: the first match answers
+    SiteError: 400,
+}
 """The core's refusals of what a request asked for, and the status each is answered with."""
 
 HANDLED = (InputError, *CORE_INPUT_ERRORS)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,7 +93,11 @@ def _now() -> Any:
 
 
 class Hydrophone(Base):
-    """A sensor at a fixed position; truth is computed relative to it."""
+    """A site: a sensor at a fixed position, with its audio source; truth is computed relative to it.
+
+    Managed on the Sites page and API (`oceanwatch.sites`); `source` is an `oceanwatch.sites.spec.AudioSource`
+    as JSON, or None for the INGEST_* settings; only active sites are ingested.
+    """
 
     __tablename__ = "hydrophones"
 
@@ -103,8 +108,12 @@ class Hydrophone(Base):
     depth_m: Mapped[float | None] = mapped_column(Float)
     channels: Mapped[int] = mapped_column(SmallInteger, default=1)
     sample_rate: Mapped[int | None] = mapped_column(Integer)
+    sensitivity_db: Mapped[float | None] = mapped_column(Float)  # dB re 1 V/uPa
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # None: the INGEST_* settings
+    active: Mapped[bool] = mapped_column(Boolean, server_default=true())
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = _now()
+    updated_at: Mapped[dt.datetime] = _now()
 
 
 class AudioFile(Base):

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.config import Settings
 from oceanwatch.db.models import Hydrophone
+from oceanwatch.geo import Site
+from oceanwatch.sim.scenario import demo_sites
+from oceanwatch.sites.store import create_site
 
 
 def ensure_default_hydrophone(session: Session, settings: Settings) -> None:
@@ -23,3 +26,24 @@ def ensure_default_hydrophone(session: Session, settings: Settings) -> None:
         )
         .on_conflict_do_nothing(index_elements=["id"])
     )
+
+
+def ensure_demo_sites(session: Session, settings: Settings) -> None:
+    """The demo's two further simulated hydrophones along a shipping lane (`demo_sites`), added once,
+    in the caller's transaction (a site an operator changed or deactivated stays as they left it)."""
+    names = {"MOSS": "Moss Landing canyon", "SCRUZ": "Off Santa Cruz"}
+    center = Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon)
+    for site in demo_sites(center):
+        if session.get(Hydrophone, site.id) is None:
+            create_site(
+                session,
+                site.id,
+                {
+                    "name": names[site.id],
+                    "latitude": site.latitude,
+                    "longitude": site.longitude,
+                    "source": {"kind": "simulator"},
+                    "description": "Demo hydrophone (simulated)",
+                },
+                None,
+            )

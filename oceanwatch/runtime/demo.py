@@ -10,7 +10,7 @@ import sys
 from oceanwatch.access.accounts import ensure_admin
 from oceanwatch.config import Settings, get_settings
 from oceanwatch.db import session_scope
-from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.db.seed import ensure_default_hydrophone, ensure_demo_sites
 from oceanwatch.runtime.embedded import wait_for_port
 from oceanwatch.runtime.logs import configure_logging
 from oceanwatch.runtime.stack import up
@@ -81,6 +81,7 @@ def main() -> int:
     try:
         with session_scope(stack.database_url) as session:
             ensure_default_hydrophone(session, settings)
+            ensure_demo_sites(session, settings)
         admin_note = ensure_demo_admin(stack.database_url, settings)
         env = {
             **os.environ,

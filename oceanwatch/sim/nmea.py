@@ -30,9 +30,8 @@ from pyais.encode import ais_to_nmea_0183, data_to_payload
 from pyais.messages import TagBlock
 
 from oceanwatch.config import get_settings
-from oceanwatch.geo import Site
 from oceanwatch.sim.clock import SimClock
-from oceanwatch.sim.scenario import Scenario, SimVessel
+from oceanwatch.sim.scenario import Scenario, SimVessel, scenario_from_settings
 
 AisFields = dict[str, str | int | float | bytes | bool]
 """The field values pyais encodes (its `encode_dict` argument)."""
@@ -263,11 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tag-blocks", action="store_true", help="plain sentences, without receiver times")
     args = parser.parse_args(argv)
     settings = get_settings()
-    scenario = Scenario(
-        seed=settings.simulator.seed,
-        vessels_per_hour=settings.simulator.vessels_per_hour,
-        sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
-    )
+    scenario = scenario_from_settings(settings)
     sim = NmeaSimulator(scenario, tag_blocks=not args.no_tag_blocks)
     clock = SimClock.from_settings(settings.simulator.anchor, settings.simulator.speed)
     if args.udp:

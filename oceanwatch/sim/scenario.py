@@ -19,6 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
+from oceanwatch.config import Settings
 from oceanwatch.geo import GEOD, KNOT_MPS, Site
 
 BLOCK_S = 3600
@@ -37,6 +38,15 @@ class Lane:
 
 
 DEFAULT_LANES = (Lane(-32.0, 150.0), Lane(-24.0, 330.0), Lane(12.0, 315.0), Lane(38.0, 135.0))
+
+
+def demo_sites(center: Site) -> tuple[Site, ...]:
+    """Two more hydrophones for the demo, along the lane 12 km right of `center` (course 315):
+    one 10 km north-east of it, 2 km inside the lane, the next 20 km up the lane from there.
+    A ship on that lane passes both within 2 km, one after the other, and `center` at 12 km."""
+    lon1, lat1, _ = GEOD.fwd(center.longitude, center.latitude, 45.0, 10_000.0)
+    lon2, lat2, _ = GEOD.fwd(lon1, lat1, 315.0, 20_000.0)
+    return (Site("MOSS", float(lat1), float(lon1)), Site("SCRUZ", float(lat2), float(lon2)))
 
 
 @dataclass(frozen=True)
@@ -288,3 +298,13 @@ class Scenario:
             nav_status=kind.nav_status,
             destination=("OAKLAND", "LONG BEACH", "MONTEREY", "SAN FRANCISCO", "MOSS LANDING")[int(rng.integers(5))],
         )
+
+
+def scenario_from_settings(settings: Settings) -> Scenario:
+    """The seeded traffic the simulators share, centred on the HYDROPHONE_* position whichever sites
+    exist: the AIS simulator reports the very ships every simulated site hears."""
+    return Scenario(
+        seed=settings.simulator.seed,
+        vessels_per_hour=settings.simulator.vessels_per_hour,
+        sites=(Site(settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon),),
+    )

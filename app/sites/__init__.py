@@ -1,0 +1,1 @@
+"""Sites: the hydrophones the platform watches, listed and managed (operators and admins, audited)."""

@@ -1,0 +1,76 @@
+"""One ingest process serves every active site, and follows the Sites page without restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from ingest.service import run
+from oceanwatch.config import Settings
+from oceanwatch.db import session_scope
+from oceanwatch.db.models import Spectrogram, Window
+from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sites.store import create_site, update_site
+from oceanwatch.testing.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def windows_by_site(settings: Settings) -> dict[str, int]:
+    with session_scope(settings.database_url) as session:
+        return dict(session.execute(select(Window.hydrophone_id, func.count()).group_by(Window.hydrophone_id)).all())
+
+
+def add_site(settings: Settings, site_id: str, lat: float, lon: float) -> None:
+    with session_scope(settings.database_url) as session:
+        create_site(
+            session,
+            site_id,
+            {"name": site_id, "latitude": lat, "longitude": lon, "source": {"kind": "simulator"}},
+            None,
+        )
+
+
+def test_every_active_site_is_ingested_and_added_or_removed_sites_are_followed(settings: Settings) -> None:
+    settings = settings.updated(ingest={"sites_refresh_s": 0.3}, simulator={"speed": 300.0})
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)  # no source of its own: INGEST_SOURCE=simulator
+    add_site(settings, "MOSS", 36.776, -122.108)
+    stop = StopFlag()
+    thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+    thread.start()
+    try:
+        both = {settings.hydrophone.id, "MOSS"}
+        assert wait_for(lambda: both <= {s for s, n in windows_by_site(settings).items() if n >= 3}, 60)
+
+        add_site(settings, "SCRUZ", 36.904, -122.267)  # while it runs
+        with session_scope(settings.database_url) as session:
+            update_site(session, "MOSS", {"active": False}, None)
+        assert wait_for(lambda: windows_by_site(settings).get("SCRUZ", 0) >= 3, 60), "an added site is served"
+        time.sleep(1.0)  # several refreshes: MOSS is no longer served
+        moss, scruz = windows_by_site(settings)["MOSS"], windows_by_site(settings)["SCRUZ"]
+        assert wait_for(lambda: windows_by_site(settings)["SCRUZ"] >= scruz + 10, 60)
+        assert windows_by_site(settings)["MOSS"] <= moss + 1, "a deactivated site is no longer ingested"
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(30)
+    with session_scope(settings.database_url) as session:
+        first = session.execute(
+            select(Window.start_time, Window.hydrophone_id, Spectrogram.data)
+            .join(Spectrogram, Spectrogram.window_id == Window.id)
+            .where(Window.hydrophone_id.in_([settings.hydrophone.id, "MOSS"]))
+            .order_by(Window.start_time)
+        ).all()
+    by_start: dict = {}
+    for start, site, data in first:
+        by_start.setdefault(start, {})[site] = data
+    shared = [v for v in by_start.values() if len(v) == 2]
+    assert shared, "the two sites' windows share the global grid"
+    assert all(v[settings.hydrophone.id] != v["MOSS"] for v in shared), "each site hears its own audio"
+    assert np.all(np.diff(sorted(s.timestamp() for s in by_start)) > 0)
