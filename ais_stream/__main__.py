@@ -15,11 +15,11 @@ def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
     with session_scope(url) as session:
         ensure_default_hydrophone(session, settings)
-    ensure_topics(settings.require_kafka(), settings.kafka.partitions, (POSITIONS_TOPIC,))
+    ensure_topics(settings.require_kafka(), settings.kafka.partitions, (settings.kafka.topic(POSITIONS_TOPIC),))
     engine = engine_for(url)
     with engine.connect() as conn:
         source = open_source(settings, stop, last_stored_time(conn, settings.ais.source))
-    outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), POSITIONS_TOPIC)
+    outbox = PublishQueue(Publisher(settings, attempts=1, **FAST_FAIL_TIMEOUTS), settings.kafka.topic(POSITIONS_TOPIC))
     try:
         pipeline = AisPipeline(engine, outbox, settings.ais.source)
         run(pipeline, source, stop, settings.ais.batch_size, settings.ais.batch_wait_s)

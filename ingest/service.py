@@ -16,7 +16,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.migrate import upgrade
 from oceanwatch.db.seed import ensure_default_hydrophone
-from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, WINDOWS_TOPIC, Publisher, ensure_topics
+from oceanwatch.kafka import FAST_FAIL_TIMEOUTS, WINDOWS_TOPIC, Publisher, ensure_topics, platform_topics
 from oceanwatch.runtime.service import StopFlag
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,14 @@ SOURCES = ("simulator", "directory")  # what INGEST_SOURCE may name (a site's ow
 OUTBOX_EVERY_S = 5.0  # how often unpublished windows are retried while no new batch comes
 
 
-def make_ingestor(settings: Settings, producer: KafkaProducer | Publisher, topic: str = WINDOWS_TOPIC) -> Ingestor:
-    """The pipeline writing to the settings' database; a bare producer is wrapped in a Publisher."""
+def make_ingestor(settings: Settings, producer: KafkaProducer | Publisher, topic: str | None = None) -> Ingestor:
+    """The pipeline writing to the settings' database and publishing to `topic` (default: the
+    deployment's windows topic); a bare producer is wrapped in a Publisher."""
     clips = clips_root(settings.data_dir) if settings.ingest.clips else None
     publisher = producer if isinstance(producer, Publisher) else Publisher(settings, producer, **FAST_FAIL_TIMEOUTS)
-    writer = WindowWriter(settings.require_database_url(), publisher, topic, clips)
+    writer = WindowWriter(
+        settings.require_database_url(), publisher, topic or settings.kafka.topic(WINDOWS_TOPIC), clips
+    )
     return Ingestor(
         writer,
         ActiveSpecs(settings.database_url, settings.ingest.spec_refresh_s),
@@ -47,7 +50,7 @@ def run(settings: Settings, stop: StopFlag, report_every_s: float = 60.0) -> Non
     upgrade(url)
     with session_scope(url) as session:
         ensure_default_hydrophone(session, settings)
-    ensure_topics(settings.require_kafka(), settings.kafka.partitions)
+    ensure_topics(settings.require_kafka(), settings.kafka.partitions, platform_topics(settings))
     publisher = Publisher(settings, batch_size=512 * 1024, **FAST_FAIL_TIMEOUTS)  # a window message is ~40 kB per spec
     ingestor = make_ingestor(settings, publisher)
     ingestor.writer.start_outbox(OUTBOX_EVERY_S)  # at start: what a previous run stored but could not publish

@@ -47,6 +47,13 @@ class KafkaSettings(_Group):
     bootstrap_servers: str = Field("", description="External Kafka brokers; empty starts the embedded broker.")
     partitions: int = Field(3, description="Partitions per topic when the platform creates topics.")
     session_timeout_ms: int = Field(6000, description="Consumer-group session timeout; short so joins are quick.")
+    topic_prefix: str = Field(
+        "", description="Prefix of every topic the platform uses (several platforms sharing one Kafka cluster)."
+    )
+
+    def topic(self, name: str) -> str:
+        """The platform's topic `name` (e.g. `acoustic.windows`) as this deployment names it."""
+        return self.topic_prefix + name
 
 
 class EmbeddedSettings(_Group):

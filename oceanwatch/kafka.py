@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from oceanwatch.config import Settings
@@ -24,7 +25,12 @@ log = logging.getLogger(__name__)
 WINDOWS_TOPIC = "acoustic.windows"
 POSITIONS_TOPIC = "ais.positions"
 PREDICTIONS_TOPIC = "predictions"
-TOPICS = (WINDOWS_TOPIC, POSITIONS_TOPIC, PREDICTIONS_TOPIC)
+TOPICS = (WINDOWS_TOPIC, POSITIONS_TOPIC, PREDICTIONS_TOPIC)  # base names: `KafkaSettings.topic` prefixes them
+
+
+def platform_topics(settings: Settings) -> tuple[str, ...]:
+    """Every topic of the platform, as this deployment names them (KAFKA_TOPIC_PREFIX)."""
+    return tuple(settings.kafka.topic(name) for name in TOPICS)
 
 
 def admin_client(bootstrap: str, timeout_ms: int = 5000) -> KafkaAdminClient:
@@ -259,4 +265,29 @@ def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: 
         client_id=f"oceanwatch-{group_id}",
     )
     options.update(overrides)
-    return KafkaConsumer(*topics, **options)
+    consumer = KafkaConsumer(**options)
+    if topics:
+        consumer.subscribe(list(topics), listener=AssignmentLog(group_id))
+    return consumer
+
+
+class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
+    """Logs which partitions this member of a group owns after each rebalance: with several workers
+    in one group (scale-out), the logs say who serves what, and when a dead member's share moved."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("group %s: partitions revoked: %s", self.group_id, _partitions(revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("group %s: partitions assigned: %s", self.group_id, _partitions(assigned))
+
+
+def _partitions(tps: Any) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return ", ".join(f"{t}{sorted(p)}" for t, p in sorted(by_topic.items())) or "none"

@@ -35,14 +35,14 @@ def _job_loop(settings: Settings, stop: StopFlag, runners: dict[str, jobs.Runner
 
 def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
-    consumer = make_consumer(settings, settings.predict.group_id, WINDOWS_TOPIC)
+    consumer = make_consumer(settings, settings.predict.group_id, settings.kafka.topic(WINDOWS_TOPIC))
     producer = make_producer(settings)
     worker = PredictWorker(
         url,
         ModelPool(url),
         consumer,
         producer,
-        PREDICTIONS_TOPIC,
+        settings.kafka.topic(PREDICTIONS_TOPIC),
         settings.predict.max_batch,
         settings.predict.catchup_hours,
         settings.predict.reconcile_grace_s,

@@ -32,10 +32,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from oceanwatch.audio.features import window_hop_seconds
 from oceanwatch.config import Settings
-from oceanwatch.geo import Site
 from oceanwatch.sim.clock import SimClock
 from oceanwatch.sim.nmea import NmeaSimulator
-from oceanwatch.sim.scenario import Scenario
+from oceanwatch.sim.scenario import scenario_from_settings
 from oceanwatch.testing.waiting import wait_for
 from tests.demokit import Demo, start_demo
 
@@ -104,10 +103,7 @@ class Platform:
     def __init__(self, demo: Demo, clock: SimClock) -> None:
         self.demo, self.clock = demo, clock
         self.engine: Engine = create_engine(demo.database_url, pool_pre_ping=True)
-        site = Site(SETTINGS.hydrophone.id, SETTINGS.hydrophone.lat, SETTINGS.hydrophone.lon)
-        self.ais = NmeaSimulator(
-            Scenario(seed=SETTINGS.simulator.seed, vessels_per_hour=SETTINGS.simulator.vessels_per_hour, sites=(site,))
-        )
+        self.ais = NmeaSimulator(scenario_from_settings(SETTINGS))
 
     def ready(self) -> bool:
         try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from app.web.auth import current_user_id, requires_role
 from app.web.extensions import db
+from app.web.forms import submit
 from oceanwatch.sites import store
 from oceanwatch.sites.spec import SiteError, site_source
 
@@ -36,26 +37,24 @@ def edit(site_id: str) -> Any:
 @bp.post("/")
 @requires_role("operator")
 def create() -> Any:
-    try:
-        store.create_site(db.session, request.form.get("id", "").strip(), form_fields(request.form), current_user_id())
-        db.session.commit()
-        flash(f"Added site {request.form.get('id')}; ingest serves it within a refresh if it is active.")
-    except SiteError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    site_id = request.form.get("id", "").strip()
+    submit(
+        lambda: store.create_site(db.session, site_id, form_fields(request.form), current_user_id()),
+        f"Added site {site_id}; ingest serves it within a refresh if it is active.",
+        (SiteError,),
+    )
     return redirect(url_for("sites.index"), 303)
 
 
 @bp.post("/<site_id>")
 @requires_role("operator")
 def update(site_id: str) -> Any:
-    try:
-        store.update_site(db.session, site_id, form_fields(request.form), current_user_id())
-        db.session.commit()
-        flash(f"Saved site {site_id}.")
-    except SiteError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    saved = submit(
+        lambda: store.update_site(db.session, site_id, form_fields(request.form), current_user_id()),
+        f"Saved site {site_id}.",
+        (SiteError,),
+    )
+    if not saved:
         return redirect(url_for("sites.edit", site_id=site_id), 303)
     return redirect(url_for("sites.index"), 303)
 
@@ -64,13 +63,11 @@ def update(site_id: str) -> Any:
 @requires_role("operator")
 def change_active(site_id: str) -> Any:
     active = request.form.get("active") == "1"
-    try:
-        store.update_site(db.session, site_id, {"active": active}, current_user_id())
-        db.session.commit()
-        flash(f"{'Activated' if active else 'Deactivated'} site {site_id}.")
-    except SiteError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    submit(
+        lambda: store.update_site(db.session, site_id, {"active": active}, current_user_id()),
+        f"{'Activated' if active else 'Deactivated'} site {site_id}.",
+        (SiteError,),
+    )
     return redirect(url_for("sites.index"), 303)
 
 

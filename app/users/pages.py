@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.web.auth import current_user_id, requires_role
 from app.web.extensions import db
+from app.web.forms import submit
 from oceanwatch.access.accounts import (
     MAX_TOKEN_DAYS,
     ROLES,
@@ -40,19 +41,17 @@ def index() -> Any:
 @bp.post("/")
 @requires_role("admin")
 def create() -> Any:
-    try:
-        create_user(
+    submit(
+        lambda: create_user(
             db.session,
             request.form.get("username", ""),
             request.form.get("password", ""),
             request.form.get("role", "viewer"),
             actor_id=current_user_id(),
-        )
-        db.session.commit()
-        flash(f"Created user {request.form.get('username')}.")
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        ),
+        f"Created user {request.form.get('username')}.",
+        (AccountError,),
+    )
     return redirect(url_for("users.index"), 303)
 
 
@@ -62,12 +61,9 @@ def change_role(user_id: int) -> Any:
     if user_id == current_user_id():
         flash("You cannot change your own role.", "error")
         return redirect(url_for("users.index"), 303)
-    try:
-        set_role(db.session, user_id, request.form.get("role", ""), current_user_id())
-        db.session.commit()
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    submit(
+        lambda: set_role(db.session, user_id, request.form.get("role", ""), current_user_id()), None, (AccountError,)
+    )
     return redirect(url_for("users.index"), 303)
 
 
@@ -77,12 +73,11 @@ def change_active(user_id: int) -> Any:
     if user_id == current_user_id():
         flash("You cannot deactivate yourself.", "error")
         return redirect(url_for("users.index"), 303)
-    try:
-        set_active(db.session, user_id, request.form.get("active") == "1", current_user_id())
-        db.session.commit()
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    submit(
+        lambda: set_active(db.session, user_id, request.form.get("active") == "1", current_user_id()),
+        None,
+        (AccountError,),
+    )
     return redirect(url_for("users.index"), 303)
 
 
@@ -130,11 +125,9 @@ def new_token() -> Any:
 @bp.post("/me/tokens/<int:token_id>/revoke")
 @requires_role("viewer")
 def revoke(token_id: int) -> Any:
-    try:
-        row = revoke_token(db.session, int(current_user.id), token_id)
-        db.session.commit()
-        flash(f"Revoked API token {row.name}.")
-    except AccountError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+    submit(
+        lambda: revoke_token(db.session, int(current_user.id), token_id),
+        lambda row: f"Revoked API token {row.name}.",
+        (AccountError,),
+    )
     return redirect(url_for("users.account"), 303)

@@ -38,7 +38,7 @@ def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tup
     wanted = [("web", "web", settings.web.port)] + ([("visualization", "bokeh", settings.bokeh.port)] if bokeh else [])
     with ExitStack() as stack:
         for name, log_name, port in wanted:
-            process = stack.enter_context(_process(specs[name].argv, env, log_dir / f"{log_name}.log"))
+            process = stack.enter_context(service_process(specs[name].argv, env, log_dir / f"{log_name}.log"))
             _wait_until_listening(process, settings.web.host, port, log_dir / f"{log_name}.log")
         yield settings, f"http://{settings.web.host}:{settings.web.port}"
 
@@ -52,7 +52,7 @@ def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int
 
 
 @contextmanager
-def _process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def service_process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A child process writing to `log_path`, terminated (then killed) on exit."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
