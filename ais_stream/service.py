@@ -38,7 +38,7 @@ from ais_stream.sources import (
 )
 from ais_stream.store import StoredPosition, fill_missing_ranges, load_sites, store_reports
 from oceanwatch.config import Settings
-from oceanwatch.geo import GEOD, Site
+from oceanwatch.geo import Site, box_around
 from oceanwatch.kafka import PublishQueue
 from oceanwatch.messages import PositionMessage
 from oceanwatch.sim.clock import SimClock
@@ -237,15 +237,6 @@ def simulator_start(clock: SimClock, last_stored: float | None, max_catch_up_s: 
     if last_stored is None or last_stored >= now:
         return now
     return max(last_stored, now - max_catch_up_s)
-
-
-def box_around(lat: float, lon: float, radius_m: float) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The [[south, west], [north, east]] corners of the box reaching `radius_m` from a point each way."""
-    _, north, _ = GEOD.fwd(lon, lat, 0.0, radius_m)
-    _, south, _ = GEOD.fwd(lon, lat, 180.0, radius_m)
-    east, _, _ = GEOD.fwd(lon, lat, 90.0, radius_m)
-    west, _, _ = GEOD.fwd(lon, lat, 270.0, radius_m)
-    return (float(south), float(west)), (float(north), float(east))
 
 
 def open_source(settings: Settings, stop: Stop, last_stored: float | None = None) -> Iterable[Item]:

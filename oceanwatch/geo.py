@@ -32,3 +32,12 @@ def distance_m(site: Site, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
         np.full(lats.size, site.longitude), np.full(lats.size, site.latitude), lons.ravel(), lats.ravel()
     )
     return np.asarray(dist).reshape(lats.shape)
+
+
+def box_around(lat: float, lon: float, radius_m: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The [[south, west], [north, east]] corners of the box reaching `radius_m` from a point each way."""
+    _, north, _ = GEOD.fwd(lon, lat, 0.0, radius_m)
+    _, south, _ = GEOD.fwd(lon, lat, 180.0, radius_m)
+    east, _, _ = GEOD.fwd(lon, lat, 90.0, radius_m)
+    west, _, _ = GEOD.fwd(lon, lat, 270.0, radius_m)
+    return (float(south), float(west)), (float(north), float(east))

@@ -14,21 +14,32 @@ from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Prediction, TruthLabel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.sites.store import create_site
 from tests.modelkit import registered_model
 
 CLASSES = ["A", "B", "C", "D", "E"]
 
 
 def scored_world(
-    settings: Settings, n: int = 80, days: float = 12.0, models: tuple[str, ...] = ("alpha", "beta"), seed: int = 3
+    settings: Settings,
+    n: int = 80,
+    days: float = 12.0,
+    models: tuple[str, ...] = ("alpha", "beta"),
+    seed: int = 3,
+    more_sites: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """`n` windows with truth at every configured radius and predictions of each model; model name -> id.
 
     The second model skips every fourth window, so a same-window comparison differs from each report.
+    With `more_sites`, those sites are added (as an operator would) and the windows take turns among
+    the first site and them.
     """
     url = settings.database_url
     with session_scope(url) as session:
         ensure_default_hydrophone(session, settings)
+        for k, site in enumerate(more_sites):
+            create_site(session, site, {"name": site, "latitude": 36.7 + 0.1 * k, "longitude": -122.0}, None)
+    sites = (settings.hydrophone.id, *more_sites)
     rng = np.random.default_rng(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     ids = {name: registered_model(settings, name) for name in models}
@@ -36,7 +47,7 @@ def scored_world(
         for k in range(n):
             start = now - dt.timedelta(days=days) + dt.timedelta(days=days) * k / n
             w = Window(
-                hydrophone_id=settings.hydrophone.id,
+                hydrophone_id=sites[k % len(sites)],
                 start_time=start,
                 end_time=start + dt.timedelta(seconds=22.5),
                 sample_rate=4000,

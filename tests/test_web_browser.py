@@ -108,6 +108,36 @@ def test_live_dashboard_renders_and_streams_new_rows(web, browser) -> None:
     assert violations == []  # Bokeh's embed, autoload, websocket and rendering all run under the policy
 
 
+def test_the_live_page_follows_the_chosen_site_and_maps_every_site(web, browser) -> None:
+    settings, base = web
+    make_user(settings, "watcher", "viewer")
+    windows = store_windows(settings, 7, hydrophones=2)  # MARS takes the even windows, H1 the odd ones
+    at = {site: [w.window_id for w in windows if w.hydrophone_id == site] for site in (settings.hydrophone.id, "H1")}
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    violations = csp_violations(page)
+    log_in(page, base, "watcher")
+    page.goto(f"{base}/live/?site=H1")
+    document = "Bokeh.documents.length > 0 && Bokeh.documents[0].get_model_by_name('spectrogram_source')"
+    page.wait_for_function(f"() => window.Bokeh && {document} !== null", timeout=30000)
+    shown = page.evaluate("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').data.window_id")
+    assert sorted(shown) == at["H1"]
+    sites = page.evaluate("() => Bokeh.documents[0].get_model_by_name('site_source').data")
+    assert sites["site"] == ["H1", settings.hydrophone.id] and sites["size"][0] > sites["size"][1]
+    assert page.locator("h1").inner_text() == "Live: site H1"
+    page.screenshot(path=str(SCREENSHOTS / "live-site-h1.png"), full_page=True)
+
+    page.locator("select#site").select_option(settings.hydrophone.id)
+    page.locator("#site-show").click()
+    page.wait_for_url(f"{base}/live/?site={settings.hydrophone.id}")
+    page.wait_for_function(f"() => window.Bokeh && {document} !== null", timeout=30000)
+    shown = page.evaluate("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').data.window_id")
+    assert sorted(shown) == at[settings.hydrophone.id]
+    assert page.goto(f"{base}/live/?site=ATLANTIS").status == 400
+    assert errors == [] and violations == []
+
+
 def test_audio_player_plays_the_clips_ingest_wrote(web, browser, new_topic) -> None:
     settings, base = web
     make_user(settings, "listener", "viewer")

@@ -86,6 +86,20 @@ def test_export_has_every_labelled_window_with_its_spectrogram_and_effective_lab
     assert flags[windows[0]] == "true"
 
 
+def test_export_of_one_site_holds_only_its_windows(client, settings: Settings) -> None:
+    c, auth = client
+    windows = store_windows(settings, 9, spec=TINY_SPEC, hydrophones=3)
+    with session_scope(settings.database_url) as session:
+        for w in windows:
+            session.add(TruthLabel(window_id=w.window_id, radius_km=20, classes=["A"], ambiguous=False, vessels=[]))
+    query = {"start": T0.isoformat(), "end": (T0 + dt.timedelta(hours=1)).isoformat(), "site": "H2"}
+    archive = zipfile.ZipFile(io.BytesIO(c.get("/api/v1/export", headers=auth, query_string=query).data))
+    rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert sorted(int(r["window_id"]) for r in rows) == sorted(w.window_id for w in windows if w.hydrophone_id == "H2")
+    assert {r["hydrophone_id"] for r in rows} == {"H2"}
+    assert c.get("/api/v1/export", headers=auth, query_string={**query, "site": "nowhere"}).status_code == 400
+
+
 @pytest.mark.parametrize(
     "query, message",
     [

@@ -108,6 +108,44 @@ def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> Non
     assert everything["report"]["n"] > body["report"]["n"]  # no range: all history, first radius
 
 
+def test_scores_filter_by_site_and_break_down_per_site(api, app, settings: Settings) -> None:
+    client, auth = api
+    ids = scored_world(settings, n=90, more_sites=("MOSS", "SCRUZ"))
+    alpha, beta = ids["alpha"], ids["beta"]
+    whole = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": alpha}).json
+    rows = {r["site"]: r for r in whole["sites"]}
+    assert set(rows) == {settings.hydrophone.id, "MOSS", "SCRUZ"}
+    assert sum(r["n"] for r in rows.values()) == whole["report"]["n"], "the sites' windows add up to all windows"
+    moss = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": alpha, "site": "MOSS"}).json
+    assert moss["selection"]["site"] == "MOSS" and [r["site"] for r in moss["sites"]] == ["MOSS"]
+    expected = _expected(settings, Scope(alpha, 20, hydrophone_id="MOSS"), "day")
+    assert moss["report"] == expected["report"] and moss["report"]["n"] == rows["MOSS"]["n"]
+    assert rows["MOSS"]["accuracy"] == expected["report"]["accuracy"]
+    assert rows["MOSS"]["macro_f1"] == expected["report"]["f1"]["macro"]
+    with engine_for(settings.database_url).connect() as conn:
+        same_windows = compare(conn, [alpha, beta], 20, hydrophone_id="SCRUZ")
+    compared = client.get(
+        "/api/v1/metrics/compare", headers=auth, query_string={"model_id": [alpha, beta], "site": "SCRUZ"}
+    ).json
+    assert compared["models"] == {str(k): v for k, v in same_windows.items()}
+    unknown = client.get("/api/v1/metrics", headers=auth, query_string={"model_id": alpha, "site": "ATLANTIS"})
+    assert unknown.status_code == 400 and unknown.json == {"error": "site: no site 'ATLANTIS'"}
+
+    page = logged_in(app, settings, "viewer").get(
+        "/scores/", query_string={"model_id": [alpha, beta], "site": "", "preset": "all"}
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="per-site"' in html and "every site" in html
+    for site in (settings.hydrophone.id, "MOSS", "SCRUZ"):
+        assert f'id="site-{site}-{alpha}"' in html and f'id="site-{site}-{beta}"' in html
+    only = (
+        logged_in(app, settings, "viewer", "second")
+        .get("/scores/", query_string={"model_id": alpha, "site": "MOSS", "preset": "all"})
+        .get_data(as_text=True)
+    )
+    assert 'value="MOSS" selected' in only and "site MOSS." in only and f'id="site-SCRUZ-{alpha}"' not in only
+
+
 def test_compare_api_scores_models_on_the_same_windows(api, settings: Settings) -> None:
     client, auth = api
     ids = scored_world(settings)

@@ -170,6 +170,27 @@ def test_one_models_queue_time_range_and_labelled_windows_left_out(client, setti
         assert ranked == _expected(settings, strategy, world["models"])
 
 
+def test_the_queue_of_one_site_is_the_whole_queue_at_that_site(client, settings: Settings) -> None:
+    c, auth = client
+    windows = store_windows(settings, 24, spec=TINY_SPEC, hydrophones=3)
+    models = [registered_model(settings, n) for n in ("alpha", "beta")]
+    rng = np.random.default_rng(5)
+    with session_scope(settings.database_url) as session:
+        for m in models:
+            add_predictions(session, [w.window_id for w in windows], m, rng)
+    site_of = {w.window_id: w.hydrophone_id for w in windows}
+    for strategy in ("entropy", "disagreement"):
+        everything = c.get("/api/v1/review", headers=auth, query_string={"strategy": strategy, "limit": 1000}).json
+        at_h1 = c.get(
+            "/api/v1/review", headers=auth, query_string={"strategy": strategy, "limit": 1000, "site": "H1"}
+        ).json
+        expected = [r["window_id"] for r in everything["windows"] if site_of[r["window_id"]] == "H1"]
+        assert expected and [r["window_id"] for r in at_h1["windows"]] == expected
+        assert {r["hydrophone_id"] for r in at_h1["windows"]} == {"H1"}
+    unknown = c.get("/api/v1/review", headers=auth, query_string={"site": "ATLANTIS"})
+    assert unknown.status_code == 400 and "site" in unknown.json["error"]
+
+
 @pytest.mark.parametrize(
     "query, message",
     [

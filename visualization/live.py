@@ -20,6 +20,10 @@ from bokeh.layouts import column, row
 from bokeh.models import DatetimePicker, Div, Select, Toggle
 from sqlalchemy.orm import Session
 
+from oceanwatch.access.live_grants import SITE_HEADER
+from oceanwatch.db.models import Hydrophone
+from oceanwatch.geo import Site
+from oceanwatch.sites import store
 from visualization import plots, queries
 
 UPDATE_MS = 2000
@@ -68,6 +72,17 @@ def prediction_columns(
         for metric in plots.UNCERTAINTY_METRICS:
             out[metric].append(float("nan") if r[metric] is None else r[metric])
     return out
+
+
+def site_columns(sites: Sequence[Site], followed: str) -> dict[str, list[Any]]:
+    """The overview map's sites, the followed one larger and red."""
+    return {
+        "site": [site.id for site in sites],
+        "lat": [site.latitude for site in sites],
+        "lon": [site.longitude for site in sites],
+        "size": [18 if site.id == followed else 11 for site in sites],
+        "fill": ["#d32f2f" if site.id == followed else "#263238" for site in sites],
+    }
 
 
 def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[str, list[Any]]:
@@ -163,6 +178,14 @@ class LiveDashboard:
         self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
         self.uncertainty_fig = plots.uncertainty_figure(self.predictions, labels, "entropy", x_range)
         self.map_fig = plots.ais_map_figure(self.vessels, lat, lon)
+        with self.session_factory() as session:
+            sites = [site for site in store.active_sites(session) if site.id != hydrophone_id]
+        sites.insert(0, Site(hydrophone_id, lat, lon))  # the followed site, active or not
+        self.sites = plots.empty_source(plots.SITE_COLUMNS, "site_source")
+        self.sites.data = site_columns(sites, hydrophone_id)
+        self.overview_fig = plots.overview_map_figure(
+            self.sites, self.vessels, plots.site_bounds([(site.latitude, site.longitude) for site in sites])
+        )
         self.follow = Toggle(label="Follow live", active=True, button_type="success", name="follow")
         self.picker = DatetimePicker(title="Show up to (UTC)", name="time_picker")
         self.span = Select(title="Span", value="1 hour", options=list(SPANS), name="span")
@@ -190,7 +213,7 @@ class LiveDashboard:
         )
         return column(
             controls,
-            row(left, column(self.map_fig, self.audio), sizing_mode="stretch_width"),
+            row(left, column(self.map_fig, self.overview_fig, self.audio), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="live_root",
         )
@@ -416,10 +439,18 @@ class LiveDashboard:
 def make_document(
     session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float, truth_radii_km: Sequence[int]
 ) -> Callable[[Document], None]:
-    """A Bokeh FunctionHandler body that builds one dashboard per session."""
+    """A Bokeh FunctionHandler body that builds one dashboard per session, following the site the
+    page asked for (its `SITE_HEADER`), else the default one (`hydrophone_id` at `lat`, `lon`)."""
 
     def build(doc: Document) -> None:
-        dashboard = LiveDashboard(session_factory, hydrophone_id, lat, lon, truth_radii_km)
+        asked = doc.session_context.request.headers.get(SITE_HEADER) if doc.session_context else None
+        site = Site(hydrophone_id, lat, lon)
+        if asked:
+            with session_factory() as session:
+                row = session.get(Hydrophone, asked)
+            if row is not None:
+                site = Site(row.id, row.latitude, row.longitude)
+        dashboard = LiveDashboard(session_factory, site.id, site.latitude, site.longitude, truth_radii_km)
         dashboard.reload()
         doc.add_root(dashboard.layout())
         doc.title = "OceanWatch live"

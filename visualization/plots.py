@@ -15,6 +15,7 @@ from bokeh.models import (
     FactorRange,
     GroupFilter,
     HoverTool,
+    LabelSet,
     Legend,
     LinearColorMapper,
     TapTool,
@@ -22,7 +23,7 @@ from bokeh.models import (
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
-from oceanwatch.geo import GEOD
+from oceanwatch.geo import GEOD, box_around
 from oceanwatch.scoring.plots import model_color
 
 RANGE_RINGS_KM = (20, 30, 40)
@@ -284,6 +285,54 @@ def ais_map_figure(
         )
     )
     return fig
+
+
+SITE_COLUMNS = ("site", "lat", "lon", "size", "fill")
+
+
+def overview_map_figure(
+    sites: ColumnDataSource, vessels: ColumnDataSource, bounds: tuple[float, float, float, float], size: int = 360
+):
+    """Every site and every vessel on one map, the followed site drawn larger: where the sites lie
+    along the traffic.  `bounds` is (south, west, north, east); axes are plain lon/lat (no tiles)."""
+    south, west, north, east = bounds
+    middle = (south + north) / 2
+    ground_ratio = (east - west) * float(np.cos(np.radians(middle))) / max(north - south, 1e-6)
+    fig = figure(
+        title="All sites",
+        frame_height=size,
+        frame_width=max(120, round(size * ground_ratio)),
+        name="overview_map",
+        x_range=(west, east),
+        y_range=(south, north),
+        tools="pan,wheel_zoom,reset",
+    )
+    fig.xaxis.axis_label, fig.yaxis.axis_label = "longitude", "latitude"
+    fig.scatter(x="lon", y="lat", size=8, color="color", line_color="black", source=vessels)
+    marks = fig.scatter(
+        x="lon",
+        y="lat",
+        marker="triangle",
+        size="size",
+        color="fill",
+        line_color="black",
+        source=sites,
+        name="site_marks",
+    )
+    fig.add_layout(LabelSet(x="lon", y="lat", text="site", source=sites, x_offset=6, y_offset=4, text_font_size="9pt"))
+    fig.add_tools(HoverTool(renderers=[marks], tooltips=[("site", "@site")]))
+    return fig
+
+
+def site_bounds(sites: Sequence[tuple[float, float]], margin_km: float = 40.0) -> tuple[float, float, float, float]:
+    """(south, west, north, east) around every (lat, lon) with `margin_km` to spare on each side."""
+    boxes = [box_around(lat, lon, margin_km * 1000.0) for lat, lon in sites]
+    return (
+        min(b[0][0] for b in boxes),
+        min(b[0][1] for b in boxes),
+        max(b[1][0] for b in boxes),
+        max(b[1][1] for b in boxes),
+    )
 
 
 def class_color(code: str | None, colors: dict[str, str]) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 from flask import request
 
 from app.web.errors import InputError
+from app.web.extensions import db
+from oceanwatch.db.models import Hydrophone
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -111,6 +113,15 @@ def hostile_input(values: Iterable[tuple[str, Any]]) -> str | None:
         elif isinstance(value, list):
             stack.extend((f"{name}[{i}]", item) for i, item in enumerate(value))
     return None
+
+
+def parse_site(raw: str | None) -> str | None:
+    """A `site` argument: a known site's id, or None (blank or absent) for every site."""
+    if not raw:
+        return None
+    if db.session.get(Hydrophone, raw) is None:
+        raise InputError(f"site: no site {raw!r}")
+    return raw
 
 
 def json_object() -> dict[str, Any]:

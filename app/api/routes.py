@@ -53,6 +53,7 @@ TIME_PARAMS = [
     ),
 ]
 MODEL_ID = param("model_id", "path", "model id", {"type": "integer"})
+SITE = param("site", "query", "one site's windows only (default: every site)", {"type": "string"})
 
 
 @dataclass(frozen=True)

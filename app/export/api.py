@@ -18,8 +18,8 @@ import numpy as np
 from flask import current_app, jsonify, request, send_file
 from sqlalchemy import text
 
-from app.api.args import radius_arg, time_range
-from app.api.routes import MODEL_ID, TIME_PARAMS, Routes, param
+from app.api.args import parse_site, radius_arg, time_range
+from app.api.routes import MODEL_ID, SITE, TIME_PARAMS, Routes, param
 from app.web.errors import InputError
 from app.web.extensions import db
 from oceanwatch.db.models import MLModel
@@ -52,6 +52,7 @@ _DATASET_SQL = """
     left join truth_labels t on t.window_id = w.id and t.radius_km = :radius
     where w.start_time >= :start and w.start_time <= :end and (h.window_id is not null or t.window_id is not null)
       and (cast(:spec_hash as text) is null or s.spec_hash = :spec_hash)
+      and (cast(:site as text) is null or w.hydrophone_id = :site)
     order by w.start_time, w.id, s.spec_hash
     limit :limit"""
 
@@ -97,6 +98,7 @@ def write_dataset(out: Any, rows: Any, radius_km: int) -> int:
         *TIME_PARAMS,
         param("radius_km", "query", "truth radius of the AIS labels", {"type": "integer", "default": 20}),
         param("spec_hash", "query", "only this feature spec", {"type": "string"}),
+        SITE,
         param("format", "query", "manifest format", {"type": "string", "enum": ["csv"], "default": "csv"}),
     ],
     responses={"400": "bad parameter"},
@@ -114,6 +116,7 @@ def export_dataset() -> Any:
             "radius": radius,
             "limit": limit,
             "spec_hash": request.args.get("spec_hash") or None,
+            "site": parse_site(request.args.get("site")),
         },
     )
     spool = tempfile.TemporaryFile()

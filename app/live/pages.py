@@ -12,16 +12,18 @@ from typing import Any
 
 from bokeh.embed import server_session
 from bokeh.util.token import generate_session_id
-from flask import Blueprint, abort, current_app, render_template, send_file
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask_login import current_user
 
+from app.api.args import parse_site
 from app.web.auth import requires_role
 from app.web.extensions import db
 from app.web.security_headers import BOKEH_SERVER_SESSION, bokeh_embed
-from oceanwatch.access.live_grants import GRANT_HEADER, LIVE_PATH, Grant, issue_grant
+from oceanwatch.access.live_grants import GRANT_HEADER, LIVE_PATH, SITE_HEADER, Grant, issue_grant
 from oceanwatch.audio.clips import UnsafeClipPath, clip_file
 from oceanwatch.config import Settings
 from oceanwatch.db.models import Window
+from oceanwatch.sites.store import list_sites
 
 log = logging.getLogger(__name__)
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -38,16 +40,20 @@ def bokeh_app_url() -> str:
 @bp.get("/")
 @requires_role("viewer")
 def page() -> Any:
+    sites = list_sites(db.session, active_only=True)
+    default = _settings().hydrophone.id
+    site = parse_site(request.args.get("site")) or (default if any(s.id == default for s in sites) else None)
+    site = site or (sites[0].id if sites else default)
     secret = current_app.config["SECRET_KEY"].encode()
     session_id = generate_session_id(secret_key=secret, signed=True)
     grant = issue_grant(
         session_id, Grant(current_user.id, current_user.session_version), secret, _settings().bokeh.session_expiry_s
     )
     script = bokeh_embed(
-        server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant}),
+        server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant, SITE_HEADER: site}),
         allow=BOKEH_SERVER_SESSION,
     )
-    return render_template("live/live.html", bokeh_script=script, bokeh_url=bokeh_app_url())
+    return render_template("live/live.html", bokeh_script=script, bokeh_url=bokeh_app_url(), sites=sites, site=site)
 
 
 @bp.get("/clip/<int:window_id>")

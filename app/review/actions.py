@@ -17,7 +17,7 @@ from flask import current_app, request
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from app.api.args import int_arg, iso, radius_arg, time_arg
+from app.api.args import int_arg, iso, parse_site, radius_arg, time_arg
 from app.web.errors import InputError
 from app.web.extensions import db
 from oceanwatch.db.audit import record
@@ -72,6 +72,7 @@ class QueueQuery:
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     limit: int = 50
+    site: str | None = None
 
 
 def queue_query() -> QueueQuery:
@@ -88,12 +89,18 @@ def queue_query() -> QueueQuery:
     if start and end and start > end:
         raise InputError("start is after end")
     return QueueQuery(
-        strategy=strategy, model_id=int_arg("model_id"), radius_km=radius, start=start, end=end, limit=limit
+        strategy=strategy,
+        model_id=int_arg("model_id"),
+        radius_km=radius,
+        start=start,
+        end=end,
+        limit=limit,
+        site=parse_site(request.args.get("site")),
     )
 
 
 def _filters(q: QueueQuery) -> tuple[str, dict[str, Any]]:
-    """Conditions shared by every strategy: time range, model (or the active ones), not yet labelled."""
+    """Conditions shared by every strategy: time range, site, model (or the active ones), not yet labelled."""
     clauses = ["not exists (select 1 from human_labels h where h.window_id = p.window_id)"]
     params: dict[str, Any] = {"radius": q.radius_km, "limit": q.limit}
     if q.model_id is not None and q.strategy != "disagreement":
@@ -105,6 +112,9 @@ def _filters(q: QueueQuery) -> tuple[str, dict[str, Any]]:
     in_range, range_params = time_range("w.start_time", q.start, q.end)
     clauses += in_range
     params |= range_params
+    if q.site is not None:
+        clauses.append("w.hydrophone_id = :site")
+        params["site"] = q.site
     return " and ".join(clauses), params
 
 

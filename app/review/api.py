@@ -11,7 +11,7 @@ from typing import Any
 from flask import jsonify
 
 from app.api.args import json_object
-from app.api.routes import MODEL_ID, Routes, json_body, param
+from app.api.routes import MODEL_ID, SITE, Routes, json_body, param
 from app.review import actions
 from app.web.auth import current_user_id
 
@@ -70,6 +70,7 @@ def model_feedback(model_id: int) -> Any:
         param("radius_km", "query", "truth radius for truth_disagreement", {"type": "integer", "default": 20}),
         param("start", "query", "ISO 8601 start of window times", {"type": "string", "format": "date-time"}),
         param("end", "query", "ISO 8601 end of window times", {"type": "string", "format": "date-time"}),
+        SITE,
         param(
             "limit",
             "query",

@@ -16,11 +16,12 @@ from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
-from app.api.args import parse_integer, parse_time
+from app.api.args import parse_integer, parse_site, parse_time
 from app.web.errors import InputError
 from app.web.extensions import db
 from oceanwatch.db.models import MLModel
 from oceanwatch.scoring import reports as scoring
+from oceanwatch.sites.store import list_sites
 
 BUCKETS = ("day", "week")
 PRESETS = {"7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "all": None}
@@ -37,16 +38,18 @@ class ComparisonTooSlow(RuntimeError):
 
 @dataclass(frozen=True)
 class Selection:
-    """Models, radius, [start, end) range (None = unbounded) and trend bucket of one scores request."""
+    """Models, radius, [start, end) range (None = unbounded), site (None = every site) and trend bucket
+    of one scores request."""
 
     model_ids: tuple[int, ...]
     radius_km: int
     start: dt.datetime | None
     end: dt.datetime | None
     bucket: str = "day"
+    site: str | None = None
 
-    def scope(self, model_id: int) -> scoring.Scope:
-        return scoring.Scope(model_id, self.radius_km, self.start, self.end)
+    def scope(self, model_id: int, site: str | None = None) -> scoring.Scope:
+        return scoring.Scope(model_id, self.radius_km, self.start, self.end, site or self.site)
 
 
 def radii() -> tuple[int, ...]:
@@ -96,7 +99,7 @@ def parse(args: Mapping[str, Any], model_ids: Sequence[str], preset_default: str
         start, end = (None, None) if span is None else (today - span, None)
     if start is not None and end is not None and start >= end:
         raise InputError("start must be before end")
-    return Selection(ids, radius, start, end, bucket)
+    return Selection(ids, radius, start, end, bucket, parse_site(args.get("site")))
 
 
 def metrics(selection: Selection) -> list[dict[str, Any]]:
@@ -127,7 +130,9 @@ def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
         with db.session.begin_nested():
             conn = db.session.connection()
             conn.execute(text(f"set local statement_timeout = {int(COMPARISON_TIMEOUT_MS)}"))
-            reports = scoring.compare(conn, selection.model_ids, selection.radius_km, selection.start, selection.end)
+            reports = scoring.compare(
+                conn, selection.model_ids, selection.radius_km, selection.start, selection.end, selection.site
+            )
             conn.execute(text("set local statement_timeout to default"))
     except OperationalError as exc:
         if getattr(exc.orig, "pgcode", None) != "57014":  # query_canceled: the timeout, not a real fault
@@ -139,6 +144,30 @@ def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
     return {str(m): r for m, r in reports.items()}
 
 
+def per_site(selection: Selection) -> list[dict[str, Any]]:
+    """Each site's headline scores per selected model (one row per site and model with scored windows),
+    so an operator sees which hydrophone a model does well or badly at."""
+    conn = db.session.connection()
+    sites = [selection.site] if selection.site else [s.id for s in list_sites(db.session)]
+    rows = []
+    for site in sites:
+        reports = scoring.reports(conn, [selection.scope(m, site) for m in selection.model_ids])
+        for model_id in selection.model_ids:
+            report = reports[model_id]
+            if report["n"]:
+                accuracy = report["accuracy"] if report["task"] == "multi_class" else report["subset_accuracy"]
+                rows.append(
+                    {
+                        "site": site,
+                        "model_id": model_id,
+                        "n": report["n"],
+                        "accuracy": accuracy,
+                        "macro_f1": report["f1"]["macro"],
+                    }
+                )
+    return rows
+
+
 def selection_dict(selection: Selection) -> dict[str, Any]:
     return {
         "model_ids": list(selection.model_ids),
@@ -146,6 +175,7 @@ def selection_dict(selection: Selection) -> dict[str, Any]:
         "start": selection.start.isoformat() if selection.start else None,
         "end": selection.end.isoformat() if selection.end else None,
         "bucket": selection.bucket,
+        "site": selection.site,
     }
 
 

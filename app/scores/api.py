@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import jsonify, request
 
-from app.api.routes import Routes, param
+from app.api.routes import SITE, Routes, param
 from app.scores import actions
 from app.web.errors import InputError
 
@@ -29,6 +29,7 @@ SELECTION_PARAMS = [
         "ISO 8601 end, exclusive; a bare date includes that day (default: no end)",
         {"type": "string", "format": "date-time"},
     ),
+    SITE,
     param(
         "preset",
         "query",
@@ -46,7 +47,8 @@ def _selection() -> actions.Selection:
     "/metrics",
     "GET",
     "viewer",
-    "A model's report (accuracy, per-class P/R/F1, confusion), trend, calibration/ECE and uncertainty AUROCs",
+    "A model's report (accuracy, per-class P/R/F1, confusion), trend, calibration/ECE, uncertainty AUROCs "
+    "and per-site headline scores",
     parameters=[
         param("model_id", "query", "model id", {"type": "integer"}, required=True),
         *SELECTION_PARAMS,
@@ -58,7 +60,9 @@ def metrics() -> Any:
     selection = _selection()
     if len(selection.model_ids) != 1:
         raise InputError("model_id: exactly one model (use /metrics/compare for several)")
-    return jsonify(selection=actions.selection_dict(selection), **actions.metrics(selection)[0])
+    return jsonify(
+        selection=actions.selection_dict(selection), **actions.metrics(selection)[0], sites=actions.per_site(selection)
+    )
 
 
 @routes.route(

@@ -16,9 +16,11 @@ from app.scores import actions
 from app.web import bokeh_assets
 from app.web.auth import requires_role
 from app.web.errors import InputError
+from app.web.extensions import db
 from app.web.security_headers import BOKEH_CUSTOM_JS, bokeh_embed
 from oceanwatch.db.models import ModelStatus
 from oceanwatch.scoring.plots import confusion_figure, reliability_figure, trend_figure
+from oceanwatch.sites.store import list_sites
 
 bp = Blueprint("scores", __name__, url_prefix="/scores")
 
@@ -71,6 +73,7 @@ def page() -> Any:
         "chosen": chosen,
         "class_code": request.args.get("class_code", ""),
         "bokeh_js": bokeh_assets.script_urls(),
+        "sites": [site.id for site in list_sites(db.session)],
     }
     if not chosen:
         return render_template("scores/scores.html", **context)
@@ -92,6 +95,7 @@ def page() -> Any:
         results=results,
         comparison=comparison,
         comparison_error=comparison_error,
+        per_site=actions.per_site(selection),
         plot_script=script,
         plot_divs=divs,
         **context,

@@ -19,6 +19,7 @@ from bokeh.core.types import ID
 from bokeh.util.token import check_token_signature, generate_jwt_token, get_session_id, get_token_payload
 
 GRANT_HEADER = "Ow-Grant"
+SITE_HEADER = "Ow-Site"  # the site the page asked the dashboard to follow (any viewer may watch any site)
 LIVE_PATH = "/live"  # where the Bokeh server serves the live dashboard, and the web app embeds it from
 
 

@@ -364,7 +364,8 @@ def compare(
     radius_km: int = 20,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    hydrophone_id: str | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Each model's report on the windows all of them predicted."""
+    """Each model's report on the windows all of them predicted (of one site, or of every site)."""
     ids = tuple(model_ids)
-    return reports(conn, [Scope(m, radius_km, start, end, common_with=ids) for m in ids])
+    return reports(conn, [Scope(m, radius_km, start, end, hydrophone_id, common_with=ids) for m in ids])
