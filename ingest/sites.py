@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ingest.directory import DirectorySource
 from ingest.pipeline import Ingestor
 from ingest.simulator import SimulatorSource
@@ -85,16 +87,19 @@ class SiteSources:
         if not force and time.monotonic() - self._read_at < self.settings.ingest.sites_refresh_s:
             return
         self._read_at = time.monotonic()
-        wanted = self._wanted()
-        for key in [k for k in self._built if k not in wanted or wanted[k] != self._built[k]]:
-            log.info("ingest: stop serving %s", key)
-            self.simulated.pop(key, None)
-            self.watched.pop(key, None)
-            del self._built[key]
-        for key, want in wanted.items():
-            if key not in self._built:
-                self._start(want)
-                self._built[key] = want
+        try:
+            wanted = self._wanted()
+            for key in [k for k in self._built if k not in wanted or wanted[k] != self._built[k]]:
+                log.info("ingest: stop serving %s", key)
+                self.simulated.pop(key, None)
+                self.watched.pop(key, None)
+                del self._built[key]
+            for key, want in wanted.items():
+                if key not in self._built:
+                    self._start(want)
+                    self._built[key] = want
+        except SQLAlchemyError as exc:  # Postgres restarting: keep serving the sites known, read again later
+            log.warning("ingest: could not read the sites (%s); serving the %d known", exc, len(self._built))
 
     def step(self) -> int:
         """Feed what every source has due; returns how many segments and files were handled."""

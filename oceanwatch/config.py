@@ -337,6 +337,24 @@ class ClassifySettings(_Group):
     )
 
 
+class RetentionSettings(_Group):
+    """Data retention (`RETENTION_*`), run by the backup service (`scripts.backup`)."""
+
+    model_config = _group_config("RETENTION_")
+
+    spectrogram_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days a window's spectrograms are kept (0 = forever); a window a person labelled or "
+        "judged keeps them. Backfills and training read spectrograms: they reach back no further.",
+    )
+    clip_days: float = Field(
+        30.0, ge=0, description="Days a window's FLAC clip is kept (0 = forever), with the same exception."
+    )
+    every_hours: float = Field(6.0, gt=0, description="Hours between retention passes.")
+    batch: int = Field(5000, ge=1, description="Windows pruned per transaction.")
+
+
 GROUPS: dict[str, type[_Group]] = {
     "kafka": KafkaSettings,
     "embedded": EmbeddedSettings,
@@ -349,6 +367,7 @@ GROUPS: dict[str, type[_Group]] = {
     "truth": TruthSettings,
     "ingest": IngestSettings,
     "backup": BackupSettings,
+    "retention": RetentionSettings,
     "ais": AisSettings,
     "classify": ClassifySettings,
 }
@@ -386,6 +405,7 @@ class Settings(BaseSettings):
     truth: TruthSettings = Field(default_factory=TruthSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     ais: AisSettings = Field(default_factory=AisSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
 

@@ -43,6 +43,7 @@ from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import Backup, BackupStatus
 from oceanwatch.runtime.logs import configure_logging
 from oceanwatch.runtime.service import StopFlag, run_service
+from scripts.data_retention import run_retention
 from scripts.pgtools import PgTools, find_tools, libpq_args, stderr_tail
 from scripts.retention import PREFIX, companions, dump_name, parse_dump_name, schedule_times, select_for_deletion
 
@@ -348,9 +349,15 @@ def install_schedule(scheduler: schedule.Scheduler, settings: Settings, job: Cal
 
 
 def serve(settings: Settings, stop: StopFlag) -> None:
-    """The service loop: scheduled runs, and "backup now" jobs polled every few seconds."""
+    """The service loop: scheduled backups and data-retention passes, and "backup now" jobs polled
+    every few seconds."""
     scheduler = schedule.Scheduler()
     install_schedule(scheduler, settings, lambda: run_backup(settings, "scheduled", stop.wait))
+    retention_pass = scheduler.every(round(settings.retention.every_hours * 3600)).seconds.do(run_retention, settings)
+    try:
+        retention_pass.run()  # at start too: a platform restarted after a long stop prunes now, not hours later
+    except Exception:  # the database may still be starting: the schedule tries again
+        log.exception("retention pass failed")
     log.info(
         "backups scheduled at %s; next at %s; writing to %s",
         ", ".join(schedule_times(settings.backup.at, settings.backup.every_hours)),

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from ingest.service import run
+from ingest.service import make_ingestor, run
+from ingest.sites import SiteSources
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
+from oceanwatch.kafka import make_producer
+from oceanwatch.runtime.embedded import free_port
 from oceanwatch.runtime.service import StopFlag
 from oceanwatch.sites.store import create_site, update_site
 from oceanwatch.testing.waiting import wait_for
@@ -74,3 +77,16 @@ def test_every_active_site_is_ingested_and_added_or_removed_sites_are_followed(s
     assert shared, "the two sites' windows share the global grid"
     assert all(v[settings.hydrophone.id] != v["MOSS"] for v in shared), "each site hears its own audio"
     assert np.all(np.diff(sorted(s.timestamp() for s in by_start)) > 0)
+
+
+def test_a_database_outage_keeps_the_known_sites_served(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
+    add_site(settings, "MOSS", 36.776, -122.108)
+    sources = SiteSources(settings, make_ingestor(settings, make_producer(settings)), StopFlag())
+    sources.refresh(force=True)
+    assert set(sources.simulated) == {settings.hydrophone.id, "MOSS"}
+    sources.url = f"postgresql+psycopg2://127.0.0.1:{free_port()}/nowhere"  # Postgres gone, as while it restarts
+    sources.refresh(force=True)
+    assert set(sources.simulated) == {settings.hydrophone.id, "MOSS"}, "nothing stops for want of the sites table"
+    assert "could not read the sites" in caplog.text

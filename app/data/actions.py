@@ -15,13 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api.args import iso, parse_integer, parse_time
 from app.web.errors import InputError
 from app.web.extensions import db
-from oceanwatch.db.models import AudioFile, ClassMapping, ShipClass, User, Vessel, VesselClassOverride
+from oceanwatch.db.models import (
+    AudioFile,
+    ClassMapping,
+    ShipClass,
+    StorageUsage,
+    User,
+    Vessel,
+    VesselClassOverride,
+)
+from oceanwatch.storage import usage
 from oceanwatch.truth import classmap
 
 ACTION_ROLES = {"mapping": "operator", "override": "operator", "class": "operator", "merge": "admin", "remove": "admin"}
@@ -323,3 +333,24 @@ def audio_files(limit: int = 50) -> list[dict[str, Any]]:
         }
         for f in rows
     ]
+
+
+def storage() -> dict[str, Any]:
+    """What retention keeps and what each site stores, as the last retention pass measured it."""
+    rules = current_app.config["OCEANWATCH_SETTINGS"].retention
+    rows = db.session.scalars(select(StorageUsage).order_by(StorageUsage.hydrophone_id)).all()
+    sites = []
+    for row in rows:
+        entry = {"days": row.days, "bytes": row.bytes}
+        own = {k: v for k, v in row.bytes.items() if k != usage.SHARED}
+        sites.append(
+            {
+                "site": row.hydrophone_id,
+                "measured_at": row.measured_at,
+                "days": row.days,
+                "total_bytes": sum(own.values()),
+                "per_day": usage.per_day(entry),
+                "shared_positions_bytes": row.bytes.get(usage.SHARED, 0),
+            }
+        )
+    return {"spectrogram_days": rules.spectrogram_days, "clip_days": rules.clip_days, "sites": sites}

@@ -31,6 +31,7 @@ def _render(status: int = 200, **extra: Any) -> Any:
         stats=actions.vessel_stats(),
         jobs=jobs.list_jobs(),
         audio_files=actions.audio_files(),
+        storage=actions.storage(),
         **extra,
     ), status
 

@@ -29,12 +29,21 @@ def clip_relpath(hydrophone_id: str, start: float) -> str:
 
     The hydrophone id is percent-encoded into one path component, so no id can climb out.
     """
+    begin = dt.datetime.fromtimestamp(start, tz=dt.timezone.utc)
+    stamp = begin.strftime("%Y%m%dT%H%M%S") + f".{begin.microsecond // 1000:03d}Z"
+    return f"{_site_component(hydrophone_id)}/{begin:%Y-%m-%d}/{stamp}.flac"
+
+
+def site_clips_dir(data_dir: Path, hydrophone_id: str) -> Path:
+    """The directory holding every clip of one site."""
+    return clips_root(data_dir) / _site_component(hydrophone_id)
+
+
+def _site_component(hydrophone_id: str) -> str:
     component = quote(hydrophone_id, safe="")
     if not component.strip("."):
         raise ValueError(f"hydrophone id {hydrophone_id!r} cannot name a clip directory")
-    begin = dt.datetime.fromtimestamp(start, tz=dt.timezone.utc)
-    stamp = begin.strftime("%Y%m%dT%H%M%S") + f".{begin.microsecond // 1000:03d}Z"
-    return f"{component}/{begin:%Y-%m-%d}/{stamp}.flac"
+    return component
 
 
 def clip_file(data_dir: Path, clip_path: str) -> Path:

@@ -536,6 +536,17 @@ class Backup(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
+class StorageUsage(Base):
+    """Bytes a site's data takes by kind (`oceanwatch.storage.usage`), as the last retention pass measured."""
+
+    __tablename__ = "storage_usage"
+
+    hydrophone_id: Mapped[str] = mapped_column(ForeignKey("hydrophones.id"), primary_key=True)
+    measured_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    days: Mapped[float] = mapped_column(Float)  # UTC days with windows: what "per site-day" divides by
+    bytes: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
 class ServiceHeartbeat(Base):
     """One running service instance: when it last beat, and a snapshot of its in-process counters.
 
