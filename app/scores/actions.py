@@ -144,14 +144,22 @@ def comparison(selection: Selection) -> dict[str, dict[str, Any]]:
     return {str(m): r for m, r in reports.items()}
 
 
-def per_site(selection: Selection) -> list[dict[str, Any]]:
+def per_site(selection: Selection, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each site's headline scores per selected model (one row per site and model with scored windows),
-    so an operator sees which hydrophone a model does well or badly at."""
-    conn = db.session.connection()
+    so an operator sees which hydrophone a model does well or badly at.
+
+    `results` are the selection's own `metrics`: with one site in view (chosen, or the only one) they
+    are that site's rows already, and no report is computed twice."""
     sites = [selection.site] if selection.site else [s.id for s in list_sites(db.session)]
+    if len(sites) == 1:
+        by_site = {sites[0]: {r["model_id"]: r["report"] for r in results}}
+    else:
+        conn = db.session.connection()
+        by_site = {
+            site: scoring.reports(conn, [selection.scope(m, site) for m in selection.model_ids]) for site in sites
+        }
     rows = []
-    for site in sites:
-        reports = scoring.reports(conn, [selection.scope(m, site) for m in selection.model_ids])
+    for site, reports in by_site.items():
         for model_id in selection.model_ids:
             report = reports[model_id]
             if report["n"]:

@@ -60,8 +60,9 @@ def metrics() -> Any:
     selection = _selection()
     if len(selection.model_ids) != 1:
         raise InputError("model_id: exactly one model (use /metrics/compare for several)")
+    results = actions.metrics(selection)
     return jsonify(
-        selection=actions.selection_dict(selection), **actions.metrics(selection)[0], sites=actions.per_site(selection)
+        selection=actions.selection_dict(selection), **results[0], sites=actions.per_site(selection, results)
     )
 
 

@@ -95,7 +95,7 @@ def page() -> Any:
         results=results,
         comparison=comparison,
         comparison_error=comparison_error,
-        per_site=actions.per_site(selection),
+        per_site=actions.per_site(selection, results),
         plot_script=script,
         plot_divs=divs,
         **context,
