@@ -22,7 +22,7 @@ from ingest.directory import DirectorySource
 from ingest.pipeline import Ingestor
 from ingest.simulator import SimulatorSource
 from ingest.store import last_window_start
-from oceanwatch.audio.features import window_hop_seconds
+from oceanwatch.audio.features import window_grid_step
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.geo import Site
@@ -161,7 +161,7 @@ class SiteSources:
                 self.clock,
                 self.stop,
                 self.settings.ingest.sim_sample_rate,
-                window_hop_seconds(self.settings.ingest.window_s),
+                window_grid_step(self.settings.ingest.window_s),
                 self.settings.ingest.window_s,
                 resume_from=resume_from,
             )

@@ -9,7 +9,7 @@ from ais_stream.service import AisPipeline, run
 from ais_stream.sources import FileSource
 from ingest.service import make_ingestor
 from ingest.simulator import SimulatorSource
-from oceanwatch.audio.features import window_hop_seconds
+from oceanwatch.audio.features import window_grid_step
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.seed import ensure_default_hydrophone
@@ -40,7 +40,7 @@ def ingest_simulated(settings: Settings, topic: str, scenario: Scenario, start: 
         clock,
         StopFlag(),
         settings.ingest.sim_sample_rate,
-        window_hop_seconds(settings.ingest.window_s),
+        window_grid_step(settings.ingest.window_s),
         end - start,
     )
     producer = make_producer(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from ingest.service import make_ingestor, run
 from ingest.sites import SiteSources
+from oceanwatch.audio.features import window_grid_step
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Spectrogram, Window
@@ -18,6 +20,7 @@ from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.kafka import make_producer
 from oceanwatch.runtime.embedded import free_port
 from oceanwatch.runtime.service import StopFlag
+from oceanwatch.sim.clock import SimClock
 from oceanwatch.sites.store import create_site, update_site
 from oceanwatch.testing.waiting import wait_for
 
@@ -90,3 +93,36 @@ def test_a_database_outage_keeps_the_known_sites_served(settings: Settings, capl
     sources.refresh(force=True)
     assert set(sources.simulated) == {settings.hydrophone.id, "MOSS"}, "nothing stops for want of the sites table"
     assert "could not read the sites" in caplog.text
+
+
+def test_a_simulated_window_is_stored_as_soon_as_its_end_has_passed(settings: Settings) -> None:
+    """The simulator delivers audio in grid steps (7.5 s), so a window waits for no audio after its end:
+    in chunks of one hop it waited up to 15 s for the chunk holding its end."""
+    speed = 5.0
+    anchor = time.time()
+    settings = settings.updated(
+        simulator={"speed": speed, "anchor": dt.datetime.fromtimestamp(anchor, dt.timezone.utc).isoformat()}
+    )
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
+    clock = SimClock(anchor, speed)
+    stop = StopFlag()
+    thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+    thread.start()
+    began = dt.datetime.fromtimestamp(clock.now(), dt.timezone.utc)
+    try:
+
+        def live_windows() -> list[tuple[dt.datetime, dt.datetime]]:
+            with session_scope(settings.database_url) as session:
+                return list(
+                    session.execute(select(Window.end_time, Window.created_at).where(Window.end_time > began)).all()
+                )
+
+        assert wait_for(lambda: len(live_windows()) >= 3, 60)
+    finally:
+        stop.set()
+        thread.join(30)
+    lags = [(stored.timestamp() - clock.wall_time(end.timestamp())) * speed for end, stored in live_windows()]
+    assert max(lags) < window_grid_step(settings.ingest.window_s), (
+        f"simulated seconds from window end to stored: {lags}"
+    )

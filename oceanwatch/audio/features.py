@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -86,6 +87,15 @@ WINDOW_HOP_FRACTION = 0.75
 
 def window_hop_seconds(window_seconds: float) -> float:
     return window_seconds * WINDOW_HOP_FRACTION
+
+
+def window_grid_step(window_seconds: float) -> float:
+    """The coarsest step on which every window's start and end lie (7.5 s for 30-s windows at a 3/4 hop).
+
+    Audio arriving in chunks of this step completes each window the moment its end passes, where
+    chunks of one hop would hold a window back until the chunk holding its end was done (15 s).
+    """
+    return window_seconds / Fraction(WINDOW_HOP_FRACTION).limit_denominator(1000).denominator
 
 
 def grid_starts(t0: float, t1: float, window_seconds: float, hop_seconds: float) -> list[float]:
