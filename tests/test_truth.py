@@ -10,12 +10,15 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ais_stream.decode import PositionReport
+from ais_stream.store import load_sites, store_reports
 from oceanwatch import jobs
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, AuditLog, ClassMapping, Job, PositionRange, TruthLabel, Vessel, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.geo import GEOD, KNOT_MPS, Site, distance_m
+from oceanwatch.sites.store import create_site
 from oceanwatch.truth.classmap import (
     ClassEditError,
     Edit,
@@ -29,7 +32,7 @@ from oceanwatch.truth.classmap import (
 )
 from oceanwatch.truth.labeller import Labeller
 from oceanwatch.truth.labelling import Track, closest_approach_m, positions_at, split_by_radius
-from oceanwatch.truth.labels import TruthConfig, label_windows
+from oceanwatch.truth.labels import TruthConfig, label_windows, windows_touched_by
 from visualization.queries import vessel_positions
 
 pytestmark = pytest.mark.integration
@@ -85,11 +88,11 @@ def add_fixes(url: str, mmsi: int, fixes: list[tuple[dt.datetime, float, float, 
             )
 
 
-def add_window(url: str, offset_s: float) -> int:
+def add_window(url: str, offset_s: float, hydrophone_id: str = SITE.id) -> int:
     start = T_CPA + dt.timedelta(seconds=offset_s)
     with session_scope(url) as s:
         w = Window(
-            hydrophone_id=SITE.id,
+            hydrophone_id=hydrophone_id,
             start_time=start,
             end_time=start + dt.timedelta(seconds=30),
             sample_rate=4000,
@@ -301,6 +304,50 @@ def test_labeller_labels_when_ais_arrives_and_revises_on_late_ais(settings: Sett
     with engine_for(url).begin() as conn:
         label_windows(conn, [w], CONFIG)
     assert labels(url, w)[20] == (["A", "D"], False), "recomputing would have changed it"
+
+
+def test_a_late_fix_revises_only_the_sites_it_lies_near(settings: Settings) -> None:
+    """A late report 3 km off one hydrophone and 100 km from another revises the near site's window only."""
+    url = settings.database_url
+    far_lat = SITE.latitude + 0.9  # about 100 km north: beyond CONFIG.search_m (56 km)
+    with session_scope(url) as session:
+        ensure_default_hydrophone(session, settings)
+        create_site(session, "NORTH", {"name": "North", "latitude": far_lat, "longitude": SITE.longitude}, None)
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        sites = load_sites(conn)
+    assert {s.id for s in sites} == {SITE.id, "NORTH"}
+
+    def report(t_s: float, lat: float) -> PositionReport:
+        return PositionReport(
+            1, (T_CPA + dt.timedelta(seconds=t_s)).timestamp(), lat, SITE.longitude, 0.0, 0.0, None, None, 1
+        )
+
+    labeller = Labeller(url, CONFIG, max_wait_s=3600, revise_lag_s=900)
+    add_vessel(url, 1, 70)
+    near, far = add_window(url, 0), add_window(url, 0, "NORTH")
+    # Halfway between the sites (50 km from each) before and after the windows: both labelled background.
+    middle = SITE.latitude + 0.45
+    store_reports(engine, [report(-900, middle), report(60, middle)], "test", sites)
+    assert labeller.run_pass() == {"labelled": 2, "revised": 0}
+    assert labels(url, near)[20] == (["E"], False) and labels(url, far)[20] == (["E"], False)
+
+    def touched_by(lat: float, t_s: float) -> list[int]:
+        """Store one late fix as the AIS service does; the windows it makes the labeller revise."""
+        with engine.connect() as conn:
+            before = conn.execute(text("select clock_timestamp()")).scalar_one()
+        store_reports(engine, [report(t_s, lat)], "test", sites)
+        with engine.connect() as conn:
+            oldest = T_CPA - dt.timedelta(hours=1)
+            return windows_touched_by(conn, before, oldest, CONFIG.max_gap_s, CONFIG.search_m)
+
+    assert touched_by(SITE.latitude + 0.027, 15) == [near], "3 km off MARS, 97 km from NORTH"
+    assert labeller.run_pass()["revised"] >= 1
+    assert labels(url, near)[20] == (["D"], False) and labels(url, far)[20] == (["E"], False)
+
+    assert touched_by(far_lat - 0.027, 20) == [far], "3 km off NORTH"
+    labeller.run_pass()
+    assert labels(url, far)[20] == (["D"], False) and labels(url, near)[20] == (["D"], False)
 
 
 def test_windows_wait_for_ais_but_not_forever(settings: Settings) -> None:

@@ -56,7 +56,9 @@ class Labeller:
             revised: list[int] = []
             if newest_receipt is not None and newest_receipt > self.received_until:
                 oldest = watermark - dt.timedelta(seconds=self.revise_lag_s)
-                revised = windows_touched_by(conn, self.received_until - RECEIVE_OVERLAP, oldest, self.config.max_gap_s)
+                revised = windows_touched_by(
+                    conn, self.received_until - RECEIVE_OVERLAP, oldest, self.config.max_gap_s, self.config.search_m
+                )
         revised = sorted(set(revised) - set(fresh))
         with engine_for(self.url).begin() as conn:  # one transaction per pass: its labels land together
             label_windows(conn, fresh, self.config)

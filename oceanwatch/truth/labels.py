@@ -258,21 +258,29 @@ def windows_to_label(conn: Connection, watermark: dt.datetime | None, max_wait_s
 
 
 def windows_touched_by(
-    conn: Connection, received_after: dt.datetime, oldest: dt.datetime, max_gap_s: float
+    conn: Connection, received_after: dt.datetime, oldest: dt.datetime, max_gap_s: float, search_m: float
 ) -> list[int]:
     """Labelled windows whose track could change because fixes arrived after `received_after`.
 
-    Only fixes no older than `oldest` (the revision lag) count: older truth is final.
+    Only fixes no older than `oldest` (the revision lag) count: older truth is final.  A fix
+    touches only the sites it lies within `search_m` of, because `_tracks` reads no other; so a
+    late report off one hydrophone revises that site's windows, not those of every site.  The
+    fixes are first folded into one-minute buckets per site, which keeps the join small when a
+    feed delivers thousands of late reports at once.
     """
     return list(
         conn.execute(
             text(
-                "with late as (select time from ais_positions where received_at > :after and time >= :oldest) "
-                "select distinct w.id from windows w join late on w.start_time <= late.time + make_interval(secs => :gap) "
-                "and w.end_time >= late.time - make_interval(secs => :gap) "
+                "with late as (select distinct r.hydrophone_id, "
+                "date_bin('60 seconds', p.time, timestamptz '2000-01-01 00:00+00') as bucket "
+                "from ais_positions p join position_ranges r on r.position_id = p.id "
+                "where p.received_at > :after and p.time >= :oldest and r.distance_m <= :d) "
+                "select distinct w.id from late join windows w on w.hydrophone_id = late.hydrophone_id "
+                "and w.start_time <= late.bucket + make_interval(secs => :gap + 60) "
+                "and w.end_time >= late.bucket - make_interval(secs => :gap) "
                 "where exists (select 1 from truth_labels t where t.window_id = w.id)"
             ),
-            {"after": received_after, "oldest": oldest, "gap": max_gap_s},
+            {"after": received_after, "oldest": oldest, "gap": max_gap_s, "d": search_m},
         ).scalars()
     )
 
