@@ -61,11 +61,15 @@ def make_directory_source(
 class _Wanted:
     """What one source is built from: when it changes, the source is built again."""
 
-    key: str  # the site id (simulator) or the watched directory
     site_id: str
     latitude: float
     longitude: float
     audio: SimulatorAudio | DirectoryAudio
+
+    @property
+    def key(self) -> str:
+        """What the source serves: the site (simulator) or the watched directory, which two sites cannot share."""
+        return self.site_id if isinstance(self.audio, SimulatorAudio) else str(self.audio.dirs()[0].resolve())
 
 
 class SiteSources:
@@ -139,17 +143,17 @@ class SiteSources:
             ]
         wanted: dict[str, _Wanted] = {}
         for site_id, lat, lon, audio in sites:
-            key = site_id if isinstance(audio, SimulatorAudio) else str(audio.dirs()[0].resolve())
-            if key in wanted:
+            want = _Wanted(site_id, lat, lon, audio)
+            if (first := wanted.get(want.key)) is not None:
                 log.warning(
                     "ingest: sites %s and %s share %s; files without a site in their name go to %s",
-                    wanted[key].site_id,
+                    first.site_id,
                     site_id,
-                    key,
-                    wanted[key].site_id,
+                    want.key,
+                    first.site_id,
                 )
                 continue
-            wanted[key] = _Wanted(key, site_id, lat, lon, audio)
+            wanted[want.key] = want
         return wanted
 
     def _start(self, want: _Wanted) -> None:

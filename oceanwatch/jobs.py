@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -56,14 +56,23 @@ def add(session: Session, kind: str, params: dict[str, Any], user_id: int | None
 
 
 def add_backfill(
-    session: Session, model_id: int, start: dt.datetime, end: dt.datetime, user_id: int | None = None
+    session: Session,
+    model_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    user_id: int | None = None,
+    sites: Sequence[str] | None = None,
 ) -> int:
-    """Queue a backfill of `model_id` over [start, end) in the caller's transaction."""
+    """Queue a backfill of `model_id` over [start, end) in the caller's transaction: the windows of `sites`
+    only (a site whose audio was re-ingested, say), or of every site when None."""
     if end <= start:
         raise ValueError("backfill end must be after its start")
-    return add(
-        session, JobKind.BACKFILL, {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()}, user_id
-    )
+    params: dict[str, Any] = {"model_id": model_id, "start": start.isoformat(), "end": end.isoformat()}
+    if sites is not None:
+        if not sites:
+            raise ValueError("a backfill of no site would predict nothing: name at least one, or none for all")
+        params["sites"] = sorted(set(sites))
+    return add(session, JobKind.BACKFILL, params, user_id)
 
 
 def enqueue_once(session: Session, kind: JobKind, user_id: int | None = None) -> int:

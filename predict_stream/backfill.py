@@ -2,7 +2,7 @@
 
 Deploying a model queues one over the last PREDICT_CATCHUP_HOURS (so it predicts the windows
 stored just before it); run one by hand after fixing a model so its history is comparable with
-the others.  Features come from the `spectrograms` table; windows that already have a prediction
+the others; `sites` in the job's parameters limits it to those sites' windows.  Features come from the `spectrograms` table; windows that already have a prediction
 from the model are skipped, so a re-run or an overlap with the live stream costs nothing.
 """
 
@@ -21,20 +21,22 @@ from oceanwatch.inference.predictions import lacks_prediction, prediction_rows, 
 from oceanwatch.messages import PackedArray
 
 
-def _pending(model_id: int, start: dt.datetime, end: dt.datetime) -> Any:
-    return (Window.start_time >= start) & (Window.start_time < end) & lacks_prediction(model_id)
+def _pending(model_id: int, start: dt.datetime, end: dt.datetime, sites: list[str] | None) -> Any:
+    pending = (Window.start_time >= start) & (Window.start_time < end) & lacks_prediction(model_id)
+    return pending if sites is None else pending & Window.hydrophone_id.in_(sites)
 
 
 def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256) -> dict[str, Any]:
     """Predict every pending window of the range in chunks; returns counts for the job result."""
     model_id = int(params["model_id"])
     start, end = dt.datetime.fromisoformat(params["start"]), dt.datetime.fromisoformat(params["end"])
+    sites: list[str] | None = params.get("sites")
     with session_scope(url) as session:
         row = session.get(MLModel, model_id)
         if row is None:
             raise ValueError(f"no model with id {model_id}")
         model = load_verified(row)
-        total = session.scalar(select(func.count()).select_from(Window).where(_pending(model_id, start, end)))
+        total = session.scalar(select(func.count()).select_from(Window).where(_pending(model_id, start, end, sites)))
     spec_hash = model.manifest.feature_spec.hash
     counts = {"total": int(total or 0), "predicted": 0, "missing_features": 0}
     after_id = 0
@@ -43,7 +45,7 @@ def run_backfill(url: str, job_id: int, params: dict[str, Any], chunk: int = 256
             batch = session.execute(
                 select(Window.id, Spectrogram.dtype, Spectrogram.shape, Spectrogram.data)
                 .outerjoin(Spectrogram, and_(Spectrogram.window_id == Window.id, Spectrogram.spec_hash == spec_hash))
-                .where(_pending(model_id, start, end), Window.id > after_id)
+                .where(_pending(model_id, start, end, sites), Window.id > after_id)
                 .order_by(Window.id)
                 .limit(chunk)
             ).all()

@@ -5,6 +5,7 @@ Anonymous callers get up or down only; the details (versions, schema, broker add
 import datetime as dt
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -148,3 +149,37 @@ def test_status_page_says_services_are_unknown_when_the_database_is_down(setting
     dead = settings.updated(database_url=f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/x")
     html = create_app(settings=dead).test_client().get("/status").get_data(as_text=True)
     assert 'id="services-unknown"' in html and "Degraded" in html
+
+
+def _site_rows(html: str) -> dict[str, tuple[str, int]]:
+    """(state, windows in its last hour) of each row of the status page's site table."""
+    rows = re.findall(r'<tr id="site-([^"]+)" data-state="([a-z]+)">.*?<td class="last-hour">(\d+)</td>', html, re.S)
+    return {site: (state, int(n)) for site, state, n in rows}
+
+
+def test_status_page_says_which_sites_deliver(
+    settings: Settings, new_topic: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows the ingest writer stored make their site `delivering`; the others are waiting, inactive or silent."""
+    from oceanwatch.sim.scenario import Scenario
+    from oceanwatch.sites import activity
+    from tests.pipelinekit import ingest_simulated
+    from tests.webkit import make_token, make_user
+
+    now = time.time()
+    ingest_simulated(settings, new_topic(), Scenario(seed=3), now - 300, now)
+    app = create_app(settings=settings)
+    auth = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'sites', 'operator'))}"}
+    for site, active in (("QUIET", True), ("OFF", False)):
+        body = {"id": site, "name": site, "latitude": 36.8, "longitude": -122.0, "active": active}
+        assert app.test_client().post("/api/v1/sites", json=body, headers=auth).status_code == 201
+    with engine_for(settings.database_url).connect() as conn:
+        stored = conn.exec_driver_sql("select count(*) from windows").scalar_one()
+    assert stored >= 10
+
+    assert "site-activity" not in app.test_client().get("/status").get_data(as_text=True), "signed in only"
+    viewer = logged_in(app, settings, "viewer")
+    rows = _site_rows(viewer.get("/status").get_data(as_text=True))
+    assert rows == {settings.hydrophone.id: ("delivering", stored), "QUIET": ("waiting", 0), "OFF": ("inactive", 0)}
+    monkeypatch.setattr(activity, "SILENT_AFTER_S", 0.0)
+    assert _site_rows(viewer.get("/status").get_data(as_text=True))[settings.hydrophone.id] == ("silent", stored)

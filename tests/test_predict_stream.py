@@ -30,7 +30,7 @@ from predict_stream.backfill import run_backfill, run_next_job
 from predict_stream.worker import ModelPool, PredictWorker, run_forever
 from tests.modelkit import TINY_SPEC, runnable_model, tiny_model
 from tests.pipelinekit import ingest_simulated
-from tests.webkit import make_token, make_user
+from tests.webkit import csrf_token, login, make_token, make_user
 
 pytestmark = pytest.mark.integration
 
@@ -270,6 +270,60 @@ def test_backfill_job_predicts_a_past_range_with_progress(settings: Settings, tm
     with pytest.raises(ValueError):
         with session_scope(settings.database_url) as session:
             jobs.add_backfill(session, model_id, end, start)
+
+
+def test_a_backfill_of_one_site_through_the_api_predicts_that_sites_windows_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An operator queues a per-site backfill (API and page); the job predicts that site's windows, no other."""
+    model_id = runnable_model(settings, tmp_path, "per-site", deploy=False)
+    messages = store_windows(settings, 30, hydrophones=3)
+    by_site: dict[str, int] = {}
+    for m in messages:
+        by_site[m.hydrophone_id] = by_site.get(m.hydrophone_id, 0) + 1
+    client = create_app(settings=settings).test_client()
+    operator = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'filler', 'operator'))}"}
+    viewer = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'looker', 'viewer'))}"}
+    body = {"model_id": model_id, "start": T0.isoformat(), "end": (T0 + dt.timedelta(hours=1)).isoformat()}
+
+    assert client.post("/api/v1/jobs/backfill", json={**body, "sites": ["H1"]}, headers=viewer).status_code == 403
+    refusals = {
+        "unknown site": ({**body, "sites": ["NOWHERE"]}, 400),
+        "empty site list": ({**body, "sites": []}, 400),
+        "end before start": ({**body, "end": body["start"]}, 400),
+        "unknown model": ({**body, "model_id": 999999}, 404),
+        "bad time": ({**body, "start": "yesterday"}, 400),
+    }
+    for case, (bad, status) in refusals.items():
+        answer = client.post("/api/v1/jobs/backfill", json=bad, headers=operator)
+        assert answer.status_code == status and answer.json["error"], case
+    with session_scope(settings.database_url) as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 0, "a refused backfill queues nothing"
+
+    answer = client.post("/api/v1/jobs/backfill", json={**body, "sites": ["H1"]}, headers=operator)
+    assert answer.status_code == 202 and answer.json["job"]["params"]["sites"] == ["H1"]
+    assert run_next_job(settings.database_url) == answer.json["job"]["id"]
+    with session_scope(settings.database_url) as s:
+        predicted = s.execute(
+            select(Window.hydrophone_id, func.count())
+            .join(Prediction, Prediction.window_id == Window.id)
+            .where(Prediction.model_id == model_id)
+            .group_by(Window.hydrophone_id)
+        ).all()
+    assert dict(predicted) == {"H1": by_site["H1"]}
+    job = client.get(f"/api/v1/jobs/{answer.json['job']['id']}", headers=operator).json["job"]
+    assert job["status"] == "succeeded" and job["result"]["predicted"] == by_site["H1"]
+
+    # Then every site, from the models page's form: only the windows still lacking a prediction.
+    page = create_app(settings=settings).test_client()
+    login(page, "filler")
+    token = csrf_token(page, "/models/")
+    done = page.post("/models/backfill", data={**body, "site": "", "csrf_token": token}, follow_redirects=True)
+    assert "Backfill queued as job" in done.get_data(as_text=True)
+    run_next_job(settings.database_url)
+    assert _count(settings.database_url, model_id) == 30
+    bad = page.post("/models/backfill", data={**body, "site": "NOWHERE", "csrf_token": token}, follow_redirects=True)
+    assert "Backfill not queued: site: no site" in bad.get_data(as_text=True)
 
 
 def test_a_backfill_refuses_an_artifact_that_is_not_the_registered_one(settings: Settings, tmp_path: Path) -> None:

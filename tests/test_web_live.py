@@ -18,10 +18,11 @@ from oceanwatch.audio.clips import UnsafeClipPath, clip_file, clip_relpath, clip
 from oceanwatch.config import Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import User, Window
+from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.sim.scenario import Scenario
 from oceanwatch.testing.synthetic import store_windows
 from tests.pipelinekit import ingest_simulated
-from tests.webkit import bokeh_server, csrf_token, logged_in, websocket_status
+from tests.webkit import bokeh_server, csrf_token, logged_in, make_token, make_user, websocket_status
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,28 @@ def test_live_page_embeds_a_signed_session_of_the_bokeh_server(settings: Setting
     assert not check_session_id_signature(session_id, secret_key=b"some-other-secret", signed=True)
     other = re.search(r'"Bokeh-Session-Id", "([^"]+)"', viewer.get("/live/").get_data(as_text=True)).group(1)
     assert other != session_id  # a fresh session per page load
+
+
+def test_the_site_choice_lists_inactive_sites_but_follows_an_active_one_by_default(settings: Settings) -> None:
+    """A deactivated site's history can still be watched: it is listed (marked), chosen only on request."""
+    app = create_app(settings=settings)
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {make_token(settings, make_user(settings, 'siter', 'operator'))}"}
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
+    for site, active in (("AAA", False), ("ZED", True)):
+        body = {"id": site, "name": site, "latitude": 36.8, "longitude": -122.0, "active": active}
+        assert api.post("/api/v1/sites", json=body, headers=auth).status_code == 201
+    off = api.patch(f"/api/v1/sites/{settings.hydrophone.id}", json={"active": False}, headers=auth)
+    assert off.status_code == 200
+
+    viewer = logged_in(app, settings, "viewer")
+    page = viewer.get("/live/").get_data(as_text=True)
+    options = re.findall(r'<option value="([^"]+)" ?(selected)?>([^<]+)</option>', page)
+    assert [(v, bool(sel)) for v, sel, _ in options] == [("AAA", False), (settings.hydrophone.id, False), ("ZED", True)]
+    assert [text.endswith("(inactive)") for _, _, text in options] == [True, True, False]
+    assert "Live: site ZED" in page, "the first active site, since the default one is off"
+    assert "Live: site AAA" in viewer.get("/live/?site=AAA").get_data(as_text=True)
 
 
 class LivePage:

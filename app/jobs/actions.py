@@ -1,4 +1,5 @@
-"""Background jobs as the pages and the API list them: recent jobs of a kind, one job, and cancelling one.
+"""Background jobs as the pages and the API list them: recent jobs of a kind, one job, cancelling one, and
+queueing a backfill.
 
 The jobs themselves (queue, claim, progress, cancel) belong to `oceanwatch.jobs`; this only reads
 them for the web and asks for a cancel.
@@ -10,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.api.args import iso
+from app.api.args import iso, parse_integer, parse_site, parse_time
+from app.web.errors import InputError
 from app.web.extensions import db
 from oceanwatch import jobs
-from oceanwatch.db.models import Job
+from oceanwatch.db.models import Job, MLModel
 
 
 def job_dict(job: Job) -> dict[str, Any]:
@@ -49,3 +51,22 @@ def cancel_job(job_id: int, user_id: int | None) -> bool:
     cancelled = jobs.request_cancel(db.session, job_id, user_id)
     db.session.commit()
     return cancelled
+
+
+def queue_backfill(body: dict[str, Any], user_id: int | None) -> dict[str, Any]:
+    """Queue a backfill from an API body {model_id, start, end, sites?}; every site must exist."""
+    model_id = parse_integer("model_id", body.get("model_id"))
+    if db.session.get(MLModel, model_id) is None:
+        raise InputError(f"model_id: no model with id {model_id}", 404)
+    start, end = (parse_time(name, str(body.get(name) or "")) for name in ("start", "end"))
+    if end <= start:
+        raise InputError("end must be after start")
+    sites = body.get("sites")
+    if sites is not None:
+        if not isinstance(sites, list) or not sites or not all(isinstance(s, str) and s for s in sites):
+            raise InputError("sites: a non-empty list of site ids, or absent for every site")
+        for site in sites:
+            parse_site(site)
+    job_id = jobs.add_backfill(db.session, model_id, start, end, user_id, sites)
+    db.session.commit()
+    return job_dict(db.session.get_one(Job, job_id))

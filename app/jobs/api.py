@@ -1,4 +1,4 @@
-"""/api/v1/jobs: recent background jobs, one job's status and progress (poll it), and cancelling one."""
+"""/api/v1/jobs: recent background jobs, one job's status and progress (poll it), cancelling one, and backfills."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import jsonify, request
 
-from app.api.routes import Routes, param
+from app.api.args import json_object
+from app.api.routes import Routes, json_body, param
 from app.jobs import actions
 from app.web.auth import current_user_id
 
@@ -52,3 +53,25 @@ def cancel_job(job_id: int) -> Any:
     if not actions.cancel_job(job_id, current_user_id()):
         return jsonify(error=f"job {job_id} is not queued or running"), 409
     return jsonify(job=actions.get_job(job_id))
+
+
+@routes.route(
+    "/jobs/backfill",
+    "POST",
+    "operator",
+    "Queue a backfill: one model over a past range of stored windows, of some sites or all",
+    request_body=json_body(
+        {
+            "required": ["model_id", "start", "end"],
+            "properties": {
+                "model_id": {"type": "integer"},
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+                "sites": {"type": "array", "items": {"type": "string"}, "description": "absent: every site"},
+            },
+        }
+    ),
+    responses={"202": "queued (poll /jobs/{job_id})", "400": "invalid body or unknown site", "404": "no such model"},
+)
+def queue_backfill() -> Any:
+    return jsonify(job=actions.queue_backfill(json_object(), current_user_id())), 202

@@ -40,10 +40,11 @@ def bokeh_app_url() -> str:
 @bp.get("/")
 @requires_role("viewer")
 def page() -> Any:
-    sites = list_sites(db.session, active_only=True)
+    sites = list_sites(db.session)  # an inactive site's history can still be watched, so it is listed too
+    active = [s.id for s in sites if s.active]
     default = _settings().hydrophone.id
-    site = parse_site(request.args.get("site")) or (default if any(s.id == default for s in sites) else None)
-    site = site or (sites[0].id if sites else default)
+    site = parse_site(request.args.get("site")) or (default if default in active else None)
+    site = site or (active[0] if active else default)
     secret = current_app.config["SECRET_KEY"].encode()
     session_id = generate_session_id(secret_key=secret, signed=True)
     grant = issue_grant(

@@ -1,4 +1,4 @@
-"""The model management page: versions with health and state, upload with validation, actions, audit."""
+"""The model management page: versions with health and state, upload with validation, actions, backfills, audit."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from app.jobs.actions import queue_backfill
 from app.models import actions
 from app.models.actions import UploadError
 from app.web.auth import current_user_id, requires_role
+from app.web.errors import InputError
+from app.web.extensions import db
 from oceanwatch.registry.store import RegistryError
+from oceanwatch.sites.store import list_sites
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
 
 def _render(status: int = 200, problems: list[str] | None = None) -> Any:
     return render_template(
-        "models/models.html", models=actions.list_models(), audit=actions.audit_trail(), problems=problems or []
+        "models/models.html",
+        models=actions.list_models(),
+        sites=list_sites(db.session),
+        audit=actions.audit_trail(),
+        problems=problems or [],
     ), status
 
 
@@ -34,6 +42,22 @@ def upload() -> Any:
     except UploadError as exc:
         return _render(400, exc.problems)
     flash(f"Validated and registered model {model_id}. Deploy it below when ready.")
+    return redirect(url_for("models.index"), 303)
+
+
+@bp.post("/backfill")
+@requires_role("operator")
+def backfill() -> Any:
+    form = request.form
+    body = {name: form.get(name) for name in ("model_id", "start", "end")}
+    if form.get("site"):
+        body["sites"] = [form["site"]]
+    try:
+        job = queue_backfill(body, current_user_id())
+    except InputError as exc:
+        flash(f"Backfill not queued: {exc}", "error")
+        return redirect(url_for("models.index"), 303)
+    flash(f"Backfill queued as job {job['id']}.")
     return redirect(url_for("models.index"), 303)
 
 

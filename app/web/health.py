@@ -1,5 +1,5 @@
 """Liveness (`/healthz`), readiness (`/readyz`) and the status page: are Postgres and the broker up,
-and is every service still sending its heartbeat?
+is every service still sending its heartbeat, and (signed in) is every hydrophone delivering windows?
 
 Anyone may ask (probes and the login page's visitors are anonymous), but anonymous callers learn
 up or down only: versions, schema revision, broker address, error text and latencies help an
@@ -16,6 +16,7 @@ from flask_login import current_user
 from app.web.extensions import db
 from oceanwatch.runtime.health import Check, check_broker, check_database
 from oceanwatch.runtime.heartbeat import ServiceState, service_states, stale_after_s
+from oceanwatch.sites.activity import SILENT_AFTER_S, site_activity
 
 bp = Blueprint("health", __name__)
 
@@ -65,7 +66,7 @@ def beat_age(seconds: float) -> str:
 @bp.get("/status")
 def status() -> Any:
     """A human-readable page of the same checks, and each service's heartbeat: up or down for anyone;
-    details, latency, age of the last beat and live instances for signed-in users."""
+    details, latency, age of the last beat and live instances, and each site's deliveries, for signed-in users."""
     checks = _checks()
     database = next(c for c in checks if c.name == "database")
     return render_template(
@@ -73,6 +74,8 @@ def status() -> Any:
         checks=checks,
         ready=all(c.ok for c in checks),
         services=_services(database),
+        sites=site_activity(db.session) if database.ok and _detailed() else None,
+        silent_after=beat_age(SILENT_AFTER_S),
         beat_age=beat_age,
         detailed=_detailed(),
     ), 200

@@ -1,6 +1,7 @@
 """Bytes per site and per site-day: windows, spectrograms per spec, predictions, AIS ranges, clips.
 
-Row bytes are `pg_column_size` of the stored rows (compressed, as on disk, without their indexes);
+Row bytes are `pg_column_size` of the stored rows (compressed, as on disk, without their indexes and,
+for spectrograms, without the tuple header);
 clips are the files' sizes.  AIS positions are shared by every site: each site's entry carries their
 total under `ais_positions_shared` (the same figure for every site; the site's own part is `ais_ranges`).
 """
@@ -26,8 +27,11 @@ _PER_SITE = {
     "join windows w on w.id = t.window_id group by 1",
     "ais_ranges": "select r.hydrophone_id, sum(pg_column_size(r.*)) from position_ranges r group by 1",
 }
+# Column by column, not pg_column_size(s.*): a whole-row value detoasts `data`, so measuring would read
+# every stored spectrogram; the size of a TOASTed column itself is read from its pointer.
 _SPECTROGRAMS = (
-    "select w.hydrophone_id, s.spec_hash, sum(pg_column_size(s.*)) from spectrograms s "
+    "select w.hydrophone_id, s.spec_hash, sum(pg_column_size(s.window_id) + pg_column_size(s.spec_hash) "
+    "+ pg_column_size(s.dtype) + pg_column_size(s.shape) + pg_column_size(s.data)) from spectrograms s "
     "join windows w on w.id = s.window_id group by 1, 2"
 )
 _DAYS = "select hydrophone_id, count(distinct (start_time at time zone 'UTC')::date) from windows group by 1"
