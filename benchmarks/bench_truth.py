@@ -8,7 +8,10 @@ and 8.4 million predictions. Then:
   (goal < 1 s), the weekly trend and calibration, and the same report from the raw rows (a
   range cut inside a day) for comparison; building the rollup for the year once;
 - relabelling the year after a mapping change (cargo -> passenger) as the relabel job runs it
-  (goal < 60 s).
+  (goal < 60 s);
+- an idle truth-labeller pass over the labelled year: the service's first pass (which searches every
+  window and sets its floor), then its ordinary passes (searching above the floor) against passes that
+  search every window each time, as the labeller did before it kept a floor.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from oceanwatch.db.seed import ensure_default_hydrophone
 from oceanwatch.scoring.reports import Scope, calibration, report, trend
 from oceanwatch.scoring.rollup import refresh_rollup
 from oceanwatch.truth.classmap import enqueue_relabel, run_relabel, set_mapping
+from oceanwatch.truth.labeller import Labeller
+from oceanwatch.truth.labels import TruthConfig
 
 WINDOWS = 1_401_600
 MODELS = 6
@@ -99,6 +104,16 @@ def best_of(fn: Any, repeats: int = 3) -> float:
     return min(times)
 
 
+def labeller_passes(url: str) -> tuple[float, float, float]:
+    """Seconds of an idle labeller pass over the labelled year: first, ordinary, and searching everything."""
+    labeller = Labeller(url, TruthConfig(), max_wait_s=0)
+    started = time.perf_counter()
+    labeller.run_pass()
+    first_s = time.perf_counter() - started
+    full = Labeller(url, TruthConfig(), max_wait_s=0, full_scan_s=0.0)
+    return first_s, best_of(labeller.run_pass), best_of(full.run_pass)
+
+
 def main() -> None:
     settings = Settings()
     url = settings.require_database_url()
@@ -142,6 +157,8 @@ def main() -> None:
     with engine.connect() as conn:
         changed = conn.execute(text("select result->>'changed' from jobs where id = :id"), {"id": job_id}).scalar_one()
 
+    first_pass_s, pass_s, full_pass_s = labeller_passes(url)
+
     print(
         json.dumps(
             {
@@ -157,6 +174,9 @@ def main() -> None:
                     "rollup_refresh_after_relabel_s": metric(rerollup_s, "s"),
                     "rollup_days_refreshed": metric(refreshed_days, "days", higher_is_better=True),
                     "scored_windows": metric(n, "windows", higher_is_better=True),
+                    "labeller_first_pass_year_s": metric(first_pass_s, "s"),
+                    "labeller_idle_pass_year_s": metric(pass_s, "s"),
+                    "labeller_idle_pass_searching_all_year_s": metric(full_pass_s, "s"),
                     "data_build_s": metric(build_s, "s"),
                 },
                 "windows": WINDOWS,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from ais_stream.decode import PositionReport
@@ -348,6 +348,35 @@ def test_a_late_fix_revises_only_the_sites_it_lies_near(settings: Settings) -> N
     assert touched_by(far_lat - 0.027, 20) == [far], "3 km off NORTH"
     labeller.run_pass()
     assert labels(url, far)[20] == (["D"], False) and labels(url, near)[20] == (["D"], False)
+
+
+def test_a_window_committed_after_a_later_one_is_labelled_by_the_next_full_scan(url: str) -> None:
+    """Passes search above the id through which all windows have truth; a periodic full scan catches a
+    window whose id was handed out before that floor but whose transaction committed after it."""
+    labeller = Labeller(url, CONFIG, max_wait_s=0, full_scan_s=3600)
+    add_vessel(url, 1, 70)
+    add_fixes(url, 1, pass_track(5.0, 10.0, -600, 600))
+    with engine_for(url).connect() as late:
+        with late.begin():
+            straggler = late.execute(
+                insert(Window)
+                .values(
+                    hydrophone_id=SITE.id,
+                    start_time=T_CPA,
+                    end_time=T_CPA + dt.timedelta(seconds=30),
+                    sample_rate=4000,
+                    channels=1,
+                    source="test",
+                )
+                .returning(Window.id)
+            ).scalar_one()
+            committed = add_window(url, 60)
+            assert committed > straggler
+            assert labeller.run_pass()["labelled"] == 1 and labeller.labelled_through == committed
+    assert labeller.run_pass()["labelled"] == 0, "below the floor: not searched on an ordinary pass"
+    labeller.full_scan_s = 0.0
+    assert labeller.run_pass()["labelled"] == 1
+    assert labels(url, straggler)[20] == (["D"], False) and labeller.labelled_through == committed
 
 
 def test_windows_wait_for_ais_but_not_forever(settings: Settings) -> None:

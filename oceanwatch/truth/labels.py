@@ -243,17 +243,40 @@ def preview_changes(conn: Connection, mmsis: Iterable[int] | None = None, since:
         savepoint.rollback()
 
 
-def windows_to_label(conn: Connection, watermark: dt.datetime | None, max_wait_s: float, limit: int) -> list[int]:
-    """Unlabelled windows whose AIS has arrived (newest fix past their end) or that waited long enough."""
+_UNLABELLED = "not exists (select 1 from truth_labels t where t.window_id = w.id)"
+
+
+def windows_to_label(
+    conn: Connection, watermark: dt.datetime | None, max_wait_s: float, limit: int, after_id: int = 0
+) -> list[int]:
+    """Unlabelled windows (of id above `after_id`) whose AIS has arrived (newest fix past their end) or that
+    waited long enough."""
     return list(
         conn.execute(
             text(
-                "select w.id from windows w where not exists (select 1 from truth_labels t where t.window_id = w.id) "
+                f"select w.id from windows w where w.id > :after and {_UNLABELLED} "
                 "and (w.end_time <= :watermark or w.created_at <= now() - make_interval(secs => :wait)) "
                 "order by w.start_time limit :limit"
             ),
-            {"watermark": watermark, "wait": max_wait_s, "limit": limit},
+            {"after": after_id, "watermark": watermark, "wait": max_wait_s, "limit": limit},
         ).scalars()
+    )
+
+
+def labelled_through(conn: Connection, after_id: int) -> int:
+    """The largest id up to which every window has truth, given that every one up to `after_id` has.
+
+    Ids only grow, so a labeller that starts its next search above this reads the recent windows, not
+    the whole history, on every pass.
+    """
+    return int(
+        conn.execute(
+            text(
+                f"select coalesce((select min(w.id) - 1 from windows w where w.id > :after and {_UNLABELLED}), "
+                "(select max(w.id) from windows w where w.id > :after), :after)"
+            ),
+            {"after": after_id},
+        ).scalar_one()
     )
 
 
