@@ -20,7 +20,8 @@ fails, then bisects, and prints `max_realtime_sites` (S x k of the largest passi
 
 Environment: BENCH_SITES_MINUTES (measured minutes per trial, default 10), BENCH_SITES_SPEED
 (default 1), BENCH_SITES_START (default 8), BENCH_SITES_MAX (default 640), BENCH_SITES_WARMUP_S
-(default 60).
+(default 60), BENCH_SITES_INGEST_PROCESSES (ingest processes sharing the sites by INGEST_SHARD_COUNT,
+default 1: run it with 1 and with 2 to compare one process serving every site with several).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Trial:
     windows: int
     cpu_s: dict[str, float]
     peak_rss_mb: float
+    ingest_processes: int
+    ingest_peak_rss_mb: float  # all ingest processes together
     measured_wall_s: float
 
     @property
@@ -151,33 +154,37 @@ def _group(proc: psutil.Process, roots: dict[int, str]) -> str | None:
 
 
 class Meter:
-    """CPU seconds per process group since `start`, and the peak of their summed RSS."""
+    """CPU seconds per process group since `start`, the peak of their summed RSS, and each group's peak."""
 
     def __init__(self, roots: dict[int, str]) -> None:
         self.roots = roots
         self.base: dict[int, tuple[str, float]] = {}
         self.last: dict[int, tuple[str, float]] = {}
         self.peak_rss = 0.0
+        self.peak_group_rss: dict[str, float] = defaultdict(float)
 
     def _sample(self) -> dict[int, tuple[str, float]]:
         seen: dict[int, tuple[str, float]] = {}
-        rss = 0.0
+        by_group: dict[str, float] = defaultdict(float)
         for proc in psutil.process_iter():
             group = _group(proc, self.roots)
             if group is None:
                 continue
             try:
                 times = proc.cpu_times()
-                rss += proc.memory_info().rss
+                by_group[group] += proc.memory_info().rss
             except psutil.Error:
                 continue
             seen[proc.pid] = (group, times.user + times.system)
-        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_rss = max(self.peak_rss, sum(by_group.values()))
+        for group, rss in by_group.items():
+            self.peak_group_rss[group] = max(self.peak_group_rss[group], rss)
         return seen
 
     def start(self) -> None:
         self.base = self._sample()
         self.peak_rss = 0.0
+        self.peak_group_rss.clear()
 
     def tick(self) -> None:
         self.last.update(self._sample())
@@ -213,8 +220,9 @@ def _broker_port(settings: Settings) -> int:
     return int(settings.require_kafka().split(",")[0].rsplit(":", 1)[1])
 
 
-def trial(server_url: str, sites: int, speed: float, minutes: float, warmup_s: float) -> Trial:
-    """One run of the whole platform with `sites` sites at `speed`; nothing survives it."""
+def trial(server_url: str, sites: int, speed: float, minutes: float, warmup_s: float, ingests: int = 1) -> Trial:
+    """One run of the whole platform with `sites` sites at `speed` and `ingests` ingest processes sharing
+    the sites (INGEST_SHARD_COUNT); nothing survives it."""
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     with scratch_database(server_url, "ow_bench_sites") as url, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -231,8 +239,14 @@ def trial(server_url: str, sites: int, speed: float, minutes: float, warmup_s: f
         with ExitStack() as stack:
             pids = {}
             for name in SERVICES:
-                proc = stack.enter_context(service_process(specs[name].argv, env, root / f"{name}.log"))
-                pids[proc.pid] = name
+                shards = range(ingests) if name == "ingest" else [None]
+                for k in shards:
+                    shard_env = (
+                        env if k is None else {**env, "INGEST_SHARD_COUNT": str(ingests), "INGEST_SHARD_INDEX": str(k)}
+                    )
+                    log = root / (f"{name}.log" if k is None else f"{name}{k}.log")
+                    proc = stack.enter_context(service_process(specs[name].argv, shard_env, log))
+                    pids[proc.pid] = name
             for name, port in (("postgres", make_url(url).port), ("broker", _broker_port(settings))):
                 listener = _listener(port or 0)
                 if listener is not None:
@@ -262,16 +276,20 @@ def trial(server_url: str, sites: int, speed: float, minutes: float, warmup_s: f
         windows=len(every),
         cpu_s=cpu,
         peak_rss_mb=meter.peak_rss / 2**20,
+        ingest_processes=ingests,
+        ingest_peak_rss_mb=meter.peak_group_rss["ingest"] / 2**20,
         measured_wall_s=ended - began,
     )
 
 
-def search(server_url: str, start: int, most: int, speed: float, minutes: float, warmup_s: float) -> list[Trial]:
+def search(
+    server_url: str, start: int, most: int, speed: float, minutes: float, warmup_s: float, ingests: int
+) -> list[Trial]:
     """Double S until a trial fails (or `most`), then bisect between the last pass and the first failure."""
     trials: list[Trial] = []
 
     def run(sites: int) -> Trial:
-        result = trial(server_url, sites, speed, minutes, warmup_s)
+        result = trial(server_url, sites, speed, minutes, warmup_s, ingests)
         print(json.dumps({"trial": asdict(result)}), file=sys.stderr, flush=True)
         trials.append(result)
         return result
@@ -316,6 +334,8 @@ def report(trials: list[Trial]) -> dict[str, Any]:
                 "median_lag_s": round(t.median_lag_s, 2),
                 "windows": t.windows,
                 "cpu_cores": round(sum(t.cpu_s.values()) / t.measured_wall_s, 2),
+                "ingest_processes": t.ingest_processes,
+                "ingest_peak_rss_mb": round(t.ingest_peak_rss_mb),
             }
             for t in trials
         ],
@@ -337,6 +357,7 @@ def main() -> None:
         float(env.get("BENCH_SITES_SPEED", "1")),
         float(env.get("BENCH_SITES_MINUTES", "10")),
         float(env.get("BENCH_SITES_WARMUP_S", "60")),
+        int(env.get("BENCH_SITES_INGEST_PROCESSES", "1")),
     )
     print(json.dumps(report(trials)))
 

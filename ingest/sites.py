@@ -1,4 +1,5 @@
-"""Every active site served by one ingest process: a source per site, re-read from the database.
+"""Every active site served by one ingest process (or its share of them): a source per site, re-read
+from the database.
 
 Each active site gets the source its `source` names (`oceanwatch.sites.spec.site_source`): the
 simulator at the site's position, or a watched directory.  `step` feeds whatever is due from every
@@ -7,12 +8,17 @@ deactivated on the Sites page is picked up within INGEST_SITES_REFRESH_S, withou
 
 Sites sharing a directory share its one watcher (files name their site with the pattern's
 `hydrophone` group, else go to the first of them by id): two watchers would race for each file.
+
+With INGEST_SHARD_COUNT n, n processes share the sites by a hash of their ids (`site_shard`), each
+serving its INGEST_SHARD_INDEX: for more cores than one Python process uses, or more machines.
+Sites sharing a directory should then share it in one shard only (name files by site).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +61,12 @@ def make_directory_source(
         align=audio.align,
         align_by_hydrophone=settings.ingest.align_by_hydrophone,
     )
+
+
+def site_shard(site_id: str, shard_count: int) -> int:
+    """Which of `shard_count` ingest processes serves the site: a stable hash of its id, so every process
+    agrees without talking to the others, and a site moves only when the count changes."""
+    return zlib.crc32(site_id.encode()) % shard_count
 
 
 @dataclass(frozen=True)
@@ -137,9 +149,12 @@ class SiteSources:
         return {key: want.audio.kind for key, want in self._built.items()}
 
     def _wanted(self) -> dict[str, _Wanted]:
+        shards = self.settings.ingest.shard_count, self.settings.ingest.shard_index
         with session_scope(self.url) as session:
             sites = [
-                (s.id, s.latitude, s.longitude, site_source(s.source, self.settings)) for s in list_sites(session, True)
+                (s.id, s.latitude, s.longitude, site_source(s.source, self.settings))
+                for s in list_sites(session, True)
+                if site_shard(s.id, shards[0]) == shards[1]
             ]
         wanted: dict[str, _Wanted] = {}
         for site_id, lat, lon, audio in sites:

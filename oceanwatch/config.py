@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AlignMode = Literal["grid", "file"]
@@ -230,6 +230,18 @@ class IngestSettings(_Group):
     clips: bool = Field(True, description="Write a FLAC clip of every window under DATA_DIR/clips for the web player.")
     spec_refresh_s: float = Field(30.0, description="Seconds between re-reads of the feature specs of active models.")
     sim_sample_rate: int = Field(8000, description="Sample rate of the simulated hydrophone audio (Hz).")
+    shard_count: int = Field(
+        1, ge=1, description="Ingest processes sharing the sites (each site is served by exactly one of them)."
+    )
+    shard_index: int = Field(
+        0, ge=0, description="Which of the INGEST_SHARD_COUNT shares of the sites this process serves (0-based)."
+    )
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> IngestSettings:
+        if self.shard_index >= self.shard_count:
+            raise ValueError(f"INGEST_SHARD_INDEX must be below INGEST_SHARD_COUNT ({self.shard_count})")
+        return self
 
 
 class BackupSettings(_Group):

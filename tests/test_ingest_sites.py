@@ -1,4 +1,4 @@
-"""One ingest process serves every active site, and follows the Sites page without restart."""
+"""One ingest process serves every active site (or its shard of them), and follows the Sites page without restart."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ingest.service import make_ingestor, run
 from ingest.sites import SiteSources
 from oceanwatch.audio.features import window_grid_step
-from oceanwatch.config import Settings
+from oceanwatch.config import IngestSettings, Settings
 from oceanwatch.db import session_scope
 from oceanwatch.db.models import Spectrogram, Window
 from oceanwatch.db.seed import ensure_default_hydrophone
@@ -80,6 +80,37 @@ def test_every_active_site_is_ingested_and_added_or_removed_sites_are_followed(s
     assert shared, "the two sites' windows share the global grid"
     assert all(v[settings.hydrophone.id] != v["MOSS"] for v in shared), "each site hears its own audio"
     assert np.all(np.diff(sorted(s.timestamp() for s in by_start)) > 0)
+
+
+def test_two_ingest_shards_serve_every_site_once_between_them(settings: Settings) -> None:
+    """INGEST_SHARD_COUNT=2: each process serves its share of the sites, together all of them, none twice."""
+    settings = settings.updated(ingest={"sites_refresh_s": 0.3}, simulator={"speed": 300.0})
+    with session_scope(settings.database_url) as session:
+        ensure_default_hydrophone(session, settings)
+    for k in range(5):
+        add_site(settings, f"S{k}", 36.7 + 0.02 * k, -122.1)
+    everyone = {settings.hydrophone.id} | {f"S{k}" for k in range(5)}
+    shards = [settings.updated(ingest={"shard_count": 2, "shard_index": i}) for i in range(2)]
+    served = []
+    for shard in shards:
+        sources = SiteSources(shard, make_ingestor(shard, make_producer(shard)), StopFlag())
+        sources.refresh(force=True)
+        served.append(set(sources.simulated))
+    assert served[0] and served[1] and served[0].isdisjoint(served[1]) and served[0] | served[1] == everyone
+
+    stop = StopFlag()
+    threads = [threading.Thread(target=run, args=(shard, stop), daemon=True) for shard in shards]
+    try:
+        for thread, share in zip(threads, served):
+            thread.start()  # one after the other: each runs the migrations at start (processes, in production)
+            assert wait_for(lambda: share <= set(windows_by_site(settings)), 60)  # noqa: B023  # waited on here
+        assert wait_for(lambda: everyone <= {s for s, n in windows_by_site(settings).items() if n >= 3}, 90)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    with pytest.raises(ValueError, match="INGEST_SHARD_INDEX"):
+        IngestSettings(shard_count=2, shard_index=2)
 
 
 def test_a_database_outage_keeps_the_known_sites_served(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
