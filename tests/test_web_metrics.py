@@ -7,6 +7,7 @@ import html as html_lib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,7 +19,16 @@ from app import create_app
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.scoring.plots import TREND_METRICS, confusion_figure, reliability_figure, trend_figure
-from oceanwatch.scoring.reports import Scope, calibration, compare, report, trend, uncertainty_auroc
+from oceanwatch.scoring.reports import (
+    Scope,
+    calibration,
+    compare,
+    report,
+    reports,
+    site_reports,
+    trend,
+    uncertainty_auroc,
+)
 from oceanwatch.scoring.rollup import UNCERTAINTY_COLUMNS
 from tests.metrickit import scored_world
 from tests.modelkit import registered_model
@@ -106,6 +116,22 @@ def test_metrics_api_returns_the_scoring_numbers(api, settings: Settings) -> Non
     whole = _expected(settings, Scope(ids["alpha"], 20), "week")
     assert everything["report"] == whole["report"] and everything["trend"] == whole["trend"]
     assert everything["report"]["n"] > body["report"]["n"]  # no range: all history, first radius
+
+
+def test_every_sites_scores_from_one_grouped_query_equal_each_sites_own_report(settings: Settings) -> None:
+    """site_reports (one query grouped by site) gives each site the report its own scope gives, from the
+    daily rollup (whole days) and from the raw rows (a range cut inside a day) alike."""
+    ids = scored_world(settings, n=90, more_sites=("MOSS", "SCRUZ"))
+    sites = [settings.hydrophone.id, "MOSS", "SCRUZ"]
+    cut = dt.datetime.now(dt.timezone.utc).replace(hour=6, minute=30) - dt.timedelta(days=8)
+    with engine_for(settings.database_url).connect() as conn:
+        for start in (None, cut):
+            scopes = [Scope(m, 20, start=start) for m in ids.values()]
+            grouped = site_reports(conn, scopes)
+            assert sorted(grouped) == sorted(sites)
+            for site in sites:
+                own = reports(conn, [replace(scope, hydrophone_id=site) for scope in scopes])
+                assert grouped[site] == own, (site, start)
 
 
 def test_scores_filter_by_site_and_break_down_per_site(api, app, settings: Settings) -> None:

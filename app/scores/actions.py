@@ -153,16 +153,14 @@ def per_site(selection: Selection, results: list[dict[str, Any]]) -> list[dict[s
     sites = [selection.site] if selection.site else [s.id for s in list_sites(db.session)]
     if len(sites) == 1:
         by_site = {sites[0]: {r["model_id"]: r["report"] for r in results}}
-    else:
-        conn = db.session.connection()
-        by_site = {
-            site: scoring.reports(conn, [selection.scope(m, site) for m in selection.model_ids]) for site in sites
-        }
+    else:  # every site's rows from one grouped query
+        scopes = [selection.scope(m) for m in selection.model_ids]
+        by_site = scoring.site_reports(db.session.connection(), scopes)
     rows = []
     for site, reports in by_site.items():
         for model_id in selection.model_ids:
-            report = reports[model_id]
-            if report["n"]:
+            report = reports.get(model_id)
+            if report is not None and report["n"]:
                 accuracy = report["accuracy"] if report["task"] == "multi_class" else report["subset_accuracy"]
                 rows.append(
                     {

@@ -22,6 +22,7 @@ present, or background); multi-label models on label sets. Ambiguous windows nev
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -81,7 +82,7 @@ def _scored(scope: Scope, model_ids: Sequence[int], multi_label: bool) -> tuple[
         else ""
     )
     rows = f"""
-        select p.model_id, w.start_time, {LABEL} as truth, p.predicted::text[] as predicted,
+        select p.model_id, w.start_time, w.hydrophone_id, {LABEL} as truth, p.predicted::text[] as predicted,
                p.confidence, p.entropy, p.epistemic, p.aleatoric{models_predicted}
         from predictions p
         join windows w on w.id = p.window_id
@@ -254,6 +255,43 @@ def reports(conn: Connection, scopes: Sequence[Scope]) -> dict[int, dict[str, An
     if sets := {m: v for m, v in models.items() if m not in single}:
         out.update(_label_set_reports(conn, scope, sets))
     return {m: out[m] for m in ids}
+
+
+def site_reports(conn: Connection, scopes: Sequence[Scope]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Each site's scores per model on the shared scope, for the sites with scored windows.
+
+    The multi-class tallies of every site come from one query grouped by site, so a network of hundreds
+    of hydrophones costs one query, not one per site; label-set models are scored site by site.
+    """
+    scope, ids = _shared(scopes)
+    models = _models(conn, ids)
+    single = {m: v for m, v in models.items() if v[0] != "multi_label"}
+    out: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    if single:
+        pairs = _tallies(
+            conn,
+            scope,
+            single,
+            "select model_id, hydrophone_id, truth, predicted, sum(n) from score_daily {where} group by 1, 2, 3, 4",
+            "select s.model_id, s.hydrophone_id, s.truth[1], s.predicted[1], count(*) from s group by 1, 2, 3, 4",
+            {},
+        )
+        for model_id, (task, classes) in single.items():
+            by_site: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+            for site, *pair in pairs[model_id]:
+                by_site[site].append(tuple(pair))
+            for site, site_pairs in by_site.items():
+                out[site][model_id] = {
+                    "task": task,
+                    **multiclass_scores(confusion_matrix(site_pairs, classes), classes),
+                }
+    if sets := {m: v for m, v in models.items() if m not in single}:
+        sites = conn.execute(text("select id from hydrophones order by id")).scalars().all()
+        for site in sites:
+            for model_id, site_report in _label_set_reports(conn, replace(scope, hydrophone_id=site), sets).items():
+                if site_report["n"]:
+                    out[site][model_id] = site_report
+    return {site: out[site] for site in sorted(out)}
 
 
 def trends(conn: Connection, scopes: Sequence[Scope], bucket: str = "day") -> dict[int, list[dict[str, Any]]]:
