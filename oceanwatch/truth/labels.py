@@ -95,6 +95,19 @@ def _tracks(
     return {mmsi: Track.from_rows(rows_) for mmsi, rows_ in fixes.items()}
 
 
+_insert = insert(TruthLabel)
+# One statement for every batch, run with many parameter sets: compiled once and cached.  A multi-row
+# VALUES built per batch differed in length every time, and compiling it took a third of a labeller pass.
+_UPSERT_GEOMETRY = _insert.on_conflict_do_update(
+    index_elements=["window_id", "radius_km"],
+    set_={
+        "vessels": _insert.excluded.vessels,
+        "buffer_vessels": _insert.excluded.buffer_vessels,
+        "computed_at": text("now()"),
+    },
+)
+
+
 def label_windows(conn: Connection, window_ids: Sequence[int], config: TruthConfig) -> int:
     """(Re)compute geometry and classes of these windows at every radius, in the caller's transaction, `BATCH`
     windows per query; returns rows written."""
@@ -134,17 +147,7 @@ def label_windows(conn: Connection, window_ids: Sequence[int], config: TruthConf
                         }
                     )
         if rows:
-            stmt = insert(TruthLabel).values(rows)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["window_id", "radius_km"],
-                    set_={
-                        "vessels": stmt.excluded.vessels,
-                        "buffer_vessels": stmt.excluded.buffer_vessels,
-                        "computed_at": text("now()"),
-                    },
-                )
-            )
+            conn.execute(_UPSERT_GEOMETRY, rows)
             derive_classes(conn, window_ids=[w[0] for w in windows])
         written += len(rows)
     return written
