@@ -14,13 +14,13 @@ the mapping leaves unmapped) is ambiguous, like one with a vessel in the buffer:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -95,17 +95,15 @@ def _tracks(
     return {mmsi: Track.from_rows(rows_) for mmsi, rows_ in fixes.items()}
 
 
-_insert = insert(TruthLabel)
-# One statement for every batch, run with many parameter sets: compiled once and cached.  A multi-row
-# VALUES built per batch differed in length every time, and compiling it took a third of a labeller pass.
-_UPSERT_GEOMETRY = _insert.on_conflict_do_update(
-    index_elements=["window_id", "radius_km"],
-    set_={
-        "vessels": _insert.excluded.vessels,
-        "buffer_vessels": _insert.excluded.buffer_vessels,
-        "computed_at": text("now()"),
-    },
-)
+# One short statement per batch, whatever its size: the rows travel as one JSON parameter.  A multi-row
+# VALUES built per batch differed in length every time and compiling it took a third of a labeller pass;
+# many parameter sets instead cost Postgres one statement per row.
+_UPSERT_GEOMETRY = text("""
+    INSERT INTO truth_labels (window_id, radius_km, vessels, buffer_vessels, classes, ambiguous)
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t(window_id bigint, radius_km smallint,
+        vessels bigint[], buffer_vessels bigint[], classes varchar[], ambiguous boolean)
+    ON CONFLICT (window_id, radius_km) DO UPDATE
+    SET vessels = excluded.vessels, buffer_vessels = excluded.buffer_vessels, computed_at = now()""")
 
 
 def label_windows(conn: Connection, window_ids: Sequence[int], config: TruthConfig) -> int:
@@ -147,7 +145,7 @@ def label_windows(conn: Connection, window_ids: Sequence[int], config: TruthConf
                         }
                     )
         if rows:
-            conn.execute(_UPSERT_GEOMETRY, rows)
+            conn.execute(_UPSERT_GEOMETRY, {"rows": json.dumps(rows)})
             derive_classes(conn, window_ids=[w[0] for w in windows])
         written += len(rows)
     return written
