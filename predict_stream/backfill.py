@@ -2,8 +2,9 @@
 
 Deploying a model queues one over the last PREDICT_CATCHUP_HOURS (so it predicts the windows
 stored just before it); run one by hand after fixing a model so its history is comparable with
-the others; `sites` in the job's parameters limits it to those sites' windows.  Features come from the `spectrograms` table; windows that already have a prediction
-from the model are skipped, so a re-run or an overlap with the live stream costs nothing.
+the others; `sites` in the job's parameters limits it to those sites' windows.  Features come from
+the `spectrograms` table; windows that already have a prediction from the model are skipped, so a
+re-run or an overlap with the live stream costs nothing.
 """
 
 from __future__ import annotations

@@ -59,14 +59,15 @@ def queue_backfill(body: dict[str, Any], user_id: int | None) -> dict[str, Any]:
     if db.session.get(MLModel, model_id) is None:
         raise InputError(f"model_id: no model with id {model_id}", 404)
     start, end = (parse_time(name, str(body.get(name) or "")) for name in ("start", "end"))
-    if end <= start:
-        raise InputError("end must be after start")
     sites = body.get("sites")
     if sites is not None:
-        if not isinstance(sites, list) or not sites or not all(isinstance(s, str) and s for s in sites):
-            raise InputError("sites: a non-empty list of site ids, or absent for every site")
+        if not isinstance(sites, list) or not all(isinstance(s, str) and s for s in sites):
+            raise InputError("sites: a list of site ids, or absent for every site")
         for site in sites:
             parse_site(site)
-    job_id = jobs.add_backfill(db.session, model_id, start, end, user_id, sites)
+    try:
+        job_id = jobs.add_backfill(db.session, model_id, start, end, user_id, sites)
+    except ValueError as exc:  # the queue's own refusals: an empty range, an empty list of sites
+        raise InputError(str(exc)) from None
     db.session.commit()
     return job_dict(db.session.get_one(Job, job_id))
