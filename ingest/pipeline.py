@@ -2,7 +2,8 @@
 
 Sources are pulled (iterators), so a slow database or broker slows the reading of audio
 instead of piling it up in memory: at most `batch_windows` windows wait here plus one batch
-being written (a queue of one), and each batch waits for the outbox pass that publishes it.
+being written (a queue of one).  The broker never holds them up: what it has not acknowledged
+waits in the outbox (Postgres), not here.
 Features of the next batch are computed while the previous one is written, on a second thread.
 """
 
@@ -99,7 +100,7 @@ class Ingestor:
         result, specs = future.result()
         self.counts["windows_stored"] += result.stored
         self.counts["windows_existing"] += result.existing
-        self.counts["windows_published"] += result.published
+        self.counts["windows_published"] = self.writer.published
         self.counts["features"] += result.stored * specs
 
     def close(self) -> None:

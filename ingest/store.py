@@ -152,7 +152,6 @@ def rms_db(audio: np.ndarray) -> float:
 class WriteResult:
     stored: int = 0
     existing: int = 0
-    published: int = 0  # windows the outbox pass after this batch got acknowledged (this batch's or older)
 
 
 def last_window_start(url: str, hydrophone_id: str) -> float | None:
@@ -183,7 +182,9 @@ class WindowWriter:
         self._clip_pool = ThreadPoolExecutor(2, "ingest-clips")  # FLAC encoding releases the GIL
         self._outbox_lock = threading.Lock()
         self._failed_at: float | None = None
+        self.published = 0  # windows the broker acknowledged, by every outbox pass of this writer
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a batch was committed: the outbox thread's next pass is due now
         self._thread: threading.Thread | None = None
 
     def write(
@@ -253,10 +254,13 @@ class WindowWriter:
             for done in clips:
                 done.result()  # a clip that cannot be written fails the batch before anything is committed
         result.stored = len(new)
-        # Committed first, so a consumer never sees a message whose window it cannot find.  Once the
-        # broker failed, only the outbox thread (if running) waits on it: storing goes on meanwhile.
-        if self._failed_at is None or (self._thread is None and time.monotonic() - self._failed_at >= self.retry_s):
-            result.published = self.publish_pending(wait=False)  # backpressure: the broker has these first
+        # Committed first, so a consumer never sees a message whose window it cannot find.  With an
+        # outbox thread, only that thread waits on the broker: a broker that hangs (not refuses) would
+        # otherwise hold this batch, and the reading of audio behind it, for minutes.
+        if self._thread is not None:
+            self._wake.set()
+        elif self._failed_at is None or time.monotonic() - self._failed_at >= self.retry_s:
+            self.publish_pending(wait=False)
         return result
 
     def publish_pending(self, wait: bool = True) -> int:
@@ -309,6 +313,7 @@ class WindowWriter:
                 if done:
                     session.execute(update(Window).where(Window.id.in_(done)).values(published_at=func.now()))
                 published += len(done)
+            self.published += len(done)
             if len(done) < len(windows):
                 log.warning("outbox: %d windows wait for the broker", len(windows) - len(done))
                 self._failed_at = time.monotonic()
@@ -318,17 +323,18 @@ class WindowWriter:
                 return published
 
     def start_outbox(self, every_s: float) -> None:
-        """Run an outbox pass now and then every `every_s` in a thread, so windows stored while the
-        broker was away go out when it returns even if no new batch comes."""
+        """Publish from a thread: a pass now, after every committed batch, and every `every_s` (so
+        windows stored while the broker was away go out when it returns even if no new batch
+        comes).  After a failed pass the next waits `every_s`, not for the next batch."""
 
         def loop() -> None:
-            while True:
+            while not self._stop.is_set():
+                self._wake.clear()  # a batch committed during the pass wakes the next one
                 try:
                     self.publish_pending()
                 except Exception:  # a database hiccup must not end the outbox; the next pass retries
                     log.exception("outbox pass failed")
-                if self._stop.wait(every_s):
-                    return
+                (self._wake if self._failed_at is None else self._stop).wait(every_s)
 
         self._thread = threading.Thread(target=loop, name="ingest-outbox", daemon=True)
         self._thread.start()
@@ -336,6 +342,7 @@ class WindowWriter:
     def close(self) -> None:
         """Stop the outbox thread (what is unpublished stays in the outbox for the next run)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None

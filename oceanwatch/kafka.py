@@ -101,6 +101,10 @@ class Publisher:
         """`producer`, if given, is used until it fails; replacements are `make_producer(settings, **overrides)`."""
         self._settings, self._overrides = settings, overrides
         self.attempts, self.backoff_s = attempts, backoff_s
+        # A hung broker (connections open, no answers) must fail an attempt too, not only a refusing
+        # one: a flush waits at most the delivery timeout and a little more.
+        delivery_ms = overrides.get("delivery_timeout_ms")
+        self.flush_timeout_s = delivery_ms / 1000 + 5 if delivery_ms else None
         self._producer = producer
         self.recreated = 0  # producers replaced after a failure (reported in the service's counts)
 
@@ -131,7 +135,7 @@ class Publisher:
             try:
                 producer = self._get()
                 futures = [(i, producer.send(topic, key=records[i][0], value=records[i][1])) for i in pending]
-                producer.flush()
+                producer.flush(timeout=self.flush_timeout_s)
             except KafkaError as exc:  # no broker, metadata timeout: nothing sent here is trusted
                 error, futures = exc, []
             for i, future in futures:

@@ -5,6 +5,8 @@ simulator resumes from its last stored window however long it was away."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 import threading
 import time
 import uuid
@@ -80,6 +82,42 @@ def test_windows_stored_while_the_broker_is_away_are_published_once_in_order_whe
     assert all(w.published_at is not None for w in stored)
     # Everything not acknowledged before the outage went out after it: once each, oldest first.
     assert published_ids(settings, WINDOWS_TOPIC) == [w.id for w in stored if w.id > acked_before]
+
+
+def test_a_hung_broker_does_not_hold_up_the_storing_of_windows(settings: Settings, broker: EmbeddedBroker) -> None:
+    """SIGSTOP: the broker's connections stay open and nothing answers, as behind a dead network.
+
+    Batches of two windows come every half second of wall time, so the writer, not the outbox
+    thread, would be the first to meet the hung broker if it published itself.
+    """
+    settings = settings.updated(
+        kafka={"bootstrap_servers": broker.bootstrap},
+        ingest={"source": "simulator", "clips": False, "batch_windows": 2},
+        simulator={"speed": 100.0},
+    )
+    stop = StopFlag()
+    thread = threading.Thread(target=run, args=(settings, stop), kwargs={"report_every_s": 1.0}, daemon=True)
+    thread.start()
+    pid = int(broker.pidfile.read_text().strip())
+    try:
+        assert wait_for(lambda: sum(w.published_at is not None for w in windows(settings)) >= 3, timeout_s=120.0)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            hung_at = len(windows(settings))
+            time.sleep(25.0)  # the producer's timeouts add up to more than this (3 attempts of 15 s)
+            during = windows(settings)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert len(during) >= hung_at + 30, f"{len(during) - hung_at} windows stored in 25 s of a hung broker"
+        assert any(w.published_at is None for w in during)
+        assert wait_for(
+            lambda: all(w.published_at is not None for w in windows(settings)) or not thread.is_alive(), timeout_s=120.0
+        )
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
 
 
 def test_a_simulator_restarted_after_a_long_outage_resumes_from_its_last_window(settings: Settings) -> None:
