@@ -256,7 +256,9 @@ class PublishQueue:
                 delay = 0.0
 
 
-def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: Any) -> KafkaConsumer:
+def make_consumer(
+    settings: Settings, group_id: str, *topics: str, listener: AssignmentLog | None = None, **overrides: Any
+) -> KafkaConsumer:
     """A group consumer with manual commits and the short session timeout the broker needs."""
     options: dict[str, Any] = dict(
         bootstrap_servers=settings.require_kafka(),
@@ -271,23 +273,100 @@ def make_consumer(settings: Settings, group_id: str, *topics: str, **overrides: 
     options.update(overrides)
     consumer = KafkaConsumer(**options)
     if topics:
-        consumer.subscribe(list(topics), listener=AssignmentLog(group_id))
+        consumer.subscribe(list(topics), listener=listener or AssignmentLog(group_id))
     return consumer
 
 
 class AssignmentLog(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
     """Logs which partitions this member of a group owns after each rebalance: with several workers
-    in one group (scale-out), the logs say who serves what, and when a dead member's share moved."""
+    in one group (scale-out), the logs say who serves what, and when a dead member's share moved.
+
+    It also says whether the member is inside the group: not before its first assignment nor
+    after a revocation; an empty assignment (more workers than partitions) counts as inside.
+    """
 
     def __init__(self, group_id: str) -> None:
         self.group_id = group_id
+        self.inside = False
 
     def on_partitions_revoked(self, revoked: Any) -> None:
+        self.inside = False
         if revoked:
             log.info("group %s: partitions revoked: %s", self.group_id, _partitions(revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        self.inside = True
         log.info("group %s: partitions assigned: %s", self.group_id, _partitions(assigned))
+
+
+class GroupConsumer:
+    """A group consumer that is replaced when it stays outside its group too long.
+
+    A memory-storage broker that was killed and restarted recreates the topics; a kafka-python
+    consumer whose rejoin began before that can wait for an assignment that never comes (seen in
+    the fault suite: revoked, then nothing for minutes).  After `rejoin_after_s` without one the
+    consumer is closed uncommitted and a fresh one joins; what it missed is replayed from the
+    committed offsets.  The wait is counted from the first poll that found the member outside, so
+    a slow start (models loading, a long reconcile before the first poll) is not taken for one.
+    """
+
+    def __init__(
+        self, settings: Settings, group_id: str, *topics: str, rejoin_after_s: float | None = None, **overrides: Any
+    ) -> None:
+        self._settings, self._group, self._topics, self._overrides = settings, group_id, topics, overrides
+        self.rejoin_after_s = rejoin_after_s or max(30.0, 5 * settings.kafka.session_timeout_ms / 1000)
+        self.replaced = 0
+        self._listener = AssignmentLog(group_id)
+        self._outside_since: float | None = None
+        self._consumer: KafkaConsumer | None = None
+        try:
+            self._consumer = self._make()
+        except KafkaError as exc:  # no broker yet: the first poll tries again
+            log.warning("group %s: no consumer yet: %r", group_id, exc)
+
+    def _make(self) -> KafkaConsumer:
+        self._listener, self._outside_since = AssignmentLog(self._group), None
+        return make_consumer(self._settings, self._group, *self._topics, listener=self._listener, **self._overrides)
+
+    def _stuck(self) -> bool:
+        if self._listener.inside:
+            self._outside_since = None
+            return False
+        now = time.monotonic()
+        if self._outside_since is None:
+            self._outside_since = now
+        return now - self._outside_since > self.rejoin_after_s
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
+        """Records by partition, as KafkaConsumer.poll; a consumer stuck outside its group is replaced first."""
+        if self._consumer is None or self._stuck():
+            if self._consumer is not None:
+                log.warning(
+                    "group %s: no assignment for %.0f s, replacing the consumer", self._group, self.rejoin_after_s
+                )
+                self.close()
+                self.replaced += 1
+            try:
+                self._consumer = self._make()
+            except KafkaError as exc:  # no broker yet: the next poll tries again
+                log.warning("group %s: a new consumer could not be made: %r", self._group, exc)
+                time.sleep(timeout_ms / 1000)
+                return {}
+        assert self._consumer is not None
+        polled: dict[Any, list[Any]] = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        return polled
+
+    def commit(self) -> None:
+        if self._consumer is not None:
+            self._consumer.commit()
+
+    def close(self, autocommit: bool = False) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=autocommit)
+            except Exception:  # a stuck consumer may fail to close; it is dropped either way
+                log.debug("closing a consumer failed", exc_info=True)
+            self._consumer = None
 
 
 def _partitions(tps: Any) -> str:

@@ -13,7 +13,7 @@ from functools import partial
 
 from oceanwatch import jobs
 from oceanwatch.config import Settings
-from oceanwatch.kafka import PREDICTIONS_TOPIC, WINDOWS_TOPIC, make_consumer, make_producer
+from oceanwatch.kafka import PREDICTIONS_TOPIC, WINDOWS_TOPIC, GroupConsumer, make_producer
 from oceanwatch.runtime.service import StopFlag, run_service
 from oceanwatch.training import trainjob
 from predict_stream import backfill
@@ -35,7 +35,7 @@ def _job_loop(settings: Settings, stop: StopFlag, runners: dict[str, jobs.Runner
 
 def main(settings: Settings, stop: StopFlag) -> None:
     url = settings.require_database_url()
-    consumer = make_consumer(settings, settings.predict.group_id, settings.kafka.topic(WINDOWS_TOPIC))
+    consumer = GroupConsumer(settings, settings.predict.group_id, settings.kafka.topic(WINDOWS_TOPIC))
     producer = make_producer(settings)
     worker = PredictWorker(
         url,

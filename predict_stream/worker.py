@@ -37,6 +37,7 @@ from oceanwatch.inference.predictions import (
     utcnow_ms,
 )
 from oceanwatch.inference.runtime import LoadedModel
+from oceanwatch.kafka import GroupConsumer
 from oceanwatch.messages import PackedArray, PredictionMessage, WindowMessage
 from oceanwatch.registry.store import mark_unhealthy
 
@@ -95,7 +96,7 @@ class PredictWorker:
         self,
         url: str,
         pool: ModelPool,
-        consumer: KafkaConsumer,
+        consumer: KafkaConsumer | GroupConsumer,
         producer: KafkaProducer,
         predictions_topic: str,
         max_batch: int = 256,

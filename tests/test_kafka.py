@@ -1,12 +1,15 @@
 """Produce and consume through a consumer group on the real broker, committing after the work."""
 
+import os
+import signal
 import time
 from collections.abc import Callable
 
 import pytest
 
 from oceanwatch.config import Settings
-from oceanwatch.kafka import TOPICS, admin_client, ensure_topics, make_consumer, make_producer
+from oceanwatch.kafka import TOPICS, GroupConsumer, admin_client, ensure_topics, make_consumer, make_producer
+from oceanwatch.runtime.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
@@ -83,3 +86,30 @@ def test_uncommitted_messages_are_replayed(kafka_bootstrap: str, new_topic: Call
         assert [r.value for r in _drain(replay, 5)] == [f"m{i}".encode() for i in range(5)]
     finally:
         replay.close()
+
+
+def test_a_consumer_left_outside_its_group_is_replaced_and_reads_on(broker: EmbeddedBroker) -> None:
+    """The broker hangs (SIGSTOP) before the consumer's first join: it cannot get an assignment,
+    so after `rejoin_after_s` of polls outside the group it is replaced; once the broker answers
+    again the fresh consumer joins and reads what was sent."""
+    topic = "outside.group"
+    ensure_topics(broker.bootstrap, 2, (topic,))
+    settings = Settings().updated(kafka={"bootstrap_servers": broker.bootstrap})
+    producer = make_producer(settings)
+    producer.send(topic, key=b"h", value=b"window-1")
+    producer.flush()
+    producer.close()
+    consumer = GroupConsumer(settings, "outside-group", topic, rejoin_after_s=3.0, request_timeout_ms=4000)
+    pid = int(broker.pidfile.read_text().strip())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 60
+        while consumer.replaced == 0 and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=500)
+        assert consumer.replaced >= 1, "a consumer outside its group was kept"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        assert [r.value for r in _drain(consumer, 1, timeout_s=60.0)] == [b"window-1"]
+    finally:
+        consumer.close()
