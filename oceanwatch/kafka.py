@@ -316,7 +316,7 @@ class GroupConsumer:
         self._settings, self._group, self._topics, self._overrides = settings, group_id, topics, overrides
         self.rejoin_after_s = rejoin_after_s or max(30.0, 5 * settings.kafka.session_timeout_ms / 1000)
         self.replaced = 0
-        self._listener = AssignmentLog(group_id)
+        self._listener: AssignmentLog  # set by _make, with the consumer it listens to
         self._outside_since: float | None = None
         self._consumer: KafkaConsumer | None = None
         try:
