@@ -47,7 +47,9 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     from app.classify import pages as classify_pages
     from app.data import api as data_api
     from app.data import pages as data_pages
+    from app.events import api as events_api
     from app.export import api as export_api
+    from app.home import pages as home_pages
     from app.jobs import api as jobs_api
     from app.live import api as live_api
     from app.live import pages as live_pages
@@ -75,6 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
     for module in (
         health,
         auth,
+        home_pages,
         live_pages,
         models_pages,
         scores_pages,
@@ -100,6 +103,7 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
             sites_api.routes,
             jobs_api.routes,
             review_api.routes,
+            events_api.routes,
             classify_api.routes,
             training_api.routes,
             export_api.routes,

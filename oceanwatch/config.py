@@ -184,6 +184,22 @@ class TruthSettings(_Group):
     interval_s: float = Field(2.0, description="Seconds between passes of the truth labeller.")
 
 
+class EventSettings(_Group):
+    """What the live page's events list and the home page's counts call an event (`EVENTS_*`).
+
+    Truth is checked at the first of TRUTH_RADII_KM, the radius the pages show by default.
+    """
+
+    model_config = _group_config("EVENTS_")
+
+    entropy_min: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Normalised predictive entropy from which a prediction is a high-uncertainty event.",
+    )
+
+
 class IngestSettings(_Group):
     """The ingest service (`INGEST_*`)."""
 
@@ -377,6 +393,7 @@ GROUPS: dict[str, type[_Group]] = {
     "simulator": SimulatorSettings,
     "baseline": BaselineSettings,
     "truth": TruthSettings,
+    "events": EventSettings,
     "ingest": IngestSettings,
     "backup": BackupSettings,
     "retention": RetentionSettings,
@@ -415,6 +432,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     truth: TruthSettings = Field(default_factory=TruthSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

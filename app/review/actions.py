@@ -33,6 +33,7 @@ from oceanwatch.db.models import (
     User,
     Window,
 )
+from oceanwatch.events import rules
 from oceanwatch.messages import PackedArray
 from oceanwatch.truth.labels import window_truths
 
@@ -50,15 +51,14 @@ MAX_QUEUE = 1000
 _MARGIN_JOIN = """cross join lateral (
     select coalesce(max(x) filter (where k = 1), 0) - coalesce(max(x) filter (where k = 2), 0) as margin
     from (select x, row_number() over (order by x desc) as k from unnest(p.probabilities) as x) as top) as m"""
-_TRUTH_JOIN = "join truth_labels t on t.window_id = p.window_id and t.radius_km = :radius and not t.ambiguous"
 _PER_PREDICTION = {
     "entropy": ("p.entropy", "", "", "desc"),
     "margin": ("m.margin", _MARGIN_JOIN, "", "asc"),
     "epistemic": ("p.epistemic", "", "", "desc"),
     "truth_disagreement": (
         "p.confidence",
-        _TRUTH_JOIN,
-        "and not (t.classes::text[] @> p.predicted::text[] and p.predicted::text[] @> t.classes::text[])",
+        f"join {rules.TRUTH_JOIN}",
+        f"and {rules.CONTRADICTS_TRUTH}",
         "desc",
     ),
 }
@@ -107,7 +107,7 @@ def _filters(q: QueueQuery) -> tuple[str, dict[str, Any]]:
         clauses.append("p.model_id = :model_id")
         params["model_id"] = q.model_id
     else:
-        clauses.append("p.model_id in (select id from models where status = :active_status)")
+        clauses.append(rules.ACTIVE_MODEL)
         params["active_status"] = ModelStatus.ACTIVE.value
     in_range, range_params = time_range("w.start_time", q.start, q.end)
     clauses += in_range
@@ -125,12 +125,12 @@ def queue(q: QueueQuery) -> list[dict[str, Any]]:
     where, params = _filters(q)
     if q.strategy == "disagreement":
         sql = f"""
-            select p.window_id, count(distinct p.predicted::text) as score, avg(p.entropy) as mean_entropy,
+            select p.window_id, {rules.DISTINCT_ANSWERS} as score, avg(p.entropy) as mean_entropy,
                    count(*) as models, null::bigint as model_id, null::bigint as prediction_id,
                    min(w.start_time) as start_time, min(w.end_time) as end_time, min(w.hydrophone_id) as hydrophone_id
             from predictions p join windows w on w.id = p.window_id
             where {where}
-            group by p.window_id having count(distinct p.predicted::text) > 1
+            group by p.window_id having {rules.DISAGREES}
             order by score desc, mean_entropy desc nulls last, p.window_id limit :limit"""
     else:
         score, join, condition, direction = _PER_PREDICTION[q.strategy]

@@ -83,5 +83,5 @@ def status() -> Any:
 
 @bp.get("/")
 def index() -> Any:
-    """Signed-in users land on the live page; anyone else sees the status page (and its login link)."""
-    return redirect(url_for("live.page" if current_user.is_authenticated else "health.status"))
+    """Signed-in users land on the home page; anyone else sees the status page (and its login link)."""
+    return redirect(url_for("home.page" if current_user.is_authenticated else "health.status"))
