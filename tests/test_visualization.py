@@ -22,6 +22,7 @@ from tests.pipelinekit import WORLD, WORLD_T0, ingest_simulated, labelled_world
 from tests.predictionkit import add_predictions
 from tests.webkit import bokeh_server, make_user, websocket_status
 from visualization import plots, queries
+from visualization.feed import LiveFeed
 from visualization.live import LiveDashboard, audio_html, prediction_columns, truth_columns
 
 # Eight minutes of this world in which one vessel passes inside 20 km while another sits in the buffer
@@ -31,6 +32,19 @@ from visualization.live import LiveDashboard, audio_html, prediction_columns, tr
 def store_windows(settings: Settings, count: int, first: int = 0):
     """Synthetic windows with the tiny feature spec the dashboard checks shapes against."""
     return _store_windows(settings, count, first, spec=TINY_SPEC)
+
+
+def watched(settings: Settings) -> tuple[LiveDashboard, LiveFeed]:
+    """A dashboard subscribed to its own feed the way a server session is, but delivered to at once
+    (no document tick): each `feed.poll()` is one update."""
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    feed = LiveFeed(factory, settings.truth.radii_km)
+    dashboard = LiveDashboard(
+        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+    )
+    feed.subscribe(dashboard.hydrophone_id, dashboard.apply_update, lambda: dashboard.oldest_truth_window_id)
+    dashboard.reload()
+    return dashboard, feed
 
 
 def test_range_rings_are_geodesic_circles_of_the_radius() -> None:
@@ -159,11 +173,7 @@ def check_lane_matches_the_database(settings: Settings, shown: dict, radius_km: 
 def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: Settings, new_topic, tmp_path) -> None:
     topic = new_topic("truth")
     labeller = labelled_world(settings, topic, tmp_path)
-    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(
-        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
-    )
-    dashboard.reload()
+    dashboard, feed = watched(settings)
     at_20 = lane(dashboard.truth)
     check_lane_matches_the_database(settings, at_20, 20)
     assert {"labelled", "ambiguous"} <= {status for status, *_ in at_20.values()}
@@ -178,12 +188,12 @@ def test_truth_lane_shows_each_windows_ais_truth_at_the_chosen_radius(settings: 
 
     # New windows stream in before the labeller reaches them (pending), then turn into truth in place.
     ingest_simulated(settings, topic, WORLD, WORLD_T0 + 435, WORLD_T0 + 620)
-    dashboard.tick()
+    feed.poll()
     waiting = [w for w, (status, *_) in lane(dashboard.truth).items() if status == "pending"]
     assert len(waiting) >= 5
     check_lane_matches_the_database(settings, lane(dashboard.truth), 30)
     assert labeller.run_pass()["labelled"] == len(waiting)
-    dashboard.tick()
+    feed.poll()
     after = lane(dashboard.truth)
     assert not [w for w in waiting if after[w][0] == "pending"]
     check_lane_matches_the_database(settings, after, 30)
@@ -200,11 +210,7 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     model_id = registered_model(settings, "alpha")
     with session_scope(settings.database_url) as session:
         add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
-    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(
-        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
-    )
-    dashboard.reload()
+    dashboard, feed = watched(settings)
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
     assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1"]
@@ -218,13 +224,13 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
         add_predictions(session, [w.window_id for w in more], model_id, np.random.default_rng(0))
     with session_scope(settings.database_url) as session:
         add_predictions(session, [w.window_id for w in more], beta, np.random.default_rng(1))
-    dashboard.tick()
+    feed.poll()
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows + more]
     assert len(dashboard.predictions.data["id"]) == 4 + 3 + 3
     assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1", "beta v1"]
     assert {r.view.filter.group for r in dashboard.confidence_fig.renderers} == {"alpha v1", "beta v1"}
     vessels_before = dashboard.vessels.data
-    dashboard.tick()  # nothing new: nothing streamed twice, and the vessels are not resent
+    feed.poll()  # nothing new: nothing streamed twice, and the vessels are not resent
     assert len(dashboard.predictions.data["id"]) == 10
     assert dashboard.vessels.data is vessels_before
 
@@ -234,7 +240,7 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     assert dashboard.follow.active is False
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows[:3]]
     store_windows(settings, 1, first=7)
-    dashboard.tick()
+    feed.poll()
     assert len(dashboard.spectrograms.data["window_id"]) == 3  # not following: no streaming
     dashboard.follow.active = True
     assert len(dashboard.spectrograms.data["window_id"]) == 8
@@ -243,17 +249,13 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 @pytest.mark.integration
 def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
     windows = store_windows(settings, 2)
-    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
-    dashboard = LiveDashboard(
-        factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
-    )
-    dashboard.reload()
+    dashboard, feed = watched(settings)
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
     model_id = registered_model(settings, "late")
     with session_scope(settings.database_url) as session:
         add_predictions(session, [w.window_id for w in windows], model_id, np.random.default_rng(0))
-    dashboard.tick()
+    feed.poll()
     assert list(dashboard.timeline_fig.y_range.factors) == ["late v1"]
     assert {r.view.filter.group for r in dashboard.uncertainty_fig.renderers} == {"late v1"}
     assert dashboard.predictions.data["model"] == ["late v1", "late v1"]
@@ -345,3 +347,43 @@ def test_bokeh_websocket_origins_default_to_the_web_app() -> None:
         "a.example",
         "b.example:8443",
     ]
+
+
+@pytest.mark.integration
+def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(settings: Settings) -> None:
+    """The feed's queries per poll depend on the sites watched, not the sessions: ten viewers of one site
+    cost what one does, and every viewer gets the same new rows."""
+    from sqlalchemy import event
+
+    store_windows(settings, 2)
+    engine = engine_for(settings.database_url)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    feed = LiveFeed(factory, settings.truth.radii_km)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def statements_per_poll() -> int:
+        statements.clear()
+        feed.poll()
+        return len(statements)
+
+    site = settings.hydrophone.id
+    viewers = []
+    for _ in range(10):
+        dashboard = LiveDashboard(
+            factory, site, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
+        )
+        viewers.append(
+            (dashboard, feed.subscribe(site, dashboard.apply_update, lambda d=dashboard: d.oldest_truth_window_id))
+        )
+        dashboard.reload()
+        if len(viewers) == 1:
+            one = statements_per_poll()
+    assert feed.viewers == 10 and statements_per_poll() == one
+    more = store_windows(settings, 3, first=2)
+    feed.poll()
+    for dashboard, _ in viewers:
+        assert dashboard.spectrograms.data["window_id"][-3:] == [w.window_id for w in more]
+    for _, subscription in viewers:
+        feed.unsubscribe(subscription)
+    assert feed.viewers == 0 and statements_per_poll() == 1  # nobody watching: only the active models are read

@@ -1,18 +1,17 @@
 """The live dashboard document: plots from `plots`, rows from `queries`, kept current by streaming.
 
-A periodic callback reads only rows newer than the last ids it has and `stream`s them
-(no page reload, no full redraw); AIS truth, which arrives after its window and may be
-revised, is also re-read for the shown windows whose truth was computed since the last tick,
-and `patch`ed in place.  Choosing a time in the picker stops following and shows
+A session loads its span once, then the process's one `LiveFeed` pushes each site's new rows to
+every session watching it; the session `stream`s those newer than its own (no page reload, no full
+redraw) and `patch`es AIS truth, which arrives after its window and may be revised, in place.  Choosing a time in the picker stops following and shows
 the span ending there; switching "Follow live" back on returns to the newest data.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from bokeh.document import Document
@@ -25,16 +24,12 @@ from oceanwatch.db.models import Hydrophone
 from oceanwatch.geo import Site
 from oceanwatch.sites import store
 from visualization import plots, queries
+from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate
 
-UPDATE_MS = 2000
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_ROLLOVER = 90
 PREDICTION_ROLLOVER = 5000
 TRUTH_ROLLOVER = 5000
-# Truth rows are stamped with their transaction's start: re-read this far back so a labelling
-# transaction that committed after the last tick (but started before it) is not missed.
-TRUTH_OVERLAP = dt.timedelta(seconds=60)
-AIS_LOOKBACK = dt.timedelta(minutes=15)
 NO_MODEL = "(no active model)"
 
 
@@ -156,7 +151,6 @@ class LiveDashboard:
         self.last_window_id: int | None = None
         self.last_prediction_id: int | None = None
         self.last_truth_window_id: int | None = None
-        self.truth_read_at: dt.datetime | None = None  # database time of the last truth read
         self.truth_start: dt.datetime | None = None  # the shown span's start (its end: self.end, or live)
         self.oldest_truth_window_id: int | None = None  # revised truth is looked for from here on
         self.end: dt.datetime | None = None
@@ -257,13 +251,11 @@ class LiveDashboard:
         """Replace the truth lane with the shown span's windows at the chosen radius (a radius change, a reload)."""
         end = None if self.follow.active else self.end
         with self.session_factory() as session:
-            read_at = queries.database_now(session)
             rows = queries.truth_rows(
                 session, self.hydrophone_id, self.radius_km, start=self.truth_start, end=end, limit=TRUTH_ROLLOVER
             )
         self.truth.data = truth_columns(rows, self.colors)
         self._note_oldest_truth()
-        self.truth_read_at = read_at
         self.last_truth_window_id = max((r["window_id"] for r in rows), default=self.last_truth_window_id)
         self.truth_fig.title.text = plots.truth_title(self.radius_km)
 
@@ -282,104 +274,45 @@ class LiveDashboard:
         with_clip = [r["window_id"] for r in specs if r["clip"]]
         self.audio.text = audio_html(with_clip[-1] if with_clip else None)
 
-    def tick(self) -> None:
-        """Stream what is new since the last tick (following only)."""
-        if self.follow.active:
-            self.apply_new(self.fetch_new())
-
-    async def tick_async(self) -> None:
-        """The periodic callback: the queries run in a worker thread so the server's event loop (every
-        session's websocket) never waits on Postgres; the document lock is held throughout, so a user's
-        change cannot interleave with the update."""
-        if self.follow.active:
-            fresh = await asyncio.get_running_loop().run_in_executor(None, self.fetch_new)
-            if self.follow.active:
-                self.apply_new(fresh)
-
-    def fetch_new(self) -> dict[str, Any]:
-        """Rows newer than what this dashboard shows (reads only ids, touches no Bokeh model)."""
-        with self.session_factory() as session:
-            models = queries.active_models(session)
-            specs = queries.spectrogram_rows(
-                session, self.hydrophone_id, after_window_id=self.last_window_id, limit=SPECTROGRAM_ROLLOVER
-            )
-            preds = queries.prediction_rows(
-                session,
-                [m.id for m in models],
-                self.hydrophone_id,
-                after_id=self.last_prediction_id,
-                limit=PREDICTION_ROLLOVER,
-            )
-            end = queries.latest_window_time(session, self.hydrophone_id) or dt.datetime.now(dt.timezone.utc)
-            vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
-            truth_read_at = queries.database_now(session)
-            new_truth = queries.truth_rows(
-                session,
-                self.hydrophone_id,
-                self.radius_km,
-                after_window_id=self.last_truth_window_id,
-                limit=TRUTH_ROLLOVER,
-            )
-            oldest = self.oldest_truth_window_id
-            revised = (
-                queries.truth_rows(
-                    session,
-                    self.hydrophone_id,
-                    self.radius_km,
-                    start=self.truth_start,
-                    limit=TRUTH_ROLLOVER,
-                    after_window_id=None if oldest is None else oldest - 1,
-                    computed_after=self.truth_read_at - TRUTH_OVERLAP,
-                )
-                if self.truth_read_at is not None
-                else []
-            )
-        return {
-            "models": models,
-            "specs": specs,
-            "preds": preds,
-            "end": end,
-            "vessels": vessels,
-            "truth": {"radius_km": self.radius_km, "read_at": truth_read_at, "new": new_truth, "revised": revised},
-        }
-
-    def apply_new(self, fresh: dict[str, Any]) -> None:
-        if [m.id for m in fresh["models"]] != [m.id for m in self.models]:
-            self.models = fresh["models"]
+    def apply_update(self, update: SiteUpdate) -> None:
+        """Show what the feed read since its last poll: stream rows newer than this session's own, patch
+        truth revised in place.  Runs on the document's tick (the feed's `deliver`); a session looking
+        back ignores it and reloads when it follows again."""
+        if not self.follow.active:
+            return
+        if [m.id for m in update.models] != [m.id for m in self.models]:
+            self.models = update.models
             self._sync_models()
-        specs, preds = fresh["specs"], fresh["preds"]
-        if specs:
-            self.spectrograms.stream(spectrogram_columns(specs), rollover=SPECTROGRAM_ROLLOVER)
-            self.last_window_id = max(self.last_window_id or 0, max(r["window_id"] for r in specs))
-        if preds:
-            self.predictions.stream(
-                prediction_columns(preds, self.model_labels, self.colors), rollover=PREDICTION_ROLLOVER
+        columns = update.shaped("spectrograms", lambda: spectrogram_columns(update.specs))
+        keep = [i for i, wid in enumerate(columns["window_id"]) if wid > (self.last_window_id or 0)]
+        if keep:
+            self.spectrograms.stream(
+                {k: [v[i] for i in keep] for k, v in columns.items()}, rollover=SPECTROGRAM_ROLLOVER
             )
+            self.last_window_id = max(columns["window_id"][i] for i in keep)
+        shown = self.model_labels
+        preds = [r for r in update.preds if r["id"] > (self.last_prediction_id or 0) and r["model_id"] in shown]
+        if preds:
+            self.predictions.stream(prediction_columns(preds, shown, self.colors), rollover=PREDICTION_ROLLOVER)
             self.last_prediction_id = max(r["id"] for r in preds)
-        vessels = vessel_columns(fresh["vessels"], self.colors)
+        vessels = vessel_columns(update.vessels, self.colors)
         if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
             self.vessels.data = vessels
-        self._apply_truth(fresh["truth"])
-        self._status(fresh["end"])
+        self._apply_truth(update.truth.get(self.radius_km, []))
+        self._status(update.end)
 
-    def _apply_truth(self, truth: dict[str, Any]) -> None:
-        """Stream the new windows' truth (or pending), then patch the shown windows whose truth changed."""
-        if truth["radius_km"] != self.radius_km:  # read for a radius no longer chosen
-            return
-        if truth["new"]:
-            self.truth.stream(truth_columns(truth["new"], self.colors), rollover=TRUTH_ROLLOVER)
-            self.last_truth_window_id = max(r["window_id"] for r in truth["new"])
-            self._note_oldest_truth()
-        self.truth_read_at = truth["read_at"]
-        if not truth["revised"]:
-            return
+    def _apply_truth(self, rows: list[dict[str, Any]]) -> None:
+        """Patch the shown windows whose truth changed, stream the windows not shown yet (pending or labelled)."""
         index = {wid: i for i, wid in enumerate(self.truth.data["window_id"])}
-        revised = truth_columns(truth["revised"], self.colors)
+        fresh = [r for r in rows if r["window_id"] not in index and r["window_id"] > (self.last_truth_window_id or 0)]
+        if fresh:
+            self.truth.stream(truth_columns(fresh, self.colors), rollover=TRUTH_ROLLOVER)
+            self.last_truth_window_id = max(r["window_id"] for r in fresh)
+            self._note_oldest_truth()
+        revised = truth_columns([r for r in rows if r["window_id"] in index], self.colors)
         patches: dict[str, list[tuple[int, Any]]] = {}
         for k, wid in enumerate(revised["window_id"]):
-            i = index.get(wid)
-            if i is None:  # scrolled out of the shown span
-                continue
+            i = index[wid]
             for name, values in revised.items():
                 if self.truth.data[name][i] != values[k]:
                     patches.setdefault(name, []).append((i, values[k]))
@@ -437,10 +370,18 @@ class LiveDashboard:
 
 
 def make_document(
-    session_factory: Callable[[], Session], hydrophone_id: str, lat: float, lon: float, truth_radii_km: Sequence[int]
+    session_factory: Callable[[], Session],
+    feed: LiveFeed,
+    hydrophone_id: str,
+    lat: float,
+    lon: float,
+    truth_radii_km: Sequence[int],
 ) -> Callable[[Document], None]:
     """A Bokeh FunctionHandler body that builds one dashboard per session, following the site the
-    page asked for (its `SITE_HEADER`), else the default one (`hydrophone_id` at `lat`, `lon`)."""
+    page asked for (its `SITE_HEADER`), else the default one (`hydrophone_id` at `lat`, `lon`).
+
+    The session subscribes to the process's `feed` before it loads (so nothing falls between the load
+    and the first update) and leaves it when Bokeh destroys the session."""
 
     def build(doc: Document) -> None:
         asked = doc.session_context.request.headers.get(SITE_HEADER) if doc.session_context else None
@@ -451,9 +392,14 @@ def make_document(
             if row is not None:
                 site = Site(row.id, row.latitude, row.longitude)
         dashboard = LiveDashboard(session_factory, site.id, site.latitude, site.longitude, truth_radii_km)
+        subscription = feed.subscribe(
+            site.id,
+            lambda update: doc.add_next_tick_callback(partial(dashboard.apply_update, update)),
+            lambda: dashboard.oldest_truth_window_id,
+        )
+        doc.on_session_destroyed(lambda _context: feed.unsubscribe(subscription))
         dashboard.reload()
         doc.add_root(dashboard.layout())
         doc.title = "OceanWatch live"
-        doc.add_periodic_callback(dashboard.tick_async, UPDATE_MS)
 
     return build

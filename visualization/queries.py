@@ -57,7 +57,10 @@ def class_colors(session: Session) -> dict[str, str]:
 
 
 def latest_window_time(session: Session, hydrophone_id: str) -> dt.datetime | None:
-    return session.scalar(select(func.max(Window.end_time)).where(Window.hydrophone_id == hydrophone_id))
+    """The end of the site's newest window (one probe of the (hydrophone_id, start_time) index, not a scan)."""
+    return session.scalar(
+        select(Window.end_time).where(Window.hydrophone_id == hydrophone_id).order_by(Window.start_time.desc()).limit(1)
+    )
 
 
 def _window_range(

@@ -23,6 +23,7 @@ from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
 from oceanwatch.runtime.service import StopFlag
 from visualization.access import GrantAuth
+from visualization.feed import LiveFeed
 from visualization.live import make_document
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,14 @@ def url_prefix(settings: Settings) -> str:
     return urlsplit(settings.resolved_bokeh_url()).path.rstrip("/")
 
 
-def make_server(settings: Settings, address: str | None = None, port: int | None = None) -> Server:
-    factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
+def make_server(settings: Settings, feed: LiveFeed, address: str | None = None, port: int | None = None) -> Server:
+    """The server of the live application; its sessions take their updates from `feed`."""
+    factory = feed.session_factory
     live = Application(
         FunctionHandler(
             make_document(
                 factory,
+                feed,
                 settings.hydrophone.id,
                 settings.hydrophone.lat,
                 settings.hydrophone.lon,
@@ -63,7 +66,10 @@ def make_server(settings: Settings, address: str | None = None, port: int | None
 
 def serve(settings: Settings, stop: StopFlag) -> None:
     """Run until the stop flag is set (SIGTERM/SIGINT), then stop the IO loop cleanly."""
-    server = make_server(settings)
+    factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
+    feed = LiveFeed(factory, settings.truth.radii_km)
+    feed.start()
+    server = make_server(settings, feed)
     server.start()
     log.info(
         "bokeh server on %s:%s%s, websocket origins %s",
@@ -80,3 +86,4 @@ def serve(settings: Settings, stop: StopFlag) -> None:
     threading.Thread(target=stopper, daemon=True, name="bokeh-stop").start()
     server.io_loop.start()
     server.stop()
+    feed.stop()
