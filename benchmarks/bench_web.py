@@ -1,8 +1,12 @@
-"""Web benchmark: how long the live dashboard's initial load and per-tick stream take, and the API's range query.
+"""Web benchmark: the live dashboard's initial load, the feed's poll, the API's range query, and 20 viewers.
 
 Runs on a scratch database on the stack runner's Postgres: two hours of 30 s windows with
 full-size (160 x 128) float16 spectrograms, two active models predicting every window and
-50 vessels, i.e. what one hydrophone produces.
+50 vessels, i.e. what one hydrophone produces.  Then the real web app and Bokeh server processes
+with 20 headless Chromium tabs on /live/: for each of ROUNDS new windows (stored with both models'
+predictions in one transaction, as the predict stream commits them) the time from the commit until
+every tab's prediction source holds it (`viewer_update_p95_s`, `viewer_update_median_s`), and the
+Bokeh server's memory per viewer (its RSS with 20 tabs open less with one, over 19).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import sessionmaker
 
-from benchmarks.common import median_ms
+from benchmarks.common import median_ms, metric
 from oceanwatch.access.accounts import create_user, issue_token
 from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
@@ -32,6 +36,10 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 SPEC = FeatureSpec()
 HOURS = 2
 STEP_S = 30.0
+VIEWERS = int(os.environ.get("BENCH_WEB_VIEWERS", "20"))
+ROUNDS = int(os.environ.get("BENCH_WEB_ROUNDS", "24"))
+PASSWORD = "bench password"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng: np.random.Generator) -> None:
@@ -76,7 +84,9 @@ def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng:
 
 def main() -> None:
     with scratch_database(os.environ["DATABASE_URL"], "ow_bench_web") as url, tempfile.TemporaryDirectory() as tmp:
-        results, api_rows = run(Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret"))
+        settings = Settings(database_url=url, data_dir=Path(tmp), secret_key="bench-secret")
+        results, api_rows, model_ids = run(settings)
+        results |= viewers(settings, Path(tmp), model_ids)
     print(
         json.dumps(
             {
@@ -88,14 +98,17 @@ def main() -> None:
                     "vessels": 50,
                     "spectrogram_shape": list(SPEC.input_shape),
                     "api_rows": api_rows,
+                    "viewers": VIEWERS,
+                    "rounds": ROUNDS,
                 },
             }
         )
     )
 
 
-def run(settings: Settings) -> tuple[dict, int]:
+def run(settings: Settings) -> tuple[dict, int, list[int]]:
     from app import create_app
+    from visualization.feed import LiveFeed
     from visualization.live import LiveDashboard
 
     with session_scope(settings.database_url) as session:
@@ -134,7 +147,7 @@ def run(settings: Settings) -> tuple[dict, int]:
                         source="bench",
                     )
                 )
-        token = issue_token(session, create_user(session, "bench", "bench password", "viewer").id)
+        token = issue_token(session, create_user(session, "bench", PASSWORD, "viewer").id)
     windows = int(HOURS * 3600 / STEP_S)
     _fill(settings, 0, windows, model_ids, rng)
 
@@ -142,6 +155,8 @@ def run(settings: Settings) -> tuple[dict, int]:
     dashboard = LiveDashboard(
         factory, settings.hydrophone.id, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km
     )
+    feed = LiveFeed(factory, settings.truth.radii_km)
+    feed.subscribe(dashboard.hydrophone_id, dashboard.apply_update, lambda: dashboard.oldest_truth_window_id)
     reload_ms = median_ms(dashboard.reload, 5)
     image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
     next_window = windows
@@ -151,7 +166,7 @@ def run(settings: Settings) -> tuple[dict, int]:
         _fill(settings, next_window, 2, model_ids, rng)
         next_window += 2
         began = time.perf_counter()
-        dashboard.tick()
+        feed.poll()
         tick_samples.append((time.perf_counter() - began) * 1000.0)
 
     tick_samples: list[float] = []
@@ -162,27 +177,100 @@ def run(settings: Settings) -> tuple[dict, int]:
     query = {"start": T0.isoformat(), "end": (T0 + dt.timedelta(hours=1)).isoformat(), "limit": 10000}
     api_ms = median_ms(lambda: client.get("/api/v1/predictions", headers=auth, query_string=query), 5)
     rows = len(client.get("/api/v1/predictions", headers=auth, query_string=query).json["predictions"])
+    return (
+        {
+            "dashboard_initial_load_1h": {
+                "value": round(reload_ms, 1),
+                "unit": "ms",
+                "goal": 1000,
+                "higher_is_better": False,
+            },
+            "dashboard_initial_spectrogram_payload": {
+                "value": round(image_mb, 2),
+                "unit": "MB",
+                "goal": 5,
+                "higher_is_better": False,
+            },
+            "feed_poll_2_new_windows": {
+                "value": round(statistics.median(tick_samples), 1),
+                "unit": "ms",
+                "goal": 250,
+                "higher_is_better": False,
+            },
+            "api_predictions_1h": {"value": round(api_ms, 1), "unit": "ms", "goal": 500, "higher_is_better": False},
+        },
+        rows,
+        model_ids,
+    )
+
+
+def viewers(settings: Settings, tmp: Path, model_ids: list[int]) -> dict:
+    """20 tabs of the live page on the real app and Bokeh server: commit-to-drawn time on every tab."""
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from oceanwatch.testing.localserve import serve
+
+    source = "Bokeh.documents[0].get_model_by_name('prediction_source')"
+    length = f"() => window.Bokeh && Bokeh.documents.length && {source} ? {source}.get_length() : -1"
+    rng = np.random.default_rng(1)
+    with session_scope(settings.database_url) as session:
+        next_window = session.query(Window).count()
+    with serve(settings, tmp) as (settings, base), sync_playwright() as p:
+        bokeh = next(c for c in psutil.Process().children() if "visualization" in c.cmdline())
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        login = context.new_page()
+        login.goto(f"{base}/login")
+        login.fill("#username", "bench")
+        login.fill("#password", PASSWORD)
+        login.click("#login-submit")
+        login.wait_for_url(f"{base}/home/")
+        login.close()
+        pages = []
+        for i in range(VIEWERS):
+            page = context.new_page()
+            page.goto(f"{base}/live/", wait_until="commit")
+            pages.append(page)
+            if i == 0:
+                page.wait_for_function(f"() => ({length})() > 0", timeout=120_000)
+                one_viewer_mb = bokeh.memory_info().rss / 2**20
+                all_viewers_mb = one_viewer_mb
+        for page in pages:
+            page.wait_for_function(f"() => ({length})() > 0", timeout=120_000)
+        all_viewers_mb = bokeh.memory_info().rss / 2**20
+        updates = []
+        browsers = [c for c in psutil.Process().children(recursive=True) if "chrom" in c.name()]
+
+        def cpu_s(processes: list) -> float:
+            total = 0.0
+            for process in processes:
+                try:
+                    times = process.cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+            return total
+
+        cpu_before = cpu_s([bokeh]), cpu_s(browsers)
+        for _ in range(ROUNDS):
+            before = pages[0].evaluate(length)
+            _fill(settings, next_window, 1, model_ids, rng)  # committed on return
+            committed = time.perf_counter()
+            next_window += 1
+            for page in pages:
+                page.wait_for_function(f"() => ({length})() > {before}", timeout=60_000, polling=50)
+            updates.append(time.perf_counter() - committed)
+        bokeh_cpu, browser_cpu = cpu_s([bokeh]) - cpu_before[0], cpu_s(browsers) - cpu_before[1]
+        browser.close()
     return {
-        "dashboard_initial_load_1h": {
-            "value": round(reload_ms, 1),
-            "unit": "ms",
-            "goal": 1000,
-            "higher_is_better": False,
-        },
-        "dashboard_initial_spectrogram_payload": {
-            "value": round(image_mb, 2),
-            "unit": "MB",
-            "goal": 5,
-            "higher_is_better": False,
-        },
-        "dashboard_tick_2_new_windows": {
-            "value": round(statistics.median(tick_samples), 1),
-            "unit": "ms",
-            "goal": 250,
-            "higher_is_better": False,
-        },
-        "api_predictions_1h": {"value": round(api_ms, 1), "unit": "ms", "goal": 500, "higher_is_better": False},
-    }, rows
+        "viewer_update_p95_s": metric(float(np.percentile(updates, 95)), "s", 2.0),
+        "viewer_update_median_s": metric(statistics.median(updates), "s"),
+        "bokeh_rss_mb_20_viewers": metric(all_viewers_mb, "MB"),
+        "bokeh_cpu_s_per_update": metric(bokeh_cpu / ROUNDS, "s"),
+        "browser_cpu_s_per_update": metric(browser_cpu / ROUNDS, "s"),
+        "bokeh_mb_per_viewer": metric((all_viewers_mb - one_viewer_mb) / max(VIEWERS - 1, 1), "MB"),
+    }
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def _viewers(settings: Settings, tmp: Path) -> dict[str, float]:
         login.fill("#username", "operator")
         login.fill("#password", PASSWORD)
         login.click("#login-submit")
-        login.wait_for_url(f"{base}/live/")
+        login.wait_for_url(f"{base}/home/")
         login.close()
         began = time.perf_counter()
         pages = [context.new_page() for _ in range(VIEWERS)]

@@ -36,7 +36,8 @@ def test_demo_serves_status_restarts_services_and_stops_cleanly(tmp_path: Path) 
             timeout=30,
             data={"username": "admin", "password": printed.group(1), "csrf_token": csrf},
         )
-        assert logged.status_code == 200 and logged.url.endswith("/live/") and "Bokeh-Session-Id" in logged.text
+        assert logged.status_code == 200 and logged.url.endswith("/home/") and 'id="home-MARS"' in logged.text
+        assert "Bokeh-Session-Id" in web.get(f"http://127.0.0.1:{port}/live/", timeout=30).text
 
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)  # anonymous: up or down, no details
         assert page.status_code == 200

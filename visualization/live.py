@@ -106,7 +106,7 @@ def truth_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[st
             status, classes = "pending", []
         else:
             status, classes = ("ambiguous" if truth["ambiguous"] else "labelled"), truth["classes"]
-        fill, hatch = plots.TRUTH_STYLE[status]
+        fill = plots.TRUTH_STYLE[status]
         color = fill or plots.class_color(classes[0] if classes else None, colors)
         out["window_id"].append(r["window_id"])
         out["x"].append((start + end) / 2)
@@ -119,7 +119,6 @@ def truth_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[st
         out["buffer"].append(_vessel_list(truth["buffer_vessels"]) if truth else "")
         out["color"].append(color)
         out["line"].append(plots.PENDING_LINE if status == "pending" else color)
-        out["hatch"].append(hatch)
     return out
 
 

@@ -157,7 +157,7 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect after login would be a phishing aid."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("live.page")
+    return url_for("home.page")
 
 
 @bp.route("/login", methods=["GET", "POST"])
