@@ -186,7 +186,8 @@ class LiveDashboard:
             title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS), name="metric"
         )
         self.audio = Div(text=audio_html(None), name="audio")
-        self.status = Div(text="", name="status")
+        # A fixed size: new text then repaints the Div alone instead of re-laying out the whole page per update.
+        self.status = Div(text="", name="status", width=420, height=40)
         self.metric.on_change("value", lambda _a, _o, new: plots.set_metric(self.uncertainty_fig, new))
         self.picker.on_change("value", self._on_pick)
         self.span.on_change("value", lambda _a, _o, _n: self.reload())
