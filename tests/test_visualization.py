@@ -391,3 +391,39 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
     for _, subscription in viewers:
         feed.unsubscribe(subscription)
     assert feed.viewers == 0 and statements_per_poll() == 1  # nobody watching: only the active models are read
+
+
+@pytest.mark.integration
+def test_the_events_list_shows_the_newest_disagreements_and_follows_new_ones(settings: Settings) -> None:
+    """Events beside the plots: newest first, each a link to its review page, refreshed by the feed."""
+    import re
+
+    from oceanwatch.events.query import EventRules
+
+    windows = [w.window_id for w in store_windows(settings, 4)]
+    alpha, beta = registered_model(settings, "alpha"), registered_model(settings, "beta")
+    with session_scope(settings.database_url) as session:  # they disagree on windows 1 and 3 only
+        add_predictions(session, windows, alpha, np.random.default_rng(0), dict.fromkeys(windows, "A"))
+        answers = {w: ("B" if i in (1, 3) else "A") for i, w in enumerate(windows)}
+        add_predictions(session, windows, beta, np.random.default_rng(1), answers)
+    rules = EventRules(radius_km=20, entropy_min=1.1)  # entropy never reaches it: disagreements only
+    factory = sessionmaker(engine_for(settings.database_url), expire_on_commit=False)
+    feed = LiveFeed(factory, settings.truth.radii_km, rules)
+    site = settings.hydrophone.id
+    dashboard = LiveDashboard(
+        factory, site, settings.hydrophone.lat, settings.hydrophone.lon, settings.truth.radii_km, rules
+    )
+    feed.subscribe(site, dashboard.apply_update, lambda: dashboard.oldest_truth_window_id)
+    dashboard.reload()
+
+    def listed() -> list[int]:
+        return [int(w) for w in re.findall(r"data-window='(\d+)'", dashboard.events.text)]
+
+    assert listed() == [windows[3], windows[1]]
+    assert f"href='/review/{windows[3]}'" in dashboard.events.text and "models disagree" in dashboard.events.text
+    more = [w.window_id for w in store_windows(settings, 1, first=4)]
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, more, alpha, np.random.default_rng(2), {more[0]: "C"})
+        add_predictions(session, more, beta, np.random.default_rng(3), {more[0]: "D"})
+    feed.poll()
+    assert listed() == [more[0], windows[3], windows[1]]

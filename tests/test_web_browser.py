@@ -309,3 +309,38 @@ def test_admin_creates_a_user_and_an_api_token(web, browser) -> None:
     page.wait_for_url(f"{base}/login")
     page.goto(f"{base}/models/")
     assert "/login" in page.url
+
+
+def test_events_beside_the_plots_follow_new_windows_and_lead_to_review_and_home(web, browser) -> None:
+    """Two models disagreeing: the live page lists the window (pushed in without a reload), its link opens
+    the window's review page, and the home page counts the site's events."""
+    from oceanwatch.db import session_scope
+
+    settings, base = web
+    make_user(settings, "watch1", "operator")
+    windows = store_windows(settings, 4)
+    alpha, beta = registered_model(settings, "alpha"), registered_model(settings, "beta")
+    ids = [w.window_id for w in windows]
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, ids, alpha, np.random.default_rng(0), dict.fromkeys(ids, "A"))
+        add_predictions(session, ids, beta, np.random.default_rng(1), {**dict.fromkeys(ids, "A"), ids[2]: "D"})
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    log_in(page, base, "watch1")
+    page.wait_for_selector(f"#events li[data-window='{ids[2]}']:has-text('models disagree')", timeout=30000)
+
+    more = store_windows(settings, 1, first=4)
+    new = more[0].window_id
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [new], alpha, np.random.default_rng(2), {new: "B"})
+        add_predictions(session, [new], beta, np.random.default_rng(3), {new: "C"})
+    page.wait_for_selector(f"#events li:first-child[data-window='{new}']", timeout=20000)
+    assert page.url == f"{base}/live/"  # pushed in, no reload
+    page.screenshot(path=str(SCREENSHOTS / "live-events.png"), full_page=True)
+    page.locator(f"#events li[data-window='{new}'] a").click()
+    page.wait_for_url(f"{base}/review/{new}")
+
+    page.goto(f"{base}/home/")
+    cell = page.locator(f"#home-{settings.hydrophone.id} .events-today a")
+    assert int(cell.inner_text()) >= 2
+    assert "2 of 2" in page.locator(f"#home-{settings.hydrophone.id} .models").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from oceanwatch.db.models import Prediction, Window
+from oceanwatch.events.query import EventRules, list_events
 from visualization import queries
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ TRUTH_LIMIT = 5000
 # transaction that committed after the last read (but started before it) is not missed.
 TRUTH_OVERLAP = dt.timedelta(seconds=60)
 AIS_LOOKBACK = dt.timedelta(minutes=15)
+EVENTS_SPAN = dt.timedelta(hours=1)  # the events list covers the newest hour of the site's windows
+EVENTS_LIMIT = 30
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class SiteUpdate:
     truth: dict[int, list[dict[str, Any]]]  # by radius: new windows (pending or labelled) and revised truth
     vessels: list[dict[str, Any]]
     end: dt.datetime
+    events: list[dict[str, Any]] | None = None  # the newest events, when predictions or truth changed
     _shaped: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def shaped(self, key: str, build: Callable[[], Any]) -> Any:
@@ -84,9 +88,12 @@ class _SiteMarks:
 class LiveFeed:
     """The process's reader: `subscribe`, then `poll` (from its thread, `start`) delivers updates."""
 
-    def __init__(self, session_factory: Callable[[], Session], radii_km: Sequence[int]) -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], radii_km: Sequence[int], event_rules: EventRules | None = None
+    ) -> None:
         self.session_factory = session_factory
         self.radii_km = tuple(radii_km)
+        self.event_rules = event_rules  # None: no events are read
         self._sites: dict[str, _SiteMarks] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -171,11 +178,13 @@ class LiveFeed:
             truth[radius] = _merge(revised, new)
         end = queries.latest_window_time(session, site) or read_at
         vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
+        changed = preds or any(truth.values())
+        events = recent_events(session, self.event_rules, site, end) if changed and self.event_rules else None
         with self._lock:  # the marks move only forward, whatever a concurrent subscribe did
             marks.window_id = max([marks.window_id, *(r["window_id"] for r in specs), *(r["window_id"] for r in new)])
             marks.prediction_id = max([marks.prediction_id, *(r["id"] for r in preds)])
             marks.truth_read_at = read_at
-        return SiteUpdate(site, models, specs, preds, truth, vessels, end)
+        return SiteUpdate(site, models, specs, preds, truth, vessels, end, events)
 
     def start(self) -> None:
         """Poll every POLL_S on a daemon thread until `stop`."""
@@ -197,6 +206,11 @@ class LiveFeed:
                 log.exception("live feed poll failed; retrying in %.0f s", RETRY_S)
                 wait = RETRY_S
             self._stop.wait(wait)
+
+
+def recent_events(session: Session, rules: EventRules, site: str, end: dt.datetime) -> list[dict[str, Any]]:
+    """The site's newest events, over the hour of windows before `end`: what the live page lists."""
+    return list_events(session, rules, site, start=end - EVENTS_SPAN, end=end, limit=EVENTS_LIMIT)
 
 
 def _newest(session: Session) -> tuple[int, int]:

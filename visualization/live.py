@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.access.live_grants import SITE_HEADER
 from oceanwatch.db.models import Hydrophone
+from oceanwatch.events.query import EventRules
 from oceanwatch.geo import Site
 from oceanwatch.sites import store
 from visualization import plots, queries
-from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate
+from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_ROLLOVER = 90
@@ -122,6 +123,31 @@ def truth_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[st
     return out
 
 
+EVENT_NAMES = {
+    "disagreement": "models disagree",
+    "contradicts_truth": "contradicts AIS",
+    "high_uncertainty": "uncertain",
+}
+
+
+def events_html(events: list[dict[str, Any]] | None) -> str:
+    """The events list beside the plots, newest first, each a link to its window's review page (same origin
+    as the page the document is embedded in)."""
+    if events is None:
+        return "<p>Events are not read for this view.</p>"
+    if not events:
+        return "<h4>Events</h4><p id='no-events'>No event in the newest hour.</p>"
+    items = "".join(
+        f"<li data-window='{int(e['window_id'])}'><a href='/review/{int(e['window_id'])}'>"
+        f"{e['start_time']:%H:%M:%S}</a> "
+        + html.escape(", ".join(EVENT_NAMES.get(k, k) for k in e["kinds"]))
+        + (" <em>reviewed</em>" if e["reviewed"] else "")
+        + "</li>"
+        for e in events
+    )
+    return f"<h4>Events (newest hour)</h4><ol id='events' style='padding-left:1.2em;margin:0'>{items}</ol>"
+
+
 def audio_html(window_id: int | None) -> str:
     """The audio player for a window's clip, served by the web app (same origin as the page)."""
     if window_id is None:
@@ -140,8 +166,10 @@ class LiveDashboard:
         lat: float,
         lon: float,
         truth_radii_km: Sequence[int],
+        event_rules: EventRules | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.event_rules = event_rules  # None: no events list (a view that does not need one)
         self.hydrophone_id = hydrophone_id
         self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
         self.predictions = plots.empty_source(plots.PREDICTION_COLUMNS, "prediction_source")
@@ -186,6 +214,7 @@ class LiveDashboard:
             title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS), name="metric"
         )
         self.audio = Div(text=audio_html(None), name="audio")
+        self.events = Div(text=events_html(None), name="events", width=360, height=260, styles={"overflow-y": "auto"})
         # A fixed size: new text then repaints the Div alone instead of re-laying out the whole page per update.
         self.status = Div(text="", name="status", width=420, height=40)
         self.metric.on_change("value", lambda _a, _o, new: plots.set_metric(self.uncertainty_fig, new))
@@ -207,7 +236,7 @@ class LiveDashboard:
         )
         return column(
             controls,
-            row(left, column(self.map_fig, self.overview_fig, self.audio), sizing_mode="stretch_width"),
+            row(left, column(self.map_fig, self.overview_fig, self.audio, self.events), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
             name="live_root",
         )
@@ -236,6 +265,8 @@ class LiveDashboard:
                 limit=PREDICTION_ROLLOVER,
             )
             vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
+            events = recent_events(session, self.event_rules, self.hydrophone_id, end) if self.event_rules else None
+        self.events.text = events_html(events)
         self._sync_models()
         self.spectrograms.data = spectrogram_columns(specs)
         self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
@@ -299,6 +330,10 @@ class LiveDashboard:
         if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
             self.vessels.data = vessels
         self._apply_truth(update.truth.get(self.radius_km, []))
+        if update.events is not None and self.event_rules is not None:
+            text = events_html(update.events)
+            if text != self.events.text:
+                self.events.text = text
         self._status(update.end)
 
     def _apply_truth(self, rows: list[dict[str, Any]]) -> None:
@@ -391,7 +426,9 @@ def make_document(
                 row = session.get(Hydrophone, asked)
             if row is not None:
                 site = Site(row.id, row.latitude, row.longitude)
-        dashboard = LiveDashboard(session_factory, site.id, site.latitude, site.longitude, truth_radii_km)
+        dashboard = LiveDashboard(
+            session_factory, site.id, site.latitude, site.longitude, truth_radii_km, feed.event_rules
+        )
         subscription = feed.subscribe(
             site.id,
             lambda update: doc.add_next_tick_callback(partial(dashboard.apply_update, update)),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from oceanwatch.access.live_grants import LIVE_PATH
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for
+from oceanwatch.events.query import EventRules
 from oceanwatch.runtime.service import StopFlag
 from visualization.access import GrantAuth
 from visualization.feed import LiveFeed
@@ -67,7 +68,7 @@ def make_server(settings: Settings, feed: LiveFeed, address: str | None = None, 
 def serve(settings: Settings, stop: StopFlag) -> None:
     """Run until the stop flag is set (SIGTERM/SIGINT), then stop the IO loop cleanly."""
     factory = sessionmaker(engine_for(settings.require_database_url()), expire_on_commit=False)
-    feed = LiveFeed(factory, settings.truth.radii_km)
+    feed = LiveFeed(factory, settings.truth.radii_km, EventRules.from_settings(settings))
     feed.start()
     server = make_server(settings, feed)
     server.start()
