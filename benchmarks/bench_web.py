@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy.orm import sessionmaker
 
 from benchmarks.common import median_ms, metric
+from benchmarks.livetabs import PREDICTIONS_SHOWN, signed_in_context
 from oceanwatch.access.accounts import create_user, issue_token
 from oceanwatch.audio.features import FeatureSpec
 from oceanwatch.config import Settings
@@ -39,7 +40,6 @@ STEP_S = 30.0
 VIEWERS = int(os.environ.get("BENCH_WEB_VIEWERS", "20"))
 ROUNDS = int(os.environ.get("BENCH_WEB_ROUNDS", "24"))
 PASSWORD = "bench password"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _fill(settings: Settings, first: int, count: int, model_ids: list[int], rng: np.random.Generator) -> None:
@@ -211,22 +211,13 @@ def viewers(settings: Settings, tmp: Path, model_ids: list[int]) -> dict:
 
     from oceanwatch.testing.localserve import serve
 
-    source = "Bokeh.documents[0].get_model_by_name('prediction_source')"
-    length = f"() => window.Bokeh && Bokeh.documents.length && {source} ? {source}.get_length() : -1"
+    length = PREDICTIONS_SHOWN
     rng = np.random.default_rng(1)
     with session_scope(settings.database_url) as session:
         next_window = session.query(Window).count()
     with serve(settings, tmp) as (settings, base), sync_playwright() as p:
         bokeh = next(c for c in psutil.Process().children() if "visualization" in c.cmdline())
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        login = context.new_page()
-        login.goto(f"{base}/login")
-        login.fill("#username", "bench")
-        login.fill("#password", PASSWORD)
-        login.click("#login-submit")
-        login.wait_for_url(f"{base}/home/")
-        login.close()
+        browser, context = signed_in_context(p, base, "bench", PASSWORD)
         pages = []
         for i in range(VIEWERS):
             page = context.new_page()

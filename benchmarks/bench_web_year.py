@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from benchmarks.bench_truth import build_year
 from benchmarks.common import metric
+from benchmarks.livetabs import PREDICTIONS_SHOWN, signed_in_context
 from oceanwatch.access.accounts import create_user, issue_token
 from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
@@ -41,7 +42,6 @@ VIEWERS = 20
 ROUNDS = 3
 REPEAT = 20
 PASSWORD = "bench password 1"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _newest_extras(url: str, hydrophone: str) -> None:
@@ -150,19 +150,10 @@ def _viewers(settings: Settings, tmp: Path) -> dict[str, float]:
     """20 Chromium tabs on the live page of the real app and Bokeh server; updates must reach all of them."""
     from playwright.sync_api import sync_playwright
 
-    source = "Bokeh.documents[0].get_model_by_name('prediction_source')"
-    length = f"() => window.Bokeh && Bokeh.documents.length && {source} ? {source}.get_length() : -1"
+    length = PREDICTIONS_SHOWN
     with serve(settings, tmp) as (settings, base), sync_playwright() as p:
         bokeh = next(c for c in psutil.Process().children() if "visualization" in c.cmdline())
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        login = context.new_page()
-        login.goto(f"{base}/login")
-        login.fill("#username", "operator")
-        login.fill("#password", PASSWORD)
-        login.click("#login-submit")
-        login.wait_for_url(f"{base}/home/")
-        login.close()
+        browser, context = signed_in_context(p, base, "operator", PASSWORD)
         began = time.perf_counter()
         pages = [context.new_page() for _ in range(VIEWERS)]
         for page in pages:
