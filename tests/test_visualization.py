@@ -388,6 +388,13 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
     feed.poll()
     for dashboard, _ in viewers:
         assert dashboard.spectrograms.data["window_id"][-3:] == [w.window_id for w in more]
+    def gone(_update) -> None:
+        raise RuntimeError("session destroyed")
+
+    feed.subscribe(site, gone, lambda: None)  # a session torn down without unsubscribing
+    store_windows(settings, 1, first=5)
+    feed.poll()  # the broken subscriber is dropped; the others still get the window
+    assert feed.viewers == 10 and all(len(d.spectrograms.data["window_id"]) == 6 for d, _ in viewers)
     for _, subscription in viewers:
         feed.unsubscribe(subscription)
     assert feed.viewers == 0 and statements_per_poll() == 1  # nobody watching: only the active models are read

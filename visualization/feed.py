@@ -141,8 +141,12 @@ class LiveFeed:
             for site, (marks, subscribers) in watched.items():
                 update = self._read_site(session, site, marks, models, subscribers)
                 for sub in subscribers:
-                    sub.deliver(update)
-                    delivered += 1
+                    try:
+                        sub.deliver(update)
+                        delivered += 1
+                    except Exception:  # a session torn down between the snapshot and now: drop it, not the poll
+                        log.warning("dropping a live session that could not take its update", exc_info=True)
+                        self.unsubscribe(sub)
         self.polls += 1
         return delivered
 
