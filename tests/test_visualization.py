@@ -388,6 +388,7 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
     feed.poll()
     for dashboard, _ in viewers:
         assert dashboard.spectrograms.data["window_id"][-3:] == [w.window_id for w in more]
+
     def gone(_update) -> None:
         raise RuntimeError("session destroyed")
 
