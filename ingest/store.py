@@ -340,9 +340,16 @@ class WindowWriter:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the outbox thread (what is unpublished stays in the outbox for the next run)."""
+        """Stop the outbox thread, then make one last pass unless the broker was failing: the batch
+        committed just before a clean stop goes out now, not at the next run.  What the broker does not
+        take stays in the outbox for the next run."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._failed_at is None:
+            try:
+                self.publish_pending()
+            except Exception:  # the outbox keeps it: the next run publishes it
+                log.exception("last outbox pass failed")

@@ -2,8 +2,8 @@
 
 A session loads its span once, then the process's one `LiveFeed` pushes each site's new rows to
 every session watching it; the session `stream`s those newer than its own (no page reload, no full
-redraw) and `patch`es AIS truth, which arrives after its window and may be revised, in place.  Choosing a time in the picker stops following and shows
-the span ending there; switching "Follow live" back on returns to the newest data.
+redraw) and `patch`es AIS truth, which arrives after its window and may be revised, in place.
+Choosing a time in the picker stops following and shows the span ending there; switching "Follow live" back on returns to the newest data.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from oceanwatch.access.live_grants import SITE_HEADER
 from oceanwatch.db.models import Hydrophone
 from oceanwatch.events.query import EventRules
+from oceanwatch.events.rules import EventKind
 from oceanwatch.geo import Site
 from oceanwatch.sites import store
 from visualization import plots, queries
@@ -124,9 +125,9 @@ def truth_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[st
 
 
 EVENT_NAMES = {
-    "disagreement": "models disagree",
-    "contradicts_truth": "contradicts AIS",
-    "high_uncertainty": "uncertain",
+    EventKind.DISAGREEMENT: "models disagree",
+    EventKind.CONTRADICTS_TRUTH: "contradicts AIS",
+    EventKind.HIGH_UNCERTAINTY: "uncertain",
 }
 
 
@@ -136,7 +137,7 @@ def events_html(events: list[dict[str, Any]] | None) -> str:
     if events is None:
         return "<p>Events are not read for this view.</p>"
     if not events:
-        return "<h4>Events</h4><p id='no-events'>No event in the newest hour.</p>"
+        return "<h4>Events</h4><p id='no-events'>No event in the hour shown last.</p>"
     items = "".join(
         f"<li data-window='{int(e['window_id'])}'><a href='/review/{int(e['window_id'])}'>"
         f"{e['start_time']:%H:%M:%S}</a> "
@@ -145,7 +146,7 @@ def events_html(events: list[dict[str, Any]] | None) -> str:
         + "</li>"
         for e in events
     )
-    return f"<h4>Events (newest hour)</h4><ol id='events' style='padding-left:1.2em;margin:0'>{items}</ol>"
+    return f"<h4>Events (the hour shown last)</h4><ol id='events' style='padding-left:1.2em;margin:0'>{items}</ol>"
 
 
 def audio_html(window_id: int | None) -> str:
