@@ -98,8 +98,6 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.polls = 0
-        self.failures = 0
 
     def subscribe(
         self, site: str, deliver: Callable[[SiteUpdate], None], truth_floor: Callable[[], int | None]
@@ -147,7 +145,6 @@ class LiveFeed:
                     except Exception:  # a session torn down between the snapshot and now: drop it, not the poll
                         log.warning("dropping a live session that could not take its update", exc_info=True)
                         self.unsubscribe(sub)
-        self.polls += 1
         return delivered
 
     def _read_site(
@@ -206,7 +203,6 @@ class LiveFeed:
                 self.poll()
                 wait = POLL_S
             except Exception:  # the database away: sessions keep what they show and the feed retries
-                self.failures += 1
                 log.exception("live feed poll failed; retrying in %.0f s", RETRY_S)
                 wait = RETRY_S
             self._stop.wait(wait)

@@ -6,7 +6,6 @@ The rules and SQL live in `oceanwatch.events`; this module turns query arguments
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import current_app, request
@@ -49,14 +48,3 @@ def hourly_listing() -> dict[str, Any]:
     site = parse_site(request.args.get("site"))
     rows = hourly_counts(db.session, rules(), start, end, site)
     return {"start": iso(start), "end": iso(end), "hours": [r | {"hour": iso(r["hour"])} for r in rows]}
-
-
-def today_by_site(now: dt.datetime) -> dict[str, dict[str, int]]:
-    """Each site's events since UTC midnight, in total and by kind: the home page's counts."""
-    midnight = now.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals: dict[str, dict[str, int]] = {}
-    for row in hourly_counts(db.session, rules(), midnight, now):
-        site = totals.setdefault(row["hydrophone_id"], {"events": 0} | {k.value: 0 for k in EventKind})
-        for key in site:
-            site[key] += row[key]
-    return totals
