@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from oceanwatch.access.live_grants import GRANT_HEADER, Grant, issue_grant
+from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
 from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
@@ -252,7 +253,7 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
 
 @pytest.mark.integration
 def test_a_model_deployed_while_watching_gets_its_row_and_lines(settings: Settings) -> None:
-    windows = store_windows(settings, 2)
+    windows = _store_windows(settings, 2)  # no model deployed yet: ingest computes the default spec
     dashboard, feed = watched(settings)
     assert list(dashboard.timeline_fig.y_range.factors) == ["(no active model)"]
     assert dashboard.confidence_fig.renderers == []
@@ -359,7 +360,7 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
     cost what one does, and every viewer gets the same new rows."""
     from sqlalchemy import event
 
-    store_windows(settings, 2)
+    _store_windows(settings, 2)  # no model deployed: ingest computes the default spec
     engine = engine_for(settings.database_url)
     factory = sessionmaker(engine, expire_on_commit=False)
     feed = LiveFeed(factory, settings.truth.radii_km)
@@ -384,7 +385,7 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
         if len(viewers) == 1:
             one = statements_per_poll()
     assert feed.viewers == 10 and statements_per_poll() == one
-    more = store_windows(settings, 3, first=2)
+    more = _store_windows(settings, 3, first=2)
     feed.poll()
     for dashboard, _ in viewers:
         assert dashboard.spectrograms.data["window_id"][-3:] == [w.window_id for w in more]
@@ -393,7 +394,7 @@ def test_one_feed_reads_each_watched_site_once_whatever_the_number_of_viewers(se
         raise RuntimeError("session destroyed")
 
     feed.subscribe(site, gone, lambda: None)  # a session torn down without unsubscribing
-    store_windows(settings, 1, first=5)
+    _store_windows(settings, 1, first=5)
     feed.poll()  # the broken subscriber is dropped; the others still get the window
     assert feed.viewers == 10 and all(len(d.spectrograms.data["window_id"]) == 6 for d, _ in viewers)
     for _, subscription in viewers:
@@ -435,3 +436,50 @@ def test_the_events_list_shows_the_newest_disagreements_and_follows_new_ones(set
         add_predictions(session, more, beta, np.random.default_rng(3), {more[0]: "D"})
     feed.poll()
     assert listed() == [more[0], windows[3], windows[1]]
+
+
+@pytest.mark.integration
+def test_the_spectrogram_reads_in_hz_and_db_on_the_chosen_scale_and_keeps_a_chosen_colour_range(
+    settings: Settings, new_topic
+) -> None:
+    """Windows ingest wrote from simulated audio: levels per Hz re full scale, re 1 µPa once the site's
+    sensitivity is known (170 dB apart at -170 dB re 1 V/µPa), on a mel, linear or log frequency axis."""
+    from bokeh.models import ColorBar, LinearColorMapper
+
+    from oceanwatch.audio.levels import FULL_SCALE, MICROPASCAL, band_centres_hz
+    from oceanwatch.db.models import Hydrophone
+
+    topic = new_topic("levels")
+    ingest_simulated(settings, topic, WORLD, WORLD_T0, WORLD_T0 + 100)
+    full_scale, _ = watched(settings)
+    with session_scope(settings.database_url) as session:
+        session.get(Hydrophone, settings.hydrophone.id).sensitivity_db = -170.0
+    dashboard, feed = watched(settings)
+    fig = dashboard.spectrogram_fig
+    assert full_scale.spectrogram_fig.select_one(ColorBar).title == FULL_SCALE
+    assert fig.select_one(ColorBar).title == MICROPASCAL and MICROPASCAL in dashboard.color_levels.title
+    shown = dashboard.spectrograms.data
+    assert len(shown["image"]) >= 3
+    for calibrated, raw in zip(shown["image"], full_scale.spectrograms.data["image"]):
+        assert np.allclose(calibrated - raw, 170.0, atol=1e-3)
+    assert "1 kHz" in fig.yaxis[0].major_label_overrides.values()
+
+    dashboard.frequency_scale.value = "linear"
+    centres = band_centres_hz(DEFAULT_SPEC)
+    bottom, height = dashboard.spectrograms.data["y"][0], dashboard.spectrograms.data["dh"][0]
+    step = (centres[-1] - centres[0]) / (DEFAULT_SPEC.n_mels - 1)
+    assert bottom == pytest.approx(centres[0] - step / 2) and bottom + height == pytest.approx(centres[-1] + step / 2)
+    assert fig.yaxis[0].major_label_overrides == {500.0: "500 Hz", 1000.0: "1 kHz", 1500.0: "1.5 kHz"}
+    dashboard.frequency_scale.value = "log"
+    assert dashboard.spectrograms.data["y"][0] < math.log10(centres[0]) < dashboard.spectrograms.data["y"][0] + 0.1
+    assert "100 Hz" in fig.yaxis[0].major_label_overrides.values()
+
+    mapper = fig.select_one(LinearColorMapper)
+    everything = np.concatenate([image.ravel() for image in dashboard.spectrograms.data["image"]])
+    assert np.min(everything) <= mapper.low < mapper.high <= np.max(everything) + 1  # fitted to what is shown
+    dashboard.color_levels.value = (60.0, 110.0)
+    assert (mapper.low, mapper.high) == (60.0, 110.0)
+    ingest_simulated(settings, topic, WORLD, WORLD_T0 + 100, WORLD_T0 + 160)
+    feed.poll()
+    assert len(dashboard.spectrograms.data["image"]) > len(shown["image"])
+    assert (mapper.low, mapper.high) == (60.0, 110.0)  # the operator's range holds as new windows arrive

@@ -14,18 +14,20 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
 from bokeh.document import Document
 from bokeh.layouts import column, row
-from bokeh.models import DatetimePicker, Div, Select, Toggle
+from bokeh.models import DatetimePicker, Div, RangeSlider, Select, Toggle
 from sqlalchemy.orm import Session
 
 from oceanwatch.access.live_grants import SITE_HEADER
+from oceanwatch.audio import levels
 from oceanwatch.db.models import Hydrophone
 from oceanwatch.events.query import EventRules
 from oceanwatch.events.rules import EventKind
 from oceanwatch.geo import Site
 from oceanwatch.sites import store
-from visualization import plots, queries
+from visualization import frequency, plots, queries
 from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
@@ -39,15 +41,32 @@ def _ms(t: dt.datetime) -> float:
     return t.timestamp() * 1000.0
 
 
-def spectrogram_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {
-        "window_id": [r["window_id"] for r in rows],
-        "image": [plots.display_image(r["image"]) for r in rows],
-        "x": [_ms(r["start"]) for r in rows],
-        "dw": [_ms(r["end"]) - _ms(r["start"]) for r in rows],
-        "n_mels": [r["image"].shape[0] for r in rows],
-        "clip": [r["clip"] for r in rows],
-    }
+def spectrogram_columns(rows: list[dict[str, Any]], scale: str, sensitivity_db: float | None) -> dict[str, list[Any]]:
+    """Each window's image as a spectral density level (`levels.density_db`), its bands resampled onto
+    the frequency `scale` (so windows of different specs line up in Hz), placed at its start time."""
+    out: dict[str, list[Any]] = {c: [] for c in plots.SPECTROGRAM_COLUMNS}
+    for r in rows:
+        spec = r["spec"]
+        level = levels.density_db(spec, plots.display_image(r["image"]).T, sensitivity_db).T
+        image, bottom, height = frequency.resample_rows(level, levels.band_centres_hz(spec), scale, spec.n_mels)
+        out["window_id"].append(r["window_id"])
+        out["image"].append(image)
+        out["x"].append(_ms(r["start"]))
+        out["dw"].append(_ms(r["end"]) - _ms(r["start"]))
+        out["y"].append(bottom)
+        out["dh"].append(height)
+        out["clip"].append(r["clip"])
+    return out
+
+
+def color_range(images: Sequence[np.ndarray]) -> tuple[float, float]:
+    """The level range the colours span by default: the 2nd to the 99.5th percentile of what is shown,
+    so a few loud frames or silent gaps do not wash the picture out."""
+    if not images:
+        return (-120.0, -40.0)
+    values = np.concatenate([image.ravel() for image in images])
+    low, high = np.percentile(values, [2.0, 99.5])
+    return float(np.floor(low)), float(max(np.ceil(high), np.floor(low) + 1.0))
 
 
 def prediction_columns(
@@ -185,8 +204,21 @@ class LiveDashboard:
         with self.session_factory() as session:
             self.models = queries.active_models(session)
             self.colors = queries.class_colors(session)
+            site_row = session.get(Hydrophone, hydrophone_id)
+        self.sensitivity_db = site_row.sensitivity_db if site_row is not None else None
         labels = [m.label for m in self.models]
-        self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms)
+        unit = levels.density_unit(self.sensitivity_db)
+        self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms, unit)
+        self.scale = frequency.SCALES[0]  # the Select's value, readable off the document thread
+        self.frequency_scale = Select(
+            title="Frequency scale", value=self.scale, options=list(frequency.SCALES), name="frequency_scale"
+        )
+        self.frequency_bounds: tuple[float, float] | None = None  # lowest and highest band centre shown
+        self.color_levels = RangeSlider(
+            title=f"Colour range ({unit})", start=-200, end=200, value=(-120, -40), step=1, name="color_range"
+        )
+        self.color_auto = True  # the range follows the data until the user sets one
+        self._fitting_colors = False
         x_range = self.spectrogram_fig.x_range
         self.radius_km = truth_radii_km[0]  # the Select's value, readable off the document thread
         self.truth_radius = Select(
@@ -199,6 +231,9 @@ class LiveDashboard:
         self.timeline_fig = plots.timeline_figure(self.predictions, labels or [NO_MODEL], x_range)
         self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
         self.uncertainty_fig = plots.uncertainty_figure(self.predictions, labels, "entropy", x_range)
+        plots.link_time_cursor(
+            [self.spectrogram_fig, self.truth_fig, self.timeline_fig, self.confidence_fig, self.uncertainty_fig]
+        )
         self.map_fig = plots.ais_map_figure(self.vessels, lat, lon)
         with self.session_factory() as session:
             sites = [site for site in store.active_sites(session) if site.id != hydrophone_id]
@@ -223,10 +258,15 @@ class LiveDashboard:
         self.span.on_change("value", lambda _a, _o, _n: self.reload())
         self.follow.on_change("active", self._on_follow)
         self.truth_radius.on_change("value", self._on_radius)
+        self.frequency_scale.on_change("value", self._on_scale)
+        self.color_levels.on_change("value", self._on_color_levels)
         self.spectrograms.selected.on_change("indices", self._on_tap)
 
     def layout(self):
-        controls = row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status)
+        controls = column(
+            row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status),
+            row(self.frequency_scale, self.color_levels),
+        )
         left = column(
             self.spectrogram_fig,
             self.truth_fig,
@@ -269,7 +309,9 @@ class LiveDashboard:
             events = recent_events(session, self.event_rules, self.hydrophone_id, end) if self.event_rules else None
         self.events.text = events_html(events)
         self._sync_models()
-        self.spectrograms.data = spectrogram_columns(specs)
+        self.spectrograms.data = self._spectrogram_columns(specs)
+        self.frequency_bounds = None
+        self._fit_spectrogram(specs)
         self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
         self.vessels.data = vessel_columns(vessels, self.colors)
         self.truth_start = start
@@ -278,6 +320,31 @@ class LiveDashboard:
         self.last_prediction_id = max((r["id"] for r in preds), default=self.last_prediction_id)
         self._status(end)
         self._offer_newest_clip(specs)
+
+    def _spectrogram_columns(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        return spectrogram_columns(rows, self.scale, self.sensitivity_db)
+
+    def _fit_spectrogram(self, rows: list[dict[str, Any]]) -> None:
+        """Label the frequency axis for the bands shown (widened when a window of another spec arrives)
+        and, until the user sets a colour range, fit the colours to the levels shown."""
+        centres = [levels.band_centres_hz(r["spec"]) for r in rows]
+        if centres:
+            low, high = min(c[0] for c in centres), max(c[-1] for c in centres)
+            if self.frequency_bounds is not None:
+                low, high = min(low, self.frequency_bounds[0]), max(high, self.frequency_bounds[1])
+            if (low, high) != self.frequency_bounds:
+                self.frequency_bounds = (low, high)
+                plots.set_frequency_axis(
+                    self.spectrogram_fig, frequency.frequency_ticks(low, high, self.scale), self.scale
+                )
+        if self.color_auto:
+            low_db, high_db = color_range(self.spectrograms.data["image"])
+            self._fitting_colors = True
+            try:
+                self.color_levels.update(start=low_db - 30, end=high_db + 30, value=(low_db, high_db))
+            finally:
+                self._fitting_colors = False
+            plots.set_color_range(self.spectrogram_fig, low_db, high_db)
 
     def reload_truth(self) -> None:
         """Replace the truth lane with the shown span's windows at the chosen radius (a radius change, a reload)."""
@@ -315,13 +382,16 @@ class LiveDashboard:
         if [m.id for m in update.models] != [m.id for m in self.models]:
             self.models = update.models
             self._sync_models()
-        columns = update.shaped("spectrograms", lambda: spectrogram_columns(update.specs))
+        columns = update.shaped(
+            f"spectrograms/{self.scale}/{self.sensitivity_db}", lambda: self._spectrogram_columns(update.specs)
+        )
         keep = [i for i, wid in enumerate(columns["window_id"]) if wid > (self.last_window_id or 0)]
         if keep:
             self.spectrograms.stream(
                 {k: [v[i] for i in keep] for k, v in columns.items()}, rollover=SPECTROGRAM_ROLLOVER
             )
             self.last_window_id = max(columns["window_id"][i] for i in keep)
+            self._fit_spectrogram([update.specs[i] for i in keep])
         shown = self.model_labels
         preds = [r for r in update.preds if r["id"] > (self.last_prediction_id or 0) and r["model_id"] in shown]
         if preds:
@@ -391,6 +461,16 @@ class LiveDashboard:
         if new:
             self.end = None
         self.reload()
+
+    def _on_scale(self, _attr: str, _old: str, new: str) -> None:
+        self.scale = new
+        self.reload()
+
+    def _on_color_levels(self, _attr: str, _old: Any, new: tuple[float, float]) -> None:
+        if self._fitting_colors:
+            return
+        self.color_auto = False
+        plots.set_color_range(self.spectrogram_fig, float(new[0]), float(new[1]))
 
     def _on_radius(self, _attr: str, _old: str, new: str) -> None:
         self.radius_km = int(new)

@@ -11,13 +11,17 @@ from collections.abc import Sequence
 import numpy as np
 from bokeh.models import (
     CDSView,
+    ColorBar,
     ColumnDataSource,
+    CrosshairTool,
     FactorRange,
+    FixedTicker,
     GroupFilter,
     HoverTool,
     LabelSet,
     Legend,
     LinearColorMapper,
+    Span,
     TapTool,
 )
 from bokeh.palettes import Viridis256
@@ -30,7 +34,7 @@ RANGE_RINGS_KM = (20, 30, 40)
 UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
 UNKNOWN_COLOR = "#9e9e9e"
 
-SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "n_mels", "clip")
+SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "y", "dh", "clip")
 PREDICTION_COLUMNS = (
     "id",
     "model",
@@ -68,21 +72,69 @@ def empty_source(columns: Sequence[str], name: str | None = None) -> ColumnDataS
     return ColumnDataSource({c: [] for c in columns}, name=name)
 
 
-def spectrogram_figure(source: ColumnDataSource, height: int = 260):
-    """A waterfall: each window's (mels, frames) image placed at its start time, side by side."""
+def spectrogram_figure(source: ColumnDataSource, unit: str, height: int = 290):
+    """A waterfall: each window's image placed at its start time, side by side, coloured by level.
+
+    Images are in `unit` (a spectral density level, see `oceanwatch.audio.levels`) on a frequency axis
+    whose coordinate and Hz ticks `set_frequency_axis` sets; the colour bar sits above the plot so the
+    frame stays as wide as the lanes sharing its time axis."""
     fig = figure(
-        title="Spectrogram (log-mel)",
+        title="Spectrogram",
         x_axis_type="datetime",
         height=height,
         sizing_mode="stretch_width",
         tools="xpan,xwheel_zoom,reset,tap",
         name="spectrogram",
     )
-    mapper = LinearColorMapper(palette=Viridis256)
-    fig.image(image="image", x="x", y=0, dw="dw", dh="n_mels", color_mapper=mapper, source=source)
-    fig.yaxis.axis_label = "mel bin"
+    mapper = LinearColorMapper(palette=Viridis256, name="spectrogram_colors")
+    # A tapped window is marked by the lanes' selection band; the others must not fade (Bokeh's default).
+    fig.image(
+        image="image",
+        x="x",
+        y="y",
+        dw="dw",
+        dh="dh",
+        color_mapper=mapper,
+        source=source,
+        nonselection_global_alpha=1.0,
+    )
+    fig.add_layout(
+        ColorBar(
+            color_mapper=mapper,
+            orientation="horizontal",
+            title=unit,
+            height=8,
+            location="top_left",
+            padding=2,
+            title_standoff=2,
+            name="spectrogram_colorbar",
+        ),
+        "above",
+    )
     fig.select_one(TapTool).behavior = "select"
     return fig
+
+
+def set_frequency_axis(fig, ticks: dict[float, str], scale: str) -> None:
+    """Label the frequency axis in Hz at `ticks` (axis coordinate -> label) for the named scale."""
+    fig.yaxis.ticker = FixedTicker(ticks=sorted(ticks))
+    fig.yaxis.major_label_overrides = dict(ticks)
+    fig.yaxis.axis_label = f"frequency ({scale} scale)"
+
+
+def link_time_cursor(figures: Sequence) -> Span:
+    """One vertical line that follows the pointer over any of `figures` and shows in all of them at
+    once (a crosshair per figure sharing a single overlay): the lanes' common time, read across."""
+    # Not synced: the browser moves it on every pointer move, and the server has no use for its position.
+    cursor = Span(dimension="height", line_color="#d32f2f", line_width=1, name="time_cursor", syncable=False)
+    for fig in figures:
+        fig.add_tools(CrosshairTool(dimensions="height", overlay=cursor))
+    return cursor
+
+
+def set_color_range(fig, low: float, high: float) -> None:
+    mapper = fig.select_one(LinearColorMapper)
+    mapper.low, mapper.high = low, high
 
 
 def display_image(image: np.ndarray, max_columns: int = 64) -> np.ndarray:

@@ -7,6 +7,7 @@ Every query takes a SQLAlchemy session and bounds: either "rows after the last i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
+from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.db.models import (
     AISPosition,
     MLModel,
@@ -29,6 +31,8 @@ from oceanwatch.db.models import (
 )
 from oceanwatch.messages import PackedArray
 from oceanwatch.truth.labels import window_truths
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ def spectrogram_rows(
             Window.start_time,
             Window.end_time,
             Window.clip_path,
+            Spectrogram.spec_hash,
             Spectrogram.dtype,
             Spectrogram.shape,
             Spectrogram.data,
@@ -107,16 +112,37 @@ def spectrogram_rows(
         .order_by(Window.start_time.desc(), Window.id, Spectrogram.spec_hash)
     )
     rows = session.execute(newest_first.limit(limit)).all()
+    specs = feature_specs(session, {r.spec_hash for r in rows})
+    unknown = {r.spec_hash for r in rows} - set(specs)
+    if unknown:
+        log.warning("spectrograms of unknown feature specs %s are not shown (no model has them)", sorted(unknown))
     return [
         {
             "window_id": r.id,
             "start": r.start_time,
             "end": r.end_time,
             "clip": r.clip_path is not None,
+            "spec": specs[r.spec_hash],
             "image": spectrogram_image(PackedArray(r.dtype, tuple(r.shape), r.data)),
         }
         for r in reversed(rows)
+        if r.spec_hash in specs
     ]
+
+
+def feature_specs(session: Session, hashes: set[str]) -> dict[str, FeatureSpec]:
+    """The feature spec of each hash: ingest computes spectrograms for the specs of registered models
+    (never deleted) or, with none deployed, for DEFAULT_SPEC, so every stored hash has one."""
+    known = {DEFAULT_SPEC.hash: DEFAULT_SPEC}
+    if not hashes - set(known):
+        return known
+    rows = session.execute(
+        select(MLModel.feature_spec_hash, MLModel.feature_spec)
+        .where(MLModel.feature_spec_hash.in_(sorted(hashes)))
+        .ext(distinct_on(MLModel.feature_spec_hash))
+        .order_by(MLModel.feature_spec_hash)
+    ).all()
+    return known | {r.feature_spec_hash: FeatureSpec.from_dict(r.feature_spec) for r in rows}
 
 
 def spectrogram_image(packed: PackedArray) -> np.ndarray:

@@ -112,7 +112,7 @@ def grid_starts(t0: float, t1: float, window_seconds: float, hop_seconds: float)
 
 
 @lru_cache(maxsize=16)
-def _mel_basis(spec: FeatureSpec) -> np.ndarray:
+def mel_basis(spec: FeatureSpec) -> np.ndarray:
     """(1 + n_fft/2, n_mels) float32 filterbank, built once per spec (librosa's Slaney mels)."""
     import librosa
 
@@ -123,7 +123,7 @@ def _mel_basis(spec: FeatureSpec) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _frame_window(spec: FeatureSpec) -> np.ndarray:
+def frame_window(spec: FeatureSpec) -> np.ndarray:
     import scipy.signal
 
     return scipy.signal.get_window(spec.window, spec.frame_length, fftbins=True).astype(np.float32)
@@ -162,11 +162,11 @@ def compute_batch(spec: FeatureSpec, audio: np.ndarray, sample_rate: int) -> np.
     buf[:, :take] = x[:, :take]
     buf = np.moveaxis(buf, 2, 1)  # (batch, channels, samples): frames along the last axis
     frames = np.lib.stride_tricks.sliding_window_view(buf, spec.frame_length, axis=-1)[..., :: spec.hop_length, :]
-    frames = frames[..., : spec.n_frames, :] * _frame_window(spec)
+    frames = frames[..., : spec.n_frames, :] * frame_window(spec)
     magnitude = np.abs(np.fft.rfft(frames, n=spec.n_fft, axis=-1)).astype(np.float32)
     if spec.power != 1.0:
         magnitude **= spec.power
-    basis = _mel_basis(spec)
+    basis = mel_basis(spec)
     # one 2-D GEMM: a stacked (batch, channels, frames) matmul runs as many tiny ones, ~6x slower
     mel = (magnitude.reshape(-1, magnitude.shape[-1]) @ basis).reshape(*magnitude.shape[:-1], basis.shape[1])
     np.log(mel + np.float32(spec.log_offset), out=mel)
