@@ -14,7 +14,17 @@ from oceanwatch.access.live_grants import GRANT_HEADER, Grant, issue_grant
 from oceanwatch.audio.features import DEFAULT_SPEC
 from oceanwatch.config import Settings
 from oceanwatch.db import engine_for, session_scope
-from oceanwatch.db.models import AISPosition, ClassMapping, ShipClass, TruthLabel, Vessel, VesselClassOverride, Window
+from oceanwatch.db.models import (
+    AISPosition,
+    ClassMapping,
+    MLModel,
+    Prediction,
+    ShipClass,
+    TruthLabel,
+    Vessel,
+    VesselClassOverride,
+    Window,
+)
 from oceanwatch.messages import PackedArray
 from oceanwatch.testing.synthetic import T0
 from oceanwatch.testing.synthetic import store_windows as _store_windows
@@ -483,3 +493,47 @@ def test_the_spectrogram_reads_in_hz_and_db_on_the_chosen_scale_and_keeps_a_chos
     feed.poll()
     assert len(dashboard.spectrograms.data["image"]) > len(shown["image"])
     assert (mapper.low, mapper.high) == (60.0, 110.0)  # the operator's range holds as new windows arrive
+
+
+@pytest.mark.integration
+def test_a_tap_on_any_lane_selects_its_window_in_every_lane_with_its_details(
+    settings: Settings, new_topic, tmp_path
+) -> None:
+    """WORLD through ingest, the AIS pipeline and the labeller; a tap on a model's bar, the truth lane or
+    the spectrogram marks that window in all five lanes, plays its clip and shows its truth and outputs."""
+    labelled_world(settings, new_topic("tap"), tmp_path)
+    model_id = registered_model(settings, "alpha")
+    with session_scope(settings.database_url) as session:
+        window_ids = list(session.scalars(select(Window.id).order_by(Window.start_time)))
+        add_predictions(session, window_ids, model_id, np.random.default_rng(4))
+    dashboard, _feed = watched(settings)
+    assert not any(band.visible for band in dashboard.selection_bands)
+
+    def check_selected(window_id: int) -> None:
+        with session_scope(settings.database_url) as session:
+            window = session.get(Window, window_id)
+            start, end = window.start_time.timestamp() * 1000, window.end_time.timestamp() * 1000
+            truth = session.scalars(
+                select(TruthLabel).where(TruthLabel.window_id == window_id, TruthLabel.radius_km == 20)
+            ).one()
+            prediction = session.scalars(select(Prediction).where(Prediction.window_id == window_id)).one()
+            classes = session.get(MLModel, model_id).class_names
+        assert len(dashboard.selection_bands) == 5
+        assert all((b.visible, b.left, b.right) == (True, start, end) for b in dashboard.selection_bands)
+        details = dashboard.details.text
+        assert f"data-window='{window_id}'" in details and f"href='/review/{window_id}'" in details
+        assert "alpha v1" in details
+        for code, p in zip(classes, prediction.probabilities):
+            assert f"{code} {p:.2f}" in details
+        assert ("ambiguous" in details) if truth.ambiguous else ((",".join(truth.classes) or "none") in details)
+        assert f'src="/live/clip/{window_id}"' in dashboard.audio.text and "autoplay" in dashboard.audio.text
+
+    k = 2
+    dashboard.predictions.selected.indices = [k]  # a model's bar on the timeline (or its point)
+    check_selected(dashboard.predictions.data["window_id"][k])
+    statuses = dashboard.truth.data["status"]
+    j = statuses.index("ambiguous") if "ambiguous" in statuses else len(statuses) - 1
+    dashboard.truth.selected.indices = [j]
+    check_selected(dashboard.truth.data["window_id"][j])
+    dashboard.spectrograms.selected.indices = [0]
+    check_selected(dashboard.spectrograms.data["window_id"][0])

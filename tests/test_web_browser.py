@@ -177,15 +177,20 @@ def _truth_statuses(page) -> list[str]:
     return page.evaluate("() => Bokeh.documents[0].get_model_by_name('truth_source').data.status")
 
 
-def _hover_truth_window(page, index: int) -> str:
-    """Point at the truth lane's bar of window `index` and read the tooltip Bokeh shows."""
-    point = page.evaluate(f"""() => {{
+def _lane_point(page, figure: str, source: str, index: int) -> dict[str, float]:
+    """Where on the page row `index` of `source` is drawn in lane `figure` (its x, the frame's middle)."""
+    return page.evaluate(f"""() => {{
         const doc = Bokeh.documents[0];
-        const view = Bokeh.index.find_one(doc.get_model_by_name('truth'));
-        const x = doc.get_model_by_name('truth_source').data.x[{index}];
+        const view = Bokeh.index.find_one(doc.get_model_by_name('{figure}'));
+        const x = doc.get_model_by_name('{source}').data.x[{index}];
         const box = view.canvas_view.el.getBoundingClientRect();
         return {{x: box.left + view.frame.x_scale.compute(x), y: box.top + view.frame.bbox.vcenter}};
     }}""")
+
+
+def _hover_truth_window(page, index: int) -> str:
+    """Point at the truth lane's bar of window `index` and read the tooltip Bokeh shows."""
+    point = _lane_point(page, "truth", "truth_source", index)
     page.mouse.move(point["x"], point["y"])
     tooltip = page.locator(".bk-Tooltip").filter(has_text="window")
     tooltip.first.wait_for(timeout=10000)
@@ -344,3 +349,81 @@ def test_events_beside_the_plots_follow_new_windows_and_lead_to_review_and_home(
     assert int(cell.inner_text()) >= 2
     assert "2 of 2" in page.locator(f"#home-{settings.hydrophone.id} .models").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "home.png"), full_page=True)
+
+
+LANES = ("spectrogram", "truth", "timeline", "confidence", "uncertainty")
+
+
+def test_lanes_line_up_share_a_cursor_and_a_tap_in_one_selects_the_window_in_all(
+    web, browser, new_topic, tmp_path: Path
+) -> None:
+    """WORLD through ingest, the AIS pipeline and the labeller, one model's predictions: the five lanes'
+    frames span the same pixels, the pointer's time shows in every lane, a tap on a model's bar marks
+    the window everywhere, plays its clip and shows its details with a link to its review page; the
+    spectrogram is in dB on a Hz axis whose scale the operator picks."""
+    settings, base = web
+    make_user(settings, "analyst", "viewer")
+    labelled_world(settings, new_topic("lanes"), tmp_path)
+    from sqlalchemy import select
+
+    from oceanwatch.db import session_scope
+    from oceanwatch.db.models import Window
+
+    model_id = registered_model(settings, "alpha")
+    with session_scope(settings.database_url) as session:
+        window_ids = list(session.scalars(select(Window.id).order_by(Window.start_time)))
+        add_predictions(session, window_ids, model_id, np.random.default_rng(6))
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    violations = csp_violations(page)
+    log_in(page, base, "analyst")
+    page.wait_for_function(
+        "n => window.Bokeh && Bokeh.documents.length > 0 && "
+        "Bokeh.documents[0].get_model_by_name('prediction_source')?.get_length() == n",
+        arg=len(window_ids),
+        timeout=30000,
+    )
+    frames = page.evaluate(
+        """names => names.map(name => {
+            const view = Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(name));
+            const box = view.canvas_view.el.getBoundingClientRect();
+            return [box.left + view.frame.bbox.left, box.left + view.frame.bbox.right];
+        })""",
+        list(LANES),
+    )
+    assert all(abs(f[0] - frames[0][0]) <= 1 and abs(f[1] - frames[0][1]) <= 1 for f in frames), frames
+
+    over = _lane_point(page, "spectrogram", "spectrogram_source", 1)
+    page.mouse.move(over["x"], over["y"])
+    cursor = page.evaluate("() => Bokeh.documents[0].get_model_by_name('time_cursor').location")
+    spectrogram_x = page.evaluate("() => Bokeh.documents[0].get_model_by_name('spectrogram_source').data.x[1]")
+    assert cursor == pytest.approx(spectrogram_x, abs=1000)  # within a second of where the pointer is
+    page.screenshot(path=str(SCREENSHOTS / "live-cursor.png"), full_page=True)
+
+    k = 3
+    wid = window_ids[k]
+    bar = _lane_point(page, "timeline", "prediction_source", k)
+    page.mouse.click(bar["x"], bar["y"])
+    page.wait_for_selector(f"#window-details[data-window='{wid}']", timeout=10000)
+    assert "alpha v1" in page.locator("#window-details").inner_text()
+    assert page.locator("audio#clip-player").get_attribute("src") == f"/live/clip/{wid}"
+    band = page.evaluate(
+        "() => { const b = Bokeh.documents[0].get_model_by_name('selected_window'); return [b.visible, b.left, b.right]; }"
+    )
+    start = page.evaluate(f"() => Bokeh.documents[0].get_model_by_name('prediction_source').data.start[{k}]")
+    assert band[0] is True and band[1] == pytest.approx(start)
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(SCREENSHOTS / "live-selected.png"), full_page=True)
+
+    assert "dB re 1 FS²/Hz" in page.evaluate("() => Bokeh.documents[0].get_model_by_name('spectrogram_colorbar').title")
+    page.locator("select[name=frequency_scale]").select_option("log")
+    page.wait_for_function(  # BokehJS holds the axis's labels as a Map
+        "() => [...Bokeh.documents[0].get_model_by_name('spectrogram').left[0].major_label_overrides.values()]"
+        ".includes('100 Hz')",
+        timeout=10000,
+    )
+    page.screenshot(path=str(SCREENSHOTS / "live-spectrogram-log.png"), full_page=True)
+    page.locator(f"#window-details a[href='/review/{wid}']").click()
+    page.wait_for_url(f"{base}/review/{wid}")
+    assert errors == [] and violations == []

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.db.models import Prediction, Window
 from oceanwatch.events.query import EventRules, list_events
+from oceanwatch.registry.active import ModelInfo, active_models
 from visualization import queries
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class SiteUpdate:
     """What is new at one site since the last poll, as rows (sessions shape their own columns)."""
 
     site: str
-    models: list[queries.ModelInfo]
+    models: list[ModelInfo]
     specs: list[dict[str, Any]]
     preds: list[dict[str, Any]]
     truth: dict[int, list[dict[str, Any]]]  # by radius: new windows (pending or labelled) and revised truth
@@ -135,7 +136,7 @@ class LiveFeed:
             watched = {site: (marks, list(marks.subscribers)) for site, marks in self._sites.items()}
         delivered = 0
         with self.session_factory() as session:
-            models = queries.active_models(session)
+            models = active_models(session)
             for site, (marks, subscribers) in watched.items():
                 update = self._read_site(session, site, marks, models, subscribers)
                 for sub in subscribers:
@@ -152,7 +153,7 @@ class LiveFeed:
         session: Session,
         site: str,
         marks: _SiteMarks,
-        models: list[queries.ModelInfo],
+        models: list[ModelInfo],
         subscribers: list[Subscription],
     ) -> SiteUpdate:
         read_at = queries.database_now(session)

@@ -26,6 +26,7 @@ from oceanwatch.db.models import Hydrophone
 from oceanwatch.events.query import EventRules
 from oceanwatch.events.rules import EventKind
 from oceanwatch.geo import Site
+from oceanwatch.registry.active import active_models
 from oceanwatch.sites import store
 from visualization import frequency, plots, queries
 from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
@@ -165,15 +166,51 @@ def events_html(events: list[dict[str, Any]] | None) -> str:
         + "</li>"
         for e in events
     )
-    return f"<h4>Events (the hour shown last)</h4><ol id='events' style='padding-left:1.2em;margin:0'>{items}</ol>"
+    return f"<h4>Events (the hour shown last)</h4><ol id='events' style='padding-left:2em;margin:0'>{items}</ol>"
 
 
-def audio_html(window_id: int | None) -> str:
-    """The audio player for a window's clip, served by the web app (same origin as the page)."""
+def audio_html(window_id: int | None, autoplay: bool = False) -> str:
+    """The audio player for a window's clip, served by the web app (same origin as the page); a window
+    the user chose plays at once (the tap is the gesture browsers ask before sound)."""
     if window_id is None:
-        return "<p>No clip selected: tap a spectrogram window that has a clip.</p>"
+        return "<p>No clip selected: tap a window in any lane.</p>"
     src = html.escape(f"/live/clip/{int(window_id)}")
-    return f'<p>Window {int(window_id)}</p><audio id="clip-player" controls preload="none" src="{src}"></audio>'
+    play = " autoplay" if autoplay else ""
+    return f'<p>Window {int(window_id)}</p><audio id="clip-player" controls preload="none"{play} src="{src}"></audio>'
+
+
+def _truth_text(truth: dict[str, Any] | None) -> str:
+    if truth is None:
+        return "not labelled yet"
+    if truth["ambiguous"]:
+        return "ambiguous (a vessel in the buffer beyond the radius): " + _vessel_list(truth["buffer_vessels"])
+    return (",".join(truth["classes"]) or "none") + "; vessels: " + _vessel_list(truth["vessels"])
+
+
+def details_html(details: dict[str, Any] | None) -> str:
+    """The chosen window: its time, AIS truth at the lane's radius, each model's probabilities (highest
+    first) and uncertainty, and a link to its review page."""
+    if details is None:
+        return "<p id='window-details'>Tap a window in any lane to see its details.</p>"
+    wid = int(details["window_id"])
+    outputs = "".join(
+        f"<li data-model='{html.escape(o['model'])}'><b>{html.escape(o['model'])}</b>: "
+        + html.escape(
+            ", ".join(
+                f"{c} {p:.2f}" for c, p in sorted(zip(o["class_names"], o["probabilities"]), key=lambda cp: -cp[1])
+            )
+        )
+        + (f"; entropy {o['entropy']:.2f}" if o["entropy"] is not None else "")
+        + "</li>"
+        for o in details["outputs"]
+    )
+    return (
+        f"<div id='window-details' data-window='{wid}'><h4>Window {wid}, "
+        f"{details['start']:%H:%M:%S}–{details['end']:%H:%M:%S} UTC</h4>"
+        f"<p>AIS truth within {int(details['radius_km'])} km: {html.escape(_truth_text(details['truth']))}</p>"
+        + (f"<ul style='padding-left:1.2em;margin:0'>{outputs}</ul>" if outputs else "<p>No model output.</p>")
+        + f"<p><a href='/review/{wid}'>Review this window</a></p></div>"
+    )
 
 
 class LiveDashboard:
@@ -202,7 +239,7 @@ class LiveDashboard:
         self.oldest_truth_window_id: int | None = None  # revised truth is looked for from here on
         self.end: dt.datetime | None = None
         with self.session_factory() as session:
-            self.models = queries.active_models(session)
+            self.models = active_models(session)
             self.colors = queries.class_colors(session)
             site_row = session.get(Hydrophone, hydrophone_id)
         self.sensitivity_db = site_row.sensitivity_db if site_row is not None else None
@@ -231,9 +268,10 @@ class LiveDashboard:
         self.timeline_fig = plots.timeline_figure(self.predictions, labels or [NO_MODEL], x_range)
         self.confidence_fig = plots.confidence_figure(self.predictions, labels, x_range)
         self.uncertainty_fig = plots.uncertainty_figure(self.predictions, labels, "entropy", x_range)
-        plots.link_time_cursor(
-            [self.spectrogram_fig, self.truth_fig, self.timeline_fig, self.confidence_fig, self.uncertainty_fig]
-        )
+        lanes = [self.spectrogram_fig, self.truth_fig, self.timeline_fig, self.confidence_fig, self.uncertainty_fig]
+        plots.link_time_cursor(lanes)
+        self.selection_bands = plots.make_lanes_selectable(lanes)
+        self.selected_window_id: int | None = None
         self.map_fig = plots.ais_map_figure(self.vessels, lat, lon)
         with self.session_factory() as session:
             sites = [site for site in store.active_sites(session) if site.id != hydrophone_id]
@@ -250,6 +288,7 @@ class LiveDashboard:
             title="Uncertainty metric", value="entropy", options=list(plots.UNCERTAINTY_METRICS), name="metric"
         )
         self.audio = Div(text=audio_html(None), name="audio")
+        self.details = Div(text=details_html(None), name="window_details", width=360)
         self.events = Div(text=events_html(None), name="events", width=360, height=260, styles={"overflow-y": "auto"})
         # A fixed size: new text then repaints the Div alone instead of re-laying out the whole page per update.
         self.status = Div(text="", name="status", width=420, height=40)
@@ -260,7 +299,8 @@ class LiveDashboard:
         self.truth_radius.on_change("value", self._on_radius)
         self.frequency_scale.on_change("value", self._on_scale)
         self.color_levels.on_change("value", self._on_color_levels)
-        self.spectrograms.selected.on_change("indices", self._on_tap)
+        for source in (self.spectrograms, self.truth, self.predictions):
+            source.selected.on_change("indices", partial(self._on_tap, source))
 
     def layout(self):
         controls = column(
@@ -277,7 +317,11 @@ class LiveDashboard:
         )
         return column(
             controls,
-            row(left, column(self.map_fig, self.overview_fig, self.audio, self.events), sizing_mode="stretch_width"),
+            row(
+                left,
+                column(self.map_fig, self.overview_fig, self.audio, self.details, self.events),
+                sizing_mode="stretch_width",
+            ),
             sizing_mode="stretch_width",
             name="live_root",
         )
@@ -290,7 +334,7 @@ class LiveDashboard:
         """Replace every source with the chosen span (newest data when following)."""
         minutes = SPANS[self.span.value]
         with self.session_factory() as session:
-            self.models = queries.active_models(session)
+            self.models = active_models(session)
             end = self.end if not self.follow.active else queries.latest_window_time(session, self.hydrophone_id)
             end = end or dt.datetime.now(dt.timezone.utc)
             start = end - dt.timedelta(minutes=minutes)
@@ -368,7 +412,7 @@ class LiveDashboard:
 
         Only on (re)load: replacing the player on every tick would cut off a clip being listened to.
         """
-        if self.spectrograms.selected.indices:
+        if self.selected_window_id is not None:
             return
         with_clip = [r["window_id"] for r in specs if r["clip"]]
         self.audio.text = audio_html(with_clip[-1] if with_clip else None)
@@ -476,13 +520,25 @@ class LiveDashboard:
         self.radius_km = int(new)
         self.reload_truth()
 
-    def _on_tap(self, _attr: str, _old: list[int], new: list[int]) -> None:
-        if not new:
+    def _on_tap(self, source: Any, _attr: str, _old: list[int], new: list[int]) -> None:
+        """A tap on a lane (spectrogram, truth, a model's bar or point) selects its window everywhere."""
+        if new:
+            self.select_window(source.data["window_id"][new[0]])
+
+    def select_window(self, window_id: int) -> None:
+        """Mark the window in every lane, play its clip, show its truth, vessels and each model's output."""
+        if window_id == self.selected_window_id:
             return
-        index = new[0]
-        window_id = self.spectrograms.data["window_id"][index]
-        has_clip = self.spectrograms.data["clip"][index]
-        self.audio.text = audio_html(window_id) if has_clip else f"<p>Window {window_id} has no clip.</p>"
+        with self.session_factory() as session:
+            details = queries.window_details(session, window_id, self.radius_km)
+        if details is None:  # deleted by retention since it was drawn
+            return
+        self.selected_window_id = window_id
+        plots.show_selected(self.selection_bands, _ms(details["start"]), _ms(details["end"]))
+        self.details.text = details_html(details)
+        self.audio.text = (
+            audio_html(window_id, autoplay=True) if details["clip"] else f"<p>Window {window_id} has no clip.</p>"
+        )
 
 
 def make_document(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from bokeh.models import (
+    BoxAnnotation,
     CDSView,
     ColorBar,
     ColumnDataSource,
@@ -87,17 +88,7 @@ def spectrogram_figure(source: ColumnDataSource, unit: str, height: int = 290):
         name="spectrogram",
     )
     mapper = LinearColorMapper(palette=Viridis256, name="spectrogram_colors")
-    # A tapped window is marked by the lanes' selection band; the others must not fade (Bokeh's default).
-    fig.image(
-        image="image",
-        x="x",
-        y="y",
-        dw="dw",
-        dh="dh",
-        color_mapper=mapper,
-        source=source,
-        nonselection_global_alpha=1.0,
-    )
+    fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=source)
     fig.add_layout(
         ColorBar(
             color_mapper=mapper,
@@ -111,7 +102,6 @@ def spectrogram_figure(source: ColumnDataSource, unit: str, height: int = 290):
         ),
         "above",
     )
-    fig.select_one(TapTool).behavior = "select"
     return fig
 
 
@@ -120,6 +110,30 @@ def set_frequency_axis(fig, ticks: dict[float, str], scale: str) -> None:
     fig.yaxis.ticker = FixedTicker(ticks=sorted(ticks))
     fig.yaxis.major_label_overrides = dict(ticks)
     fig.yaxis.axis_label = f"frequency ({scale} scale)"
+
+
+def make_lanes_selectable(figures: Sequence) -> list[BoxAnnotation]:
+    """A tap on any lane selects (never fades the rest: the band marks the chosen window) and each lane
+    gets a band that `show_selected` places over the chosen window, the same in every lane."""
+    bands = []
+    for fig in figures:
+        fig.select_one(TapTool).behavior = "select"
+        for renderer in fig.renderers:
+            keep_unselected_visible(renderer)
+        band = BoxAnnotation(fill_color="#ff9800", fill_alpha=0.25, line_color="#e65100", visible=False)
+        fig.add_layout(band)
+        bands.append(band)
+    bands[0].name = "selected_window"
+    return bands
+
+
+def keep_unselected_visible(renderer) -> None:
+    renderer.nonselection_glyph = renderer.glyph
+
+
+def show_selected(bands: Sequence[BoxAnnotation], start_ms: float, end_ms: float) -> None:
+    for band in bands:
+        band.update(left=start_ms, right=end_ms, visible=True)
 
 
 def link_time_cursor(figures: Sequence) -> Span:
@@ -155,7 +169,7 @@ def timeline_figure(source: ColumnDataSource, model_labels: Sequence[str], x_ran
         height=height,
         sizing_mode="stretch_width",
         y_range=FactorRange(*model_labels),
-        tools="xpan,xwheel_zoom,reset",
+        tools="xpan,xwheel_zoom,reset,tap",
         name="timeline",
         **({"x_range": x_range} if x_range is not None else {}),
     )
@@ -200,7 +214,7 @@ def truth_figure(source: ColumnDataSource, radius_km: int, x_range=None, height:
         height=height,
         sizing_mode="stretch_width",
         y_range=FactorRange(TRUTH_LANE),
-        tools="xpan,xwheel_zoom,reset",
+        tools="xpan,xwheel_zoom,reset,tap",
         name="truth",
         **({"x_range": x_range} if x_range is not None else {}),
     )
@@ -253,7 +267,7 @@ def confidence_figure(source: ColumnDataSource, model_labels: Sequence[str], x_r
         height=height,
         sizing_mode="stretch_width",
         y_range=(0, 1.02),
-        tools="xpan,xwheel_zoom,reset",
+        tools="xpan,xwheel_zoom,reset,tap",
         name="confidence",
         **({"x_range": x_range} if x_range is not None else {}),
     )
@@ -267,6 +281,8 @@ def add_model_line(fig, source: ColumnDataSource, label: str, field: str, color:
     view = CDSView(filter=GroupFilter(column_name="model", group=label))
     line = fig.line(x="x", y=field, source=source, view=view, color=color, legend_label=label)
     dots = fig.scatter(x="x", y=field, source=source, view=view, color=color, size=4)
+    keep_unselected_visible(line)
+    keep_unselected_visible(dots)
     fig.legend.location = "bottom_left"
     return [line, dots]
 
@@ -282,7 +298,7 @@ def uncertainty_figure(
         x_axis_type="datetime",
         height=height,
         sizing_mode="stretch_width",
-        tools="xpan,xwheel_zoom,reset",
+        tools="xpan,xwheel_zoom,reset,tap",
         name="uncertainty",
         **({"x_range": x_range} if x_range is not None else {}),
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,6 @@ from oceanwatch.audio.features import DEFAULT_SPEC, FeatureSpec
 from oceanwatch.db.models import (
     AISPosition,
     MLModel,
-    ModelStatus,
     Prediction,
     ShipClass,
     Spectrogram,
@@ -29,31 +27,11 @@ from oceanwatch.db.models import (
     Window,
     vessel_classes,
 )
+from oceanwatch.inference.outputs import window_outputs
 from oceanwatch.messages import PackedArray
 from oceanwatch.truth.labels import window_truths
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    id: int
-    name: str
-    version: str
-    class_names: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-
-def active_models(session: Session) -> list[ModelInfo]:
-    rows = session.execute(
-        select(MLModel.id, MLModel.name, MLModel.version, MLModel.class_names)
-        .where(MLModel.status == ModelStatus.ACTIVE)
-        .order_by(MLModel.name, MLModel.id)
-    ).all()
-    return [ModelInfo(r.id, r.name, r.version, tuple(r.class_names)) for r in rows]
 
 
 def class_colors(session: Session) -> dict[str, str]:
@@ -277,3 +255,21 @@ def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> 
         }
         for r in session.execute(query).all()
     ]
+
+
+def window_details(session: Session, window_id: int, radius_km: int) -> dict[str, Any] | None:
+    """One window as the live page's details show it: times, clip, AIS truth at `radius_km` (None: not
+    labelled yet) and every model's output; None if the window is gone."""
+    window = session.get(Window, window_id)
+    if window is None:
+        return None
+    truths = window_truths(session, [window_id], radius_km).get(window_id)
+    return {
+        "window_id": window.id,
+        "start": window.start_time,
+        "end": window.end_time,
+        "clip": window.clip_path is not None,
+        "radius_km": radius_km,
+        "truth": truths[0] if truths else None,
+        "outputs": window_outputs(session, [window_id]).get(window_id, []),
+    }

@@ -27,13 +27,6 @@ _PREDICTING = text("""
     where w.hydrophone_id = :site and w.start_time > :since and m.status = 'active' order by 1""")
 
 
-def active_models(session: Session) -> list[str]:
-    """Every active model as 'name vversion'."""
-    return list(
-        session.execute(text("select name || ' v' || version from models where status = 'active' order by 1")).scalars()
-    )
-
-
 @dataclass(frozen=True)
 class SiteOverview:
     activity: SiteActivity

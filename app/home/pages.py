@@ -6,12 +6,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template
 
-from app.home.overview import active_models, site_overviews
+from app.home.overview import site_overviews
 from app.web.auth import requires_role
 from app.web.extensions import db
 from app.web.health import beat_age
 from oceanwatch.events.query import EventRules
 from oceanwatch.events.rules import DESCRIPTIONS
+from oceanwatch.registry.active import active_models
 
 bp = Blueprint("home", __name__, url_prefix="/home")
 
@@ -23,7 +24,7 @@ def page() -> Any:
     return render_template(
         "home/home.html",
         sites=site_overviews(db.session, rules),
-        active_models=active_models(db.session),
+        active_models=[m.label for m in active_models(db.session)],
         kinds=DESCRIPTIONS,
         rules=rules,
         beat_age=beat_age,

@@ -34,6 +34,7 @@ from oceanwatch.db.models import (
     Window,
 )
 from oceanwatch.events import rules
+from oceanwatch.inference.outputs import window_outputs
 from oceanwatch.messages import PackedArray
 from oceanwatch.truth.labels import window_truths
 
@@ -165,32 +166,7 @@ def queue(q: QueueQuery) -> list[dict[str, Any]]:
 
 def predictions_of(window_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Every model's output for the given windows (bounded by the queue's limit), by window."""
-    if not window_ids:
-        return {}
-    rows = db.session.execute(
-        select(Prediction, MLModel.name, MLModel.version, MLModel.class_names, MLModel.status)
-        .join(MLModel, MLModel.id == Prediction.model_id)
-        .where(Prediction.window_id.in_(window_ids))
-        .order_by(Prediction.model_id)
-    )
-    out: dict[int, list[dict[str, Any]]] = {}
-    for p, name, version, classes, status in rows:
-        out.setdefault(p.window_id, []).append(
-            {
-                "prediction_id": p.id,
-                "model_id": p.model_id,
-                "model": f"{name} v{version}",
-                "status": status,
-                "class_names": list(classes),
-                "probabilities": [float(x) for x in p.probabilities],
-                "predicted": list(p.predicted),
-                "confidence": p.confidence,
-                "entropy": p.entropy,
-                "epistemic": p.epistemic,
-                "aleatoric": p.aleatoric,
-            }
-        )
-    return out
+    return window_outputs(db.session, window_ids)
 
 
 def window_context(window_id: int, user_id: int | None = None) -> dict[str, Any]:
