@@ -427,3 +427,32 @@ def test_lanes_line_up_share_a_cursor_and_a_tap_in_one_selects_the_window_in_all
     page.locator(f"#window-details a[href='/review/{wid}']").click()
     page.wait_for_url(f"{base}/review/{wid}")
     assert errors == [] and violations == []
+
+
+def test_a_viewer_who_loses_the_live_server_sees_reconnecting_then_continues(settings, browser, tmp_path) -> None:
+    """The Bokeh server stops under an open live page: the page says it is reconnecting while the server
+    is away, and once it is back shows what was stored meanwhile and keeps following."""
+    from oceanwatch.testing.localserve import running, serve
+
+    store_windows(settings, 3)
+    with serve(settings, tmp_path, bokeh=False) as (served, base):
+        make_user(served, "nightwatch", "viewer")
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        length = "() => Bokeh.documents[0]?.get_model_by_name('spectrogram_source')?.get_length()"
+        with running(served, "visualization", tmp_path):
+            log_in(page, base, "nightwatch")
+            page.wait_for_function(f"() => window.Bokeh && ({length})() == 3", timeout=30000)
+            assert page.locator("#live-connection").is_hidden()
+        page.wait_for_selector("#live-connection", state="visible", timeout=20000)
+        assert "reconnecting" in page.locator("#live-connection").inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "live-reconnecting.png"), full_page=True)
+        store_windows(settings, 2, first=3)  # stored while the viewer is away
+        page.wait_for_timeout(3000)
+        assert page.locator("#live-connection").is_visible()  # still away: still saying so
+
+        with running(served, "visualization", tmp_path):
+            page.wait_for_function(f"() => window.Bokeh && ({length})() == 5", timeout=60000)
+            assert page.locator("#live-connection").is_hidden()
+            store_windows(settings, 1, first=5)
+            page.wait_for_function(f"() => ({length})() == 6", timeout=20000)  # and follows on
+            assert page.url == f"{base}/live/"

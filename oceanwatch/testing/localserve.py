@@ -25,22 +25,36 @@ STARTUP_TIMEOUT_S = 90.0
 def serve(settings: Settings, log_dir: Path, bokeh: bool = True) -> Iterator[tuple[Settings, str]]:
     """(settings with the ports used, base URL of the app); every server started stops on exit.
 
-    Logs go to `log_dir/web.log` and `log_dir/bokeh.log`.
+    Logs go to `log_dir/web.log` and `log_dir/bokeh.log`.  Without `bokeh`, the port is still chosen, so
+    a test can start (and stop, and start again) the Bokeh server itself with `running`.
     """
     settings = settings.updated(log_format="text", web={"port": free_port()}, bokeh={"port": free_port()})
+    with ExitStack() as stack:
+        stack.enter_context(running(settings, "web", log_dir))
+        if bokeh:
+            stack.enter_context(running(settings, "visualization", log_dir))
+        yield settings, f"http://{settings.web.host}:{settings.web.port}"
+
+
+SERVED = {"web": ("web", "web"), "visualization": ("bokeh", "bokeh")}  # service -> (log name, settings group)
+
+
+@contextmanager
+def running(settings: Settings, service: str, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One served service ("web" or "visualization") as the supervisor runs it, on its settings' port,
+    returned once it listens; stopped on exit."""
+    log_name, group = SERVED[service]
     env = {
         **os.environ,
         **settings.to_env(),
         "SECRET_KEY": settings.resolved_secret_key(),
         "DATA_DIR": str(settings.data_dir.resolve()),
     }
-    specs = {spec.name: spec for spec in service_specs(settings)}
-    wanted = [("web", "web", settings.web.port)] + ([("visualization", "bokeh", settings.bokeh.port)] if bokeh else [])
-    with ExitStack() as stack:
-        for name, log_name, port in wanted:
-            process = stack.enter_context(service_process(specs[name].argv, env, log_dir / f"{log_name}.log"))
-            _wait_until_listening(process, settings.web.host, port, log_dir / f"{log_name}.log")
-        yield settings, f"http://{settings.web.host}:{settings.web.port}"
+    spec = next(spec for spec in service_specs(settings) if spec.name == service)
+    port = getattr(settings, group).port
+    with service_process(spec.argv, env, log_dir / f"{log_name}.log") as process:
+        _wait_until_listening(process, settings.web.host, port, log_dir / f"{log_name}.log")
+        yield process
 
 
 def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int, log_path: Path) -> None:
@@ -54,7 +68,7 @@ def _wait_until_listening(process: subprocess.Popen[bytes], host: str, port: int
 @contextmanager
 def service_process(argv: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A child process writing to `log_path`, terminated (then killed) on exit."""
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:  # appended: a service restarted by a test keeps its earlier log
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             yield process
