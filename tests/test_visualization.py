@@ -537,3 +537,53 @@ def test_a_tap_on_any_lane_selects_its_window_in_every_lane_with_its_details(
     check_selected(dashboard.truth.data["window_id"][j])
     dashboard.spectrograms.selected.indices = [0]
     check_selected(dashboard.spectrograms.data["window_id"][0])
+
+
+def test_bucket_seconds_shows_a_span_within_its_budget_in_round_buckets() -> None:
+    from visualization.live import bucket_seconds
+
+    assert bucket_seconds(3600, 120) is None  # an hour: every window
+    assert bucket_seconds(86400, 120) == 900 and 86400 / 900 <= 120
+    assert bucket_seconds(86400, 480) == 180 and bucket_seconds(6 * 3600, 480) == 60
+
+
+@pytest.mark.integration
+def test_a_day_is_shown_downsampled_across_its_whole_span_and_keeps_following(settings: Settings) -> None:
+    """24 h of windows: the spectrogram as one tile per 15 min and each model's predictions summarised per
+    3 min (most frequent class, mean confidence), spanning the whole day; new windows still stream in."""
+    from collections import Counter
+
+    model_id = registered_model(settings, "alpha")
+    day = store_windows(settings, 3840)  # 24 h of windows 22.5 s apart
+    with session_scope(settings.database_url) as session:
+        add_predictions(session, [w.window_id for w in day], model_id, np.random.default_rng(8))
+    dashboard, feed = watched(settings)
+    dashboard.span.value = "24 hours"
+    tiles = dashboard.spectrograms.data
+    assert 90 <= len(tiles["x"]) <= 120
+    assert set(np.diff(tiles["x"])) == {900_000.0} and set(tiles["dw"]) == {900_000.0}
+    first_ms, last_ms = day[0].start_ms, day[-1].start_ms
+    assert tiles["x"][0] <= first_ms + 900_000 and tiles["x"][-1] <= last_ms < tiles["x"][-1] + 900_000
+    bars = dashboard.predictions.data
+    assert 400 <= len(bars["id"]) <= 481 and set(bars["width"]) == {180_000.0}
+    assert "tiles (a window per 15 min)" in dashboard.status.text and "(per 3 min)" in dashboard.status.text
+
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(
+            select(Window.start_time, Prediction.predicted, Prediction.confidence)
+            .join(Prediction, Prediction.window_id == Window.id)
+            .where(Prediction.model_id == model_id)
+        ).all()
+    k = len(bars["id"]) // 2
+    bucket_start = bars["start"][k]
+    inside = [r for r in rows if bucket_start <= r.start_time.timestamp() * 1000 < bucket_start + 180_000]
+    counts = Counter(r.predicted[0] for r in inside)
+    assert counts[bars["predicted"][k]] == max(counts.values())
+    assert bars["confidence"][k] == pytest.approx(np.mean([r.confidence for r in inside]))
+
+    shown = len(tiles["x"])
+    store_windows(settings, 80, first=3840)  # 30 more minutes: two more buckets open
+    feed.poll()
+    after = dashboard.spectrograms.data
+    assert len(after["x"]) - shown in (1, 2, 3) and set(after["dw"]) == {900_000.0}
+    assert min(np.diff(after["x"])) >= 900_000.0  # never two tiles in one bucket

@@ -32,8 +32,11 @@ from visualization import frequency, plots, queries
 from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
-SPECTROGRAM_ROLLOVER = 90
+SPECTROGRAM_TILES = 120  # a span needing more is shown one tile per bucket (`bucket_seconds`)
+PREDICTION_BARS = 480  # per model; beyond, predictions are summarised per bucket
+SPECTROGRAM_ROLLOVER = 200  # an hour of 30-s windows (160) fits unbucketed
 PREDICTION_ROLLOVER = 5000
+BUCKETS_S = (60, 120, 180, 300, 600, 900, 1800, 3600)
 TRUTH_ROLLOVER = 5000
 NO_MODEL = "(no active model)"
 
@@ -58,6 +61,19 @@ def spectrogram_columns(rows: list[dict[str, Any]], scale: str, sensitivity_db: 
         out["dh"].append(height)
         out["clip"].append(r["clip"])
     return out
+
+
+def bucket_seconds(span_s: float, budget: int, finest_s: float = 30.0) -> float | None:
+    """The bucket (a round number of seconds) that shows `span_s` in at most `budget` marks, or None when
+    every window fits (windows start at most every `finest_s`): what a screen cannot show is not sent."""
+    needed = span_s / budget
+    if needed <= finest_s:
+        return None
+    return float(next((b for b in BUCKETS_S if b >= needed), BUCKETS_S[-1]))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
 def color_range(images: Sequence[np.ndarray]) -> tuple[float, float]:
@@ -238,6 +254,8 @@ class LiveDashboard:
         self.truth_start: dt.datetime | None = None  # the shown span's start (its end: self.end, or live)
         self.oldest_truth_window_id: int | None = None  # revised truth is looked for from here on
         self.end: dt.datetime | None = None
+        self.tile_s: float | None = None  # seconds per spectrogram tile when the span is downsampled
+        self.bar_s: float | None = None  # seconds per prediction bar when the span is downsampled
         with self.session_factory() as session:
             self.models = active_models(session)
             self.colors = queries.class_colors(session)
@@ -332,22 +350,26 @@ class LiveDashboard:
 
     def reload(self) -> None:
         """Replace every source with the chosen span (newest data when following)."""
-        minutes = SPANS[self.span.value]
+        span_s = SPANS[self.span.value] * 60.0
+        self.tile_s = bucket_seconds(span_s, SPECTROGRAM_TILES)
+        self.bar_s = bucket_seconds(span_s, PREDICTION_BARS)
         with self.session_factory() as session:
             self.models = active_models(session)
             end = self.end if not self.follow.active else queries.latest_window_time(session, self.hydrophone_id)
             end = end or dt.datetime.now(dt.timezone.utc)
-            start = end - dt.timedelta(minutes=minutes)
+            start = end - dt.timedelta(seconds=span_s)
             specs = queries.spectrogram_rows(
-                session, self.hydrophone_id, start=start, end=end, limit=SPECTROGRAM_ROLLOVER
+                session, self.hydrophone_id, start=start, end=end, limit=SPECTROGRAM_ROLLOVER, bucket_s=self.tile_s
             )
-            preds = queries.prediction_rows(
-                session,
-                [m.id for m in self.models],
-                self.hydrophone_id,
-                start=start,
-                end=end,
-                limit=PREDICTION_ROLLOVER,
+            model_ids = [m.id for m in self.models]
+            preds = (
+                queries.prediction_rows(
+                    session, model_ids, self.hydrophone_id, start=start, end=end, limit=PREDICTION_ROLLOVER
+                )
+                if self.bar_s is None
+                else queries.prediction_buckets(
+                    session, model_ids, self.hydrophone_id, start=start, end=end, bucket_s=self.bar_s
+                )
             )
             vessels = queries.vessel_positions(session, end - AIS_LOOKBACK, end)
             events = recent_events(session, self.event_rules, self.hydrophone_id, end) if self.event_rules else None
@@ -364,6 +386,19 @@ class LiveDashboard:
         self.last_prediction_id = max((r["id"] for r in preds), default=self.last_prediction_id)
         self._status(end)
         self._offer_newest_clip(specs)
+
+    def _next_tiles(self, columns: dict[str, list[Any]], candidates: list[int]) -> list[int]:
+        """Of the new windows, those that each open a bucket after the newest tile shown."""
+        assert self.tile_s is not None
+        step = self.tile_s * 1000.0
+        starts = self.spectrograms.data["x"]
+        next_ms = (starts[-1] + step) if len(starts) else float("-inf")
+        keep = []
+        for i in candidates:
+            if columns["x"][i] >= next_ms:
+                keep.append(i)
+                next_ms = columns["x"][i] + step
+        return keep
 
     def _spectrogram_columns(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         return spectrogram_columns(rows, self.scale, self.sensitivity_db)
@@ -430,10 +465,13 @@ class LiveDashboard:
             f"spectrograms/{self.scale}/{self.sensitivity_db}", lambda: self._spectrogram_columns(update.specs)
         )
         keep = [i for i, wid in enumerate(columns["window_id"]) if wid > (self.last_window_id or 0)]
+        if self.tile_s is not None:  # one tile per bucket, as loaded: a window opening the next bucket
+            keep = self._next_tiles(columns, keep)
         if keep:
-            self.spectrograms.stream(
-                {k: [v[i] for i in keep] for k, v in columns.items()}, rollover=SPECTROGRAM_ROLLOVER
-            )
+            new = {k: [v[i] for i in keep] for k, v in columns.items()}
+            if self.tile_s is not None:
+                new["dw"] = [self.tile_s * 1000.0] * len(keep)
+            self.spectrograms.stream(new, rollover=SPECTROGRAM_ROLLOVER)
             self.last_window_id = max(columns["window_id"][i] for i in keep)
             self._fit_spectrogram([update.specs[i] for i in keep])
         shown = self.model_labels
@@ -484,11 +522,11 @@ class LiveDashboard:
 
     def _status(self, end: dt.datetime) -> None:
         mode = "following live" if self.follow.active else "looking back"
-        self.status.text = (
-            f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; "
-            f"{len(self.spectrograms.data['window_id'])} windows, "
-            f"{len(self.predictions.data['id'])} predictions</span>"
-        )
+        tiles = len(self.spectrograms.data["window_id"])
+        shown = f"{tiles} windows" if self.tile_s is None else f"{tiles} tiles (a window per {_duration(self.tile_s)})"
+        bars = len(self.predictions.data["id"])
+        summary = "" if self.bar_s is None else f" (per {_duration(self.bar_s)})"
+        self.status.text = f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; {shown}, {bars} predictions{summary}</span>"
 
     def _on_pick(self, _attr: str, _old: Any, new: Any) -> None:
         if new is None:

@@ -67,29 +67,39 @@ def spectrogram_rows(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     limit: int = 120,
+    bucket_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """Windows with their spectrogram as a (mels, frames) float32 image, oldest first.
 
     A window may have spectrograms of several feature specs; one is shown (the first by spec hash).
+    With `bucket_s`, only the first window of each bucket of that many seconds is read, and its `start`
+    and `end` are the bucket's: a day on a screen a few hundred pixels wide needs a tile per bucket,
+    not 3,840 windows' images.
     """
     conditions = _window_range(hydrophone_id, after_window_id, start, end)
-    newest_first = (
-        select(
-            Window.id,
-            Window.start_time,
-            Window.end_time,
-            Window.clip_path,
-            Spectrogram.spec_hash,
-            Spectrogram.dtype,
-            Spectrogram.shape,
-            Spectrogram.data,
-        )
-        .join(Spectrogram, Spectrogram.window_id == Window.id)
-        .where(and_(*conditions))
-        .ext(distinct_on(Window.start_time, Window.id))
-        .order_by(Window.start_time.desc(), Window.id, Spectrogram.spec_hash)
+    columns = (
+        Window.id,
+        Window.start_time,
+        Window.end_time,
+        Window.clip_path,
+        Spectrogram.spec_hash,
+        Spectrogram.dtype,
+        Spectrogram.shape,
+        Spectrogram.data,
     )
-    rows = session.execute(newest_first.limit(limit)).all()
+    query = select(*columns).join(Spectrogram, Spectrogram.window_id == Window.id).where(and_(*conditions))
+    if bucket_s is None:
+        query = query.ext(distinct_on(Window.start_time, Window.id)).order_by(
+            Window.start_time.desc(), Window.id, Spectrogram.spec_hash
+        )
+    else:
+        bucket = _bucket(bucket_s)
+        query = (
+            query.add_columns(bucket.label("bucket"))
+            .ext(distinct_on(bucket))
+            .order_by(bucket.desc(), Window.start_time, Spectrogram.spec_hash)
+        )
+    rows = session.execute(query.limit(limit)).all()
     specs = feature_specs(session, {r.spec_hash for r in rows})
     unknown = {r.spec_hash for r in rows} - set(specs)
     if unknown:
@@ -97,8 +107,7 @@ def spectrogram_rows(
     return [
         {
             "window_id": r.id,
-            "start": r.start_time,
-            "end": r.end_time,
+            **({"start": r.start_time, "end": r.end_time} if bucket_s is None else _bucket_times(r.bucket, bucket_s)),
             "clip": r.clip_path is not None,
             "spec": specs[r.spec_hash],
             "image": spectrogram_image(PackedArray(r.dtype, tuple(r.shape), r.data)),
@@ -121,6 +130,16 @@ def feature_specs(session: Session, hashes: set[str]) -> dict[str, FeatureSpec]:
         .order_by(MLModel.feature_spec_hash)
     ).all()
     return known | {r.feature_spec_hash: FeatureSpec.from_dict(r.feature_spec) for r in rows}
+
+
+def _bucket(seconds: float) -> Any:
+    """The number of the `seconds`-long bucket since the epoch a window starts in."""
+    return func.floor(func.extract("epoch", Window.start_time) / seconds)
+
+
+def _bucket_times(bucket: float, seconds: float) -> dict[str, dt.datetime]:
+    start = dt.datetime.fromtimestamp(float(bucket) * seconds, dt.timezone.utc)
+    return {"start": start, "end": start + dt.timedelta(seconds=seconds)}
 
 
 def spectrogram_image(packed: PackedArray) -> np.ndarray:
@@ -184,6 +203,60 @@ def prediction_rows(
             "end": r.end_time,
         }
         for r in reversed(rows)
+    ]
+
+
+def prediction_buckets(
+    session: Session,
+    model_ids: list[int],
+    hydrophone_id: str,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    bucket_s: float,
+) -> list[dict[str, Any]]:
+    """`prediction_rows` summarised per model per bucket of `bucket_s` seconds, oldest first: the most
+    frequent top class, mean confidence and uncertainty; `id` is the bucket's newest prediction (so
+    streaming goes on after it) and `window_id` its first window (what a tap selects)."""
+    if not model_ids:
+        return []
+    bucket = _bucket(bucket_s).label("bucket")
+    query = (
+        select(
+            Prediction.model_id,
+            bucket,
+            func.max(Prediction.id).label("id"),
+            func.min(Prediction.window_id).label("window_id"),
+            func.mode().within_group(Prediction.predicted[1]).label("top"),
+            func.avg(Prediction.confidence).label("confidence"),
+            func.avg(Prediction.entropy).label("entropy"),
+            func.avg(Prediction.epistemic).label("epistemic"),
+            func.avg(Prediction.aleatoric).label("aleatoric"),
+        )
+        .join(Window, Window.id == Prediction.window_id)
+        .where(
+            Prediction.model_id.in_(model_ids),
+            Window.hydrophone_id == hydrophone_id,
+            Window.start_time >= start,
+            Window.start_time <= end,
+        )
+        .group_by(Prediction.model_id, bucket)
+        .order_by(bucket, Prediction.model_id)
+    )
+    return [
+        {
+            "id": r.id,
+            "model_id": r.model_id,
+            "window_id": r.window_id,
+            "predicted": [r.top] if r.top else [],
+            "confidence": float(r.confidence),
+            **{
+                m: None if getattr(r, m) is None else float(getattr(r, m))
+                for m in ("entropy", "epistemic", "aleatoric")
+            },
+            **_bucket_times(r.bucket, bucket_s),
+        }
+        for r in session.execute(query).all()
     ]
 
 
