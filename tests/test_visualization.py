@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import requests
 from bokeh.util.token import generate_jwt_token, generate_session_id
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from oceanwatch.access.live_grants import GRANT_HEADER, Grant, issue_grant
@@ -59,7 +59,7 @@ def watched(settings: Settings) -> tuple[LiveDashboard, LiveFeed]:
 
 
 def test_range_rings_are_geodesic_circles_of_the_radius() -> None:
-    for radius in plots.RANGE_RINGS_KM:
+    for radius in (20, 30, 40):
         lons, lats = plots.range_ring(36.7, -122.2, radius)
         _, _, dist = plots.GEOD.inv(np.full(lons.size, -122.2), np.full(lats.size, 36.7), lons, lats)
         assert np.allclose(dist, radius * 1000.0, rtol=1e-6)
@@ -587,3 +587,45 @@ def test_a_day_is_shown_downsampled_across_its_whole_span_and_keeps_following(se
     after = dashboard.spectrograms.data
     assert len(after["x"]) - shown in (1, 2, 3) and set(after["dw"]) == {900_000.0}
     assert min(np.diff(after["x"])) >= 900_000.0  # never two tiles in one bucket
+
+
+@pytest.mark.integration
+def test_the_ais_map_shows_tracks_headings_range_and_bearing_and_the_truth_radius_in_use(
+    settings: Settings, new_topic, tmp_path
+) -> None:
+    """WORLD's AIS through the AIS pipeline: each vessel's marker points along its heading (else course),
+    its range and bearing lead from the hydrophone to it, its track is its stored positions of the last
+    15 minutes, and the truth radius chosen is the ring drawn solid."""
+    from oceanwatch.geo import GEOD
+
+    labelled_world(settings, new_topic("map"), tmp_path)
+    dashboard, _feed = watched(settings)
+    data = dashboard.vessels.data
+    assert len(data["mmsi"]) >= 2
+    with session_scope(settings.database_url) as session:
+        newest = session.scalar(select(func.max(Window.end_time)))
+        positions = session.execute(
+            select(AISPosition)
+            .where(AISPosition.time >= newest - dt.timedelta(minutes=15), AISPosition.time <= newest)
+            .order_by(AISPosition.time)
+        ).scalars()
+        by_vessel: dict[int, list[AISPosition]] = {}
+        for p in positions:
+            by_vessel.setdefault(p.mmsi, []).append(p)
+    site = settings.hydrophone
+    for i, mmsi in enumerate(data["mmsi"]):
+        last = by_vessel[mmsi][-1]
+        course = last.heading_deg if last.heading_deg is not None else last.cog_deg
+        assert data["angle"][i] == pytest.approx(-math.radians(course) if course is not None else 0.0)
+        lon, lat, _ = GEOD.fwd(site.lon, site.lat, data["bearing"][i], data["range_km"][i] * 1000)
+        assert (lon, lat) == (pytest.approx(last.longitude, abs=1e-6), pytest.approx(last.latitude, abs=1e-6))
+        assert 0 <= data["bearing"][i] < 360
+        stored = {(p.longitude, p.latitude) for p in by_vessel[mmsi]}
+        track = list(zip(data["track_lon"][i], data["track_lat"][i]))
+        assert set(track) <= stored and len(track) >= min(2, len(stored))
+        assert track[-1] != track[0] or len(stored) == 1
+    rings = {r.name: r.glyph for r in dashboard.map_fig.renderers if (r.name or "").startswith("ring_")}
+    assert set(rings) == {f"ring_{r}" for r in settings.truth.radii_km}
+    assert rings["ring_20"].line_dash == [] and rings["ring_30"].line_dash != []
+    dashboard.truth_radius.value = "30"
+    assert rings["ring_30"].line_dash == [] and rings["ring_20"].line_dash != []

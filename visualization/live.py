@@ -118,17 +118,34 @@ def site_columns(sites: Sequence[Site], followed: str) -> dict[str, list[Any]]:
     }
 
 
-def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str]) -> dict[str, list[Any]]:
-    return {
-        "mmsi": [r["mmsi"] for r in rows],
-        "name": [r["name"] for r in rows],
-        "lon": [r["lon"] for r in rows],
-        "lat": [r["lat"] for r in rows],
-        "class_code": [r["class_code"] for r in rows],
-        "color": [plots.class_color(r["class_code"], colors) for r in rows],
-        "sog": [r["sog"] for r in rows],
-        "time": [r["time"].isoformat() for r in rows],
-    }
+def vessel_columns(rows: list[dict[str, Any]], colors: dict[str, str], lat: float, lon: float) -> dict[str, list[Any]]:
+    """The map's vessels: last position, a marker pointing along the heading (else the course; a circle
+    when neither is known), range and bearing from the hydrophone at (lat, lon), and the track."""
+    out: dict[str, list[Any]] = {c: [] for c in plots.VESSEL_COLUMNS}
+    if rows:
+        bearings, _, metres = plots.GEOD.inv(
+            np.full(len(rows), lon), np.full(len(rows), lat), [r["lon"] for r in rows], [r["lat"] for r in rows]
+        )
+    for i, r in enumerate(rows):
+        color = plots.class_color(r["class_code"], colors)
+        course = r["heading"] if r["heading"] is not None else r["cog"]
+        out["mmsi"].append(r["mmsi"])
+        out["name"].append(r["name"])
+        out["type"].append(r["ship_type_text"] or (f"AIS type {r['ship_type']}" if r["ship_type"] is not None else "?"))
+        out["lon"].append(r["lon"])
+        out["lat"].append(r["lat"])
+        out["class_code"].append(r["class_code"])
+        out["color"].append(color)
+        out["sog"].append(r["sog"])  # None, not NaN: NaN != NaN would make every poll resend the vessels
+        out["cog"].append(r["cog"])
+        out["marker"].append("circle" if course is None else "triangle")
+        out["angle"].append(0.0 if course is None else -float(np.radians(course)))  # Bokeh turns anticlockwise
+        out["range_km"].append(float(metres[i]) / 1000.0)
+        out["bearing"].append(float(bearings[i]) % 360.0)
+        out["time"].append(r["time"].isoformat())
+        out["track_lon"].append(list(r["track"][0]))
+        out["track_lat"].append(list(r["track"][1]))
+    return out
 
 
 def _vessel_list(vessels: list[dict[str, Any]]) -> str:
@@ -244,6 +261,7 @@ class LiveDashboard:
         self.session_factory = session_factory
         self.event_rules = event_rules  # None: no events list (a view that does not need one)
         self.hydrophone_id = hydrophone_id
+        self.lat, self.lon = lat, lon
         self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
         self.predictions = plots.empty_source(plots.PREDICTION_COLUMNS, "prediction_source")
         self.vessels = plots.empty_source(plots.VESSEL_COLUMNS, "vessel_source")
@@ -290,7 +308,8 @@ class LiveDashboard:
         plots.link_time_cursor(lanes)
         self.selection_bands = plots.make_lanes_selectable(lanes)
         self.selected_window_id: int | None = None
-        self.map_fig = plots.ais_map_figure(self.vessels, lat, lon)
+        self.map_fig = plots.ais_map_figure(self.vessels, lat, lon, truth_radii_km)
+        plots.emphasise_ring(self.map_fig, self.radius_km)
         with self.session_factory() as session:
             sites = [site for site in store.active_sites(session) if site.id != hydrophone_id]
         sites.insert(0, Site(hydrophone_id, lat, lon))  # the followed site, active or not
@@ -379,7 +398,7 @@ class LiveDashboard:
         self.frequency_bounds = None
         self._fit_spectrogram(specs)
         self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
-        self.vessels.data = vessel_columns(vessels, self.colors)
+        self.vessels.data = vessel_columns(vessels, self.colors, self.lat, self.lon)
         self.truth_start = start
         self.reload_truth()
         self.last_window_id = max((r["window_id"] for r in specs), default=self.last_window_id)
@@ -479,7 +498,7 @@ class LiveDashboard:
         if preds:
             self.predictions.stream(prediction_columns(preds, shown, self.colors), rollover=PREDICTION_ROLLOVER)
             self.last_prediction_id = max(r["id"] for r in preds)
-        vessels = vessel_columns(update.vessels, self.colors)
+        vessels = vessel_columns(update.vessels, self.colors, self.lat, self.lon)
         if vessels != self.vessels.data:  # replacing the source resends it all: only when the picture changed
             self.vessels.data = vessels
         self._apply_truth(update.truth.get(self.radius_km, []))
@@ -556,6 +575,7 @@ class LiveDashboard:
 
     def _on_radius(self, _attr: str, _old: str, new: str) -> None:
         self.radius_km = int(new)
+        plots.emphasise_ring(self.map_fig, self.radius_km)
         self.reload_truth()
 
     def _on_tap(self, source: Any, _attr: str, _old: list[int], new: list[int]) -> None:

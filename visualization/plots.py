@@ -31,7 +31,6 @@ from bokeh.plotting import figure
 from oceanwatch.geo import GEOD, box_around
 from oceanwatch.scoring.plots import model_color
 
-RANGE_RINGS_KM = (20, 30, 40)
 UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
 UNKNOWN_COLOR = "#9e9e9e"
 
@@ -48,7 +47,24 @@ PREDICTION_COLUMNS = (
     "confidence",
     *UNCERTAINTY_METRICS,
 )
-VESSEL_COLUMNS = ("mmsi", "name", "lon", "lat", "class_code", "color", "sog", "time")
+VESSEL_COLUMNS = (
+    "mmsi",
+    "name",
+    "type",
+    "lon",
+    "lat",
+    "class_code",
+    "color",
+    "sog",
+    "cog",
+    "marker",
+    "angle",
+    "range_km",
+    "bearing",
+    "time",
+    "track_lon",
+    "track_lat",
+)
 TRUTH_COLUMNS = (
     "window_id",
     "x",
@@ -323,10 +339,10 @@ def range_ring(lat: float, lon: float, radius_km: float, points: int = 181) -> t
     return np.asarray(lons), np.asarray(lats)
 
 
-def ais_map_figure(
-    source: ColumnDataSource, lat: float, lon: float, rings_km: Sequence[float] = RANGE_RINGS_KM, size: int = 360
-):
-    """Vessels on plain lon/lat axes around the hydrophone, with range rings (no tiles needed).
+def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: Sequence[float], size: int = 360):
+    """Vessels on plain lon/lat axes around the hydrophone (no tiles needed): the truth radii as rings,
+    each vessel's track over the lookback, a marker pointing along its heading, and a hover with its
+    name, type, class, speed, course, and range and bearing from the hydrophone.
 
     The frame's width/height ratio follows the ground distance of a degree at this latitude,
     so a kilometre is as long east-west as north-south and the rings look round.
@@ -336,7 +352,7 @@ def ais_map_figure(
     x_span, y_span = float(ring_lons.max() - ring_lons.min()), float(ring_lats.max() - ring_lats.min())
     ground_ratio = x_span * float(np.cos(np.radians(lat))) / y_span
     fig = figure(
-        title="AIS vessels",
+        title="AIS vessels (tracks: last 15 min)",
         frame_height=size,
         frame_width=round(size * ground_ratio),
         name="ais_map",
@@ -348,23 +364,43 @@ def ais_map_figure(
     fig.add_layout(Legend(click_policy="hide"), "right")  # outside the map: it would hide vessels
     for radius in rings_km:
         xs, ys = range_ring(lat, lon, radius)
-        fig.line(xs, ys, line_dash="dashed", color="#607d8b", legend_label=f"{radius:g} km")
+        fig.line(xs, ys, line_dash="dashed", color="#607d8b", legend_label=f"{radius:g} km", name=f"ring_{radius:g}")
     fig.scatter([lon], [lat], marker="triangle", size=14, color="black", legend_label="hydrophone")
+    fig.multi_line(xs="track_lon", ys="track_lat", line_color="color", line_alpha=0.6, line_width=2, source=source)
     vessels = fig.scatter(
-        x="lon", y="lat", size=10, color="color", line_color="black", source=source, legend_field="class_code"
+        x="lon",
+        y="lat",
+        marker="marker",
+        angle="angle",
+        size=12,
+        color="color",
+        line_color="black",
+        source=source,
+        legend_field="class_code",
+        name="vessel_marks",
     )
     fig.add_tools(
         HoverTool(
             renderers=[vessels],
             tooltips=[
                 ("vessel", "@name (@mmsi)"),
+                ("type", "@type"),
                 ("class", "@class_code"),
-                ("speed", "@sog{0.0} kn"),
+                ("speed, course", "@sog{0.0} kn, @cog{0}°"),
+                ("range, bearing", "@range_km{0.0} km, @bearing{0}°"),
                 ("time", "@time"),
             ],
         )
     )
     return fig
+
+
+def emphasise_ring(fig, radius_km: float) -> None:
+    """Draw the truth radius in use solid and thicker than the other radii's rings."""
+    for renderer in fig.renderers:
+        if renderer.name and renderer.name.startswith("ring_"):
+            chosen = renderer.name == f"ring_{radius_km:g}"
+            renderer.glyph.update(line_dash="solid" if chosen else "dashed", line_width=2.5 if chosen else 1.0)
 
 
 SITE_COLUMNS = ("site", "lat", "lon", "size", "fill")

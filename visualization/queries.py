@@ -302,19 +302,29 @@ def truth_rows(
 
 
 def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """Each vessel's last position in [start, end] with its class (override, else ship-type mapping)."""
+    """Each vessel's last position in [start, end] with its class (override, else ship-type mapping),
+    course, heading and type, and its track over [start, end] (a point per `TRACK_STEP_S` at most)."""
     last = (
-        select(AISPosition.mmsi, AISPosition.time, AISPosition.latitude, AISPosition.longitude, AISPosition.sog_knots)
+        select(
+            AISPosition.mmsi,
+            AISPosition.time,
+            AISPosition.latitude,
+            AISPosition.longitude,
+            AISPosition.sog_knots,
+            AISPosition.cog_deg,
+            AISPosition.heading_deg,
+        )
         .where(AISPosition.time >= start, AISPosition.time <= end)
         .ext(distinct_on(AISPosition.mmsi))
         .order_by(AISPosition.mmsi, AISPosition.time.desc())
         .subquery()
     )
     query = (
-        select(last, Vessel.name, Vessel.ship_type, vessel_classes.c.class_code)
+        select(last, Vessel.name, Vessel.ship_type, Vessel.ship_type_text, vessel_classes.c.class_code)
         .join(Vessel, Vessel.mmsi == last.c.mmsi)
         .join(vessel_classes, vessel_classes.c.mmsi == last.c.mmsi)
     )
+    tracks = vessel_tracks(session, start, end)
     return [
         {
             "mmsi": r.mmsi,
@@ -322,12 +332,37 @@ def vessel_positions(session: Session, start: dt.datetime, end: dt.datetime) -> 
             "lat": r.latitude,
             "lon": r.longitude,
             "sog": r.sog_knots,
+            "cog": r.cog_deg,
+            "heading": r.heading_deg,
             "name": r.name or "",
             "ship_type": r.ship_type,
+            "ship_type_text": r.ship_type_text or "",
             "class_code": r.class_code or "unknown",
+            "track": tracks.get(r.mmsi, ([], [])),
         }
         for r in session.execute(query).all()
     ]
+
+
+TRACK_STEP_S = 30
+
+
+def vessel_tracks(session: Session, start: dt.datetime, end: dt.datetime) -> dict[int, tuple[list[float], list[float]]]:
+    """(lons, lats) of each vessel's positions in [start, end], oldest first, the first of every
+    `TRACK_STEP_S` seconds (AIS reports every few seconds; a map a few hundred pixels wide needs less)."""
+    step = func.floor(func.extract("epoch", AISPosition.time) / TRACK_STEP_S)
+    rows = session.execute(
+        select(AISPosition.mmsi, AISPosition.longitude, AISPosition.latitude)
+        .where(AISPosition.time >= start, AISPosition.time <= end)
+        .ext(distinct_on(AISPosition.mmsi, step))
+        .order_by(AISPosition.mmsi, step, AISPosition.time)
+    ).all()
+    tracks: dict[int, tuple[list[float], list[float]]] = {}
+    for mmsi, lon, lat in rows:
+        lons, lats = tracks.setdefault(mmsi, ([], []))
+        lons.append(lon)
+        lats.append(lat)
+    return tracks
 
 
 def window_details(session: Session, window_id: int, radius_km: int) -> dict[str, Any] | None:
