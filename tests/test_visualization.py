@@ -629,3 +629,51 @@ def test_the_ais_map_shows_tracks_headings_range_and_bearing_and_the_truth_radiu
     assert rings["ring_20"].line_dash == [] and rings["ring_30"].line_dash != []
     dashboard.truth_radius.value = "30"
     assert rings["ring_30"].line_dash == [] and rings["ring_20"].line_dash != []
+
+
+@pytest.mark.integration
+def test_replay_plays_a_past_stretch_forward_with_the_lanes_and_the_vessels_moving(
+    settings: Settings, new_topic, tmp_path
+) -> None:
+    """WORLD through ingest, the AIS pipeline and the labeller, with one model's predictions: a replay from
+    a picked time at 60× shows, tick by tick, exactly the windows (spectrogram, truth, predictions) that
+    started by the replay time, the vessels where they were then, and stops at the newest data."""
+    labelled_world(settings, new_topic("replay"), tmp_path)
+    model_id = registered_model(settings, "alpha")
+    with session_scope(settings.database_url) as session:
+        windows = session.execute(select(Window.id, Window.start_time).order_by(Window.start_time)).all()
+        add_predictions(session, [w.id for w in windows], model_id, np.random.default_rng(9))
+    dashboard, _feed = watched(settings)
+    dashboard.span.value = "10 minutes"
+    begin = windows[0].start_time + dt.timedelta(seconds=60)
+    dashboard.picker.value = begin.timestamp() * 1000
+
+    def started_by(t: dt.datetime) -> list[int]:
+        return [w.id for w in windows if begin - dt.timedelta(minutes=10) <= w.start_time <= t]
+
+    def lanes() -> tuple[list[int], list[int], list[int]]:
+        return (
+            dashboard.spectrograms.data["window_id"],
+            dashboard.predictions.data["window_id"],
+            dashboard.truth.data["window_id"],
+        )
+
+    assert lanes() == (started_by(begin),) * 3
+    dashboard.replay_speed.value = "60"
+    dashboard.replay.active = True  # no document here: the test ticks by hand
+    positions = list(zip(dashboard.vessels.data["lon"], dashboard.vessels.data["lat"]))
+    dashboard.replay_tick(2.0)  # two seconds at 60×: two minutes of replay time
+    at = begin + dt.timedelta(minutes=2)
+    assert lanes() == (started_by(at),) * 3 and len(started_by(at)) > len(started_by(begin))
+    assert list(zip(dashboard.vessels.data["lon"], dashboard.vessels.data["lat"])) != positions  # they moved
+    assert "replaying at 60×" in dashboard.status.text
+    dashboard.replay_speed.value = "5"
+    dashboard.replay_tick(6.0)  # 30 s more
+    assert lanes() == (started_by(at + dt.timedelta(seconds=30)),) * 3
+    dashboard.replay_tick(3600.0)  # far past the newest window
+    assert dashboard.replay.active is False and "reached the newest data" in dashboard.status.text
+    assert dashboard.spectrograms.data["window_id"] == [
+        w.id for w in windows if w.start_time >= begin - dt.timedelta(minutes=10)
+    ]
+    dashboard.follow.active = True
+    assert "following live" in dashboard.status.text

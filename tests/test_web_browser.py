@@ -456,3 +456,43 @@ def test_a_viewer_who_loses_the_live_server_sees_reconnecting_then_continues(set
             store_windows(settings, 1, first=5)
             page.wait_for_function(f"() => ({length})() == 6", timeout=20000)  # and follows on
             assert page.url == f"{base}/live/"
+
+
+def test_an_analyst_replays_a_past_stretch_at_60x_and_watches_it_play(web, browser, new_topic, tmp_path: Path) -> None:
+    """Pick a past time, choose 60×, press Replay: windows and vessels arrive on their own, tick by tick,
+    until the newest data; Follow live returns to the live view."""
+    settings, base = web
+    make_user(settings, "analyst2", "viewer")
+    labelled_world(settings, new_topic("replay"), tmp_path)
+    from sqlalchemy import select
+
+    from oceanwatch.db import session_scope
+    from oceanwatch.db.models import Window
+
+    with session_scope(settings.database_url) as session:
+        starts = list(session.scalars(select(Window.start_time).order_by(Window.start_time)))
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, base, "analyst2")
+    length = "Bokeh.documents[0].get_model_by_name('spectrogram_source').get_length()"
+    page.wait_for_function(
+        f"() => window.Bokeh && Bokeh.documents.length > 0 && {length} == {len(starts)}", timeout=30000
+    )
+    page.locator("select[name=span]").select_option("10 minutes")
+    begin = (starts[0].timestamp() + 30) * 1000
+    page.evaluate(f"() => {{ Bokeh.documents[0].get_model_by_name('time_picker').value = {begin} }}")
+    shown = sum(1 for t in starts if t.timestamp() * 1000 <= begin)
+    page.wait_for_function(f"() => {length} == {shown}", timeout=20000)
+    vessels = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('vessel_source').data.lon)")
+    page.locator("select[name=replay_speed]").select_option(label="60×")
+    page.get_by_role("button", name="Replay from the time shown").click()
+    page.wait_for_selector("#live-status:has-text('replaying at 60×')", timeout=10000)
+    page.wait_for_function(f"() => {length} >= {shown + 2}", timeout=20000)  # arriving on their own
+    assert page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('vessel_source').data.lon)") != vessels
+    page.screenshot(path=str(SCREENSHOTS / "live-replay.png"), full_page=True)
+    page.wait_for_selector("#live-status:has-text('reached the newest data')", timeout=30000)
+    assert page.evaluate(f"() => {length}") == len(starts)
+    page.get_by_role("button", name="Follow live").click()
+    page.wait_for_selector("#live-status:has-text('following live')", timeout=10000)
+    assert errors == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -30,6 +31,7 @@ from oceanwatch.registry.active import active_models
 from oceanwatch.sites import store
 from visualization import frequency, plots, queries
 from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
+from visualization.replay import SPEEDS, TICK_MS, ReplayClock, replay_update
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_TILES = 120  # a span needing more is shown one tile per bucket (`bucket_seconds`)
@@ -319,6 +321,15 @@ class LiveDashboard:
             self.sites, self.vessels, plots.site_bounds([(site.latitude, site.longitude) for site in sites])
         )
         self.follow = Toggle(label="Follow live", active=True, button_type="success", name="follow")
+        self.replay = Toggle(label="Replay from the time shown", active=False, name="replay")
+        self.replay_speed = Select(
+            title="Replay speed", value="10", options=[(str(s), f"{s}×") for s in SPEEDS], name="replay_speed"
+        )
+        self.replay_clock: ReplayClock | None = None
+        # Starts a periodic callback on the session's document and returns what stops it (None: no document).
+        self.ticker: Callable[[Callable[[], None], int], Callable[[], None]] | None = None
+        self._stop_ticking: Callable[[], None] | None = None
+        self._last_tick = 0.0
         self.picker = DatetimePicker(title="Show up to (UTC)", name="time_picker")
         self.span = Select(title="Span", value="1 hour", options=list(SPANS), name="span")
         self.metric = Select(
@@ -333,6 +344,8 @@ class LiveDashboard:
         self.picker.on_change("value", self._on_pick)
         self.span.on_change("value", lambda _a, _o, _n: self.reload())
         self.follow.on_change("active", self._on_follow)
+        self.replay.on_change("active", self._on_replay)
+        self.replay_speed.on_change("value", self._on_replay_speed)
         self.truth_radius.on_change("value", self._on_radius)
         self.frequency_scale.on_change("value", self._on_scale)
         self.color_levels.on_change("value", self._on_color_levels)
@@ -342,7 +355,7 @@ class LiveDashboard:
     def layout(self):
         controls = column(
             row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status),
-            row(self.frequency_scale, self.color_levels),
+            row(self.frequency_scale, self.color_levels, self.replay_speed, self.replay),
         )
         left = column(
             self.spectrogram_fig,
@@ -475,8 +488,11 @@ class LiveDashboard:
         """Show what the feed read since its last poll: stream rows newer than this session's own, patch
         truth revised in place.  Runs on the document's tick (the feed's `deliver`); a session looking
         back ignores it and reloads when it follows again."""
-        if not self.follow.active:
-            return
+        if self.follow.active:
+            self._show(update)
+
+    def _show(self, update: SiteUpdate) -> None:
+        """Stream an update's new rows, patch its revised truth, replace the vessels (live and replay)."""
         if [m.id for m in update.models] != [m.id for m in self.models]:
             self.models = update.models
             self._sync_models()
@@ -540,7 +556,11 @@ class LiveDashboard:
                     plots.add_model_line(fig, self.predictions, label, field, plots.model_color(i))
 
     def _status(self, end: dt.datetime) -> None:
-        mode = "following live" if self.follow.active else "looking back"
+        mode = (
+            f"replaying at {self.replay_speed.value}×"
+            if self.replay_clock is not None
+            else ("following live" if self.follow.active else "looking back")
+        )
         tiles = len(self.spectrograms.data["window_id"])
         shown = f"{tiles} windows" if self.tile_s is None else f"{tiles} tiles (a window per {_duration(self.tile_s)})"
         bars = len(self.predictions.data["id"])
@@ -555,13 +575,68 @@ class LiveDashboard:
             if isinstance(new, (int, float))
             else dt.datetime.fromisoformat(str(new)).replace(tzinfo=dt.timezone.utc)
         )
+        if self.replay_clock is not None:  # a replay jumps to the time picked
+            self.replay_clock.position = self.end
         self.follow.active = False
         self.reload()
 
     def _on_follow(self, _attr: str, _old: bool, new: bool) -> None:
         if new:
             self.end = None
+            self.replay.active = False
         self.reload()
+
+    def _on_replay(self, _attr: str, _old: bool, new: bool) -> None:
+        """Start replaying from the time shown (the picked time, else the start of the live span), or stop."""
+        if not new:
+            if self._stop_ticking is not None:
+                self._stop_ticking()
+            self._stop_ticking, self.replay_clock = None, None
+            self._status(self.end or dt.datetime.now(dt.timezone.utc))
+            return
+        if self.end is None:
+            with self.session_factory() as session:
+                newest = queries.latest_window_time(session, self.hydrophone_id) or dt.datetime.now(dt.timezone.utc)
+            self.end = newest - dt.timedelta(minutes=SPANS[self.span.value])
+        self.replay_clock = ReplayClock(self.end, float(self.replay_speed.value))
+        following = self.follow.active
+        self.follow.active = False  # when it was on, this reloads the span ending where the replay starts
+        if not following:
+            self.reload()
+        self._last_tick = time.monotonic()
+        if self.ticker is not None:
+            self._stop_ticking = self.ticker(self.replay_tick, TICK_MS)
+
+    def _on_replay_speed(self, _attr: str, _old: str, new: str) -> None:
+        if self.replay_clock is not None:
+            self.replay_clock.speed = float(new)
+
+    def replay_tick(self, elapsed_s: float | None = None) -> None:
+        """Advance the replay by the wall time since the last tick (or `elapsed_s`) times its speed and show
+        what arrived in that stretch; at the newest data the replay stops."""
+        if self.replay_clock is None:
+            return
+        now = time.monotonic()
+        elapsed = now - self._last_tick if elapsed_s is None else elapsed_s
+        self._last_tick = now
+        start, end = self.replay_clock.advance(elapsed)
+        with self.session_factory() as session:
+            newest = queries.latest_window_time(session, self.hydrophone_id)
+            update = replay_update(
+                session,
+                self.hydrophone_id,
+                self.models,
+                self.radius_km,
+                start,
+                end,
+                SPECTROGRAM_ROLLOVER,
+                self.event_rules,
+            )
+        self._show(update)
+        self.end = end
+        if newest is None or end >= newest:
+            self.replay.active = False
+            self.status.text = self.status.text.replace("</span>", "; the replay reached the newest data</span>")
 
     def _on_scale(self, _attr: str, _old: str, new: str) -> None:
         self.scale = new
@@ -630,6 +705,12 @@ def make_document(
             lambda: dashboard.oldest_truth_window_id,
         )
         doc.on_session_destroyed(lambda _context: feed.unsubscribe(subscription))
+
+        def ticker(callback: Callable[[], None], period_ms: int) -> Callable[[], None]:
+            handle = doc.add_periodic_callback(callback, period_ms)
+            return lambda: doc.remove_periodic_callback(handle)
+
+        dashboard.ticker = ticker
         dashboard.reload()
         doc.add_root(dashboard.layout())
         doc.title = "OceanWatch live"
