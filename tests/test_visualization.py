@@ -229,7 +229,8 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     assert dashboard.spectrograms.data["window_id"] == [w.window_id for w in windows]
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
     assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1"]
-    assert dashboard.spectrograms.data["image"][0].shape == (TINY_SPEC.n_mels, TINY_SPEC.n_frames)  # 16 frames: kept
+    # An hour is 160 windows across at most 1,200 pixels: 8 columns each (of 16 frames), every band kept.
+    assert dashboard.spectrograms.data["image"][0].shape == (TINY_SPEC.n_mels, 8)
     dashboard.spectrograms.selected.indices = [1]  # a tap on a window without a clip
     assert "has no clip" in dashboard.audio.text
 
@@ -477,7 +478,7 @@ def test_the_spectrogram_reads_in_hz_and_db_on_the_chosen_scale_and_keeps_a_chos
     dashboard.frequency_scale.value = "linear"
     centres = band_centres_hz(DEFAULT_SPEC)
     bottom, height = dashboard.spectrograms.data["y"][0], dashboard.spectrograms.data["dh"][0]
-    step = (centres[-1] - centres[0]) / (DEFAULT_SPEC.n_mels - 1)
+    step = (centres[-1] - centres[0]) / (min(DEFAULT_SPEC.n_mels, 96) - 1)  # 96 display rows
     assert bottom == pytest.approx(centres[0] - step / 2) and bottom + height == pytest.approx(centres[-1] + step / 2)
     assert fig.yaxis[0].major_label_overrides == {500.0: "500 Hz", 1000.0: "1 kHz", 1500.0: "1.5 kHz"}
     dashboard.frequency_scale.value = "log"
@@ -545,6 +546,14 @@ def test_bucket_seconds_shows_a_span_within_its_budget_in_round_buckets() -> Non
     assert bucket_seconds(3600, 120) is None  # an hour: every window
     assert bucket_seconds(86400, 120) == 900 and 86400 / 900 <= 120
     assert bucket_seconds(86400, 480) == 180 and bucket_seconds(6 * 3600, 480) == 60
+
+
+def test_window_images_are_only_as_wide_as_the_screen_can_show() -> None:
+    from visualization.live import SCREEN_COLUMNS, display_columns
+
+    assert display_columns(600, None) == 45  # 10 minutes: 27 windows
+    assert display_columns(3600, None) == 8 and 160 * 8 >= SCREEN_COLUMNS
+    assert display_columns(86400, 900) == 13 and display_columns(60, None) == 64  # capped at the window's frames
 
 
 @pytest.mark.integration

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from oceanwatch.access.live_grants import SITE_HEADER
 from oceanwatch.audio import levels
+from oceanwatch.audio.features import DEFAULT_SPEC, window_hop_seconds
 from oceanwatch.db.models import Hydrophone
 from oceanwatch.events.query import EventRules
 from oceanwatch.events.rules import EventKind
@@ -35,6 +37,9 @@ from visualization.replay import SPEEDS, TICK_MS, ReplayClock, replay_update
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_TILES = 120  # a span needing more is shown one tile per bucket (`bucket_seconds`)
+SCREEN_COLUMNS = 1200  # pixels across the widest spectrogram frame: images finer than that are never seen
+DISPLAY_ROWS = 96  # frequency rows per image (the frame is about 200 px high)
+WINDOW_HOP_S = window_hop_seconds(DEFAULT_SPEC.window_seconds)
 PREDICTION_BARS = 480  # per model; beyond, predictions are summarised per bucket
 SPECTROGRAM_ROLLOVER = 200  # an hour of 30-s windows (160) fits unbucketed
 PREDICTION_ROLLOVER = 5000
@@ -47,14 +52,19 @@ def _ms(t: dt.datetime) -> float:
     return t.timestamp() * 1000.0
 
 
-def spectrogram_columns(rows: list[dict[str, Any]], scale: str, sensitivity_db: float | None) -> dict[str, list[Any]]:
-    """Each window's image as a spectral density level (`levels.density_db`), its bands resampled onto
-    the frequency `scale` (so windows of different specs line up in Hz), placed at its start time."""
+def spectrogram_columns(
+    rows: list[dict[str, Any]], scale: str, sensitivity_db: float | None, columns: int = 64
+) -> dict[str, list[Any]]:
+    """Each window's image as a spectral density level (`levels.density_db`), at most `columns` wide and
+    `DISPLAY_ROWS` high, its bands resampled onto the frequency `scale` (so windows of different specs line
+    up in Hz), placed at its start time."""
     out: dict[str, list[Any]] = {c: [] for c in plots.SPECTROGRAM_COLUMNS}
     for r in rows:
         spec = r["spec"]
-        level = levels.density_db(spec, plots.display_image(r["image"]).T, sensitivity_db).T
-        image, bottom, height = frequency.resample_rows(level, levels.band_centres_hz(spec), scale, spec.n_mels)
+        level = levels.density_db(spec, plots.display_image(r["image"], columns).T, sensitivity_db).T
+        image, bottom, height = frequency.resample_rows(
+            level, levels.band_centres_hz(spec), scale, min(spec.n_mels, DISPLAY_ROWS)
+        )
         out["window_id"].append(r["window_id"])
         out["image"].append(image)
         out["x"].append(_ms(r["start"]))
@@ -72,6 +82,13 @@ def bucket_seconds(span_s: float, budget: int, finest_s: float = 30.0) -> float 
     if needed <= finest_s:
         return None
     return float(next((b for b in BUCKETS_S if b >= needed), BUCKETS_S[-1]))
+
+
+def display_columns(span_s: float, tile_s: float | None) -> int:
+    """Columns per window image so the span's images together are about `SCREEN_COLUMNS` wide: every
+    browser recolours every image on each update, so pixels nobody can see cost every tab CPU."""
+    marks = span_s / (tile_s or WINDOW_HOP_S)
+    return int(min(64, max(4, math.ceil(SCREEN_COLUMNS / marks))))
 
 
 def _duration(seconds: float) -> str:
@@ -275,6 +292,7 @@ class LiveDashboard:
         self.oldest_truth_window_id: int | None = None  # revised truth is looked for from here on
         self.end: dt.datetime | None = None
         self.tile_s: float | None = None  # seconds per spectrogram tile when the span is downsampled
+        self.columns = 64  # image columns per window (`display_columns` of the span)
         self.bar_s: float | None = None  # seconds per prediction bar when the span is downsampled
         with self.session_factory() as session:
             self.models = active_models(session)
@@ -384,6 +402,7 @@ class LiveDashboard:
         """Replace every source with the chosen span (newest data when following)."""
         span_s = SPANS[self.span.value] * 60.0
         self.tile_s = bucket_seconds(span_s, SPECTROGRAM_TILES)
+        self.columns = display_columns(span_s, self.tile_s)
         self.bar_s = bucket_seconds(span_s, PREDICTION_BARS)
         with self.session_factory() as session:
             self.models = active_models(session)
@@ -433,7 +452,7 @@ class LiveDashboard:
         return keep
 
     def _spectrogram_columns(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-        return spectrogram_columns(rows, self.scale, self.sensitivity_db)
+        return spectrogram_columns(rows, self.scale, self.sensitivity_db, self.columns)
 
     def _fit_spectrogram(self, rows: list[dict[str, Any]]) -> None:
         """Label the frequency axis for the bands shown (widened when a window of another spec arrives)
@@ -497,7 +516,8 @@ class LiveDashboard:
             self.models = update.models
             self._sync_models()
         columns = update.shaped(
-            f"spectrograms/{self.scale}/{self.sensitivity_db}", lambda: self._spectrogram_columns(update.specs)
+            f"spectrograms/{self.scale}/{self.sensitivity_db}/{self.columns}",
+            lambda: self._spectrogram_columns(update.specs),
         )
         keep = [i for i, wid in enumerate(columns["window_id"]) if wid > (self.last_window_id or 0)]
         if self.tile_s is not None:  # one tile per bucket, as loaded: a window opening the next bucket
