@@ -575,7 +575,7 @@ class LiveDashboard:
                     field = "confidence" if fig is self.confidence_fig else self.metric.value
                     plots.add_model_line(fig, self.predictions, label, field, plots.model_color(i))
 
-    def _status(self, end: dt.datetime) -> None:
+    def _status(self, end: dt.datetime, note: str = "") -> None:
         mode = (
             f"replaying at {self.replay_speed.value}×"
             if self.replay_clock is not None
@@ -585,7 +585,7 @@ class LiveDashboard:
         shown = f"{tiles} windows" if self.tile_s is None else f"{tiles} tiles (a window per {_duration(self.tile_s)})"
         bars = len(self.predictions.data["id"])
         summary = "" if self.bar_s is None else f" (per {_duration(self.bar_s)})"
-        self.status.text = f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; {shown}, {bars} predictions{summary}</span>"
+        self.status.text = f"<span id='live-status'>{mode}; up to {end:%Y-%m-%d %H:%M:%S} UTC; {shown}, {bars} predictions{summary}{note}</span>"
 
     def _on_pick(self, _attr: str, _old: Any, new: Any) -> None:
         if new is None:
@@ -656,7 +656,7 @@ class LiveDashboard:
         self.end = end
         if newest is None or end >= newest:
             self.replay.active = False
-            self.status.text = self.status.text.replace("</span>", "; the replay reached the newest data</span>")
+            self._status(end, "; the replay reached the newest data")
 
     def _on_scale(self, _attr: str, _old: str, new: str) -> None:
         self.scale = new

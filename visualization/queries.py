@@ -132,9 +132,9 @@ def feature_specs(session: Session, hashes: set[str]) -> dict[str, FeatureSpec]:
     return known | {r.feature_spec_hash: FeatureSpec.from_dict(r.feature_spec) for r in rows}
 
 
-def _bucket(seconds: float) -> Any:
-    """The number of the `seconds`-long bucket since the epoch a window starts in."""
-    return func.floor(func.extract("epoch", Window.start_time) / seconds)
+def _bucket(seconds: float, time: Any = Window.start_time) -> Any:
+    """The number of the `seconds`-long bucket since the epoch that `time` (a window's start) falls in."""
+    return func.floor(func.extract("epoch", time) / seconds)
 
 
 def _bucket_times(bucket: float, seconds: float) -> dict[str, dt.datetime]:
@@ -350,7 +350,7 @@ TRACK_STEP_S = 30
 def vessel_tracks(session: Session, start: dt.datetime, end: dt.datetime) -> dict[int, tuple[list[float], list[float]]]:
     """(lons, lats) of each vessel's positions in [start, end], oldest first, the first of every
     `TRACK_STEP_S` seconds (AIS reports every few seconds; a map a few hundred pixels wide needs less)."""
-    step = func.floor(func.extract("epoch", AISPosition.time) / TRACK_STEP_S)
+    step = _bucket(TRACK_STEP_S, AISPosition.time)
     rows = session.execute(
         select(AISPosition.mmsi, AISPosition.longitude, AISPosition.latitude)
         .where(AISPosition.time >= start, AISPosition.time <= end)
