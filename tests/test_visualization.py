@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import requests
+import shapely
 from bokeh.util.token import generate_jwt_token, generate_session_id
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
@@ -638,6 +639,14 @@ def test_the_ais_map_shows_tracks_headings_range_and_bearing_and_the_truth_radiu
     assert rings["ring_20"].line_dash == [] and rings["ring_30"].line_dash != []
     dashboard.truth_radius.value = "30"
     assert rings["ring_30"].line_dash == [] and rings["ring_20"].line_dash != []
+    coast = next(r for r in dashboard.map_fig.renderers if r.name == "ais_map_coast").data_source.data
+    land = [
+        shapely.Polygon(zip(xs, ys))
+        for xs, ys, fill in zip(coast["xs"], coast["ys"], coast["fill_color"])
+        if fill == plots.LAND_COLOR
+    ]
+    assert any(p.contains(shapely.Point(-121.80, 36.60)) for p in land)  # Seaside, on Monterey Bay
+    assert not any(p.contains(shapely.Point(site.lon, site.lat)) for p in land)  # the hydrophone is at sea
 
 
 @pytest.mark.integration

@@ -127,6 +127,9 @@ def test_the_live_page_follows_the_chosen_site_and_maps_every_site(web, browser)
     sites = page.evaluate("() => Bokeh.documents[0].get_model_by_name('site_source').data")
     assert sites["site"] == ["H1", settings.hydrophone.id] and sites["size"][0] > sites["size"][1]
     assert page.locator("h1").inner_text() == "Live: site H1"
+    for name in ("ais_map_coast", "overview_map_coast"):  # the shipped GSHHG coast, under the vessels
+        coast = page.evaluate(f"() => Bokeh.documents[0].get_model_by_name('{name}').data_source.data")
+        assert len(coast["xs"]) >= 1 and min(len(xs) for xs in coast["xs"]) >= 4
     page.screenshot(path=str(SCREENSHOTS / "live-site-h1.png"), full_page=True)
 
     page.locator("select#site").select_option(settings.hydrophone.id)

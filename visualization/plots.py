@@ -28,11 +28,15 @@ from bokeh.models import (
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
+from oceanwatch.coastline import shores
 from oceanwatch.geo import GEOD, box_around
 from oceanwatch.scoring.plots import model_color
 
 UNCERTAINTY_METRICS = ("entropy", "epistemic", "aleatoric")
 UNKNOWN_COLOR = "#9e9e9e"
+SEA_COLOR = "#eaf2f8"
+LAND_COLOR = "#e6dfc8"
+COAST_COLOR = "#8d8570"
 
 SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "y", "dh", "clip")
 PREDICTION_COLUMNS = (
@@ -361,6 +365,7 @@ def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: S
         tools="pan,wheel_zoom,reset",
     )
     fig.xaxis.axis_label, fig.yaxis.axis_label = "longitude", "latitude"
+    draw_coast(fig, float(ring_lats.min()), float(ring_lons.min()), float(ring_lats.max()), float(ring_lons.max()))
     fig.add_layout(Legend(click_policy="hide"), "right")  # outside the map: it would hide vessels
     for radius in rings_km:
         xs, ys = range_ring(lat, lon, radius)
@@ -395,6 +400,27 @@ def ais_map_figure(source: ColumnDataSource, lat: float, lon: float, rings_km: S
     return fig
 
 
+def draw_coast(fig, south: float, west: float, north: float, east: float) -> None:
+    """Sea as the map's background and GSHHG land (lakes as sea again) under everything else.
+
+    The coast is read for the view and as much again on every side, so panning a little still
+    shows it, and simplified to about half a pixel of the frame: finer detail cannot be seen and
+    would only grow every session's document.
+    """
+    width, height = east - west, north - south
+    tolerance = min(width / (2 * (fig.frame_width or 600)), height / (2 * (fig.frame_height or 600)))
+    found = shores(south - height, west - width, north + height, east + width, tolerance)
+    fig.background_fill_color = SEA_COLOR
+    fig.patches(
+        xs=[shore.lon.tolist() for shore in found],
+        ys=[shore.lat.tolist() for shore in found],
+        fill_color=[LAND_COLOR if shore.is_land else SEA_COLOR for shore in found],
+        line_color=COAST_COLOR,
+        line_width=1,
+        name=f"{fig.name}_coast",
+    )
+
+
 def emphasise_ring(fig, radius_km: float) -> None:
     """Draw the truth radius in use solid and thicker than the other radii's rings."""
     for renderer in fig.renderers:
@@ -424,6 +450,7 @@ def overview_map_figure(
         tools="pan,wheel_zoom,reset",
     )
     fig.xaxis.axis_label, fig.yaxis.axis_label = "longitude", "latitude"
+    draw_coast(fig, south, west, north, east)
     fig.scatter(x="lon", y="lat", size=8, color="color", line_color="black", source=vessels)
     marks = fig.scatter(
         x="lon",
