@@ -231,7 +231,7 @@ def test_dashboard_loads_then_streams_only_new_rows(settings: Settings) -> None:
     assert dashboard.predictions.data["window_id"] == [w.window_id for w in windows]
     assert list(dashboard.timeline_fig.y_range.factors) == ["alpha v1"]
     # An hour is 160 windows across at most 1,200 pixels: 8 columns each (of 16 frames), every band kept.
-    assert dashboard.spectrograms.data["image"][0].shape == (TINY_SPEC.n_mels, 8)
+    assert dashboard.waterfall.images()[0].shape == (TINY_SPEC.n_mels, 8)
     dashboard.spectrograms.selected.indices = [1]  # a tap on a window without a clip
     assert "has no clip" in dashboard.audio.text
 
@@ -470,9 +470,9 @@ def test_the_spectrogram_reads_in_hz_and_db_on_the_chosen_scale_and_keeps_a_chos
     fig = dashboard.spectrogram_fig
     assert full_scale.spectrogram_fig.select_one(ColorBar).title == FULL_SCALE
     assert fig.select_one(ColorBar).title == MICROPASCAL and MICROPASCAL in dashboard.color_levels.title
-    shown = dashboard.spectrograms.data
-    assert len(shown["image"]) >= 3
-    for calibrated, raw in zip(shown["image"], full_scale.spectrograms.data["image"]):
+    shown = dashboard.waterfall.images()
+    assert len(shown) >= 3
+    for calibrated, raw in zip(shown, full_scale.waterfall.images(), strict=True):
         assert np.allclose(calibrated - raw, 170.0, atol=1e-3)
     assert "1 kHz" in fig.yaxis[0].major_label_overrides.values()
 
@@ -487,13 +487,13 @@ def test_the_spectrogram_reads_in_hz_and_db_on_the_chosen_scale_and_keeps_a_chos
     assert "100 Hz" in fig.yaxis[0].major_label_overrides.values()
 
     mapper = fig.select_one(LinearColorMapper)
-    everything = np.concatenate([image.ravel() for image in dashboard.spectrograms.data["image"]])
+    everything = np.concatenate([image.ravel() for image in dashboard.waterfall.images()])
     assert np.min(everything) <= mapper.low < mapper.high <= np.max(everything) + 1  # fitted to what is shown
     dashboard.color_levels.value = (60.0, 110.0)
     assert (mapper.low, mapper.high) == (60.0, 110.0)
     ingest_simulated(settings, topic, WORLD, WORLD_T0 + 100, WORLD_T0 + 160)
     feed.poll()
-    assert len(dashboard.spectrograms.data["image"]) > len(shown["image"])
+    assert len(dashboard.waterfall.images()) > len(shown)
     assert (mapper.low, mapper.high) == (60.0, 110.0)  # the operator's range holds as new windows arrive
 
 

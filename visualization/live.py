@@ -34,6 +34,7 @@ from oceanwatch.sites import store
 from visualization import frequency, plots, queries
 from visualization.feed import AIS_LOOKBACK, LiveFeed, SiteUpdate, recent_events
 from visualization.replay import SPEEDS, TICK_MS, ReplayClock, replay_update
+from visualization.waterfall import Waterfall
 
 SPANS = {"10 minutes": 10, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 SPECTROGRAM_TILES = 120  # a span needing more is shown one tile per bucket (`bucket_seconds`)
@@ -73,6 +74,11 @@ def spectrogram_columns(
         out["dh"].append(height)
         out["clip"].append(r["clip"])
     return out
+
+
+def _index(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The index source's share of spectrogram columns: everything but the images."""
+    return {c: columns[c] for c in plots.SPECTROGRAM_INDEX_COLUMNS}
 
 
 def bucket_seconds(span_s: float, budget: int, finest_s: float = 30.0) -> float | None:
@@ -281,7 +287,8 @@ class LiveDashboard:
         self.event_rules = event_rules  # None: no events list (a view that does not need one)
         self.hydrophone_id = hydrophone_id
         self.lat, self.lon = lat, lon
-        self.spectrograms = plots.empty_source(plots.SPECTROGRAM_COLUMNS, "spectrogram_source")
+        self.spectrograms = plots.empty_source(plots.SPECTROGRAM_INDEX_COLUMNS, "spectrogram_source")
+        self.waterfall = Waterfall()
         self.predictions = plots.empty_source(plots.PREDICTION_COLUMNS, "prediction_source")
         self.vessels = plots.empty_source(plots.VESSEL_COLUMNS, "vessel_source")
         self.truth = plots.empty_source(plots.TRUTH_COLUMNS, "truth_source")
@@ -301,7 +308,7 @@ class LiveDashboard:
         self.sensitivity_db = site_row.sensitivity_db if site_row is not None else None
         labels = [m.label for m in self.models]
         unit = levels.density_unit(self.sensitivity_db)
-        self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms, unit)
+        self.spectrogram_fig = plots.spectrogram_figure(self.spectrograms, self.waterfall.sources, unit)
         self.scale = frequency.SCALES[0]  # the Select's value, readable off the document thread
         self.frequency_scale = Select(
             title="Frequency scale", value=self.scale, options=list(frequency.SCALES), name="frequency_scale"
@@ -426,7 +433,9 @@ class LiveDashboard:
             events = recent_events(session, self.event_rules, self.hydrophone_id, end) if self.event_rules else None
         self.events.text = events_html(events)
         self._sync_models()
-        self.spectrograms.data = self._spectrogram_columns(specs)
+        columns = self._spectrogram_columns(specs)
+        self.spectrograms.data = _index(columns)
+        self.waterfall.replace(columns)
         self.frequency_bounds = None
         self._fit_spectrogram(specs)
         self.predictions.data = prediction_columns(preds, self.model_labels, self.colors)
@@ -468,7 +477,7 @@ class LiveDashboard:
                     self.spectrogram_fig, frequency.frequency_ticks(low, high, self.scale), self.scale
                 )
         if self.color_auto:
-            low_db, high_db = color_range(self.spectrograms.data["image"])
+            low_db, high_db = color_range(self.waterfall.images())
             self._fitting_colors = True
             try:
                 self.color_levels.update(start=low_db - 30, end=high_db + 30, value=(low_db, high_db))
@@ -526,7 +535,8 @@ class LiveDashboard:
             new = {k: [v[i] for i in keep] for k, v in columns.items()}
             if self.tile_s is not None:
                 new["dw"] = [self.tile_s * 1000.0] * len(keep)
-            self.spectrograms.stream(new, rollover=SPECTROGRAM_ROLLOVER)
+            self.spectrograms.stream(_index(new), rollover=SPECTROGRAM_ROLLOVER)
+            self.waterfall.stream(new)
             self.last_window_id = max(columns["window_id"][i] for i in keep)
             self._fit_spectrogram([update.specs[i] for i in keep])
         shown = self.model_labels

@@ -39,6 +39,7 @@ LAND_COLOR = "#e6dfc8"
 COAST_COLOR = "#8d8570"
 
 SPECTROGRAM_COLUMNS = ("window_id", "image", "x", "dw", "y", "dh", "clip")
+SPECTROGRAM_INDEX_COLUMNS = tuple(c for c in SPECTROGRAM_COLUMNS if c != "image")
 PREDICTION_COLUMNS = (
     "id",
     "model",
@@ -93,12 +94,14 @@ def empty_source(columns: Sequence[str], name: str | None = None) -> ColumnDataS
     return ColumnDataSource({c: [] for c in columns}, name=name)
 
 
-def spectrogram_figure(source: ColumnDataSource, unit: str, height: int = 290):
+def spectrogram_figure(source: ColumnDataSource, images: Sequence[ColumnDataSource], unit: str, height: int = 290):
     """A waterfall: each window's image placed at its start time, side by side, coloured by level.
 
-    Images are in `unit` (a spectral density level, see `oceanwatch.audio.levels`) on a frequency axis
-    whose coordinate and Hz ticks `set_frequency_axis` sets; the colour bar sits above the plot so the
-    frame stays as wide as the lanes sharing its time axis."""
+    The images come from `images` (`visualization.waterfall`'s chunks); `source` holds each window's
+    id and extent, drawn as an invisible block a tap selects.  Images are in `unit` (a spectral density
+    level, see `oceanwatch.audio.levels`) on a frequency axis whose coordinate and Hz ticks
+    `set_frequency_axis` sets; the colour bar sits above the plot so the frame stays as wide as the
+    lanes sharing its time axis."""
     fig = figure(
         title="Spectrogram",
         x_axis_type="datetime",
@@ -108,7 +111,9 @@ def spectrogram_figure(source: ColumnDataSource, unit: str, height: int = 290):
         name="spectrogram",
     )
     mapper = LinearColorMapper(palette=Viridis256, name="spectrogram_colors")
-    fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=source)
+    for chunk in images:
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=chunk)
+    fig.block(x="x", y="y", width="dw", height="dh", fill_alpha=0, line_alpha=0, source=source)
     fig.add_layout(
         ColorBar(
             color_mapper=mapper,
