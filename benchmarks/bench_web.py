@@ -158,7 +158,7 @@ def run(settings: Settings) -> tuple[dict, int, list[int]]:
     feed = LiveFeed(factory, settings.truth.radii_km)
     feed.subscribe(dashboard.hydrophone_id, dashboard.apply_update, lambda: dashboard.oldest_truth_window_id)
     reload_ms = median_ms(dashboard.reload, 5)
-    image_mb = sum(image.nbytes for image in dashboard.spectrograms.data["image"]) / 1e6
+    image_mb = sum(image.nbytes for image in dashboard.waterfall.images()) / 1e6
     next_window = windows
 
     def tick_with_new_rows() -> None:
