@@ -362,9 +362,8 @@ class LiveDashboard:
         )
         self.audio = Div(text=audio_html(None), name="audio")
         self.details = Div(text=details_html(None), name="window_details", width=360)
-        self.events = Div(text=events_html(None), name="events", width=360, height=260, styles={"overflow-y": "auto"})
-        # A fixed size: new text then repaints the Div alone instead of re-laying out the whole page per update.
-        self.status = Div(text="", name="status", width=420, height=40)
+        self.events = plots.QuietDiv("events", 360, 260, events_html(None), {"overflow-y": "auto"})
+        self.status = plots.QuietDiv("status", 420, 40)
         self.metric.on_change("value", lambda _a, _o, new: plots.set_metric(self.uncertainty_fig, new))
         self.picker.on_change("value", self._on_pick)
         self.span.on_change("value", lambda _a, _o, _n: self.reload())
@@ -379,7 +378,7 @@ class LiveDashboard:
 
     def layout(self):
         controls = column(
-            row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status),
+            row(self.follow, self.picker, self.span, self.metric, self.truth_radius, self.status.div),
             row(self.frequency_scale, self.color_levels, self.replay_speed, self.replay),
         )
         left = column(
@@ -394,7 +393,7 @@ class LiveDashboard:
             controls,
             row(
                 left,
-                column(self.map_fig, self.overview_fig, self.audio, self.details, self.events),
+                column(self.map_fig, self.overview_fig, self.audio, self.details, self.events.div),
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
@@ -550,8 +549,7 @@ class LiveDashboard:
         self._apply_truth(update.truth.get(self.radius_km, []))
         if update.events is not None and self.event_rules is not None:
             text = events_html(update.events)
-            if text != self.events.text:
-                self.events.text = text
+            self.events.text = text
         self._status(update.end)
 
     def _apply_truth(self, rows: list[dict[str, Any]]) -> None:

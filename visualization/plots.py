@@ -15,6 +15,8 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     CrosshairTool,
+    CustomJS,
+    Div,
     FactorRange,
     FixedTicker,
     GroupFilter,
@@ -159,6 +161,41 @@ def keep_unselected_visible(renderer) -> None:
 def show_selected(bands: Sequence[BoxAnnotation], start_ms: float, end_ms: float) -> None:
     for band in bands:
         band.update(left=start_ms, right=end_ms, visible=True)
+
+
+# Writes the new HTML into the Div's element; before its view exists the Div's own text is what renders.
+_QUIET_HTML = """
+const view = Bokeh.index.find_one(div)
+if (view != null && view.markup_el != null) { view.markup_el.innerHTML = html.data.html[0] }
+"""
+
+
+class QuietDiv:
+    """A fixed-size Div whose changing text the browser takes without re-laying out the page.
+
+    BokehJS 3.9 re-lays out the whole document whenever a Div's text changes (every plot's axes are
+    measured again: about 110 ms per tab), and the live page's status changes with every update.
+    Once shown, the text goes through a one-cell source whose change a CustomJS writes into the Div's
+    element; the Div's size is fixed, so nothing around it moves.
+    """
+
+    def __init__(self, name: str, width: int, height: int, text: str = "", styles: dict[str, str] | None = None):
+        self.div = Div(text=text, name=name, width=width, height=height, styles=styles or {})
+        self._html = ColumnDataSource({"html": [text]}, name=f"{name}_html")
+        self._html.js_on_change("data", CustomJS(args={"div": self.div, "html": self._html}, code=_QUIET_HTML))
+        self.div.tags = [self._html]  # so the source goes wherever the Div goes
+
+    @property
+    def text(self) -> str:
+        return self._html.data["html"][0]
+
+    @text.setter
+    def text(self, value: str) -> None:
+        if value == self.text:
+            return
+        if self.div.document is None:  # not shown yet: the page renders the Div's own text
+            self.div.text = value
+        self._html.data = {"html": [value]}
 
 
 def link_time_cursor(figures: Sequence) -> Span:

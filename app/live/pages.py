@@ -18,7 +18,7 @@ from flask_login import current_user
 from app.api.args import parse_site
 from app.web.auth import requires_role
 from app.web.extensions import db
-from app.web.security_headers import BOKEH_SERVER_SESSION, bokeh_embed
+from app.web.security_headers import BOKEH_CUSTOM_JS, BOKEH_SERVER_SESSION, bokeh_embed
 from oceanwatch.access.live_grants import GRANT_HEADER, LIVE_PATH, SITE_HEADER, Grant, issue_grant
 from oceanwatch.audio.clips import UnsafeClipPath, clip_file
 from oceanwatch.config import Settings
@@ -52,7 +52,7 @@ def page() -> Any:
     )
     script = bokeh_embed(
         server_session(session_id=session_id, url=bokeh_app_url(), headers={GRANT_HEADER: grant, SITE_HEADER: site}),
-        allow=BOKEH_SERVER_SESSION,
+        allow=BOKEH_SERVER_SESSION + BOKEH_CUSTOM_JS,  # CustomJS: the status and events (`plots.QuietDiv`)
     )
     return render_template("live/live.html", bokeh_script=script, bokeh_url=bokeh_app_url(), sites=sites, site=site)
 
