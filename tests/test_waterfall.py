@@ -48,8 +48,10 @@ def test_a_new_window_is_streamed_into_the_newest_chunk_alone() -> None:
 def test_a_full_ring_drops_its_oldest_chunk_and_keeps_the_order() -> None:
     waterfall = Waterfall(chunk=4, chunks=3)
     waterfall.replace(_columns(0, 12))
+    seen = _changes(waterfall)
     waterfall.stream(_columns(12, 5))  # one chunk's worth and one more: the two oldest chunks go
     assert _shown(waterfall) == list(range(8, 17))
+    assert seen == [1, 1, 0]  # each refilled chunk is replaced in one message
     waterfall.stream(_columns(17, 2))
     assert _shown(waterfall) == list(range(8, 19))
 

@@ -548,8 +548,7 @@ class LiveDashboard:
             self.vessels.data = vessels
         self._apply_truth(update.truth.get(self.radius_km, []))
         if update.events is not None and self.event_rules is not None:
-            text = events_html(update.events)
-            self.events.text = text
+            self.events.text = events_html(update.events)
         self._status(update.end)
 
     def _apply_truth(self, rows: list[dict[str, Any]]) -> None:

@@ -47,14 +47,16 @@ class Waterfall:
         oldest chunk to make room."""
         rows = list(zip(*(columns[c] for c in IMAGE_COLUMNS), strict=True))
         while rows:
-            source = self.sources[self.newest]
-            room = self.chunk - len(source.data["image"])
-            if room == 0:
+            room = self.chunk - len(self.sources[self.newest].data["image"])
+            if room == 0:  # the oldest chunk is replaced by the new windows in one message
                 self.newest = (self.newest + 1) % len(self.sources)
-                self.sources[self.newest].data = {c: [] for c in IMAGE_COLUMNS}
-                continue
+                room = self.chunk
             batch, rows = rows[:room], rows[room:]
-            source.stream({c: [row[i] for row in batch] for i, c in enumerate(IMAGE_COLUMNS)})
+            new = {c: [row[i] for row in batch] for i, c in enumerate(IMAGE_COLUMNS)}
+            if room == self.chunk:
+                self.sources[self.newest].data = new
+            else:
+                self.sources[self.newest].stream(new)
 
     def images(self) -> list[np.ndarray]:
         """Every image shown, oldest first."""

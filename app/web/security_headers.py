@@ -6,8 +6,8 @@ Scripts run only from this origin, the Bokeh server's origin, or inline with the
 adds it to their `<script>` tags, and only the page that embeds them also allows what that embed
 needs: `blob:` scripts for `server_session` (it fetches the server's autoload.js and runs it as a
 blob: URL), `'unsafe-eval'` for documents with CustomJS callbacks (BokehJS compiles them with
-`new Function`; the metrics page's confusion-matrix select, the live page's status and events).  Styles may be inline: BokehJS sets style
-attributes and inserts style elements as it renders.
+`new Function`; the metrics page's confusion-matrix select, the live page's status and events).
+Styles may be inline: BokehJS sets style attributes and inserts style elements as it renders.
 """
 
 from __future__ import annotations
