@@ -2,6 +2,7 @@
 and be refused a Bokeh session without the web app.  Screenshots land in tests/artifacts/screenshots."""
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -492,7 +493,13 @@ def test_an_analyst_replays_a_past_stretch_at_60x_and_watches_it_play(web, brows
     page.get_by_role("button", name="Replay from the time shown").click()
     page.wait_for_selector("#live-status:has-text('replaying at 60×')", timeout=10000)
     page.wait_for_function(f"() => {length} >= {shown + 2}", timeout=20000)  # arriving on their own
-    assert page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('vessel_source').data.lon)") != vessels
+    # The vessels come in their own message after the windows' of the same tick: wait for it, do not race it.
+    before = json.dumps(vessels)  # floats round-trip exactly through JSON
+    lon = "Array.from(Bokeh.documents[0].get_model_by_name('vessel_source').data.lon)"
+    page.wait_for_function(
+        f"() => {{ const now = {lon}, was = {before}; return now.length != was.length || now.some((x, i) => x !== was[i]) }}",
+        timeout=10000,
+    )
     page.screenshot(path=str(SCREENSHOTS / "live-replay.png"), full_page=True)
     page.wait_for_selector("#live-status:has-text('reached the newest data')", timeout=30000)
     assert page.evaluate(f"() => {length}") == len(starts)
